@@ -1,0 +1,482 @@
+// The grammar of `perf script` text, one physical line at a time.
+//
+// perf prints a fixed-order prefix (comm, pid/tid, [cpu], misc, tod, time),
+// then the event name right-aligned to the longest name in the file, then the
+// payload. Thread names may hold spaces, digits, colons, `==>`, tabs and cut
+// UTF-8, so nothing here splits on whitespace: a line is read from its time
+// anchor (`SEC.FRACTION: `) outwards. Strings are handled as latin1 (one
+// character per byte, so comm widths are byte widths) and turned into UTF-8
+// only when they leave (`utf8`).
+
+export interface Frame {
+  /** Hex address as printed (dso-relative or absolute); a string, since 64-bit addresses do not fit a double. */
+  addr: string;
+  sym?: string | null;
+  off?: number;
+  dso?: string | null;
+  inlined?: true;
+  srcline?: string;
+}
+
+/** What the prefix and the event column of an event line hold. */
+export interface Head {
+  comm?: string;
+  pid?: number;
+  tid?: number;
+  cpu?: number;
+  misc?: string;
+  tod?: string;
+  ts: number;
+  decimals: number;
+  /** PERF_RECORD_* side-band line: name and the text after it. */
+  record?: string;
+  period?: number;
+  event?: string;
+  /** Text after `event: ` (tracepoint payload, or an ip/sym/dso), trimmed at the start. */
+  payload: string;
+}
+
+/** Per-file facts learned from the first event lines, used to reject fake anchors. */
+export interface Layout {
+  decimals?: number;
+  /** Width of the pid/tid columns: 5 until perf 6.4, 7 after. */
+  taskWidth: number;
+  latency?: boolean;
+}
+
+const CH_SPACE = 32;
+const CH_0 = 48;
+const CH_9 = 57;
+const CH_DOT = 46;
+const CH_COLON = 58;
+
+function isDigit(c: number): boolean {
+  return c >= CH_0 && c <= CH_9;
+}
+
+/** Turns latin1-decoded text back into the UTF-8 it was (invalid bytes become U+FFFD). */
+export function utf8(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x80-\xff]/.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
+}
+
+/**
+ * Integer nanoseconds from `SEC.FRACTION` without going through a float of
+ * seconds: SEC*1e9 is exact, and the sum rounds to the nearest double, which
+ * stays within 2 ns up to 2^54 ns (208 days of uptime) and 4 ns up to 2^55.
+ */
+export function parseTs(line: string, start: number, dot: number, end: number): number {
+  let sec = 0;
+  for (let i = start; i < dot; i++) sec = sec * 10 + (line.charCodeAt(i) - CH_0);
+  let frac = 0;
+  for (let i = dot + 1; i < end; i++) frac = frac * 10 + (line.charCodeAt(i) - CH_0);
+  const digits = end - dot - 1;
+  const scale = digits === 9 ? 1 : digits === 6 ? 1000 : 10 ** (9 - digits);
+  return sec * 1e9 + frac * scale;
+}
+
+/**
+ * Finds the time column: a run of digits, a dot, 6 or 9 digits, then `:`
+ * followed by a space or the end of the line, with a space or the line start
+ * before it. Returns [secStart, dot, colon] or undefined. `from` skips
+ * candidates that a caller already rejected.
+ */
+export function findTime(line: string, from: number, decimals?: number): [number, number, number] | undefined {
+  let c = line.indexOf(':', from);
+  while (c !== -1) {
+    if (c + 1 === line.length || line.charCodeAt(c + 1) === CH_SPACE) {
+      let i = c - 1;
+      while (i >= 0 && isDigit(line.charCodeAt(i))) i--;
+      const digits = c - 1 - i;
+      if (
+        i > 0 &&
+        line.charCodeAt(i) === CH_DOT &&
+        (decimals === undefined ? digits === 6 || digits === 9 : digits === decimals)
+      ) {
+        const dot = i;
+        i--;
+        while (i >= 0 && isDigit(line.charCodeAt(i))) i--;
+        if (i < dot - 1 && (i < 0 || line.charCodeAt(i) === CH_SPACE)) return [i + 1, dot, c];
+      }
+    }
+    c = line.indexOf(':', c + 1);
+  }
+  return undefined;
+}
+
+const TOD_RE = /(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$/;
+const MISC_RE = /^[KUHGgMESp]{1,6}$/;
+
+/**
+ * Parses an event or side-band line. Returns undefined when the line is not
+ * one (a frame, a header comment, garbage). Learns the decimals on first use.
+ */
+export function parseHead(line: string, layout: Layout): Head | undefined {
+  let from = 0;
+  for (;;) {
+    const t = findTime(line, from, layout.decimals);
+    if (t === undefined) return undefined;
+    const head = readAround(line, t, layout);
+    if (head !== undefined) {
+      if (layout.decimals === undefined) layout.decimals = head.decimals;
+      return head;
+    }
+    from = t[2] + 1;
+  }
+}
+
+function readAround(line: string, t: [number, number, number], layout: Layout): Head | undefined {
+  const [secStart, dot, colon] = t;
+  const head: Head = {
+    ts: parseTs(line, secStart, dot, colon),
+    decimals: colon - dot - 1,
+    payload: '',
+  };
+  if (!readPrefix(line, secStart, head, layout)) return undefined;
+
+  // After the time: a side-band record, or [period] event: payload.
+  let p = colon + 1;
+  while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
+  if (line.startsWith('PERF_RECORD_', p)) {
+    head.record = line.slice(p + 12);
+    return head;
+  }
+  // Optional period (`%10lu `): digits followed by a space, then the event.
+  let q = p;
+  while (q < line.length && isDigit(line.charCodeAt(q))) q++;
+  if (q > p && q < line.length && line.charCodeAt(q) === CH_SPACE) {
+    head.period = Number(line.slice(p, q));
+    p = q;
+    while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
+  }
+  // Event name: up to the first `: ` (names contain `:` but never `: `), or a final `:`.
+  let e = line.indexOf(': ', p);
+  if (e === -1) {
+    if (line.length > p && line.charCodeAt(line.length - 1) === CH_COLON) e = line.length - 1;
+    else return undefined;
+  }
+  if (e === p) return undefined;
+  const ev = line.slice(p, e);
+  if (ev.indexOf(' ') !== -1) return undefined;
+  head.event = ev;
+  p = e + 1;
+  while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
+  head.payload = line.slice(p);
+  return head;
+}
+
+/** Reads comm, pid/tid, cpu, misc and tod leftwards from the time. */
+function readPrefix(line: string, end: number, head: Head, layout: Layout): boolean {
+  let p = end;
+  const skipSpaces = (): void => {
+    while (p > 0 && line.charCodeAt(p - 1) === CH_SPACE) p--;
+  };
+  const tokenStart = (): number => {
+    let s = p;
+    while (s > 0 && line.charCodeAt(s - 1) !== CH_SPACE) s--;
+    return s;
+  };
+  skipSpaces();
+  if (p === 0) return true; // -F time,event,...: nothing before the time
+
+  // Wall-clock time of day (-F +tod): `YYYY-MM-DD HH:MM:SS.frac`, the only token with a colon.
+  {
+    const s0 = tokenStart();
+    if (line.indexOf(':', s0) !== -1 && line.indexOf(':', s0) < p) {
+      const m = TOD_RE.exec(line.slice(Math.max(0, p - 40), p));
+      if (m) {
+        head.tod = m[1];
+        p -= m[1]!.length;
+        skipSpaces();
+        if (p === 0) return true;
+      }
+    }
+  }
+
+  let s = tokenStart();
+  let tok = line.slice(s, p);
+  // misc letters (-F +misc) sit between [cpu] and the time.
+  if (MISC_RE.test(tok) && s > 0) {
+    const before = line.slice(0, s).trimEnd();
+    if (before.endsWith(']') || /\d$/.test(before)) {
+      head.misc = tok;
+      p = s;
+      skipSpaces();
+      s = tokenStart();
+      tok = line.slice(s, p);
+    }
+  }
+  if (tok.length >= 3 && tok.charCodeAt(0) === 91 /* [ */ && tok.charCodeAt(tok.length - 1) === 93) {
+    const cpu = tok.slice(1, -1);
+    if (!/^\d+$/.test(cpu)) return false;
+    head.cpu = Number(cpu);
+    p = s;
+    skipSpaces();
+    if (p === 0) return true;
+    s = tokenStart();
+    tok = line.slice(s, p);
+  } else if (/^\d+$/.test(tok) && s > 0) {
+    // -L: cpu as a bare number after an 8-byte comm; only when the tid token ends early.
+    const p2 = s;
+    let q = p2;
+    while (q > 0 && line.charCodeAt(q - 1) === CH_SPACE) q--;
+    let s2 = q;
+    while (s2 > 0 && line.charCodeAt(s2 - 1) !== CH_SPACE) s2--;
+    const tok2 = line.slice(s2, q);
+    if (/^-?\d+$/.test(tok2) && q < 16 && (layout.latency || line.charCodeAt(8) === CH_SPACE)) {
+      layout.latency = true;
+      head.cpu = Number(tok);
+      p = q;
+      s = s2;
+      tok = tok2;
+    }
+  }
+  // pid/tid or tid.
+  const slash = tok.indexOf('/');
+  let firstNum: string;
+  if (slash > 0) {
+    const a = tok.slice(0, slash);
+    const b = tok.slice(slash + 1);
+    if (!/^-?\d+$/.test(a) || !/^-?\d+$/.test(b)) return false;
+    head.pid = Number(a);
+    head.tid = Number(b);
+    firstNum = a;
+  } else if (/^-?\d+$/.test(tok)) {
+    head.tid = Number(tok);
+    firstNum = tok;
+  } else {
+    return false;
+  }
+  // The comm: everything before the task column, less its separator and padding.
+  let lead = 0;
+  while (lead < s && line.charCodeAt(lead) === CH_SPACE) lead++;
+  if (lead === s) return true; // -F -comm: nothing but padding before the task column
+  if (layout.latency) {
+    head.comm = line.slice(0, Math.min(8, s)).trimEnd();
+    return true;
+  }
+  const pad = Math.max(0, layout.taskWidth - firstNum.length);
+  let commEnd = s - 1 - pad;
+  let ok = commEnd >= 0;
+  for (let i = Math.max(0, commEnd); ok && i < s; i++) if (line.charCodeAt(i) !== CH_SPACE) ok = false;
+  if (!ok) {
+    commEnd = s;
+    while (commEnd > 0 && line.charCodeAt(commEnd - 1) === CH_SPACE) commEnd--;
+  }
+  if (commEnd <= 0) return false;
+  // Padded (`%16s `): exactly 16 bytes and a space, left-padded. Otherwise (events with
+  // callchains) the comm is printed as it is, leading spaces and all.
+  if (line.charCodeAt(0) === CH_SPACE && line.charCodeAt(16) === CH_SPACE && commEnd >= 16) {
+    head.comm = line.slice(0, 16).trimStart() + line.slice(16, commEnd);
+    if (commEnd > 16) head.comm = line.slice(0, commEnd).trimStart();
+  } else {
+    head.comm = line.slice(0, commEnd);
+  }
+  return true;
+}
+
+/**
+ * One callchain or ip/sym/dso frame, from text that starts at the address:
+ * `addr [sym[+0xoff]] [(dso)|(inlined)]`. The dso is the text in the last
+ * ` (`...`)` that closes the line, since symbols hold parentheses too.
+ */
+export function parseFrame(s: string): Frame {
+  const sp = s.indexOf(' ');
+  const addr = sp === -1 ? s : s.slice(0, sp);
+  if (sp === -1) return { addr };
+  let rest = s.slice(sp + 1).trimStart();
+  let dso: string | null | undefined;
+  let inlined = false;
+  if (rest === '(inlined)' || rest.endsWith(' (inlined)')) {
+    inlined = true;
+    rest = rest.slice(0, Math.max(0, rest.length - 10)).trimEnd();
+  } else if (rest.endsWith(')')) {
+    const k = rest.lastIndexOf(' (');
+    if (k !== -1 || rest.startsWith('(')) {
+      const d = rest.slice(k + 2, -1);
+      dso = d === '[unknown]' ? null : utf8(d);
+      rest = k < 0 ? '' : rest.slice(0, k);
+    }
+  }
+  const frame: Frame = { addr };
+  if (rest.length > 0) {
+    let off: number | undefined;
+    const plus = rest.lastIndexOf('+0x');
+    if (plus > 0 && /^[0-9a-f]+$/.test(rest.slice(plus + 3))) {
+      off = parseInt(rest.slice(plus + 3), 16);
+      rest = rest.slice(0, plus);
+    }
+    frame.sym = rest === '[unknown]' ? null : utf8(rest);
+    if (off !== undefined) frame.off = off;
+  }
+  if (dso !== undefined) frame.dso = dso;
+  if (inlined) frame.inlined = true;
+  return frame;
+}
+
+const HEX_RE = /^[0-9a-f]+$/;
+
+/** A callchain line: a TAB (or, after `expand`, spaces) then a hex address. */
+export function isFrameLine(line: string): boolean {
+  let i = 0;
+  while (i < line.length && (line.charCodeAt(i) === 9 || line.charCodeAt(i) === CH_SPACE)) i++;
+  if (i === 0) return false;
+  let j = i;
+  while (j < line.length) {
+    const c = line.charCodeAt(j);
+    if (!((c >= CH_0 && c <= CH_9) || (c >= 97 && c <= 102))) break;
+    j++;
+  }
+  return j > i && (j === line.length || line.charCodeAt(j) === CH_SPACE);
+}
+
+// ---------------------------------------------------------------- payloads
+
+export interface Payload {
+  fields?: Record<string, unknown>;
+  probe?: { func: string; ret?: string };
+  /** Raw text kept when no structured reading covers it all. */
+  payload?: string;
+  /** The same-line ip sym+off (dso) printed after a payload (-F ...,ip,sym,dso). */
+  ip?: Frame;
+  /** The data address of an event with -F +addr. */
+  addr?: Frame;
+}
+
+const SWITCH_RE =
+  /^prev_comm=(.*) prev_pid=(-?\d+) prev_prio=(-?\d+) prev_state=(\S+) ==> next_comm=(.*) next_pid=(-?\d+) next_prio=(-?\d+)(?= |$)/;
+const SWITCH_PLUGIN_RE = /^(.*):(-?\d+) \[(-?\d+)\] (\S+) ==> (.*):(-?\d+) \[(-?\d+)\](?= |$)/;
+const WAKE_RE = /^comm=(.*) pid=(-?\d+) prio=(-?\d+)(?: success=(\d+))? target_cpu=(\d+)(?= |$)/;
+const WAKE_PLUGIN_RE = /^(.*):(-?\d+) \[(-?\d+)\](?: success=(\d+))? CPU:(\d+)(?= |$)/;
+const WAKE_OLD_RE = /^task (.*):(-?\d+) \[(-?\d+)\] success=(\d+) \[(\d+)\](?= |$)/;
+const PROBE_RE = /^\(([0-9a-f]+)(?: <- ([0-9a-f]+))?\)/;
+const KEY_RE = /(?:^| )([A-Za-z_][A-Za-z0-9_]*)=/g;
+const INT_RE = /^-?\d{1,15}$/;
+
+/** The name after the group: `sched:sched_switch` -> `sched_switch`. */
+export function baseName(event: string): string {
+  const c = event.indexOf(':');
+  return c === -1 ? event : event.slice(c + 1);
+}
+
+export function parsePayload(event: string, text: string): Payload {
+  const name = baseName(event);
+  let m: RegExpExecArray | null;
+  if (name === 'sched_switch') {
+    if ((m = SWITCH_RE.exec(text)) || (m = SWITCH_PLUGIN_RE.exec(text))) {
+      const out: Payload = {
+        fields: {
+          prev_comm: utf8(m[1]!),
+          prev_pid: Number(m[2]),
+          prev_prio: Number(m[3]),
+          prev_state: m[4],
+          next_comm: utf8(m[5]!),
+          next_pid: Number(m[6]),
+          next_prio: Number(m[7]),
+        },
+      };
+      trailing(out, text, m[0].length);
+      return out;
+    }
+  } else if (name === 'sched_wakeup' || name === 'sched_waking' || name === 'sched_wakeup_new') {
+    if ((m = WAKE_RE.exec(text)) || (m = WAKE_PLUGIN_RE.exec(text)) || (m = WAKE_OLD_RE.exec(text))) {
+      const fields: Record<string, unknown> = { comm: utf8(m[1]!), pid: Number(m[2]), prio: Number(m[3]) };
+      if (m[4] !== undefined) fields.success = Number(m[4]);
+      fields.target_cpu = Number(m[5]);
+      const out: Payload = { fields };
+      trailing(out, text, m[0].length);
+      return out;
+    }
+  }
+  if ((m = PROBE_RE.exec(text))) {
+    const out: Payload = { probe: m[2] === undefined ? { func: m[1]! } : { func: m[1]!, ret: m[2] } };
+    const rest = text.slice(m[0].length).trimStart();
+    if (rest.length > 0) {
+      // Fetch arguments (`arg1=0x... arg2="str"`) and/or a same-line ip/sym/dso.
+      const ip = trailingFrame(rest);
+      const args = ip ? rest.slice(0, ip.at).trimEnd() : rest;
+      if (ip) out.ip = ip.frame;
+      if (args.length > 0) out.fields = keyValues(args) ?? { args: utf8(args) };
+    }
+    return out;
+  }
+  // No tracepoint payload: the ip (and, with -F +addr, the data address) of a software or hardware event.
+  if (isFrameText(text)) return frames(text);
+  const kv = keyValues(text);
+  if (kv) {
+    const out: Payload = { fields: kv };
+    return out;
+  }
+  return text.length > 0 ? { payload: utf8(text) } : {};
+}
+
+function isFrameText(text: string): boolean {
+  const sp = text.indexOf(' ');
+  const first = sp === -1 ? text : text.slice(0, sp);
+  return first.length > 0 && HEX_RE.test(first) && (sp === -1 || /\)$/.test(text) || text.indexOf('(') === -1);
+}
+
+/** `ADDR sym (dso) IP sym (dso)` (with +addr) or `IP sym (dso)`. */
+function frames(text: string): Payload {
+  const parts: string[] = [];
+  // Split before each hex address that follows a closing `)`.
+  const re = /\) +(?=[0-9a-f]+(?: |$))/g;
+  let last = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    parts.push(text.slice(last, m.index + 1));
+    last = m.index + m[0].length;
+  }
+  parts.push(text.slice(last));
+  const out: Payload = {};
+  if (parts.length >= 2) {
+    out.addr = parseFrame(parts[0]!.trim());
+    out.ip = parseFrame(parts[parts.length - 1]!.trim());
+  } else {
+    out.ip = parseFrame(parts[0]!.trim());
+  }
+  return out;
+}
+
+/** Reads a same-line ip/sym/dso that follows a parsed payload. */
+function trailing(out: Payload, text: string, consumed: number): void {
+  const rest = text.slice(consumed).trim();
+  if (rest.length === 0) return;
+  const ip = trailingFrame(rest);
+  if (ip && ip.at === 0) out.ip = ip.frame;
+  else out.payload = utf8(text);
+}
+
+const TRAILING_FRAME_RE = /(?:^|\s)([0-9a-f]+)(?: (.*?))?(?: \((?:[^()]|\([^()]*\))*\))?$/;
+
+function trailingFrame(rest: string): { at: number; frame: Frame } | undefined {
+  // The frame starts at a hex token; it ends the line with `(dso)`, or is a bare address.
+  const m = TRAILING_FRAME_RE.exec(rest);
+  if (!m) return undefined;
+  let at = m.index;
+  while (at < rest.length && rest.charCodeAt(at) === CH_SPACE) at++;
+  const text = rest.slice(at);
+  if (!(text.endsWith(')') || HEX_RE.test(text))) return undefined;
+  return { at, frame: parseFrame(text) };
+}
+
+/**
+ * Best-effort `key=value ...`: a key is a C identifier after the start or a
+ * space, and a value runs to the next ` key=`, so values may hold spaces
+ * (`filename=sp dir/py thon pid=1`). Integers become numbers.
+ */
+export function keyValues(text: string): Record<string, unknown> | undefined {
+  KEY_RE.lastIndex = 0;
+  const keys: Array<[string, number, number]> = [];
+  let m: RegExpExecArray | null;
+  while ((m = KEY_RE.exec(text))) keys.push([m[1]!, m.index, m.index + m[0].length]);
+  if (keys.length === 0 || keys[0]![1] !== 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const [k, , vStart] = keys[i]!;
+    const vEnd = i + 1 < keys.length ? keys[i + 1]![1] : text.length;
+    const v = text.slice(vStart, vEnd);
+    out[k] = INT_RE.test(v) ? Number(v) : utf8(v);
+  }
+  return out;
+}
