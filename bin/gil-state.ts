@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// gil-state: perf-parse records in, per-thread GIL and scheduler spans out.
+import { cli, outputOption, strictOption, run, Output, Reporter, Malformed, Interrupt, UsageError } from '../lib/cli.js';
+import { Sink, lineTransform, ndjsonLines, runInputs } from '../lib/stage.js';
+import { GilState, DEFAULTS } from '../filters/gil-state.js';
+
+const prog = 'gil-state';
+
+const argv = cli(prog, '$0 [FILE...]    read perf-parse records (stdin when no FILE or -)', [
+  ['perf script --ns -F +pid | perf-parse | $0 | to-trace > trace.json', 'GIL timeline'],
+  ['perf-parse -i perf.data | $0 | gil-stats', 'GIL statistics'],
+  ["perf-parse -i perf.data | $0 | jq -c 'select(.type == \"span\" and .state == \"hold\" and .dur > 10e6)'", 'holds over 10 ms'],
+])
+  .option('take-gil', { type: 'string', describe: 'regex for take_gil probe names (after the group)', default: DEFAULTS.takeGil.source })
+  .option('drop-gil', { type: 'string', describe: 'regex for drop_gil probe names', default: DEFAULTS.dropGil.source })
+  .option('cond-wait', {
+    type: 'string',
+    describe: 'regex for pthread_cond_timedwait probe names (stripped interpreters)',
+    default: DEFAULTS.condWait.source,
+  })
+  .option('keep-samples', { type: 'boolean', default: false, describe: 'also forward the samples gil-state used' })
+  .option('output', outputOption)
+  .option('strict', strictOption)
+  .parseSync();
+
+function regex(name: string, source: string): RegExp {
+  try {
+    return new RegExp(source);
+  } catch (e) {
+    throw new UsageError(`--${name}: not a regular expression: ${(e as Error).message}`);
+  }
+}
+
+await run(prog, async () => {
+  const reporter = new Reporter(prog);
+  const malformed = new Malformed(reporter, argv.strict);
+  const out = new Output(argv.output, reporter);
+  const interrupt = new Interrupt();
+  const sink = new Sink();
+  const state = new GilState(sink.emit, {
+    ...DEFAULTS,
+    takeGil: regex('take-gil', argv['take-gil']),
+    dropGil: regex('drop-gil', argv['drop-gil']),
+    condWait: regex('cond-wait', argv['cond-wait']),
+    keepSamples: argv['keep-samples'],
+  });
+  try {
+    await runInputs(argv._.map(String), out, interrupt, (input) =>
+      lineTransform('utf8', ndjsonLines(input.name, { record: (rec) => state.record(rec) }, malformed), sink),
+    );
+    // Spans still open at the end of the last input are flushed as truncated.
+    state.end();
+    await out.write(sink.take());
+  } catch (e) {
+    out.discard();
+    throw e;
+  }
+  malformed.summarise();
+  const counts = [...state.counts].filter(([, n]) => n > 0).map(([code, n]) => `${n} ${code}`);
+  if (counts.length > 0) reporter.say(`anomalies: ${counts.join(', ')} (see the diagnostic records)`);
+  if (state.gilSource === 'none') {
+    reporter.say(
+      'NO GIL EVENTS in the input: no take_gil/drop_gil probes (nor the pthread_cond_timedwait fallback, nor take_gil in switch-out stacks). ' +
+        'Only scheduler states are known; nothing here says who held the GIL. Record with gil-record, or add probes: ' +
+        'perf probe -x LIBPYTHON -a take_gil -a take_gil%return -a drop_gil -a drop_gil%return',
+    );
+  } else if (state.gilSource === 'cond_timedwait') {
+    reporter.say('GIL waits come from pthread_cond_timedwait probes (stripped interpreter): waits only, no holds, and other condition-variable waits may be among them');
+  }
+  await out.commit();
+  return interrupt.requested ? 130 : 0;
+});
