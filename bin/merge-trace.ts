@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// merge-trace: a streaming drop-in for `viztracer --combine` / `--align_combine`.
+import { createReadStream, openSync, writeSync, closeSync, rmSync, promises as fsp } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, outputOption, run, Output, Reporter, DataError, UsageError, openInput, version } from '../lib/cli.js';
+import { scanTrace, planMerge, writeMerged, ChangedError, type TraceSummary, type IdMaps } from '../filters/merge-trace.js';
+
+const prog = 'merge-trace';
+
+const argv = cli(prog, '$0 TRACE.json [TRACE.json.gz ...] [-o OUT.json[.gz]]\nconcatenate trace files as `viztracer --combine` does, in bounded memory', [
+  ['$0 gil.json viztracer.json -o combined.json', 'the GIL timeline beside the function trace'],
+  ['$0 --align run1.json run2.json -o cmp.json.gz', 'compare two runs from a common start (like --align_combine)'],
+  ['$0 gil.json vt.json --shift gil.json=-1500', 'gil.json\'s clock runs 1.5 ms ahead'],
+  ['$0 gil.json vt.json --map-pid gil.json:81234=7 --map-tid gil.json:81234=7', 'host ids in perf, container ids in VizTracer'],
+])
+  .parserConfiguration({ 'boolean-negation': false })
+  .option('output', outputOption)
+  .option('align', { type: 'boolean', default: false, describe: "shift each input to start at 0: at its viztracer_metadata.sync_marker, else its earliest ts (VizTracer's --align_combine)" })
+  .option('no-negative', { type: 'boolean', default: false, describe: 'shift the whole result so that no ts is negative (Perfetto drops negative ones)' })
+  .option('shift', { type: 'string', array: true, requiresArg: true, describe: 'FILE=MICROSECONDS: add a known clock offset to every ts of FILE' })
+  .option('map-pid', { type: 'string', array: true, requiresArg: true, describe: '[FILE:]HOST=NS[,...]: rewrite pid HOST as NS (in FILE only, or in every input)' })
+  .option('map-tid', { type: 'string', array: true, requiresArg: true, describe: '[FILE:]HOST=NS[,...]: the same for tid' })
+  .option('embed-sources', { type: 'boolean', default: false, describe: "embed the source files named by X events into file_info, read from this machine's disk, as viztracer does" })
+  .option('strict', { type: 'boolean', default: false, describe: 'stop (exit 1) at an unusable input instead of skipping it' })
+  .parseSync();
+
+await run(prog, async () => {
+  const files = argv._.map(String);
+  if (files.length === 0) throw new UsageError("no input files (try 'merge-trace --help')");
+  if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
+  const reporter = new Reporter(prog);
+  const opts = {
+    align: argv.align,
+    noNegative: argv['no-negative'],
+    shifts: parseShifts(argv.shift ?? [], files),
+    pids: parseIdMaps('--map-pid', argv['map-pid'] ?? [], files),
+    tids: parseIdMaps('--map-tid', argv['map-tid'] ?? [], files),
+    embedSources: argv['embed-sources'],
+    version: `merge-trace (gilpipe ${version()})`,
+  };
+  // Every name must exist before anything is read: a typo fails at once.
+  for (const f of files) if (f !== '-') await openCheck(f);
+
+  const spools = new Map<number, string>();
+  try {
+    // Pass 1: what each input holds, and which inputs are usable.
+    const summaries: TraceSummary[] = [];
+    for (const [i, name] of files.entries()) {
+      const input = await openInput(name);
+      let tee: ((b: Buffer) => void) | undefined;
+      let fd: number | undefined;
+      if (input.isPipe) {
+        // A pipe cannot be read twice: keep its bytes for pass 2.
+        const path = join(tmpdir(), `merge-trace-${process.pid}-${i}.json`);
+        spools.set(i, path);
+        fd = openSync(path, 'w', 0o600);
+        tee = (b) => void writeSync(fd!, b);
+      }
+      try {
+        summaries.push(await scanTrace(input.name, input.stream, { keepTop: summaries.every((s) => !s.usable), embedSources: opts.embedSources }, tee));
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+      const s = summaries[summaries.length - 1]!;
+      if (!s.usable) {
+        if (argv.strict) throw new DataError(s.problem!);
+        reporter.say(`${s.problem}: skipped`);
+      }
+    }
+    const usable = summaries.map((s, i) => ({ s, i })).filter((x) => x.s.usable);
+    if (usable.length === 0) throw new DataError(`no usable input among the ${files.length} given: nothing written`);
+
+    const plan = planMerge(summaries, opts);
+    for (const w of plan.warnings) reporter.say(w);
+
+    // Pass 2: write the merged object, streaming the events through.
+    const out = new Output(argv.output, reporter);
+    try {
+      await writeMerged(
+        plan,
+        {
+          write: async (b) => {
+            if (!out.stream.write(b)) await once(out.stream, 'drain');
+          },
+        },
+        async (k) => {
+          const i = usable[k]!.i;
+          const spool = spools.get(i);
+          return spool !== undefined ? createReadStream(spool, { highWaterMark: 1 << 20 }) : (await openInput(files[i]!)).stream;
+        },
+      );
+    } catch (e) {
+      out.discard();
+      if (e instanceof ChangedError) throw new DataError(e.message);
+      throw e;
+    }
+    await out.commit();
+  } finally {
+    for (const p of spools.values()) rmSync(p, { force: true });
+  }
+});
+
+async function openCheck(path: string): Promise<void> {
+  let st;
+  try {
+    st = await fsp.stat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  if (st.isDirectory()) throw new UsageError(`${path}: is a directory, not a trace file`);
+}
+
+function parseShifts(values: string[], files: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const v of values) {
+    const eq = v.lastIndexOf('=');
+    const file = v.slice(0, eq);
+    const us = Number(v.slice(eq + 1));
+    if (eq <= 0 || v.slice(eq + 1).trim() === '' || !Number.isFinite(us)) throw new UsageError(`--shift ${v}: expected FILE=MICROSECONDS, e.g. gil.json=-1500`);
+    if (!files.includes(file)) throw new UsageError(`--shift ${v}: ${file} is not one of the inputs`);
+    m.set(file, us);
+  }
+  return m;
+}
+
+function parseIdMaps(flag: string, values: string[], files: string[]): IdMaps {
+  const maps: IdMaps = { all: new Map(), byFile: new Map() };
+  for (const v of values) {
+    // FILE may contain ':' itself; the table after the last ':' has none.
+    const colon = v.lastIndexOf(':');
+    const file = colon === -1 ? undefined : v.slice(0, colon);
+    const table = colon === -1 ? v : v.slice(colon + 1);
+    if (file !== undefined && !files.includes(file)) throw new UsageError(`${flag} ${v}: ${file} is not one of the inputs`);
+    let target = maps.all;
+    if (file !== undefined) {
+      target = maps.byFile.get(file) ?? new Map();
+      maps.byFile.set(file, target);
+    }
+    for (const pair of table.split(',')) {
+      const m = /^\s*(\d+)\s*=\s*(\d+)\s*$/.exec(pair);
+      if (!m) throw new UsageError(`${flag} ${v}: expected [FILE:]HOST=NS[,HOST=NS...] with numeric ids, e.g. 81234=7`);
+      target.set(Number(m[1]), Number(m[2]));
+    }
+  }
+  return maps;
+}

@@ -1,0 +1,465 @@
+// A byte-level, resumable JSON scanner for inputs far larger than one string
+// can hold (V8 caps strings at about 512 MB). It validates the grammar as it
+// goes and reports only the structure a caller asks for: where values start
+// and end, object keys, and the text of scalars, all for values no deeper
+// than `interest`. Deeper structure is checked but costs no callbacks and no
+// allocation, which is what lets a caller copy event objects through as raw
+// byte ranges instead of parsing and re-serialising them.
+//
+// Depth: the top-level value is at depth 0; members of a container at depth d
+// are at depth d+1. Positions are absolute byte offsets in the whole stream.
+//
+// Leniencies, each matching what a trace consumer already accepts:
+// - several top-level values one after another (NDJSON, one event a line);
+// - `NaN`, `Infinity` and `-Infinity`, which Python's json module writes and
+//   reads (VizTracer's log_var of a float NaN produces them);
+// - with `trailingComma`, a comma before `]` of a top-level array (Perfetto
+//   accepts it in the array form of a trace).
+// Strings are checked for escapes and control characters, not for UTF-8.
+
+export interface ScanHooks {
+  /** A value at `depth` starts at `pos`; `c` is its first byte. */
+  start(depth: number, pos: number, c: number): void;
+  /** It ends just before `pos`. `text` is a scalar's source text (strings with their quotes). */
+  end(depth: number, pos: number, text: string | undefined): void;
+  /**
+   * An object member at `depth` has the key whose source text (quotes
+   * included) is `buf[s..e)`; decode it with `keyText` or test it with
+   * `keyIs`, both cheap. Return true to get the member's text in `end` when it
+   * is a scalar: text is only materialised where a caller wants it.
+   */
+  key(depth: number, buf: Buffer, s: number, e: number): boolean;
+}
+
+export class JsonSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly pos: number,
+    readonly line: number,
+  ) {
+    super(message);
+  }
+}
+
+// Scanner states.
+const VALUE = 0; // a value is expected
+const ARR_FIRST = 1; // after `[`: a value or `]`
+const OBJ_FIRST = 2; // after `{`: a key or `}`
+const OBJ_KEY = 3; // after `,` in an object: a key
+const COLON = 4;
+const AFTER = 5; // after a member: `,` or the closing bracket
+const STR = 6;
+const STR_ESC = 7;
+const STR_HEX = 8;
+const NUM = 9;
+const LIT = 10;
+const ARR_NEXT = 11; // after `,` in an array: a value (or `]` if lenient)
+const TOP_AFTER = 12; // after a complete top-level value
+
+// Number sub-states.
+const N_MINUS = 0;
+const N_ZERO = 1;
+const N_INT = 2;
+const N_DOT = 3;
+const N_FRAC = 4;
+const N_E = 5;
+const N_ESIGN = 6;
+const N_EXP = 7;
+
+const OBJ = 0;
+const ARR = 1;
+const MAX_DEPTH = 10000;
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function describe(c: number): string {
+  if (c >= 0x21 && c < 0x7f) return `'${String.fromCharCode(c)}'`;
+  return `byte 0x${c.toString(16).padStart(2, '0')}`;
+}
+
+export class JsonScanner {
+  /** Deepest depth reported to the hooks; may be changed between chunks or from a hook. */
+  interest: number;
+  trailingComma = false;
+  /** Number of top-level values started so far. */
+  topValues = 0;
+  /** Newlines seen outside strings, for messages. */
+  line = 1;
+
+  private state = VALUE;
+  private readonly stack = new Uint8Array(MAX_DEPTH);
+  private depth = 0;
+  private base = 0;
+  private strIsKey = false;
+  private hexLeft = 0;
+  private num = N_MINUS;
+  private lit = '';
+  private litAt = 0;
+  // Capture of the token being scanned (key or scalar at a depth of interest).
+  private capturing = false;
+  private capFrom = 0; // absolute offset
+  private capParts: Buffer[] = [];
+  private keyFrom = 0;
+  private wantText = false;
+
+  constructor(
+    private readonly hooks: ScanHooks,
+    interest = 1,
+  ) {
+    this.interest = interest;
+  }
+
+  /** Open containers right now (0 between top-level values). */
+  get openDepth(): number {
+    return this.depth;
+  }
+
+  /** Offset of the next byte to be fed. */
+  get position(): number {
+    return this.base;
+  }
+
+  /** True between values at the top level or inside an array: nothing half-read. */
+  get atBoundary(): boolean {
+    const s = this.state;
+    return s === TOP_AFTER || s === AFTER || s === ARR_FIRST || s === ARR_NEXT || (s === VALUE && this.depth === 0);
+  }
+
+  private fail(msg: string, pos: number): never {
+    throw new JsonSyntaxError(msg, pos, this.line);
+  }
+
+  feed(b: Buffer): void {
+    const n = b.length;
+    const base = this.base;
+    let i = 0;
+    let state = this.state;
+    let depth = this.depth;
+    const stack = this.stack;
+    const interest = (): number => this.interest;
+    while (i < n) {
+      const c = b[i]!;
+      switch (state) {
+        case STR: {
+          // The hot loop: most bytes of a trace are inside strings.
+          let j = i;
+          let d = c;
+          while (d !== 0x22 && d !== 0x5c && d >= 0x20) {
+            if (++j === n) break;
+            d = b[j]!;
+          }
+          if (j === n) {
+            i = n;
+            break;
+          }
+          if (d === 0x22) {
+            i = j + 1;
+            if (this.strIsKey) {
+              state = COLON;
+              if (this.capturing) {
+                const k = this.takeToken(b, i);
+                this.wantText = this.hooks.key(depth, k, k === b ? this.keyFrom - base : 0, k === b ? i : k.length);
+              }
+            } else {
+              this.depth = depth;
+              state = this.scalarDone(b, i, depth, true);
+            }
+          } else if (d === 0x5c) {
+            state = STR_ESC;
+            i = j + 1;
+          } else {
+            this.fail(`control character ${describe(d)} inside a string`, base + j);
+          }
+          break;
+        }
+        case STR_ESC:
+          if (c === 0x75) {
+            state = STR_HEX;
+            this.hexLeft = 4;
+          } else if (c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) {
+            state = STR;
+          } else {
+            this.fail(`invalid escape \\${String.fromCharCode(c)} in a string`, base + i);
+          }
+          i++;
+          break;
+        case STR_HEX:
+          if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)) {
+            if (--this.hexLeft === 0) state = STR;
+            i++;
+          } else {
+            this.fail(`invalid \\u escape in a string`, base + i);
+          }
+          break;
+        case NUM: {
+          let ended = false;
+          switch (this.num) {
+            case N_MINUS:
+              if (c === 0x30) this.num = N_ZERO;
+              else if (c >= 0x31 && c <= 0x39) this.num = N_INT;
+              else if (c === 0x49 /* I */) {
+                state = LIT;
+                this.lit = 'Infinity';
+                this.litAt = 1;
+              } else this.fail(`expected a digit after '-', got ${describe(c)}`, base + i);
+              break;
+            case N_ZERO:
+              if (c === 0x2e) this.num = N_DOT;
+              else if (c === 0x65 || c === 0x45) this.num = N_E;
+              else ended = true;
+              break;
+            case N_INT:
+              if (c >= 0x30 && c <= 0x39) {
+                // Run through the rest of the digits at once.
+                let j = i + 1;
+                while (j < n && b[j]! >= 0x30 && b[j]! <= 0x39) j++;
+                i = j;
+                continue;
+              }
+              if (c === 0x2e) this.num = N_DOT;
+              else if (c === 0x65 || c === 0x45) this.num = N_E;
+              else ended = true;
+              break;
+            case N_DOT:
+              if (c >= 0x30 && c <= 0x39) this.num = N_FRAC;
+              else this.fail(`expected a digit after '.', got ${describe(c)}`, base + i);
+              break;
+            case N_FRAC:
+              if (c >= 0x30 && c <= 0x39) {
+                let j = i + 1;
+                while (j < n && b[j]! >= 0x30 && b[j]! <= 0x39) j++;
+                i = j;
+                continue;
+              }
+              if (c === 0x65 || c === 0x45) this.num = N_E;
+              else ended = true;
+              break;
+            case N_E:
+              if (c === 0x2b || c === 0x2d) this.num = N_ESIGN;
+              else if (c >= 0x30 && c <= 0x39) this.num = N_EXP;
+              else this.fail(`expected an exponent, got ${describe(c)}`, base + i);
+              break;
+            case N_ESIGN:
+              if (c >= 0x30 && c <= 0x39) this.num = N_EXP;
+              else this.fail(`expected an exponent, got ${describe(c)}`, base + i);
+              break;
+            case N_EXP:
+              if (!(c >= 0x30 && c <= 0x39)) ended = true;
+              break;
+          }
+          if (ended) {
+            // The byte that ended the number belongs to what follows.
+            this.depth = depth;
+            state = this.scalarDone(b, i, depth, false);
+          } else {
+            i++;
+          }
+          break;
+        }
+        case LIT:
+          if (c !== this.lit.charCodeAt(this.litAt)) this.fail(`invalid literal (expected '${this.lit}')`, base + i);
+          i++;
+          if (++this.litAt === this.lit.length) {
+            this.depth = depth;
+            state = this.scalarDone(b, i, depth, false);
+          }
+          break;
+        case COLON:
+          if (c === 0x3a) state = VALUE;
+          else if (isWs(c)) {
+            if (c === 0x0a) this.line++;
+          } else this.fail(`expected ':' after an object key, got ${describe(c)}`, base + i);
+          i++;
+          break;
+        case AFTER:
+          if (c === 0x2c) {
+            state = stack[depth - 1] === OBJ ? OBJ_KEY : ARR_NEXT;
+          } else if (c === 0x7d || c === 0x5d) {
+            const want = stack[depth - 1] === OBJ ? 0x7d : 0x5d;
+            if (c !== want) this.fail(`expected ${describe(want)} or ',', got ${describe(c)}`, base + i);
+            depth--;
+            state = this.containerDone(base + i + 1, depth);
+          } else if (isWs(c)) {
+            if (c === 0x0a) this.line++;
+          } else {
+            this.fail(`expected ',' or ${describe(stack[depth - 1] === OBJ ? 0x7d : 0x5d)}, got ${describe(c)}`, base + i);
+          }
+          i++;
+          break;
+        case OBJ_FIRST:
+        case OBJ_KEY:
+          if (c === 0x22) {
+            state = STR;
+            this.strIsKey = true;
+            if (depth <= interest()) this.beginToken(base + i);
+          } else if (c === 0x7d && state === OBJ_FIRST) {
+            depth--;
+            state = this.containerDone(base + i + 1, depth);
+          } else if (isWs(c)) {
+            if (c === 0x0a) this.line++;
+          } else {
+            this.fail(`expected an object key (a string), got ${describe(c)}`, base + i);
+          }
+          i++;
+          break;
+        case TOP_AFTER:
+          if (isWs(c)) {
+            if (c === 0x0a) this.line++;
+            i++;
+            break;
+          }
+          state = VALUE;
+        // falls through: another top-level value starts here
+        case VALUE:
+        case ARR_FIRST:
+        case ARR_NEXT: {
+          if (isWs(c)) {
+            if (c === 0x0a) this.line++;
+            i++;
+            break;
+          }
+          if (c === 0x5d && state !== VALUE) {
+            if (state === ARR_NEXT && !(this.trailingComma && depth === 1)) this.fail(`expected a value after ',', got ']'`, base + i);
+            depth--;
+            state = this.containerDone(base + i + 1, depth);
+            i++;
+            break;
+          }
+          if (depth === 0) this.topValues++;
+          const pos = base + i;
+          const report = depth <= interest();
+          const want = this.wantText;
+          this.wantText = false;
+          if (!(c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e || c === 0x4e || c === 0x49)) {
+            this.fail(`expected a value, got ${describe(c)}`, pos);
+          }
+          if (report) this.hooks.start(depth, pos, c);
+          if (c === 0x7b || c === 0x5b) {
+            if (depth >= MAX_DEPTH) this.fail(`nested deeper than ${MAX_DEPTH} levels`, pos);
+            stack[depth++] = c === 0x7b ? OBJ : ARR;
+            state = c === 0x7b ? OBJ_FIRST : ARR_FIRST;
+          } else {
+            if (report && want) this.beginToken(pos);
+            if (c === 0x22) {
+              state = STR;
+              this.strIsKey = false;
+            } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+              state = NUM;
+              this.num = c === 0x2d ? N_MINUS : c === 0x30 ? N_ZERO : N_INT;
+            } else {
+              state = LIT;
+              this.lit = c === 0x74 ? 'true' : c === 0x66 ? 'false' : c === 0x6e ? 'null' : c === 0x4e ? 'NaN' : 'Infinity';
+              this.litAt = 1;
+            }
+          }
+          i++;
+          break;
+        }
+      }
+    }
+    this.state = state;
+    this.depth = depth;
+    if (this.capturing) {
+      const from = Math.max(this.capFrom, base) - base;
+      this.capParts.push(Buffer.from(b.subarray(from)));
+    }
+    this.base = base + n;
+  }
+
+  /**
+   * End of input. A number at the very end of the top level is complete here.
+   * Returns true when the input held complete values only; false when it
+   * stopped inside one (the caller decides whether that is acceptable).
+   */
+  finish(): boolean {
+    if (this.state === NUM && this.depth === 0 && (this.num === N_ZERO || this.num === N_INT || this.num === N_FRAC || this.num === N_EXP)) {
+      this.state = this.scalarDone(Buffer.alloc(0), 0, 0, false);
+    }
+    return this.depth === 0 && (this.state === TOP_AFTER || (this.state === VALUE && this.topValues === 0));
+  }
+
+  private beginToken(pos: number): void {
+    this.capturing = true;
+    this.capFrom = pos;
+    this.capParts.length = 0;
+  }
+
+  /**
+   * The bytes of the token that ends before local offset `end` of `b`: `b`
+   * itself when the token lies inside it (then it starts at `keyFrom - base`),
+   * else a copy joined from the chunks it spans.
+   */
+  private takeToken(b: Buffer, end: number): Buffer {
+    this.capturing = false;
+    if (this.capParts.length === 0) {
+      this.keyFrom = this.capFrom;
+      return b;
+    }
+    const all = Buffer.concat([...this.capParts, b.subarray(0, end)]);
+    this.capParts.length = 0;
+    return all;
+  }
+
+  private scalarDone(b: Buffer, end: number, depth: number, isString: boolean): number {
+    if (depth <= this.interest && this.capturing) {
+      const tok = this.takeToken(b, end);
+      const s = tok === b ? this.keyFrom - this.base : 0;
+      const e = tok === b ? end : tok.length;
+      this.hooks.end(depth, this.base + end, tok.toString(isString ? 'utf8' : 'latin1', s, e));
+    } else if (depth <= this.interest) {
+      this.hooks.end(depth, this.base + end, undefined);
+    }
+    return depth === 0 ? TOP_AFTER : AFTER;
+  }
+
+  private containerDone(endPos: number, depth: number): number {
+    this.depth = depth;
+    if (depth <= this.interest) this.hooks.end(depth, endPos, undefined);
+    return depth === 0 ? TOP_AFTER : AFTER;
+  }
+}
+
+/** Decodes a key's source text `buf[s..e)` (quotes included). */
+export function keyText(buf: Buffer, s: number, e: number): string {
+  const bs = buf.indexOf(0x5c, s);
+  if (bs === -1 || bs >= e) return buf.toString('utf8', s + 1, e - 1);
+  return JSON.parse(buf.toString('utf8', s, e)) as string;
+}
+
+/** Whether the key source text `buf[s..e)` is exactly `"name"` (ASCII name, no escapes). */
+export function keyIs(buf: Buffer, s: number, e: number, name: string): boolean {
+  if (e - s !== name.length + 2) return false;
+  for (let k = 0; k < name.length; k++) if (buf[s + 1 + k] !== name.charCodeAt(k)) return false;
+  return true;
+}
+
+/**
+ * The members of a complete JSON object held in memory, as raw text: used for
+ * the small top-level values (metadata, file_info) that need merging, so big
+ * integers such as baseTimeNanoseconds keep every digit.
+ */
+export function objectEntries(raw: Buffer): Array<{ key: string; rawKey: string; raw: string }> {
+  const out: Array<{ key: string; rawKey: string; raw: string }> = [];
+  let key = '';
+  let from = 0;
+  const sc = new JsonScanner(
+    {
+      key(_d, b, s, e) {
+        key = keyText(b, s, e);
+        return false;
+      },
+      start(d, pos) {
+        if (d === 1) from = pos;
+      },
+      end(d, pos) {
+        if (d === 1) out.push({ key, rawKey: JSON.stringify(key), raw: raw.toString('utf8', from, pos) });
+      },
+    },
+    1,
+  );
+  sc.feed(raw);
+  if (!sc.finish() || sc.topValues !== 1) throw new JsonSyntaxError('not one complete JSON value', raw.length, sc.line);
+  return out;
+}
