@@ -1,0 +1,296 @@
+// gil-stats' logic on hand-written gil-state records (docs/events.md), where
+// every expected number is worked out from the definitions by hand or by a
+// brute-force reference written here, independent of the streaming code.
+import t from 'tap';
+import fc from 'fast-check';
+import { GilStats, merge, type GilStatsJSON, type StatsOptions } from '../filters/gil-stats.js';
+import { formatTable, formatCsv, formatMarkdown } from '../filters/gil-stats-format.js';
+import { LogHistogram } from '../lib/histogram.js';
+import type { Rec } from '../lib/stage.js';
+
+const MS = 1_000_000;
+const opts: StatsOptions = { switchIntervalNs: 5 * MS, hogNs: 10 * MS, top: 10 };
+
+type R = Record<string, unknown> & { type: string };
+
+function run(files: Array<[string, R[]]>, o: StatsOptions = opts): { s: GilStatsJSON; bad: string[] } {
+  const bad: string[] = [];
+  const st = new GilStats(o, (f, l, why) => bad.push(`${f}:${l}: ${why}`));
+  for (const [name, recs] of files) {
+    recs.forEach((r, i) => st.record(r as Rec, name, i + 1));
+    st.endFile(name);
+  }
+  return { s: st.summary(), bad };
+}
+
+const span = (tid: number, family: string, state: string, a: number, b: number, extra: object = {}, pid = 10): R => ({
+  type: 'span',
+  pid,
+  tid,
+  family,
+  state,
+  ts: a * MS,
+  dur: (b - a) * MS,
+  ...extra,
+});
+
+// The designed scenario (times in ms): 11 holds 0-100 while 12 waits 20-102
+// and 10 waits 60-151; then 12 holds 102-150 and 10 holds 151-160.
+function scenario(shift = 0, pid = 10): R[] {
+  const s = (tid: number, f: string, st: string, a: number, b: number, x: object = {}) => span(tid + pid - 10, f, st, a + shift, b + shift, x, pid);
+  const recs: R[] = [
+    s(11, 'sched', 'running', 0, 30),
+    s(11, 'sched', 'runnable', 30, 50),
+    s(11, 'sched', 'running', 50, 100),
+    s(11, 'gil', 'hold', 0, 100),
+    s(11, 'gil', 'handoff', 100, 101),
+    s(12, 'gil', 'wait', 20, 102),
+    { type: 'my_own_record', note: 'passes through gil-state; gil-stats ignores it' },
+    s(12, 'gil', 'hold', 102, 150),
+    s(12, 'gil', 'handoff', 150, 150.5),
+    s(10, 'gil', 'wait', 60, 151),
+    s(10, 'gil', 'hold', 151, 160),
+    s(10, 'gil', 'handoff', 160, 161),
+    s(10, 'gil', 'hold', 190, 200, { truncated: true }),
+    { type: 'thread', pid, tid: pid, comm: 'python', main: true, first_ts: (0 + shift) * MS, last_ts: (200 + shift) * MS },
+    { type: 'thread', pid, tid: pid + 1, comm: 'worker', main: false, first_ts: (0 + shift) * MS, last_ts: (101 + shift) * MS },
+    { type: 'thread', pid, tid: pid + 2, comm: 'worker', main: false, first_ts: (10 + shift) * MS, last_ts: (160 + shift) * MS },
+    { type: 'process', pid, comm: 'python', threads: 3, gil: true },
+    { type: 'capture', first_ts: shift * MS, last_ts: (200 + shift) * MS, gil_source: 'take_gil', lost: 0, anomalies: 0 },
+  ];
+  return recs;
+}
+
+t.test('the designed scenario: every figure from the definitions', async (t) => {
+  const { s, bad } = run([['a', scenario()]]);
+  t.same(bad, []);
+  t.equal(s.type, 'gil_stats');
+  t.equal(s.gil_data, true);
+  const p = s.processes[0]!;
+  t.equal(p.wall_ns, 200 * MS, 'wall: first to last event of the process');
+  t.equal(p.hold_ns, (100 + 48 + 9 + 10) * MS);
+  t.equal(p.wait_ns, (82 + 91) * MS);
+  t.equal(p.contended_ns, 131 * MS, 'union of 20-102 and 60-151');
+  t.equal(p.max_waiters, 2);
+  t.equal(p.forced_switches, 2, "11's and 12's holds ended with a waiter waiting >= 5 ms; 10's did not");
+  t.equal(p.hogs.count, 2, 'holds of 100 and 48 ms');
+  t.equal(p.hogs.hold_ns, 148 * MS);
+  t.same(
+    p.hogs.longest.map((h) => [h.tid, h.dur_ns]),
+    [
+      [11, 100 * MS],
+      [12, 48 * MS],
+    ],
+  );
+  t.equal(p.held_offcpu_ns, 20 * MS, '11 was runnable 30-50 while holding');
+  const blame = Object.fromEntries(p.blame.map((b) => [`${b.waiter}<-${b.holder}`, b.ns / MS]));
+  t.same(blame, { '12<-11': 80, '10<-11': 40, '10<-12': 48 });
+  t.equal(p.blame[0]!.waiter, 12, 'largest pair first');
+  t.equal(p.derived!.held_pct, 83.5);
+  t.equal(p.derived!.contention_pct, 65.5);
+  t.equal(p.derived!.wait_per_s, 173 / 200);
+  t.equal(p.derived!.mean_waiters, 173 / 131);
+  t.equal(p.derived!.no_holder_wait_ns, (173 - 168) * MS, 'waits while nobody held: handoff gaps');
+
+  const th = Object.fromEntries(s.threads.map((x) => [x.tid, x]));
+  t.same(
+    s.threads.map((x) => x.tid),
+    [10, 11, 12],
+    'main thread first',
+  );
+  const w12 = th[12]!;
+  t.equal(w12.total_ns, 150 * MS);
+  t.equal(w12.derived!.has_gil_pct, (100 * 48) / 150);
+  t.equal(w12.derived!.wait_pct, (100 * 82) / 150);
+  t.equal(w12.derived!.handoff_pct, (100 * 0.5) / 150);
+  t.equal(w12.derived!.no_gil_pct, (100 * (150 - 82 - 48 - 0.5)) / 150);
+  t.equal(w12.acquisitions, 1);
+  t.equal(w12.derived!.wait_max_ns, 82 * MS);
+  t.same(th[11]!.longest_hold, { ts: 0, dur_ns: 100 * MS, source: 'a' });
+  t.equal(th[11]!.derived!.runnable_pct, 20 / 101 * 100);
+  t.equal(th[11]!.held_offcpu_ns, 20 * MS);
+  // per4m: holds run to drop_gil return; a hold still open at the end is not counted.
+  t.same(th[12]!.per4m, { total_ns: 150 * MS, hold_ns: 48.5 * MS, wait_ns: 82 * MS });
+  t.same(th[10]!.per4m, { total_ns: 200 * MS, hold_ns: 10 * MS, wait_ns: 91 * MS });
+  t.equal(th[10]!.hold_ns, 19 * MS, 'while our own figures keep the truncated hold');
+  t.equal(th[11]!.derived!.per4m.has_gil_pct, 100);
+  t.equal(s.top.waits[0]!.tid, 10);
+  t.equal(s.top.waits[0]!.holder, 12, "10's wait: 12 held longest during it (48 of the 91 ms)");
+  t.equal(s.top.holds[0]!.dur_ns, 100 * MS);
+});
+
+t.test('arrival order does not matter: blame, contention, waiters and forced switches against a brute-force reference', async (t) => {
+  // Random waits (per thread, not overlapping themselves) and holds (one
+  // holder at a time), fed in a random order.
+  const arb = fc.record({
+    waits: fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 15 })), { maxLength: 25 }),
+    holds: fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 12 })), { maxLength: 15 }),
+    seed: fc.integer(),
+  });
+  fc.assert(
+    fc.property(arb, ({ waits, holds, seed }) => {
+      const W: Array<[number, number, number]> = [];
+      const busy = new Map<number, number>();
+      for (const [tid, gap, len] of waits) {
+        const a = (busy.get(tid) ?? 0) + gap;
+        W.push([tid, a, a + len]);
+        busy.set(tid, a + len);
+      }
+      const H: Array<[number, number, number]> = [];
+      let at = 0;
+      for (const [tid, gap, len] of holds) {
+        H.push([tid, at + gap, at + gap + len]);
+        at += gap + len;
+      }
+      const recs: R[] = [
+        ...W.map(([tid, a, b]) => span(tid, 'gil', 'wait', a, b)),
+        ...H.map(([tid, a, b]) => span(tid, 'gil', 'hold', a, b)),
+      ];
+      let x = seed >>> 0;
+      for (let i = recs.length - 1; i > 0; i--) {
+        x = (x * 1103515245 + 12345) >>> 0;
+        const j = x % (i + 1);
+        [recs[i], recs[j]] = [recs[j]!, recs[i]!];
+      }
+      const { s } = run([['x', recs]]);
+      const p = s.processes[0];
+      // Reference: straight from the definitions, on a 1 ms grid (all times are whole ms).
+      const end = Math.max(1, ...W.map((w) => w[2]), ...H.map((h) => h[2]));
+      let contended = 0;
+      let maxW = 0;
+      const blame: Record<string, number> = {};
+      for (let m = 0; m < end; m++) {
+        const waiting = W.filter(([, a, b]) => a <= m && m < b);
+        if (waiting.length > 0) contended++;
+        maxW = Math.max(maxW, waiting.length);
+        for (const [wt] of waiting) {
+          for (const [ht, a, b] of H) if (ht !== wt && a <= m && m < b) blame[`${wt}<-${ht}`] = (blame[`${wt}<-${ht}`] ?? 0) + 1;
+        }
+      }
+      let forced = 0;
+      for (const [ht, a, b] of H) {
+        if (b <= a) continue;
+        if (W.some(([wt, wa, wb]) => wt !== ht && wb >= b && wb > wa && b - Math.max(a, wa) >= 5)) forced++;
+      }
+      if (!p) return W.length + H.length === 0;
+      const got: Record<string, number> = {};
+      for (const b of p.blame) got[`${b.waiter}<-${b.holder}`] = b.ns / MS;
+      return (
+        p.contended_ns === contended * MS &&
+        p.max_waiters === maxW &&
+        p.forced_switches === forced &&
+        JSON.stringify(Object.entries(got).sort()) === JSON.stringify(Object.entries(blame).sort())
+      );
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('300 random scenarios agree with the reference');
+});
+
+t.test('merge of per-capture summaries equals one run over both captures', async (t) => {
+  const o = { ...opts, intervalNs: 25 * MS };
+  const a = scenario(0);
+  const b = scenario(1000, 20);
+  const c = scenario(5000); // the same pid again: its figures add up with the first capture's
+  const together = run(
+    [
+      ['a', a],
+      ['b', b],
+      ['c', c],
+    ],
+    o,
+  ).s;
+  const merged = merge([run([['a', a]], o).s, run([['b', b]], o).s, run([['c', c]], o).s]);
+  t.same(merged, together);
+  t.equal(together.captures, 3);
+  t.equal(together.processes.find((p) => p.pid === 10)!.hold_ns, 2 * 167 * MS);
+  t.equal(together.windows.reduce((n, w) => n + w.hold_ns, 0), 3 * 167 * MS, 'windows hold every hold ns');
+  t.throws(() => merge([run([['a', a]], o).s, run([['a', a]], opts).s]), /different options: interval_ns/);
+});
+
+t.test('no GIL data: says so, never "100% no gil"', async (t) => {
+  const recs: R[] = [
+    span(5, 'sched', 'running', 0, 40, {}, 5),
+    span(5, 'sched', 'sleeping', 40, 100, {}, 5),
+    { type: 'thread', pid: 5, tid: 5, comm: 'python', main: true, first_ts: 0, last_ts: 100 * MS },
+    { type: 'process', pid: 5, comm: 'python', threads: 1, gil: false },
+    { type: 'capture', first_ts: 0, last_ts: 100 * MS, gil_source: 'none', lost: 0, anomalies: 0 },
+  ];
+  const { s } = run([['s', recs]]);
+  t.equal(s.gil_data, false);
+  t.equal(s.threads[0]!.derived!.no_gil_pct, null);
+  t.equal(s.threads[0]!.derived!.running_pct, 40);
+  for (const text of [formatTable(s, { per4m: false, top: 5 }), formatTable(s, { per4m: true, top: 5 }), formatMarkdown(s, { per4m: false, top: 5 })]) {
+    t.match(text, /no GIL data/);
+    t.notMatch(text, /100\.0/);
+  }
+  const csv = formatCsv(s, 'threads', true).trim().split('\n').map((l) => l.split(','));
+  t.same(csv[1], ['5', '5', 'true', '100000', '', '', ''], 'per4m CSV: GIL columns empty');
+});
+
+t.test('unusable records are reported with file and line; pass-through records are not', async (t) => {
+  const { bad } = run([
+    [
+      'in.ndjson',
+      [
+        { type: 'span', pid: 1, tid: 1, family: 'gil', state: 'hold', ts: 5 },
+        { type: 'span', pid: 1, tid: 1, family: 'gil', state: 'napping', ts: 5, dur: 1 },
+        { type: 'comm', pid: 1, tid: 1, comm: 'x' },
+        { type: 'thread', pid: 1, tid: 1, first_ts: 9, last_ts: 3 },
+      ],
+    ],
+  ]);
+  t.same(bad, [
+    'in.ndjson:1: span without a numeric ts and a non-negative dur',
+    'in.ndjson:2: span of unknown family/state "gil"/"napping"',
+    'in.ndjson:4: thread record without numeric first_ts <= last_ts',
+  ]);
+});
+
+t.test('hog stacks come from the holder\'s samples during the hold', async (t) => {
+  const frames = [
+    { addr: 'ffff1', sym: 'sre_match', off: 16, dso: 'libpython3.11.so.1.0' },
+    { addr: 'ffff2', sym: 'pattern_match', dso: 'libpython3.11.so.1.0' },
+  ];
+  const { s } = run([
+    [
+      'h',
+      [
+        { type: 'sample', ts: 5 * MS, tid: 11, event: 'cpu-clock', callchain: frames },
+        { type: 'sample', ts: 50 * MS, tid: 12, event: 'cpu-clock', callchain: [{ addr: '1', sym: 'other', dso: null }] },
+        ...scenario(),
+      ],
+    ],
+  ]);
+  const hog = s.processes[0]!.hogs.longest[0]!;
+  t.equal(hog.tid, 11);
+  t.same(hog.stack, ['sre_match+0x10 (libpython3.11.so.1.0)', 'pattern_match (libpython3.11.so.1.0)']);
+  t.equal(s.processes[0]!.hogs.longest[1]!.stack, undefined, "12's sample was before its hold");
+  t.same(
+    s.threads.map((x) => x.tid),
+    [10, 11, 12],
+    'a thread seen only in samples is not listed',
+  );
+});
+
+t.test('histogram percentiles are within the documented 4.4% of exact ones', async (t) => {
+  const h = new LogHistogram();
+  const values: number[] = [];
+  let x = 12345;
+  for (let i = 0; i < 5000; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const v = Math.round(Math.exp((x / 2 ** 32) * Math.log(1e9)) + 1);
+    values.push(v);
+    h.add(v);
+  }
+  values.sort((a, b) => a - b);
+  for (const q of [0.5, 0.9, 0.99]) {
+    const exact = values[Math.ceil(q * values.length) - 1]!;
+    const got = h.percentile(q)!;
+    t.ok(Math.abs(got - exact) / exact <= 0.045, `p${q * 100}: ${got} vs exact ${exact}`);
+  }
+  t.equal(h.percentile(1), values[values.length - 1], 'p100 is the exact max');
+  const back = LogHistogram.fromJSON(JSON.parse(JSON.stringify(h.toJSON())));
+  t.equal(back.percentile(0.9), h.percentile(0.9), 'survives JSON');
+  t.equal(new LogHistogram().percentile(0.5), null, 'empty: no percentile');
+});
