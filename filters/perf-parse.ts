@@ -50,7 +50,7 @@ const PERF_MESSAGE_RE =
   /^(Warning:|WARNING:|Processed \d+ (events|samples)|Check IO\/CPU overload|\d+ out of order events|Found \d+ unknown events|Found invalid callchains|\d+ unprocessable samples|AUX data lost|incompatible file format|Was the 'perf record' command|zero-sized data|0x[0-9a-f]+ \[0x[0-9a-f]+\]: failed to process type)/;
 const LOST_CHUNKS_RE = /^Processed (\d+) events and lost (\d+) chunks!/;
 const BARE_PAYLOAD_RE = /^(prev_comm=|comm=|\([0-9a-f]+( <- [0-9a-f]+)?\)$|[a-z_]+=)/;
-const HEADER_LINE_RE = /^#( =+| [^:]*\S :| event :|$)/;
+const HEADER_LINE_RE = /^#($| =+$| [A-Za-z][^:]*: | [A-Z_]+ info available)/;
 
 export class PerfParser implements LineHandler {
   readonly stats: PerfParseStats = { lines: 0, samples: 0, records: 0, lost: 0, backwards: 0 };
@@ -145,10 +145,11 @@ export class PerfParser implements LineHandler {
       });
       return true;
     }
-    const colon = text.indexOf(' : ');
-    if (colon > 2) {
+    // `# key : value`, and a few `# key: value` (clockid, reference time, pmu mappings).
+    const colon = text.indexOf(':');
+    if (colon > 2 && text.charCodeAt(colon + 1) === 32) {
       const key = text.slice(2, colon).trim();
-      const value = utf8(text.slice(colon + 3).trim());
+      const value = utf8(text.slice(colon + 2).trim());
       this.header.meta[key] = key in this.header.meta ? `${this.header.meta[key]}\n${value}` : value;
     }
     return true;

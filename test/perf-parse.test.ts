@@ -1,0 +1,190 @@
+// perf-parse as a user runs it: the real command on real captures.
+import t from 'tap';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBin, bin, corpus, hasCorpus } from './helpers/run.js';
+import { schemaErrors, parseNdjson } from './helpers/schema.js';
+import { perfParse } from './helpers/in-process.js';
+
+const skip = hasCorpus ? false : 'the shared corpus (../shared/corpus) is not beside this checkout';
+const V = corpus + 'variants/';
+const text = (name: string) => gunzipSync(readFileSync(V + name)).toString('latin1');
+const tmp = mkdtempSync(join(tmpdir(), 'perf-parse-test-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Lines of perf output that are events: those with a `SEC.FRACTION: ` time column (counted with a plain regex). */
+function eventLines(s: string): number {
+  return s.split('\n').filter((l) => /(^|\s)\d+\.\d{6,9}: /.test(l) && !l.startsWith('\t')).length;
+}
+
+t.test('every corpus variant: one record per event line, output valid against the schema', { skip }, async (t) => {
+  const files = readdirSync(V).filter((f) => f.endsWith('.perf.txt.gz') && !f.startsWith('error.'));
+  // -F trace prints no time or event column: nothing can be read, and it is said.
+  const unreadable = new Set(['ex0-sched.F-trace-only.perf.txt.gz']);
+  t.ok(files.length > 70, `${files.length} variants`);
+  for (const f of files) {
+    const r = await perfParse(gunzipSync(readFileSync(V + f)));
+    const recs = parseNdjson(r.out).filter((x) => x.type !== 'header');
+    if (unreadable.has(f)) {
+      t.equal(recs.length, 0, `${f}: nothing read`);
+      t.match(r.malformed[0], /without time and event columns/, `${f}: says why`);
+      continue;
+    }
+    t.equal(recs.length, eventLines(text(f)), `${f}: records = event lines`);
+    t.same(r.malformed, [], `${f}: no malformed lines`);
+    t.same(schemaErrors(r.out), [], `${f}: schema`);
+  }
+});
+
+t.test('callchains: frames per event equal the indented lines of its block', { skip }, async (t) => {
+  for (const f of ['ex1-fp.ns.perf.txt.gz', 'ex1-dwarf.ns.perf.txt.gz', 'busy5-dwarf.F-plus-srcline.perf.txt.gz']) {
+    const blocks = text(f).split('\n\n').filter((b) => b.trim() !== '');
+    const frames = blocks.map((b) => b.split('\n').filter((l) => l.startsWith('\t')).length);
+    const r = await perfParse(gunzipSync(readFileSync(V + f)));
+    const got = parseNdjson(r.out).map((x) => x.callchain?.length ?? 0);
+    t.same(got, frames, f);
+  }
+  const r = await perfParse(gunzipSync(readFileSync(V + 'busy5-dwarf.F-plus-srcline.perf.txt.gz')));
+  const first = parseNdjson(r.out)[0]!;
+  t.same(first.callchain[0], { addr: 'e298', sym: 'elf_dynamic_do_Rela', off: 0x678, inlined: true, srcline: 'do-rel.h:124' });
+});
+
+t.test('task and lost records, the header block, perf messages', { skip }, async (t) => {
+  const r = await runBin('perf-parse', [V + 'ex0-sched.show-task-events.perf.txt.gz']);
+  const recs = parseNdjson(r.stdout as string);
+  t.same(recs[1], { type: 'comm', ts: 151704439556, cpu: 0, pid: 2573, tid: 2573, comm: 'python3.11', exec: true });
+  const h = parseNdjson((await runBin('perf-parse', [V + 'ex0-sched.header.perf.txt.gz'])).stdout as string)[0]!;
+  t.equal(h.type, 'header');
+  t.equal(h.meta['perf version'], '6.1.187');
+  t.equal(h.meta.clockid, 'monotonic (1)');
+  t.ok(h.events.some((e: { name: string }) => e.name === 'sched:sched_switch'));
+  const lost = await runBin('perf-parse', [], {
+    input: '      python3.11  2573 [000]   151.705952699: PERF_RECORD_LOST lost 826\nWarning:\nProcessed 41163 events and lost 368 chunks!\n',
+  });
+  t.same(parseNdjson(lost.stdout as string), [
+    { type: 'lost', ts: 151705952699, cpu: 0, lost: 826 },
+    { type: 'perf_message', text: 'Warning:' },
+    { type: 'perf_message', text: 'Processed 41163 events and lost 368 chunks!', lost_chunks: 368 },
+  ]);
+  t.match(lost.stderr, /perf lost 826 events/);
+});
+
+t.test('CRLF line ends and tab-expanded frames read the same as the original', { skip }, async (t) => {
+  const orig = text('ex1-fp.ns.perf.txt.gz').split('\n').slice(0, 60).join('\n') + '\n';
+  const a = await runBin('perf-parse', [], { input: orig });
+  for (const f of ['derived/ex1-fp.ns.crlf-head60.txt.gz', 'derived/ex1-fp.ns.tabs-expanded-head60.txt.gz']) {
+    const b = await runBin('perf-parse', [V + f]);
+    t.equal(b.stdout, a.stdout, f);
+  }
+});
+
+t.test('a line cut short at the end is counted, the rest kept', { skip }, async (t) => {
+  const r = await runBin('perf-parse', [V + 'derived/ex0-sched.ns.truncated-midline.txt.gz']);
+  t.equal(r.exitCode, 0);
+  t.equal(parseNdjson(r.stdout as string).length, 14);
+  t.match(r.stderr, /^perf-parse: skipped 1 malformed line \(first: .*truncated-midline\.txt\.gz:15: line cut short/);
+  const s = await runBin('perf-parse', ['--strict', V + 'derived/ex0-sched.ns.truncated-midline.txt.gz']);
+  t.equal(s.exitCode, 1, '--strict: exit 1');
+  t.match(s.stderr, /truncated-midline\.txt\.gz:15: line cut short/);
+  t.notMatch(s.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('malformed lines: skipped, counted, first one named with file and line', async (t) => {
+  const input = [
+    '      python3.11  2578 [001]   154.053896361:                   python:take_gil: (7f885c64f7b0)',
+    'this is not perf output',
+    '      python3.11  2578 [001]   154.053910028:           python:take_gil__return: (7f885c64f7b0 <- 7f885c64fbb3)',
+    'nor is this',
+    '',
+  ].join('\n');
+  const r = await runBin('perf-parse', [], { input });
+  t.equal(r.exitCode, 0);
+  t.equal(parseNdjson(r.stdout as string).length, 2);
+  t.equal(r.stderr, 'perf-parse: skipped 2 malformed lines (first: stdin:2: not a perf script line: "this is not perf output")\n');
+});
+
+t.test('empty input: no output, exit 0', async (t) => {
+  const r = await runBin('perf-parse', [], { input: '' });
+  t.same([r.exitCode, r.stdout, r.stderr], [0, '', '']);
+});
+
+t.test('gzip input (file and stdin), -o writes a file, -o x.gz compresses', { skip }, async (t) => {
+  const gz = readFileSync(V + 'ex0-sched.ns.perf.txt.gz');
+  const plain = await runBin('perf-parse', [], { input: gunzipSync(gz) });
+  const viaStdin = await runBin('perf-parse', [], { input: gz });
+  t.equal(viaStdin.stdout, plain.stdout, 'gzip on stdin');
+  const out = join(tmp, 'o.ndjson');
+  const r = await runBin('perf-parse', ['-o', out, V + 'ex0-sched.ns.perf.txt.gz']);
+  t.same([r.exitCode, r.stdout], [0, '']);
+  t.equal(readFileSync(out, 'utf8'), plain.stdout);
+  const outGz = join(tmp, 'o.ndjson.gz');
+  await runBin('perf-parse', ['-o', outGz, V + 'ex0-sched.ns.perf.txt.gz']);
+  t.equal(gunzipSync(readFileSync(outGz)).toString(), plain.stdout);
+  t.same(readdirSync(tmp).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
+});
+
+t.test('usage errors exit 2 and say what to do; --help shows examples; --version', async (t) => {
+  const missing = await runBin('perf-parse', ['/nonexistent/x.txt']);
+  t.equal(missing.exitCode, 2);
+  t.equal(missing.stderr, 'perf-parse: /nonexistent/x.txt: no such file\n');
+  const dir = await runBin('perf-parse', [tmp]);
+  t.equal(dir.exitCode, 2);
+  t.match(dir.stderr, /is a directory/);
+  const bad = await runBin('perf-parse', ['--no-such-option']);
+  t.equal(bad.exitCode, 2);
+  t.match(bad.stderr, /Unknown argument/);
+  const help = await runBin('perf-parse', ['--help']);
+  t.equal(help.exitCode, 0);
+  t.match(help.stdout, /perf script --ns \| perf-parse \| gil-state/);
+  const v = await runBin('perf-parse', ['--version']);
+  t.equal((v.stdout as string).trim(), JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+  const bin = join(tmp, 'garbage.gz');
+  writeFileSync(bin, Buffer.from([0x1f, 0x8b, 1, 2, 3, 4, 5]));
+  const g = await runBin('perf-parse', [bin]);
+  t.equal(g.exitCode, 1);
+  t.match(g.stderr, /garbage\.gz: not valid gzip data/);
+});
+
+t.test('a closed downstream pipe ends quietly with exit 0', { skip }, async (t) => {
+  const big = gunzipSync(readFileSync(corpus + 'many-uprobes.perf.txt.gz'));
+  const r = await execa('node', [bin('perf-parse')], { input: big, reject: false }).pipe('head', ['-n', '1']);
+  t.equal(r.exitCode, 0);
+  t.equal((r.stdout as string).split('\n').length, 1);
+  t.equal(r.pipedFrom[0]!.exitCode, 0, 'perf-parse exit code');
+  t.equal(r.pipedFrom[0]!.stderr, '', 'and nothing on stderr');
+});
+
+t.test('-i with a perf.data perf cannot read: what was parsed is kept, perf said why, exit 1', async (t) => {
+  const hasPerf = await execa('perf', ['--version'], { reject: false }).then((r) => r.exitCode === 0).catch(() => false);
+  if (!hasPerf) return t.skip('perf is not installed');
+  const data = join(tmp, 'broken.data');
+  writeFileSync(data, Buffer.alloc(4096, 0x41));
+  const r = await runBin('perf-parse', ['-i', data]);
+  t.equal(r.exitCode, 1);
+  t.match(r.stderr, /perf-parse: perf script -i .*broken\.data failed \(exit \d+\).*perf said:/s);
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  const none = await runBin('perf-parse', ['-i', join(tmp, 'absent.data')]);
+  t.equal(none.exitCode, 2);
+  t.match(none.stderr, /absent\.data: no such file/);
+});
+
+t.test('a recording made here: perf-parse -i equals perf script | perf-parse', async (t) => {
+  const fixtures = new URL('./fixtures/', import.meta.url);
+  void fixtures;
+  const hasPerf = await execa('perf', ['--version'], { reject: false }).then((r) => r.exitCode === 0).catch(() => false);
+  if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
+  const data = join(tmp, 'sleep.data');
+  const rec = await execa('perf', ['record', '-q', '-k', 'CLOCK_MONOTONIC', '-e', 'sched:sched_switch', '-o', data, '--', 'sleep', '0.05'], { reject: false });
+  if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
+  const viaI = await runBin('perf-parse', ['-i', data]);
+  t.equal(viaI.exitCode, 0, viaI.stderr as string);
+  const txt = await execa('perf', ['script', '-i', data, '--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--no-inline']);
+  const viaPipe = await runBin('perf-parse', [], { input: txt.stdout + '\n' });
+  t.equal(viaI.stdout, viaPipe.stdout);
+  const recs = parseNdjson(viaI.stdout as string);
+  t.ok(recs.some((r) => r.type === 'sample' && r.comm === 'sleep' && typeof r.pid === 'number'), 'sleep switched out, with its pid');
+  t.ok(existsSync(data));
+});
