@@ -66,11 +66,12 @@ export class PerfParser implements LineHandler {
 
   line(text: string, lineno: number): void {
     this.stats.lines++;
-    if (text.length === 0) {
+    const c0 = text.charCodeAt(0);
+    // A blank line ends a callchain block; one of only blanks is taken the same way.
+    if (text.length === 0 || (c0 <= 32 && text.trim() === '')) {
       this.flush();
       return;
     }
-    const c0 = text.charCodeAt(0);
     if (c0 === 9 /* TAB */) {
       if (this.pending !== undefined && isFrameLine(text)) {
         this.addFrame(text);

@@ -1,0 +1,89 @@
+// Robustness of perf-parse against mutated and random lines (fast-check):
+// it never throws, every record it writes validates against the schema, and
+// every line is accounted for: read as a record, or skipped and counted.
+import t from 'tap';
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { perfParse } from './helpers/in-process.js';
+import { schemaErrors, parseNdjson } from './helpers/schema.js';
+import { corpus, hasCorpus } from './helpers/run.js';
+
+// Real single-line events: samples of each shape in the corpus.
+const seeds = hasCorpus
+  ? [
+      'ex1-uprobes.ns.perf.txt.gz',
+      'ex0-sched.F-plus-pid.perf.txt.gz',
+      'ex0-sched.tep-plugins.perf.txt.gz',
+      'ex0-sched.show-task-events.perf.txt.gz',
+      'cpuclock.default.perf.txt.gz',
+      'probe-args.ns.perf.txt.gz',
+      'pagefaults-d.F-plus-addr-phys.perf.txt.gz',
+      'ex1-uprobes.F-plus-ip-sym-symoff-dso.perf.txt.gz',
+    ].flatMap((f) =>
+      gunzipSync(readFileSync(corpus + 'variants/' + f))
+        .toString('latin1')
+        .split('\n')
+        .filter((l) => l !== '')
+        .slice(0, 40),
+    )
+  : ['      python3.11  2578 [001]   154.053896361:                   python:take_gil: (7f885c64f7b0)'];
+
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('delete'), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
+  fc.record({ kind: fc.constant('insert'), at: fc.nat(), text: fc.string({ maxLength: 6 }) }),
+  fc.record({ kind: fc.constant('bytes'), at: fc.nat(), text: fc.uint8Array({ maxLength: 4 }) }),
+  fc.record({ kind: fc.constant('cut'), at: fc.nat() }),
+);
+
+function mutate(line: string, ms: Array<{ kind: string; at: number; len?: number; text?: string | Uint8Array }>): string {
+  let s = line;
+  for (const m of ms) {
+    const at = s.length === 0 ? 0 : m.at % (s.length + 1);
+    if (m.kind === 'delete') s = s.slice(0, at) + s.slice(at + (m.len ?? 1));
+    else if (m.kind === 'insert') s = s.slice(0, at) + (m.text as string) + s.slice(at);
+    else if (m.kind === 'bytes') s = s.slice(0, at) + Buffer.from(m.text as Uint8Array).toString('latin1') + s.slice(at);
+    else s = s.slice(0, at);
+  }
+  // One physical line per case: a newline would make it two.
+  return s.replace(/[\n\r]/g, ' ');
+}
+
+t.test('mutated real lines: no throw, valid records, every line accounted for', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.constantFrom(...seeds), fc.array(mutation, { maxLength: 3 })), { minLength: 1, maxLength: 20 }),
+      async (cases) => {
+        // Blank lines between events: each case stands alone (no callchain context).
+        const lines = cases.map(([l, ms]) => mutate(l, ms));
+        // `#` lines are header comments that several lines make one record of.
+        fc.pre(lines.every((l) => !l.startsWith('#')));
+        const input = lines.map((l) => l + '\n\n').join('');
+        const r = await perfParse(Buffer.from(input, 'latin1'));
+        const errors = schemaErrors(r.out);
+        if (errors.length > 0) throw new Error(errors.join('\n'));
+        const recs = parseNdjson(r.out);
+        // Blank lines and FINISHED_ROUND markers carry nothing; every other line
+        // is either one record or one counted skip, never both, never neither.
+        const silent = lines.filter((l) => l.trim() === '' || l === 'PERF_RECORD_FINISHED_ROUND').length;
+        if (recs.length + r.malformed.length + silent !== lines.length) {
+          throw new Error(`lines ${lines.length}: records ${recs.length} + skipped ${r.malformed.length} + silent ${silent}`);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+  t.pass('300 runs');
+});
+
+t.test('random bytes: no throw, valid records', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), async (bytes) => {
+      const r = await perfParse(Buffer.from(bytes));
+      const errors = schemaErrors(r.out);
+      if (errors.length > 0) throw new Error(errors.join('\n'));
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('300 runs');
+});
