@@ -261,7 +261,10 @@ export function cli(prog: string, usage: string, examples: Array<[string, string
     .strictOptions()
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((msg, err) => {
-      if (err) throw err;
+      // yargs reports its own parse errors (`-i` without a value) as a YError:
+      // those are usage errors, not bugs, and get no stack trace.
+      if (err && err.name !== 'YError') throw err;
+      if (err && !msg) msg = err.message;
       process.stderr.write(`${prog}: ${msg}\nTry '${prog} --help'.\n`);
       process.exit(EXIT_USAGE);
     });
