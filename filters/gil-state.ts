@@ -126,6 +126,10 @@ export class GilState {
       case 'lost':
         this.lostEvents(rec);
         return;
+      case 'perf_record':
+        if (rec.name === 'SWITCH' && this.switchRecord(rec)) return;
+        this.emit(rec);
+        return;
       default:
         this.emit(rec);
     }
@@ -310,6 +314,24 @@ export class GilState {
   }
 
   // ------------------------------------------------------------ scheduler
+
+  /**
+   * `perf record --switch-events`: PERF_RECORD_SWITCH IN marks the moment a
+   * monitored thread gets a CPU, which sched_switch cannot show in a
+   * per-process recording when the task switched out belongs to another
+   * process. OUT is left to sched_switch, which knows the state.
+   */
+  private switchRecord(rec: Rec): boolean {
+    const ts = rec.ts as number;
+    const tid = rec.tid as number | undefined;
+    if (typeof ts !== 'number' || typeof tid !== 'number' || tid <= 0) return false;
+    this.seen(ts);
+    if (typeof rec.pid === 'number') this.sawPid = true;
+    const t = this.thread(tid, rec.pid as number | undefined);
+    if (String(rec.body).startsWith('IN')) this.ownEvent(t, ts);
+    if (this.opts.keepSamples) this.emit(rec);
+    return true;
+  }
 
   private schedSwitch(rec: Rec, ts: number, self: Thread | undefined): void {
     const f = rec.fields as Record<string, unknown> | undefined;

@@ -5,11 +5,12 @@ import { DataError, UsageError, type Input, type Reporter } from './cli.js';
 
 /**
  * The options the pipeline needs from `perf script`: nanosecond times, pid
- * beside tid (one GIL per process), fork/comm/exit and lost-event records.
+ * beside tid (one GIL per process), fork/comm/exit and lost-event records,
+ * and switch-in records when recorded with --switch-events.
  * --no-inline: inline frames cost addr2line calls (6x slower on DWARF stacks)
  * and add nothing the GIL stages use.
  */
-export const PERF_SCRIPT_ARGS = ['--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--no-inline'];
+export const PERF_SCRIPT_ARGS = ['--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--show-switch-events', '--no-inline'];
 
 export const PERF_PACKAGE_HINT =
   'install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); Fedora: dnf install perf)';

@@ -14,3 +14,21 @@ export async function perfParse(input: Buffer | string): Promise<{ out: string; 
   for await (const s of t) out += s;
   return { out, malformed };
 }
+
+import { GilState, DEFAULTS } from '../../filters/gil-state.js';
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+
+/** perf-parse then gil-state on a capture file, in-process; records as objects. */
+export async function pipeline(path: string): Promise<{ records: Array<Record<string, any>>; ndjson: string }> {
+  const raw = readFileSync(path);
+  const text = path.endsWith('.gz') ? gunzipSync(raw) : raw;
+  const parsed = await perfParse(text);
+  let ndjson = '';
+  const state = new GilState((r) => {
+    ndjson += JSON.stringify(r) + '\n';
+  }, DEFAULTS);
+  for (const line of parsed.out.split('\n')) if (line) state.record(JSON.parse(line));
+  state.end();
+  return { records: ndjson.split('\n').filter(Boolean).map((l) => JSON.parse(l)), ndjson };
+}
