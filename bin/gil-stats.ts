@@ -74,7 +74,7 @@ await run(prog, async () => {
     top,
     intervalNs: argv.interval === undefined ? undefined : positive('--interval', argv.interval),
   };
-  const format = chooseFormat(argv.format as Format | undefined, argv.output);
+  const format: Format = chooseFormat(argv.format as Format | undefined, argv.output);
   const table = (argv.table as CsvTable | undefined) ?? (opts.intervalNs !== undefined ? 'windows' : 'threads');
 
   let summary: GilStatsJSON;
@@ -102,7 +102,8 @@ await run(prog, async () => {
       }
       summary = stats.summary();
     }
-    if (!summary.gil_data) reporter.say(noGilMessage(summary));
+    // The table says it itself; machine-readable output would bury it.
+    if (!summary.gil_data && format !== 'table' && format !== 'markdown') reporter.say(noGilMessage(summary));
     for (const p of summary.processes) {
       if (p.lookback_lost_ns > 0) {
         reporter.say(`process ${p.pid}: some spans reached back past the lookback buffer; their overlaps are counted as lookback_lost_ns`);
