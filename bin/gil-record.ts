@@ -59,6 +59,8 @@ await run(prog, async () => {
   if (argv.viztracer && pid !== undefined) throw new UsageError('--viztracer runs the program itself: it cannot attach to --pid');
   const durationS = argv.duration !== undefined ? parseDuration(argv.duration) / 1e9 : undefined;
 
+  const group = new ProbeGroup();
+  const stopEarly = signalsOutsideRecording(say);
   try {
     // 1. Can this machine record at all?
     const problems = preflight(probeSystem(), argv.probes);
@@ -72,7 +74,7 @@ await run(prog, async () => {
     for (const note of plan.notes) say.say(note);
 
     // 3. Probes in a group of our own, removed whatever happens.
-    const group = new ProbeGroup();
+    stopEarly.group = group;
     const stale = staleGroups(listedEvents((await runPerf(['probe', '-l'])).stdout));
     for (const g of stale) {
       say.say(`removing probes left by a gil-record that was killed: ${g}`);
@@ -89,24 +91,23 @@ await run(prog, async () => {
     }
     let rec;
     try {
-      await group.add(plan.specs);
-      if (plan.specs.length > 0) say.say(`probes: ${probeEvents(group.name, plan.specs).join(' ')}`);
+      stopEarly.disarm(); // perf record handles the signals while it runs
+      const specs = await group.add(plan.specs);
+      if (specs.length > 0) say.say(`probes: ${probeEvents(group.name, specs).join(' ')}`);
       say.say(pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${command.join(' ')}`);
       rec = await runRecord(
-        recordArgs({ output: argv['perf-data'], probeEvents: probeEvents(group.name, plan.specs), stacks: argv.stacks, pid, durationS, mmapPages: argv['mmap-pages'], command: target }),
-        {
-          quiet: argv.quiet,
-          onAbort: (sig) => {
-            group.removeSync();
-            say.say(`${sig === 'SIGINT' ? 'interrupted twice' : 'terminated'}: probes removed, stopping`);
-            process.exit(sig === 'SIGINT' ? 130 : 143);
-          },
-        },
+        recordArgs({ output: argv['perf-data'], probeEvents: probeEvents(group.name, specs), stacks: argv.stacks, pid, durationS, mmapPages: argv['mmap-pages'], command: target }),
+        { quiet: argv.quiet },
       );
     } finally {
       await group.remove();
       const left = await group.list();
       if (left.length > 0) say.say(`WARNING: could not remove probes ${left.join(' ')}: perf probe -d '${group.name}:*'`);
+      stopEarly.arm();
+    }
+    if (rec.aborted) {
+      say.say(`${rec.signal === 'SIGTERM' ? 'terminated' : 'interrupted twice'}: probes removed, no trace made`);
+      return rec.signal === 'SIGTERM' ? 143 : 130;
     }
 
     // 4. What perf did.
@@ -140,3 +141,26 @@ await run(prog, async () => {
     throw e;
   }
 });
+
+/** Ctrl-C or SIGTERM while not recording: remove our probes (if any) and exit as interrupted. */
+function signalsOutsideRecording(say: Reporter) {
+  const handler = (sig: NodeJS.Signals): void => {
+    const had = ctl.group?.added === true;
+    ctl.group?.removeSync();
+    say.say(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}${had ? ': probes removed' : ''}`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  const ctl = {
+    group: undefined as ProbeGroup | undefined,
+    arm(): void {
+      process.on('SIGINT', handler);
+      process.on('SIGTERM', handler);
+    },
+    disarm(): void {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+  ctl.arm();
+  return ctl;
+}

@@ -450,7 +450,15 @@ export class ProbeGroup {
     private readonly perf: Perf = runPerf,
   ) {}
 
-  async add(specs: ProbeSpec[]): Promise<void> {
+  /**
+   * Adds the probes and returns them as added: perf refuses an event name that
+   * exists in any group (someone's `python:take_gil`), so names taken
+   * elsewhere are skipped for the next free `take_gil_N`, which every stage
+   * reads as take_gil all the same.
+   */
+  async add(planned: ProbeSpec[]): Promise<ProbeSpec[]> {
+    const taken = new Set(listedEvents((await this.perf(['probe', '-l'])).stdout).map((e) => e.slice(e.indexOf(':') + 1)));
+    const specs = renameAround(planned, taken);
     const byBin = new Map<string, string[]>();
     for (const d of probeDefinitions(this.name, specs)) {
       const list = byBin.get(d.bin) ?? [];
@@ -462,6 +470,7 @@ export class ProbeGroup {
       const r = await this.perf(['probe', '-q', '-x', bin, ...defs.flatMap((d) => ['-a', d])]);
       if (r.exitCode !== 0) throw new RecordError(explainProbeFailure(r.stderr, bin));
     }
+    return specs;
   }
 
   /** Events of this group that exist now (perf probe -l). */
@@ -486,6 +495,19 @@ export class ProbeGroup {
     }
     this.added = false;
   }
+}
+
+/** Gives each spec a name no existing event uses (with or without `__return`). */
+export function renameAround(specs: ProbeSpec[], taken: Set<string>): ProbeSpec[] {
+  const used = new Set(taken);
+  return specs.map((s) => {
+    const base = s.event.replace(/_\d+$/, '');
+    let name = s.event;
+    for (let n = 1; used.has(name) || used.has(`${name}__return`); n++) name = `${base}_${n}`;
+    used.add(name);
+    used.add(`${name}__return`);
+    return { ...s, event: name };
+  });
 }
 
 /** `  gilrec_1:take_gil (on ...)` lines from `perf probe -l` as `group:event`. */
@@ -572,6 +594,12 @@ export async function planForInterpreter(interp: Interpreter, opts: { noProbes?:
       notes.push(...plan.notes);
       return { source: 'take_gil', specs: plan.specs, bin, notes };
     }
+  }
+  if (!interp.libpython && !/python/i.test(basename(interp.exe))) {
+    throw new RecordError(
+      `${interp.exe} does not look like a Python interpreter: no libpython is mapped and it has no take_gil. Is this the right process? (For a program that embeds Python statically, use --no-probes.)`,
+      2,
+    );
   }
   const holder = interp.libpython ?? interp.exe;
   const facts = elfFacts(holder);

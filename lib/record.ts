@@ -136,6 +136,8 @@ export interface RecordResult {
   stderr: string;
   /** Stopped by Ctrl-C or SIGTERM. */
   signal?: 'SIGINT' | 'SIGTERM';
+  /** SIGTERM or a second Ctrl-C: stop without making a trace. */
+  aborted: boolean;
   /** perf's own warning about lost samples, if any. */
   lostWarning?: string;
 }
@@ -143,13 +145,12 @@ export interface RecordResult {
 /**
  * Runs perf record. The target's stdin/stdout are the user's; stderr goes
  * through us (forwarded as it comes) so perf's messages can be explained.
- * Ctrl-C stops the recording (perf writes what it has); a second Ctrl-C or
- * SIGTERM asks the caller to abort via `onAbort`.
+ * Ctrl-C stops the recording and perf writes what it has; a second Ctrl-C or
+ * SIGTERM also stops it but marks the run aborted. Either way this returns
+ * only once perf has exited, so the caller can remove the probes (perf holds
+ * them open while it runs).
  */
-export async function runRecord(
-  args: string[],
-  opts: { onAbort?: (signal: 'SIGINT' | 'SIGTERM') => void; quiet?: boolean } = {},
-): Promise<RecordResult> {
+export async function runRecord(args: string[], opts: { quiet?: boolean } = {}): Promise<RecordResult> {
   const sub: ResultPromise = execa('perf', args, {
     stdin: 'inherit',
     stdout: 'inherit',
@@ -164,11 +165,15 @@ export async function runRecord(
     if (!opts.quiet) process.stderr.write(s);
   });
   let signal: 'SIGINT' | 'SIGTERM' | undefined;
+  let aborted = false;
+  let killer: NodeJS.Timeout | undefined;
+  const abort = (): void => {
+    aborted = true;
+    sub.kill('SIGTERM');
+    killer ??= setTimeout(() => sub.kill('SIGKILL'), 5000);
+  };
   const onInt = (): void => {
-    if (signal !== undefined) {
-      opts.onAbort?.('SIGINT');
-      return;
-    }
+    if (signal !== undefined) return abort();
     signal = 'SIGINT';
     // From a terminal perf already got it (same process group); from `kill`
     // it did not. A second SIGINT to perf is harmless.
@@ -176,8 +181,7 @@ export async function runRecord(
   };
   const onTerm = (): void => {
     signal = 'SIGTERM';
-    sub.kill('SIGTERM');
-    opts.onAbort?.('SIGTERM');
+    abort();
   };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
@@ -185,10 +189,12 @@ export async function runRecord(
     const r = await sub;
     if ((r as { code?: string }).code === 'ENOENT') throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, 2);
     const exitCode = r.exitCode ?? (r.signal ? 128 + signalNumber(r.signal) : 1);
-    const wrote = /perf record: Captured and wrote/.test(tail) && existsSync(outputOf(args)) && statSync(outputOf(args)).size > 0;
+    const out = outputOf(args);
+    const wrote = /perf record: Captured and wrote/.test(tail) && existsSync(out) && statSync(out).size > 0;
     const lost = /Processed \d+ (?:samples|events) and lost [^\n]*/.exec(tail)?.[0];
-    return { exitCode, wrote, stderr: tail, signal, lostWarning: lost };
+    return { exitCode, wrote, stderr: tail, signal, aborted, lostWarning: lost };
   } finally {
+    if (killer) clearTimeout(killer);
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }
@@ -216,6 +222,7 @@ export function explainRecordFailure(stderr: string): string {
   if (/not linked with libtraceevent/i.test(s)) {
     return `this perf was built without libtraceevent and cannot record tracepoints: install your distribution's perf (${PERF_PACKAGE_HINT})`;
   }
+  if (/No such process/i.test(s)) return 'the process is gone: it exited before perf could attach';
   if (/workload failed|Cannot run|No such file or directory/i.test(s)) {
     return `perf could not start the command: ${lastLines(s)}`;
   }
@@ -305,7 +312,7 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; t
       o.say(`merge-trace with ${o.viztracer}`);
       await node(mergeJs, [gilTrace, o.viztracer, '-o', o.output], 'merge-trace');
     }
-    const stats = await node(statsJs, [states], 'gil-stats', o.statsTo ?? 'inherit');
+    const stats = await node(statsJs, [states, '--format', 'table'], 'gil-stats', o.statsTo ?? 'inherit');
     return { lost, trace: o.output, stats };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

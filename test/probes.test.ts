@@ -27,6 +27,7 @@ import {
   interpreterOfPid,
   debugPackageHint,
   GIL_SYMBOL_RE,
+  renameAround,
 } from '../lib/probes.js';
 import { preflight, recordArgs, underViztracer, explainRecordFailure, SCHED_EVENTS } from '../lib/record.js';
 
@@ -248,4 +249,16 @@ t.test('perf record command line', async (t) => {
   t.same(underViztracer(['python3', '-X', 'dev', 'app.py', '-v'], 'v.json'), ['python3', '-X', 'dev', '-m', 'viztracer', '-o', 'v.json', '--quiet', '--', 'app.py', '-v']);
   t.same(underViztracer(['python3', '-m', 'pkg.main', 'a'], 'v.json'), ['python3', '-m', 'viztracer', '-o', 'v.json', '--quiet', '--module', 'pkg.main', 'a']);
   t.throws(() => underViztracer(['python3', '-c', 'pass'], 'v.json'), /python -c/);
+});
+
+t.test('names taken by other groups are skipped (perf refuses a name used in any group)', async (t) => {
+  const specs = [
+    { event: 'take_gil', bin: '/l', offset: '0x1', ret: true },
+    { event: 'take_gil_1', bin: '/l', offset: '0x2', ret: true },
+    { event: 'drop_gil', bin: '/l', offset: '0x3', ret: true },
+  ];
+  // someone's per4m-style `python:take_gil` and `python:take_gil__return`, and a `take_gil_2__return`
+  const renamed = renameAround(specs, new Set(['take_gil', 'take_gil__return', 'take_gil_2__return']));
+  t.same(renamed.map((s) => s.event), ['take_gil_1', 'take_gil_3', 'drop_gil']);
+  t.same(renameAround(specs, new Set()).map((s) => s.event), ['take_gil', 'take_gil_1', 'drop_gil'], 'nothing taken: names as planned');
 });

@@ -1,0 +1,277 @@
+// gil-record end to end: real perf, real uprobes, the examples/ workloads with
+// the ground truth they measure about themselves (GILPIPE_TRUTH). Skips with
+// the reason where this machine cannot record (not root, no perf, no uprobes).
+import t from 'tap';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bin, root, runBin } from './helpers/run.js';
+
+const PY = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
+const SYSPY = '/usr/bin/python3.11';
+const W = join(root, 'examples/workloads');
+const tmp = mkdtempSync(join(tmpdir(), 'gil-record-test-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function whyNot(): Promise<string | false> {
+  if (process.getuid?.() !== 0) return 'not root: uprobes and tracepoints need root';
+  if ((await execa('perf', ['--version'], { reject: false })).exitCode !== 0) return 'perf is not installed';
+  if (!existsSync('/sys/kernel/tracing/uprobe_events') && !existsSync('/sys/kernel/debug/tracing/uprobe_events')) return 'no uprobe_events in tracefs';
+  if (!existsSync(PY)) return `${PY} is missing (set GILPIPE_PYTHON to an interpreter with symbols)`;
+  const r = await execa('perf', ['record', '-q', '-o', '/dev/null', '-e', 'sched:sched_switch', '--', 'true'], { reject: false });
+  if (r.exitCode !== 0) return `perf cannot record tracepoints here: ${String(r.stderr).trim().split('\n')[0]}`;
+  return false;
+}
+const skip = await whyNot();
+if (skip) t.comment(`skipping gil-record end-to-end tests: ${skip}`);
+
+/** Probe events now defined whose group is NAME (all of them without NAME). */
+async function probesNow(group?: string): Promise<string[]> {
+  const r = await execa('perf', ['probe', '-l'], { reject: false });
+  return String(r.stdout)
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((e) => e.includes(':') && (group === undefined || e.startsWith(group + ':')));
+}
+
+interface Ev {
+  comm: string;
+  pid: number;
+  tid: number;
+  ts: number;
+  event: string;
+  chain: boolean;
+}
+/** perf script of a recording, read with a plain regex (not with our own parser). */
+async function events(data: string): Promise<Ev[]> {
+  const r = await execa('perf', ['script', '-i', data, '--ns', '-F', 'comm,pid,tid,time,event,ip'], { reject: false, maxBuffer: 1 << 28 });
+  const out: Ev[] = [];
+  for (const line of String(r.stdout).split('\n')) {
+    const m = /^\s*(.*?)\s+(\d+)\/(\d+)\s+(\d+)\.(\d{9}):\s+(\S+):\s*(.*)$/.exec(line);
+    if (m) out.push({ comm: m[1]!, pid: +m[2]!, tid: +m[3]!, ts: +m[4]! * 1e9 + +m[5]!, event: m[6]!, chain: false });
+    else if (/^\t\s*[0-9a-f]+/.test(line) && out.length) out[out.length - 1]!.chain = true;
+  }
+  return out;
+}
+
+const truth = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
+const record = (args: string[], env: Record<string, string> = {}) =>
+  execa('node', [bin('gil-record'), ...args], { reject: false, cwd: tmp, env: { ...process.env, ...env }, stdin: 'ignore' });
+
+// A group someone else made: gil-record must never touch it.
+const FOREIGN = `keepme${process.pid}`;
+t.before(async () => {
+  if (skip) return;
+  const lib = String((await execa(PY, ['-c', 'import sysconfig; print(sysconfig.get_config_var("LIBDIR")+"/"+sysconfig.get_config_var("INSTSONAME"))'])).stdout).trim();
+  await execa('perf', ['probe', '-q', '-x', existsSync(lib) ? lib : PY, '-a', `${FOREIGN}:${FOREIGN}=take_gil`], { reject: false });
+});
+t.teardown(async () => {
+  if (!skip) await execa('perf', ['probe', '-q', '-d', `${FOREIGN}:*`], { reject: false });
+});
+
+t.test('two CPU-bound threads: probes on both, clock lines up with the program, probes gone after', { skip }, async (t) => {
+  const data = join(tmp, 'two.data');
+  const tf = join(tmp, 'two.truth.json');
+  const sub = record(['--record-only', '--perf-data', data, '--', PY, join(W, 'two_cpu.py'), '0.5'], { GILPIPE_TRUTH: tf });
+  const r = await sub;
+  t.equal(r.exitCode, 0, 'exit 0');
+  t.same(await probesNow(`gilrec_${sub.pid}`), [], 'no probe of this run remains');
+  t.ok((await probesNow(FOREIGN)).length > 0, "someone else's probe group is untouched");
+  t.match(r.stderr, /interpreter: .*libpython3\.11/, 'says where take_gil lives');
+  const tr = truth(tf);
+  const evs = await events(data);
+  for (const th of tr.threads) {
+    const mine = evs.filter((e) => e.tid === th.tid);
+    const holds = mine.filter((e) => /:take_gil(_\d+)?__return$/.test(e.event));
+    t.ok(holds.length >= 5, `${th.name}: took the GIL ${holds.length} times (up to ~50 with a 5 ms switch interval over 0.5 s; fewer on a busy machine)`);
+    // -k CLOCK_MONOTONIC: perf's times and the thread's own time.monotonic_ns() agree.
+    const inside = holds.filter((e) => e.ts >= th.start_ns && e.ts <= th.end_ns).length;
+    t.ok(inside > holds.length / 2, `${th.name}: ${inside}/${holds.length} takes fall inside the run the thread measured itself`);
+    const last = Math.max(...mine.map((e) => e.ts));
+    t.ok(last >= th.end_ns && last - th.end_ns < 100e6, `${th.name}: last event ${(last - th.end_ns) / 1e6} ms after the thread's own end`);
+  }
+});
+
+t.test('the whole pipeline on gil_hog: the victim waits through the hog call', { skip }, async (t) => {
+  const missing = ['perf-parse', 'gil-state', 'to-trace', 'gil-stats'].filter((s) => !existsSync(bin(s)));
+  if (missing.length) {
+    // Wiring is in place; this says so rather than passing vacuously.
+    const r = await record(['--perf-data', join(tmp, 'hog0.data'), '-o', join(tmp, 'hog0.json'), '--', PY, '-c', 'pass']);
+    t.not(r.exitCode, 0);
+    t.match(r.stderr, new RegExp(`the ${missing[0]} stage is not there.*npm run build`), `missing stage ${missing[0]} is named`);
+    return;
+  }
+  const data = join(tmp, 'hog.data');
+  const out = join(tmp, 'hog.json');
+  const tf = join(tmp, 'hog.truth.json');
+  const sub = record(['--perf-data', data, '-o', out, '--', PY, join(W, 'gil_hog.py'), '0.4'], { GILPIPE_TRUTH: tf });
+  const r = await sub;
+  t.equal(r.exitCode, 0, `exit 0 ${r.stderr.slice(-300)}`);
+  t.same(await probesNow(`gilrec_${sub.pid}`), [], 'probes removed');
+  const tr = truth(tf);
+  const trace = JSON.parse(readFileSync(out, 'utf8'));
+  t.ok(Array.isArray(trace.traceEvents) && trace.traceEvents.length > 0, 'a trace with events');
+  t.match(r.stdout, new RegExp(String(tr.victim_tid)), 'the table lists the victim');
+  t.match(r.stdout, new RegExp(String(tr.hog_tid)), 'and the hog');
+  t.match(r.stderr, /perf lost \d+ events/, 'reports the lost-event count');
+  // Independent of gil-record's own table: gil-state over the kept perf.data.
+  const spans = await execa('sh', ['-c', `node ${bin('perf-parse')} -i ${data} | node ${bin('gil-state')}`], { maxBuffer: 1 << 28 });
+  const recs = String(spans.stdout)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  const covers = (s: { ts: number; dur: number }) => s.ts <= tr.hog_start_ns + 20e6 && s.ts + s.dur >= tr.hog_end_ns - 20e6;
+  const victimWait = recs.find((s) => s.type === 'span' && s.family === 'gil' && s.state === 'wait' && s.tid === tr.victim_tid && covers(s));
+  const hogHold = recs.find((s) => s.type === 'span' && s.family === 'gil' && s.state === 'hold' && s.tid === tr.hog_tid && covers(s));
+  t.ok(victimWait, `the victim waits for the GIL across the ${(tr.hog_ns / 1e6).toFixed(0)} ms hog call`);
+  t.ok(hogHold, 'while the hog holds it');
+});
+
+t.test('stripped interpreter: says so, names the fix, records libc waits', { skip: skip || (existsSync(SYSPY) ? false : `no ${SYSPY}`) }, async (t) => {
+  const data = join(tmp, 'strip.data');
+  const tf = join(tmp, 'strip.truth.json');
+  const sub = record(['--record-only', '--perf-data', data, '--', SYSPY, join(W, 'two_cpu.py'), '0.3'], { GILPIPE_TRUTH: tf });
+  const r = await sub;
+  t.equal(r.exitCode, 0);
+  t.match(r.stderr, /python3\.11 is stripped \(no symbol table\)/);
+  t.match(r.stderr, /apt-get install python3\.11-dbg/);
+  t.match(r.stderr, /falling back to probes on pthread_cond_timedwait/);
+  t.same(await probesNow(`gilrec_${sub.pid}`), [], 'probes removed');
+  const tr = truth(tf);
+  const evs = await events(data);
+  const waits = evs.filter((e) => e.pid === tr.pid && e.event.endsWith(':pcond_timedwait'));
+  const rets = evs.filter((e) => e.pid === tr.pid && e.event.endsWith(':pcond_timedwait__return'));
+  t.ok(waits.length > 5, `${waits.length} timed waits of two threads contending for 0.3 s`);
+  t.equal(rets.length, waits.length, 'each with its return');
+  t.ok(new Set(waits.map((e) => e.tid)).size >= 2, 'in both threads');
+  t.notOk(evs.some((e) => /take_gil/.test(e.event)), 'no take_gil events');
+});
+
+t.test("the target's exit status passes through", { skip }, async (t) => {
+  const r = await record(['--record-only', '--perf-data', join(tmp, 'x.data'), '--', PY, '-c', 'import sys; sys.exit(3)']);
+  t.equal(r.exitCode, 3);
+  t.match(r.stderr, /exited with status 3/);
+});
+
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  t.test(`${sig} while recording: probes removed, exit ${code}`, { skip }, async (t) => {
+    const marker = `gilrec_test_${sig}_${process.pid}`;
+    const data = join(tmp, `${sig}.data`);
+    const sub = record(['--record-only', '--perf-data', data, '--', PY, '-c', `import time; time.sleep(30)  # ${marker}`]);
+    // Wait until perf is recording: our probes exist and perf has opened its output.
+    for (let i = 0; i < 300 && !((await probesNow(`gilrec_${sub.pid}`)).length > 0 && existsSync(data)); i++) await new Promise((res) => setTimeout(res, 100));
+    await new Promise((res) => setTimeout(res, 1000));
+    t.ok((await probesNow(`gilrec_${sub.pid}`)).length > 0, 'probes exist while recording');
+    sub.kill(sig);
+    const r = await sub;
+    t.equal(r.exitCode, code, `exit ${code}`);
+    t.same(await probesNow(`gilrec_${sub.pid}`), [], 'no probe of this run remains');
+    t.ok((await probesNow(FOREIGN)).length > 0, "someone else's probes remain");
+    const target = ['-f', `^${PY} -c .*${marker}`];
+    for (let i = 0; i < 30 && (await execa('pgrep', target, { reject: false })).exitCode === 0; i++) await new Promise((res) => setTimeout(res, 100));
+    t.not((await execa('pgrep', target, { reject: false })).exitCode, 0, 'the target is gone too');
+    if (sig === 'SIGINT') t.ok(existsSync(data), 'Ctrl-C keeps what was recorded');
+  });
+}
+
+t.test('--pid attaches for --duration to a running program', { skip }, async (t) => {
+  const tf = join(tmp, 'pid.truth.json');
+  const target = execa(PY, [join(W, 'two_cpu.py'), '20'], { reject: false, env: { ...process.env, GILPIPE_TRUTH: tf } });
+  try {
+    await new Promise((res) => setTimeout(res, 300));
+    const data = join(tmp, 'pid.data');
+    const r = await record(['--record-only', '--perf-data', data, '--pid', String(target.pid), '--duration', '1s']);
+    t.equal(r.exitCode, 0, r.stderr.slice(-300));
+    t.match(r.stderr, new RegExp(`/proc/${target.pid}/maps`), 'found the interpreter from /proc');
+    const evs = await events(data);
+    const gil = evs.filter((e) => /:take_gil(_\d+)?__return$/.test(e.event));
+    t.ok(gil.length >= 5, `${gil.length} GIL takes`);
+    t.ok(gil.every((e) => e.pid === target.pid), 'only from that process');
+    const span = (Math.max(...gil.map((e) => e.ts)) - Math.min(...gil.map((e) => e.ts))) / 1e9;
+    t.ok(span > 0.7 && span < 1.5, `events span ${span.toFixed(2)} s of the 1 s asked for`);
+  } finally {
+    target.kill('SIGKILL');
+    await target;
+  }
+});
+
+t.test('--no-probes records the scheduler only; --stacks puts stacks on sched_switch only', { skip }, async (t) => {
+  const d1 = join(tmp, 'np.data');
+  const r1 = await record(['--record-only', '--no-probes', '--perf-data', d1, '--', PY, join(W, 'sleeper.py')]);
+  t.equal(r1.exitCode, 0);
+  const e1 = await events(d1);
+  t.ok(e1.some((e) => e.event === 'sched:sched_switch'), 'sched_switch recorded');
+  t.notOk(e1.some((e) => e.event.startsWith('gilrec_')), 'no probe events');
+  const d2 = join(tmp, 'st.data');
+  const r2 = await record(['--record-only', '--stacks', '--perf-data', d2, '--', PY, join(W, 'two_cpu.py'), '0.2']);
+  t.equal(r2.exitCode, 0);
+  const e2 = await events(d2);
+  const sw = e2.filter((e) => e.event === 'sched:sched_switch');
+  t.ok(sw.length > 0 && sw.every((e) => e.chain), 'every sched_switch has a call chain');
+  t.notOk(e2.some((e) => e.chain && e.event !== 'sched:sched_switch'), 'no other event has one');
+});
+
+t.test('errors a user can hit', async (t) => {
+  t.test('not root', { skip: process.getuid?.() === 0 && existsSync('/usr/bin/setpriv') ? false : 'needs root and setpriv to become nobody' }, async (t) => {
+    const asNobody = (args: string[]) =>
+      execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, bin('gil-record'), ...args], { reject: false, cwd: '/tmp' });
+    const r = await asNobody(['--', 'python3', '-c', 'pass']);
+    t.equal(r.exitCode, 2);
+    t.match(r.stderr, /^gil-record: adding uprobes on take_gil\/drop_gil needs root: run gil-record with sudo/m);
+    const paranoid = Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'utf8'));
+    if (paranoid > -1) {
+      const r2 = await asNobody(['--no-probes', '--', 'python3', '-c', 'pass']);
+      t.equal(r2.exitCode, 2);
+      t.match(r2.stderr, new RegExp(`kernel\\.perf_event_paranoid is ${paranoid}.*sudo sysctl kernel\\.perf_event_paranoid=-1`));
+    }
+  });
+  t.test('perf missing', async (t) => {
+    const r = await execa(process.execPath, [bin('gil-record'), '--', 'python3', '-c', 'pass'], { reject: false, env: { ...process.env, PATH: '/nonexistent' } });
+    t.equal(r.exitCode, 2);
+    t.match(r.stderr, /perf is not installed: install perf \(Debian: apt-get install linux-perf/);
+  });
+  t.test('usage', async (t) => {
+    const none = await runBin('gil-record', []);
+    t.equal(none.exitCode, 2);
+    t.match(none.stderr, /give a command after --, or --pid PID/);
+    const both = await runBin('gil-record', ['--pid', '1', '--', 'python3']);
+    t.equal(both.exitCode, 2);
+    const dur = await runBin('gil-record', ['--duration', '1s', '--', 'python3']);
+    t.match(dur.stderr, /--duration goes with --pid/);
+    const badPid = await runBin('gil-record', ['--pid', 'abc']);
+    t.match(badPid.stderr, /--pid wants a process id/);
+  });
+  t.test('--viztracer without VizTracer', { skip }, async (t) => {
+    const has = (await execa(PY, ['-c', 'import viztracer'], { reject: false })).exitCode === 0;
+    if (has) return t.pass('VizTracer is installed here: nothing to check');
+    const r = await record(['--viztracer', '--', PY, join(W, 'sleeper.py')]);
+    t.equal(r.exitCode, 2);
+    t.match(r.stderr, /VizTracer is not installed for .*python3\.11: .* -m pip install viztracer/);
+  });
+  t.test('a command that does not exist', { skip }, async (t) => {
+    const r = await record(['--', 'no-such-python-here', 'x.py']);
+    t.equal(r.exitCode, 127);
+    t.match(r.stderr, /no-such-python-here: command not found/);
+  });
+});
+
+t.test('probes a killed gil-record left behind are cleaned up; nothing else is', { skip }, async (t) => {
+  // A pid that runs no gil-record: pid_max is at most 2^22.
+  const stale = `gilrec_${2 ** 22 + 1}`;
+  const lib = '/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0';
+  const add = await execa('perf', ['probe', '-q', '-x', existsSync(lib) ? lib : PY, '-a', `${stale}:take_gil=take_gil`], { reject: false });
+  if (add.exitCode !== 0) return t.skip(`cannot add a probe to test with: ${add.stderr}`);
+  try {
+    const r = await record(['--record-only', '--perf-data', join(tmp, 'stale.data'), '--', PY, '-c', 'pass']);
+    t.equal(r.exitCode, 0);
+    t.match(r.stderr, new RegExp(`removing probes left by a gil-record that was killed: ${stale}`));
+    t.same(await probesNow(stale), []);
+    t.ok((await probesNow(FOREIGN)).length > 0, "someone else's probes remain");
+  } finally {
+    await execa('perf', ['probe', '-q', '-d', `${stale}:*`], { reject: false });
+  }
+});
