@@ -41,6 +41,10 @@ export function fmtTs(ns: number | null | undefined): string {
   return `${s}.${String(us).padStart(6, '0')}`;
 }
 
+function topLabel(e: { pid: number | null; tid: number }): string {
+  return e.pid === e.tid ? `${e.tid}*` : String(e.tid);
+}
+
 export function threadLabel(t: { tid: number; main: boolean }): string {
   return t.main ? `${t.tid}*` : String(t.tid);
 }
@@ -156,7 +160,7 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, o: FormatOptions): Block 
     extra.push({
       title: `GIL hogs (holds > ${fmtDur(s.options.hog_ns)}), longest first`,
       head: ['holder', 'hold', 'at', 'stack (leaf first)'],
-      rows: hogs.map((h) => [String(h.tid), fmtDur(h.dur_ns), fmtTs(h.ts), h.stack ? h.stack.slice(0, 4).join(' < ') : '-']),
+      rows: hogs.map((h) => [topLabel(h), fmtDur(h.dur_ns), fmtTs(h.ts), h.stack ? h.stack.slice(0, 4).join(' < ') : '-']),
       left: [3],
     });
   }
@@ -165,12 +169,12 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, o: FormatOptions): Block 
     extra.push({
       title: 'Longest waits',
       head: ['waiter', 'wait', 'at', 'holder'],
-      rows: waits.map((w) => [String(w.tid), fmtDur(w.dur_ns), fmtTs(w.ts), w.holder === null || w.holder === undefined ? '-' : String(w.holder)]),
+      rows: waits.map((w) => [topLabel(w), fmtDur(w.dur_ns), fmtTs(w.ts), w.holder === null || w.holder === undefined ? '-' : String(w.holder)]),
     });
   }
   const holds = s.top.holds.filter((w) => w.pid === p.pid).slice(0, o.top);
   if (holds.length > 0) {
-    extra.push({ title: 'Longest holds', head: ['holder', 'hold', 'at'], rows: holds.map((w) => [String(w.tid), fmtDur(w.dur_ns), fmtTs(w.ts)]) });
+    extra.push({ title: 'Longest holds', head: ['holder', 'hold', 'at'], rows: holds.map((w) => [topLabel(w), fmtDur(w.dur_ns), fmtTs(w.ts)]) });
   }
   const wins = s.windows.filter((w) => w.pid === p.pid);
   if (wins.length > 0) {

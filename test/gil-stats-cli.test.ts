@@ -281,3 +281,19 @@ t.test('bad input and bad usage: messages and exit codes', async (t) => {
   const piped = await runBin('gil-stats', ['--format', 'json'], { input: readFileSync(f) });
   t.equal(JSON.parse(piped.stdout as string).sources[0], 'stdin');
 });
+
+t.test('two processes, two GILs: blame never crosses a process', { skip: existsSync(fixtures + 'two_procs.perf.txt.gz') ? false : 'no two_procs fixture' }, async (t) => {
+  const truth = JSON.parse(readFileSync(fixtures + 'two_procs.truth.json', 'utf8'));
+  const s = await json([await gilState(fixtures + 'two_procs.perf.txt.gz')]);
+  for (const child of truth.children as Array<{ pid: number; main_tid: number; threads: Array<{ tid: number }> }>) {
+    const p = s.processes.find((x) => x.pid === child.pid);
+    t.ok(p?.gil, `child ${child.pid} has its own GIL figures`);
+    const mine = new Set([child.main_tid, ...child.threads.map((x) => x.tid)]);
+    t.ok(p!.blame.length > 0, `child ${child.pid}: its threads waited for each other`);
+    t.ok(
+      p!.blame.every((b) => mine.has(b.waiter) && mine.has(b.holder)),
+      `child ${child.pid}: every blame pair is two of its own threads`,
+    );
+    t.ok(p!.derived!.held_pct! <= 100, 'at most one holder at a time');
+  }
+});
