@@ -145,14 +145,22 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, o: FormatOptions): Block 
   const threads = s.threads.filter((t) => t.pid === p.pid);
   const tb = threadRows(threads);
   const extra: Block[] = [tb];
-  const blame = p.blame.slice(0, o.top);
-  if (blame.length > 0) {
+  // Wait while nobody held (the GIL released, the waiter not yet running) is a pair too.
+  const pairs = [
+    ...p.blame.map((b) => ({ waiter: b.waiter, holder: b.holder as number | null, ns: b.ns, pct: b.derived?.pct_of_wait ?? null })),
+    ...threads
+      .filter((t) => (t.derived?.no_holder_wait_ns ?? 0) > 0)
+      .map((t) => ({ waiter: t.tid, holder: null, ns: t.derived!.no_holder_wait_ns!, pct: t.wait_ns > 0 ? (100 * t.derived!.no_holder_wait_ns!) / t.wait_ns : null })),
+  ]
+    .sort((x, y) => y.ns - x.ns || x.waiter - y.waiter)
+    .slice(0, o.top);
+  if (pairs.length > 0) {
     const main = new Set(threads.filter((t) => t.main).map((t) => t.tid));
-    const lab = (tid: number): string => (main.has(tid) ? `${tid}*` : String(tid));
+    const lab = (tid: number | null): string => (tid === null ? 'nobody' : main.has(tid) ? `${tid}*` : String(tid));
     extra.push({
-      title: 'Who held while who waited (top pairs)',
+      title: 'Who held while who waited (top pairs; nobody: the GIL was free, the waiter not yet running)',
       head: ['waiter', 'holder', 'held during wait', "% of waiter's wait"],
-      rows: blame.map((b) => [lab(b.waiter), lab(b.holder), fmtDur(b.ns), fmtPct(b.derived?.pct_of_wait)]),
+      rows: pairs.map((b) => [lab(b.waiter), lab(b.holder), fmtDur(b.ns), fmtPct(b.pct)]),
     });
   }
   const hogs = p.hogs.longest.slice(0, o.top);
@@ -342,6 +350,7 @@ export function threadRow(t: ThreadJSON): Row {
     wait_p90_ns: d.wait_p90_ns,
     wait_p99_ns: d.wait_p99_ns,
     wait_max_ns: d.wait_max_ns,
+    no_holder_wait_ns: d.no_holder_wait_ns,
     longest_hold_ns: t.longest_hold?.dur_ns,
     longest_hold_ts: t.longest_hold?.ts,
     gil_sleeps: t.gil_sleeps,

@@ -97,6 +97,8 @@ export interface ThreadDerived {
   wait_max_ns: number | null;
   hold_p50_ns: number | null;
   hold_max_ns: number | null;
+  /** Wait while no other thread held the GIL: released but not yet taken (the waiter waking up, or a handoff). */
+  no_holder_wait_ns: number | null;
   per4m: { total_us: number; no_gil_pct: number | null; has_gil_pct: number | null; wait_pct: number | null };
 }
 
@@ -430,6 +432,8 @@ export class GilStats {
       t.gilSleeps++;
       t.gilSleepNs += dur;
     }
+    // One scheduler state at a time: the thread's later states start after this one.
+    t.holdsForOffcpu.dropEndingBy(ts);
     if (state === 'running' || dur <= 0) return;
     const end = ts + dur;
     t.holdsForOffcpu.forOverlapping(ts, end, (h) => {
@@ -545,6 +549,8 @@ export class GilStats {
       p.heldOffcpuNs += ov;
     });
     t.holdsForOffcpu.add({ start: a, end: b });
+    // The thread's later holds start after this one ends.
+    t.offcpu.dropEndingBy(a);
   }
 
   private toWindows(pid: number | null, a: number, b: number, key: 'wait_ns' | 'hold_ns' | 'contended_ns'): void {
@@ -789,6 +795,8 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       hold_max_ns: p.hold_hist.max_ns,
     };
   }
+  const blamedOf = new Map<string, number>();
+  for (const p of s.processes) for (const b of p.blame) blamedOf.set(`${p.pid}:${b.waiter}`, (blamedOf.get(`${p.pid}:${b.waiter}`) ?? 0) + b.ns);
   for (const t of s.threads) {
     const gil = procGil.get(String(t.pid)) ?? false;
     const wh = LogHistogram.fromJSON(t.wait_hist);
@@ -813,6 +821,7 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       wait_max_ns: t.wait_hist.max_ns,
       hold_p50_ns: hh.percentile(0.5),
       hold_max_ns: t.hold_hist.max_ns,
+      no_holder_wait_ns: gil ? Math.max(0, t.wait_ns - (blamedOf.get(`${t.pid}:${t.tid}`) ?? 0)) : null,
       per4m: {
         total_us: p4.total_ns / 1000,
         no_gil_pct: gil ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,

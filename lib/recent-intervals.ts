@@ -67,6 +67,19 @@ export class RecentIntervals<T extends Interval> {
     this.trim();
   }
 
+  /**
+   * Drops intervals ending at or before `t`, for a caller who knows no later
+   * interval can start before `t` (nothing is forgotten that could be asked for).
+   */
+  dropEndingBy(t: number): void {
+    const items = this.items;
+    while (this.head < items.length && items[this.head]!.end <= t) this.head++;
+    if (this.head > 1024 && this.head * 2 > items.length) {
+      this.items = items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
   clear(): void {
     this.items = [];
     this.head = 0;

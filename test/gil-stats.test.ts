@@ -105,6 +105,8 @@ t.test('the designed scenario: every figure from the definitions', async (t) => 
   t.equal(w12.derived!.handoff_pct, (100 * 0.5) / 150);
   t.equal(w12.derived!.no_gil_pct, (100 * (150 - 82 - 48 - 0.5)) / 150);
   t.equal(w12.acquisitions, 1);
+  t.equal(w12.derived!.no_holder_wait_ns, 2 * MS, '100-102: 11 released, 12 not yet holding');
+  t.equal(th[10]!.derived!.no_holder_wait_ns, 3 * MS, '100-102 and 150-151');
   t.equal(w12.derived!.wait_max_ns, 82 * MS);
   t.same(th[11]!.longest_hold, { ts: 0, dur_ns: 100 * MS, source: 'a' });
   t.equal(th[11]!.derived!.runnable_pct, 20 / 101 * 100);
