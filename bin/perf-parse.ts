@@ -2,7 +2,7 @@
 // perf-parse: `perf script` text (or a perf.data file) in, NDJSON records out.
 import { cli, outputOption, strictOption, run, Output, Reporter, Malformed, Interrupt, DataError } from '../lib/cli.js';
 import { Sink, lineTransform, runInputs, runStream } from '../lib/stage.js';
-import { PerfParser } from '../filters/perf-parse.js';
+import { PerfParser, recordJson } from '../filters/perf-parse.js';
 import { perfScript } from '../lib/perf.js';
 
 const prog = 'perf-parse';
@@ -28,7 +28,7 @@ await run(prog, async () => {
   const malformed = new Malformed(reporter, argv.strict);
   const out = new Output(argv.output, reporter);
   const interrupt = new Interrupt();
-  const sink = new Sink();
+  const sink = new Sink(recordJson);
   const parsers: PerfParser[] = [];
   const stageFor = (input: { name: string }) => {
     const parser = new PerfParser({ emit: sink.emit, malformed: (line, why) => malformed.add(input.name, line, why) });
@@ -38,7 +38,7 @@ await run(prog, async () => {
   try {
     if (argv.input !== undefined) {
       if (files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
-      const perf = perfScript(argv.input, reporter);
+      const perf = await perfScript(argv.input, reporter);
       await runStream(perf.input, out, interrupt, stageFor(perf.input));
       await perf.done();
     } else {

@@ -90,7 +90,7 @@ export async function openInput(path: string): Promise<Input> {
     throw new UsageError(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   if (st.isDirectory()) throw new UsageError(`${path}: is a directory`);
-  const raw = createReadStream(path, { highWaterMark: 256 * 1024 });
+  const raw = createReadStream(path, { highWaterMark: 64 * 1024 });
   const stream = path.endsWith('.gz') ? pipeGunzip(raw, path) : raw;
   return { name: path, stream, isPipe: !st.isFile() };
 }

@@ -66,6 +66,10 @@ const N_E = 5;
 const N_ESIGN = 6;
 const N_EXP = 7;
 
+// Bytes that can be copied inside a string without a second look.
+const PLAIN = new Uint8Array(256);
+for (let k = 0x20; k < 256; k++) PLAIN[k] = k === 0x22 || k === 0x5c ? 0 : 1;
+
 const OBJ = 0;
 const ARR = 1;
 const MAX_DEPTH = 10000;
@@ -138,7 +142,6 @@ export class JsonScanner {
     let state = this.state;
     let depth = this.depth;
     const stack = this.stack;
-    const interest = (): number => this.interest;
     while (i < n) {
       const c = b[i]!;
       switch (state) {
@@ -146,7 +149,7 @@ export class JsonScanner {
           // The hot loop: most bytes of a trace are inside strings.
           let j = i;
           let d = c;
-          while (d !== 0x22 && d !== 0x5c && d >= 0x20) {
+          while (PLAIN[d] === 1) {
             if (++j === n) break;
             d = b[j]!;
           }
@@ -161,6 +164,12 @@ export class JsonScanner {
               if (this.capturing) {
                 const k = this.takeToken(b, i);
                 this.wantText = this.hooks.key(depth, k, k === b ? this.keyFrom - base : 0, k === b ? i : k.length);
+              }
+              // Fast path for the usual `": "`.
+              if (i < n && b[i] === 0x3a) {
+                state = VALUE;
+                i++;
+                if (i < n && b[i] === 0x20) i++;
               }
             } else {
               this.depth = depth;
@@ -275,7 +284,21 @@ export class JsonScanner {
           break;
         case AFTER:
           if (c === 0x2c) {
-            state = stack[depth - 1] === OBJ ? OBJ_KEY : ARR_NEXT;
+            if (stack[depth - 1] === OBJ) {
+              // Fast path for the usual `, "key"`: straight into the key.
+              let j = i + 1;
+              while (j < n && b[j] === 0x20) j++;
+              if (j < n && b[j] === 0x22) {
+                state = STR;
+                this.strIsKey = true;
+                if (depth <= this.interest) this.beginToken(base + j);
+                i = j + 1;
+                continue;
+              }
+              state = OBJ_KEY;
+            } else {
+              state = ARR_NEXT;
+            }
           } else if (c === 0x7d || c === 0x5d) {
             const want = stack[depth - 1] === OBJ ? 0x7d : 0x5d;
             if (c !== want) this.fail(`expected ${describe(want)} or ',', got ${describe(c)}`, base + i);
@@ -293,7 +316,7 @@ export class JsonScanner {
           if (c === 0x22) {
             state = STR;
             this.strIsKey = true;
-            if (depth <= interest()) this.beginToken(base + i);
+            if (depth <= this.interest) this.beginToken(base + i);
           } else if (c === 0x7d && state === OBJ_FIRST) {
             depth--;
             state = this.containerDone(base + i + 1, depth);
@@ -329,7 +352,7 @@ export class JsonScanner {
           }
           if (depth === 0) this.topValues++;
           const pos = base + i;
-          const report = depth <= interest();
+          const report = depth <= this.interest;
           const want = this.wantText;
           this.wantText = false;
           if (!(c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e || c === 0x4e || c === 0x49)) {
@@ -383,7 +406,7 @@ export class JsonScanner {
   private beginToken(pos: number): void {
     this.capturing = true;
     this.capFrom = pos;
-    this.capParts.length = 0;
+    if (this.capParts.length !== 0) this.capParts = [];
   }
 
   /**

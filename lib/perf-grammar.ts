@@ -105,7 +105,6 @@ export function findTime(line: string, from: number, decimals?: number): [number
 }
 
 const TOD_RE = /(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$/;
-const MISC_RE = /^[KUHGgMESp]{1,6}$/;
 
 /**
  * Parses an event or side-band line. Returns undefined when the line is not
@@ -194,58 +193,54 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
   }
 
   let s = tokenStart();
-  let tok = line.slice(s, p);
   // misc letters (-F +misc) sit between [cpu] and the time.
-  if (MISC_RE.test(tok) && s > 0) {
-    const before = line.slice(0, s).trimEnd();
-    if (before.endsWith(']') || /\d$/.test(before)) {
-      head.misc = tok;
+  if (p - s <= 6 && isMisc(line, s, p) && s > 0) {
+    let b = s;
+    while (b > 0 && line.charCodeAt(b - 1) === CH_SPACE) b--;
+    const c = b > 0 ? line.charCodeAt(b - 1) : 0;
+    if (c === 93 /* ] */ || (c >= CH_0 && c <= CH_9)) {
+      head.misc = line.slice(s, p);
       p = s;
       skipSpaces();
       s = tokenStart();
-      tok = line.slice(s, p);
     }
   }
-  if (tok.length >= 3 && tok.charCodeAt(0) === 91 /* [ */ && tok.charCodeAt(tok.length - 1) === 93) {
-    const cpu = tok.slice(1, -1);
-    if (!/^\d+$/.test(cpu)) return false;
-    head.cpu = Number(cpu);
+  if (p - s >= 3 && line.charCodeAt(s) === 91 /* [ */ && line.charCodeAt(p - 1) === 93) {
+    const cpu = intAt(line, s + 1, p - 1);
+    if (Number.isNaN(cpu) || cpu < 0) return false;
+    head.cpu = cpu;
     p = s;
     skipSpaces();
     if (p === 0) return true;
     s = tokenStart();
-    tok = line.slice(s, p);
-  } else if (/^\d+$/.test(tok) && s > 0) {
+  } else if (s > 0 && !Number.isNaN(intAt(line, s, p)) && line.charCodeAt(s) !== 45) {
     // -L: cpu as a bare number after an 8-byte comm; only when the tid token ends early.
-    const p2 = s;
-    let q = p2;
+    let q = s;
     while (q > 0 && line.charCodeAt(q - 1) === CH_SPACE) q--;
     let s2 = q;
     while (s2 > 0 && line.charCodeAt(s2 - 1) !== CH_SPACE) s2--;
-    const tok2 = line.slice(s2, q);
-    if (/^-?\d+$/.test(tok2) && q < 16 && (layout.latency || line.charCodeAt(8) === CH_SPACE)) {
+    if (q < 16 && !Number.isNaN(intAt(line, s2, q)) && (layout.latency || line.charCodeAt(8) === CH_SPACE)) {
       layout.latency = true;
-      head.cpu = Number(tok);
+      head.cpu = intAt(line, s, p);
       p = q;
       s = s2;
-      tok = tok2;
     }
   }
   // pid/tid or tid.
-  const slash = tok.indexOf('/');
-  let firstNum: string;
-  if (slash > 0) {
-    const a = tok.slice(0, slash);
-    const b = tok.slice(slash + 1);
-    if (!/^-?\d+$/.test(a) || !/^-?\d+$/.test(b)) return false;
-    head.pid = Number(a);
-    head.tid = Number(b);
-    firstNum = a;
-  } else if (/^-?\d+$/.test(tok)) {
-    head.tid = Number(tok);
-    firstNum = tok;
+  const slash = line.indexOf('/', s);
+  let firstLen: number;
+  if (slash !== -1 && slash < p) {
+    const pid = intAt(line, s, slash);
+    const tid = intAt(line, slash + 1, p);
+    if (Number.isNaN(pid) || Number.isNaN(tid)) return false;
+    head.pid = pid;
+    head.tid = tid;
+    firstLen = slash - s;
   } else {
-    return false;
+    const tid = intAt(line, s, p);
+    if (Number.isNaN(tid)) return false;
+    head.tid = tid;
+    firstLen = p - s;
   }
   // The comm: everything before the task column, less its separator and padding.
   let lead = 0;
@@ -255,7 +250,7 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
     head.comm = line.slice(0, Math.min(8, s)).trimEnd();
     return true;
   }
-  const pad = Math.max(0, layout.taskWidth - firstNum.length);
+  const pad = Math.max(0, layout.taskWidth - firstLen);
   let commEnd = s - 1 - pad;
   let ok = commEnd >= 0;
   for (let i = Math.max(0, commEnd); ok && i < s; i++) if (line.charCodeAt(i) !== CH_SPACE) ok = false;
@@ -264,14 +259,35 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
     while (commEnd > 0 && line.charCodeAt(commEnd - 1) === CH_SPACE) commEnd--;
   }
   if (commEnd <= 0) return false;
-  // Padded (`%16s `): exactly 16 bytes and a space, left-padded. Otherwise (events with
+  // Padded (`%16s `): 16 bytes and a space, left-padded. Otherwise (events with
   // callchains) the comm is printed as it is, leading spaces and all.
-  if (line.charCodeAt(0) === CH_SPACE && line.charCodeAt(16) === CH_SPACE && commEnd >= 16) {
-    head.comm = line.slice(0, 16).trimStart() + line.slice(16, commEnd);
-    if (commEnd > 16) head.comm = line.slice(0, commEnd).trimStart();
-  } else {
-    head.comm = line.slice(0, commEnd);
+  const padded = line.charCodeAt(0) === CH_SPACE && line.charCodeAt(16) === CH_SPACE && commEnd >= 16;
+  head.comm = padded ? line.slice(lead, commEnd) : line.slice(0, commEnd);
+  return true;
+}
+
+/** The integer in line[s, e) when it is all `-?digits` (at most 15 of them), else NaN. */
+function intAt(line: string, s: number, e: number): number {
+  let i = s;
+  let neg = false;
+  if (i < e && line.charCodeAt(i) === 45 /* - */) {
+    neg = true;
+    i++;
   }
+  if (i === e || e - i > 15) return NaN;
+  let n = 0;
+  for (; i < e; i++) {
+    const c = line.charCodeAt(i) - CH_0;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
+  return neg ? -n : n;
+}
+
+const MISC_CHARS = 'KUHGgMESp';
+function isMisc(line: string, s: number, e: number): boolean {
+  if (e <= s) return false;
+  for (let i = s; i < e; i++) if (MISC_CHARS.indexOf(line.charAt(i)) === -1) return false;
   return true;
 }
 

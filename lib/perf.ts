@@ -1,5 +1,4 @@
 // Running perf itself: `perf script` on a recording, streamed.
-import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { DataError, UsageError, type Input, type Reporter } from './cli.js';
 
@@ -15,8 +14,10 @@ export const PERF_SCRIPT_ARGS = ['--ns', '-F', '+pid', '--show-task-events', '--
 export const PERF_PACKAGE_HINT =
   'install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); Fedora: dnf install perf)';
 
-export function perfScript(file: string, reporter: Reporter): { input: Input; done(): Promise<void> } {
+export async function perfScript(file: string, reporter: Reporter): Promise<{ input: Input; done(): Promise<void> }> {
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  // Loaded only when needed: execa costs ~15 MB of RSS in every stage otherwise.
+  const { execa } = await import('execa');
   const sub = execa('perf', ['script', '-i', file, ...PERF_SCRIPT_ARGS], {
     stdin: 'ignore',
     stdout: 'pipe',

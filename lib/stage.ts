@@ -14,9 +14,10 @@ import { DataError, Malformed, Output, type Input, Interrupt, openInput } from '
 /** Collects serialised output between two writes. */
 export class Sink {
   buf = '';
+  constructor(private readonly serialise: (rec: object) => string = JSON.stringify) {}
   /** Appends one record as a line of JSON. */
   emit = (rec: object): void => {
-    this.buf += JSON.stringify(rec) + '\n';
+    this.buf += this.serialise(rec) + '\n';
   };
   /** Appends a line that is already serialised. */
   raw(line: string): void {

@@ -2,10 +2,10 @@
 // same code path as the command, without the cost of a process per file.
 import { Readable } from 'node:stream';
 import { Sink, lineTransform } from '../../lib/stage.js';
-import { PerfParser } from '../../filters/perf-parse.js';
+import { PerfParser, recordJson } from '../../filters/perf-parse.js';
 
 export async function perfParse(input: Buffer | string): Promise<{ out: string; malformed: string[] }> {
-  const sink = new Sink();
+  const sink = new Sink(recordJson);
   const malformed: string[] = [];
   const parser = new PerfParser({ emit: sink.emit, malformed: (line, why) => malformed.push(`${line}: ${why}`) });
   const t = lineTransform('latin1', parser, sink);

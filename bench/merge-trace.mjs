@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Benchmark: merge-trace on ~800 MB of VizTracer-shaped JSON, beside a plain
+// `cat` of the same bytes (the physical limit of reading and writing them).
+// Generates two inputs (60% / 40%, like the big1/big2 pair measured for
+// viztracer --combine), runs each command 3 times, prints medians of wall time,
+// MB/s and peak RSS (from /usr/bin/time), then deletes everything.
+//
+//   node bench/merge-trace.mjs            # ~800 MB (MB=200 for a quick look)
+//   MB=800 RUNS=3 node bench/merge-trace.mjs
+import { mkdtempSync, rmSync, openSync, writeSync, closeSync, statSync, readFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = join(here, '..', 'dist', 'bin', 'merge-trace.js');
+const totalMB = Number(process.env.MB ?? 800);
+const runs = Number(process.env.RUNS ?? 3);
+if (!existsSync(bin)) {
+  console.error('build first: npx tsc -p .');
+  process.exit(2);
+}
+if (!existsSync('/usr/bin/time')) {
+  console.error('needs /usr/bin/time (GNU time) for peak RSS');
+  process.exit(2);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'merge-trace-bench-'));
+const cleanup = () => rmSync(dir, { recursive: true, force: true });
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+// One VizTracer trace: M events, then X events as the C tracer records them
+// (by end time, stdlib json separators), then metadata and file_info.
+function generate(path, bytes, pid) {
+  const fd = openSync(path, 'w');
+  const src = 'def f(n):\n    return n * 2\n\n\ndef g(n):\n    return f(n) + 1\n';
+  let ts = 643105628.094;
+  let written = 0;
+  const put = (s) => {
+    writeSync(fd, s);
+    written += Buffer.byteLength(s);
+  };
+  put(`{"traceEvents": [{"ph": "M", "pid": ${pid}, "tid": ${pid}, "name": "process_name", "args": {"name": "MainProcess"}}, `);
+  put(`{"ph": "M", "pid": ${pid}, "tid": ${pid}, "name": "thread_name", "args": {"name": "MainThread"}}`);
+  let n = 0;
+  while (written < bytes) {
+    let batch = '';
+    for (let k = 0; k < 20000; k++) {
+      const dur = 0.2 + ((n * 7919) % 1000) / 3331.123456789;
+      const name = n % 2 === 0 ? 'f (/tmp/busy.py:1)' : 'g (/tmp/busy.py:5)';
+      batch += `, {"pid": ${pid}, "tid": ${pid}, "ts": ${ts.toFixed(3)}, "ph": "X", "dur": ${dur}, "name": "${name}", "cat": "FEE"}`;
+      ts += 0.731;
+      n++;
+    }
+    put(batch);
+  }
+  put(
+    `], "viztracer_metadata": {"version": "1.1.1", "overflow": false, "baseTimeNanoseconds": 1795314241455534028}, ` +
+      `"file_info": {"files": {"/tmp/busy.py": ${JSON.stringify([src, 6]).replace(',6]', ', 6]')}}, "functions": {"f (/tmp/busy.py:1)": ["/tmp/busy.py", 1], "g (/tmp/busy.py:5)": ["/tmp/busy.py", 5]}}}`,
+  );
+  closeSync(fd);
+  return n + 2;
+}
+
+const a = join(dir, 'big1.json');
+const b = join(dir, 'big2.json');
+const out = join(dir, 'out.json');
+process.stderr.write(`generating ${totalMB} MB in ${dir} ...\n`);
+const events = generate(a, totalMB * 0.6e6, 4242) + generate(b, totalMB * 0.4e6, 4343);
+const inBytes = statSync(a).size + statSync(b).size;
+
+function timed(argv, outPath) {
+  const fd = openSync(outPath, 'w');
+  const timeFile = join(dir, 'time.txt');
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, ...argv], { stdio: ['ignore', fd, 'pipe'] });
+  closeSync(fd);
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  const [wall, kb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { wall, rssMB: kb / 1024, outBytes: statSync(outPath).size };
+}
+
+const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+const cases = [
+  ['cat A B', ['cat', a, b]],
+  ['merge-trace A B', ['node', bin, a, b]],
+  ['merge-trace --align A B', ['node', bin, '--align', a, b]],
+];
+const rows = [];
+for (const [label, argv] of cases) {
+  const res = [];
+  for (let k = 0; k < runs; k++) {
+    res.push(timed(argv, out));
+    rmSync(out, { force: true });
+  }
+  const wall = median(res.map((r) => r.wall));
+  rows.push({ label, wall, mbs: inBytes / 1e6 / wall, rss: median(res.map((r) => r.rssMB)), out: res[0].outBytes });
+}
+console.log(`input: 2 files, ${(inBytes / 1e6).toFixed(1)} MB, ${events.toLocaleString('en')} events; median of ${runs} runs; output to a file on the same disk`);
+console.log('| command | wall s | MB/s (input) | peak RSS MB | output MB |');
+console.log('|---|---:|---:|---:|---:|');
+for (const r of rows) console.log(`| ${r.label} | ${r.wall.toFixed(2)} | ${r.mbs.toFixed(0)} | ${r.rss.toFixed(0)} | ${(r.out / 1e6).toFixed(1)} |`);

@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+// The pipeline benchmark: in one run, on one capture, how fast `perf script`
+// emits it and how fast each gilpipe stage consumes it, plus peak memory on
+// the capture and on a 10x copy of it. The machines are shared and noisy, so
+// the runs interleave the commands and the table quotes medians.
+//
+//   npm run bench                  # records a fresh capture (root + perf), 3 runs
+//   npm run bench -- --runs 5
+//   npm run bench -- --text FILE   # no perf here: time the stages on a perf script text
+//
+// Writes bench/results.json and prints a Markdown table for the README.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? dflt : args[i + 1];
+};
+const RUNS = Number(opt('runs', 3));
+const SCALE = Number(opt('scale', 10));
+const SECONDS = Number(opt('seconds', 5));
+const bin = (name) => join(root, 'dist', 'bin', `${name}.js`);
+const TIME = '/usr/bin/time';
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-bench-'));
+const group = `gilbench${process.pid}`;
+let probesAdded = false;
+
+function cleanup() {
+  if (probesAdded) spawnSync('perf', ['probe', '-q', '-d', `${group}:*`]);
+  rmSync(tmp, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+const say = (m) => process.stderr.write(`bench: ${m}\n`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const lines = (f) => Number(execFileSync('sh', ['-c', `wc -l < '${f}'`]).toString().trim());
+
+/** Runs `sh -c cmd` under /usr/bin/time: wall and CPU seconds, peak RSS of the measured command. */
+function measure(cmd) {
+  const r = spawnSync(TIME, ['-f', '%e %U %S %M', 'bash', '-c', `set -o pipefail; ${cmd}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const last = r.stderr.trim().split('\n').pop() ?? '';
+  const [wall, user, sys, rssKb] = last.split(' ').map(Number);
+  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stderr.slice(0, 500)}`);
+  return { wall, cpu: user + sys, rssMb: rssKb / 1024 };
+}
+
+// ------------------------------------------------------------ the capture
+let data;
+let perfArgs = '';
+let text = opt('text');
+if (!existsSync(TIME)) {
+  say(`${TIME} is missing (Debian package 'time'): cannot measure`);
+  process.exit(2);
+}
+if (text === undefined) {
+  const root0 = process.getuid?.() === 0;
+  const perf = spawnSync('perf', ['--version']).status === 0;
+  if (!root0 || !perf) {
+    const corpus = join(root, '..', 'shared', 'corpus', 'many-uprobes.perf.txt.gz');
+    if (!existsSync(corpus)) {
+      say('needs root and perf to record, or --text FILE');
+      process.exit(2);
+    }
+    say(`no ${root0 ? 'perf' : 'root'}: timing the stages on ${corpus}; perf script itself is not measured`);
+    text = join(tmp, 'capture.txt');
+    execFileSync('sh', ['-c', `gzip -dc '${corpus}' > '${text}'`]);
+  } else {
+    const py = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
+    const lib = execFileSync('sh', ['-c', `ldd '${py}' | awk '/libpython/ {print $3; exit}'`]).toString().trim() || py;
+    say(`recording examples/workloads/busy_many.py (8 threads, ${SECONDS} s) with GIL probes on ${lib}`);
+    execFileSync('perf', ['probe', '-q', '-x', lib, '-a', `${group}:take_gil=take_gil`, '-a', `${group}:take_gil=take_gil%return`, '-a', `${group}:drop_gil=drop_gil`, '-a', `${group}:drop_gil=drop_gil%return`]);
+    probesAdded = true;
+    data = join(tmp, 'capture.data');
+    const sched = ['sched_switch', 'sched_waking', 'sched_wakeup', 'sched_wakeup_new', 'sched_process_fork', 'sched_process_exit'].flatMap((e) => ['-e', `sched:${e}`]);
+    execFileSync('perf', ['record', '-q', '--switch-events', '-k', 'CLOCK_MONOTONIC', ...sched, '-e', `${group}:*`, '-o', data, '--', py, join(root, 'examples', 'workloads', 'busy_many.py'), String(SECONDS), '8'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    spawnSync('perf', ['probe', '-q', '-d', `${group}:*`]);
+    probesAdded = false;
+    text = join(tmp, 'capture.txt');
+    const { PERF_SCRIPT_ARGS } = await import(join(root, 'dist', 'lib', 'perf.js'));
+    perfArgs = PERF_SCRIPT_ARGS.join(' ');
+    execFileSync('sh', ['-c', `perf script -i '${data}' ${perfArgs} > '${text}'`]);
+  }
+}
+
+const parsed = join(tmp, 'parsed.ndjson');
+const state = join(tmp, 'state.ndjson');
+execFileSync('sh', ['-c', `node '${bin('perf-parse')}' '${text}' > '${parsed}'`]);
+execFileSync('sh', ['-c', `node '${bin('gil-state')}' '${parsed}' > '${state}' 2>/dev/null`]);
+const textLines = lines(text);
+const events = lines(parsed);
+const spans = lines(state);
+say(`capture: ${textLines} lines of perf script text (${(statSync(text).size / 1e6).toFixed(1)} MB), ${events} records, ${spans} gil-state records`);
+
+// A 10x input: the capture repeated with its times shifted past the previous copy, so
+// every stage sees ten times the events of the same threads, in time order.
+async function scaled(src, dst, isText) {
+  const span = (() => {
+    const first = JSON.parse(readFileSync(parsed, 'utf8').split('\n', 1)[0]);
+    const lastLine = execFileSync('sh', ['-c', `tail -n 1 '${parsed}'`]).toString();
+    return JSON.parse(lastLine).ts - first.ts + 1e9;
+  })();
+  const out = createWriteStream(dst);
+  for (let k = 0; k < SCALE; k++) {
+    const rl = createInterface({ input: createReadStream(src), crlfDelay: Infinity });
+    for await (let line of rl) {
+      if (k > 0) {
+        if (isText) {
+          line = line.replace(/(\s)(\d+)\.(\d{9}):/, (m, sp, s, ns) => {
+            const t = BigInt(s) * 1000000000n + BigInt(ns) + BigInt(k) * BigInt(span);
+            return `${sp}${t / 1000000000n}.${String(t % 1000000000n).padStart(9, '0')}:`;
+          });
+        } else if (line.startsWith('{')) {
+          const r = JSON.parse(line);
+          for (const key of ['ts', 'first_ts', 'last_ts', 'released_ts', 'woken_ts']) if (typeof r[key] === 'number') r[key] += k * span;
+          line = JSON.stringify(r);
+        }
+      }
+      if (!out.write(line + '\n')) await once(out, 'drain');
+    }
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+const stages = [
+  { name: 'perf-parse', input: text, cmd: (i) => `node '${bin('perf-parse')}' '${i}'` },
+  { name: 'gil-state', input: parsed, cmd: (i) => `node '${bin('gil-state')}' '${i}' 2>/dev/null` },
+  { name: 'gil-stats', input: state, cmd: (i) => `node '${bin('gil-stats')}' --format json '${i}'` },
+  { name: 'to-trace', input: state, cmd: (i) => `node '${bin('to-trace')}' '${i}'` },
+].filter((s) => existsSync(bin(s.name)));
+
+const results = { perf_script: [], pipeline: [] };
+for (const s of stages) results[s.name] = [];
+for (let r = 0; r < RUNS; r++) {
+  say(`run ${r + 1}/${RUNS}`);
+  if (data) results.perf_script.push(measure(`perf script -i '${data}' ${perfArgs} > /dev/null 2>&1`));
+  for (const s of stages) results[s.name].push(measure(`${s.cmd(s.input)} > /dev/null`));
+  const tail = existsSync(bin('to-trace')) ? ` | node '${bin('to-trace')}'` : '';
+  const head = data ? `perf script -i '${data}' ${perfArgs} 2>/dev/null` : `cat '${text}'`;
+  results.pipeline.push(measure(`${head} | node '${bin('perf-parse')}' | node '${bin('gil-state')}' 2>/dev/null${tail} > /dev/null`));
+}
+
+say(`memory on a ${SCALE}x input`);
+const big = {};
+const bigText = join(tmp, 'big.txt');
+const bigParsed = join(tmp, 'big.ndjson');
+const bigState = join(tmp, 'bigstate.ndjson');
+await scaled(text, bigText, true);
+execFileSync('sh', ['-c', `node '${bin('perf-parse')}' '${bigText}' > '${bigParsed}'`]);
+execFileSync('sh', ['-c', `node '${bin('gil-state')}' '${bigParsed}' > '${bigState}' 2>/dev/null`]);
+const bigInput = { 'perf-parse': bigText, 'gil-state': bigParsed, 'gil-stats': bigState, 'to-trace': bigState };
+for (const s of stages) big[s.name] = measure(`${s.cmd(bigInput[s.name])} > /dev/null`);
+
+// ------------------------------------------------------------ report
+const row = (name, runs, n) => {
+  const wall = median(runs.map((x) => x.wall));
+  const cpu = median(runs.map((x) => x.cpu));
+  return { name, wall, cpu, rate: n / wall, rssMb: median(runs.map((x) => x.rssMb)) };
+};
+const table = [];
+if (data) table.push({ ...row('perf script (emits the text)', results.perf_script, textLines), unit: 'lines' });
+const units = { 'perf-parse': [textLines, 'lines'], 'gil-state': [events, 'records'], 'gil-stats': [spans, 'records'], 'to-trace': [spans, 'records'] };
+for (const s of stages) table.push({ ...row(s.name, results[s.name], units[s.name][0]), unit: units[s.name][1], bigRss: big[s.name].rssMb });
+table.push({ ...row(`whole pipeline (${data ? 'perf script' : 'cat'} | perf-parse | gil-state${existsSync(bin('to-trace')) ? ' | to-trace' : ''})`, results.pipeline, textLines), unit: 'lines' });
+const ps = table[0].name.startsWith('perf script') ? table[0] : undefined;
+
+const fmt = (x, d = 2) => x.toFixed(d);
+const out = [];
+out.push(`Capture: ${textLines.toLocaleString('en')} lines of \`perf script\` text (${(statSync(text).size / 1e6).toFixed(1)} MB), ${events.toLocaleString('en')} events, ${spans.toLocaleString('en')} gil-state records; median of ${RUNS} interleaved runs on ${execFileSync('nproc').toString().trim()} CPUs.`);
+out.push('');
+out.push(`| command | wall s | CPU s | rate | vs perf script (wall) | peak RSS MB | on ${SCALE}x input |`);
+out.push('|---|---:|---:|---:|---:|---:|---:|');
+for (const r of table) {
+  const vs = ps && r !== ps ? `${fmt(ps.wall / r.wall)}x` : '';
+  out.push(`| ${r.name} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${Math.round(r.rate / 1000)}k ${r.unit}/s | ${vs} | ${Math.round(r.rssMb)} | ${r.bigRss ? Math.round(r.bigRss) : ''} |`);
+}
+const traceBytes = existsSync(bin('to-trace')) ? Number(execFileSync('sh', ['-c', `node '${bin('to-trace')}' '${state}' | wc -c`]).toString().trim()) : undefined;
+if (traceBytes) out.push('', `to-trace output: ${(traceBytes / 1e6).toFixed(1)} MB, ${Math.round(traceBytes / textLines)} bytes per input line (per4m: 132 MB for 378,798 lines, 348 bytes per line).`);
+console.log(out.join('\n'));
+writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ date: new Date().toISOString(), textLines, events, spans, runs: RUNS, scale: SCALE, table, traceBytes }, null, 2) + '\n');
