@@ -112,7 +112,7 @@ await run(prog, async () => {
     const fo = { per4m: argv.per4m, top };
     const text =
       format === 'json'
-        ? JSON.stringify(summary, null, 1) + '\n'
+        ? JSON.stringify(summary) + '\n'
         : format === 'ndjson'
           ? formatNdjson(summary)
           : format === 'csv'
