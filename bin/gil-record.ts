@@ -41,6 +41,7 @@ const y = cli(prog, '$0 [options] -- python script.py [args...]\n$0 [options] --
   .option('probes', { type: 'boolean', default: true, describe: 'probe take_gil/drop_gil (--no-probes: scheduler events only)' })
   .option('fallback', { type: 'boolean', default: true, describe: 'on a stripped interpreter, probe libc pthread_cond_timedwait (--no-fallback: fail instead)' })
   .option('stacks', { type: 'boolean', default: false, describe: 'DWARF call stacks on sched_switch (only there: stacks on every probe hit lose events)' })
+  .option('states', { type: 'string', requiresArg: true, describe: "keep gil-state's records in FILE (.gz compresses), for jq and gil-stats options" })
   .option('record-only', { type: 'boolean', default: false, describe: 'stop after perf record: keep perf.data, make no trace' })
   .option('viztracer', { type: 'boolean', default: false, describe: 'run the program under VizTracer too and merge both traces' })
   .option('mmap-pages', { alias: 'm', type: 'string', requiresArg: true, describe: "perf's ring buffer size per CPU (pages or 4M); more loses fewer events" })
@@ -127,11 +128,12 @@ await run(prog, async () => {
     const result = await runPipeline({
       perfData: argv['perf-data'],
       output: argv.output,
+      states: argv.states,
       viztracer: argv.viztracer ? vizOut : undefined,
       say: (m) => say.say(m),
     });
     say.say(`perf lost ${result.lost} events${result.lost > 0 ? ': spans across those gaps are marked unknown' : ''}`);
-    say.say(`wrote ${result.trace} (open it in https://ui.perfetto.dev or chrome://tracing) and kept ${argv['perf-data']}`);
+    say.say(`wrote ${result.trace} (open it in https://ui.perfetto.dev or chrome://tracing) and kept ${argv['perf-data']}${argv.states ? ` and ${argv.states}` : ''}`);
     return targetCode;
   } catch (e) {
     if (e instanceof RecordError) {

@@ -56,7 +56,13 @@ await run(prog, async () => {
     throw e;
   }
   malformed.summarise();
-  const counts = [...state.counts].filter(([, n]) => n > 0).map(([code, n]) => `${n} ${code}`);
+  if (state.counts.has('no_pid')) {
+    reporter.say(
+      'the input has no pid column: threads were grouped into processes from fork records, and a thread whose parent was not recorded counts as its own process. ' +
+        'One GIL is per process, so record the pid: perf script -F +pid, or perf-parse -i perf.data (which asks for it).',
+    );
+  }
+  const counts = [...state.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);
   if (counts.length > 0) reporter.say(`anomalies: ${counts.join(', ')} (see the diagnostic records)`);
   if (state.gilSource === 'none') {
     reporter.say(

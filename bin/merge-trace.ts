@@ -5,9 +5,11 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, outputOption, run, Output, Reporter, DataError, UsageError, openInput, version } from '../lib/cli.js';
-import { scanTrace, planMerge, writeMerged, ChangedError, type TraceSummary, type IdMaps } from '../filters/merge-trace.js';
+import { scanTrace, scanFiles, openFile, planMerge, writeMerged, ChangedError, type TraceSummary, type IdMaps } from '../filters/merge-trace.js';
 
 const prog = 'merge-trace';
+// Below this much input, starting scan workers costs more than it saves.
+const PARALLEL_ABOVE = 64 << 20;
 
 const argv = cli(prog, '$0 TRACE.json [TRACE.json.gz ...] [-o OUT.json[.gz]]\nconcatenate trace files as `viztracer --combine` does, in bounded memory', [
   ['$0 gil.json viztracer.json -o combined.json', 'the GIL timeline beside the function trace'],
@@ -19,9 +21,9 @@ const argv = cli(prog, '$0 TRACE.json [TRACE.json.gz ...] [-o OUT.json[.gz]]\nco
   .option('output', outputOption)
   .option('align', { type: 'boolean', default: false, describe: "shift each input to start at 0: at its viztracer_metadata.sync_marker, else its earliest ts (VizTracer's --align_combine)" })
   .option('no-negative', { type: 'boolean', default: false, describe: 'shift the whole result so that no ts is negative (Perfetto drops negative ones)' })
-  .option('shift', { type: 'string', array: true, requiresArg: true, describe: 'FILE=MICROSECONDS: add a known clock offset to every ts of FILE' })
-  .option('map-pid', { type: 'string', array: true, requiresArg: true, describe: '[FILE:]HOST=NS[,...]: rewrite pid HOST as NS (in FILE only, or in every input)' })
-  .option('map-tid', { type: 'string', array: true, requiresArg: true, describe: '[FILE:]HOST=NS[,...]: the same for tid' })
+  .option('shift', { type: 'string', requiresArg: true, describe: 'FILE=MICROSECONDS: add a known clock offset to every ts of FILE' })
+  .option('map-pid', { type: 'string', requiresArg: true, describe: '[FILE:]HOST=NS[,...]: rewrite pid HOST as NS (in FILE only, or in every input)' })
+  .option('map-tid', { type: 'string', requiresArg: true, describe: '[FILE:]HOST=NS[,...]: the same for tid' })
   .option('embed-sources', { type: 'boolean', default: false, describe: "embed the source files named by X events into file_info, read from this machine's disk, as viztracer does" })
   .option('strict', { type: 'boolean', default: false, describe: 'stop (exit 1) at an unusable input instead of skipping it' })
   .parseSync();
@@ -34,9 +36,9 @@ await run(prog, async () => {
   const opts = {
     align: argv.align,
     noNegative: argv['no-negative'],
-    shifts: parseShifts(argv.shift ?? [], files),
-    pids: parseIdMaps('--map-pid', argv['map-pid'] ?? [], files),
-    tids: parseIdMaps('--map-tid', argv['map-tid'] ?? [], files),
+    shifts: parseShifts(list(argv.shift), files),
+    pids: parseIdMaps('--map-pid', list(argv['map-pid']), files),
+    tids: parseIdMaps('--map-tid', list(argv['map-tid']), files),
     embedSources: argv['embed-sources'],
     version: `merge-trace (gilpipe ${version()})`,
   };
@@ -46,28 +48,40 @@ await run(prog, async () => {
   const spools = new Map<number, string>();
   try {
     // Pass 1: what each input holds, and which inputs are usable.
+    const scanOpts = (i: number) => ({
+      keepTop: i === 0 || argv.strict === false,
+      embedSources: opts.embedSources,
+      exactTimes: opts.align || opts.noNegative,
+    });
+    const regular = await Promise.all(files.map(async (f) => f !== '-' && (await fsp.stat(f)).isFile()));
+    const fileIdx = files.map((_f, i) => i).filter((i) => regular[i]);
+    const big = (await Promise.all(fileIdx.map(async (i) => (await fsp.stat(files[i]!)).size))).reduce((a, b) => a + b, 0) > PARALLEL_ABOVE;
+    const scanned = await scanFiles(
+      fileIdx.map((i) => files[i]!),
+      (k) => scanOpts(fileIdx[k]!),
+      big,
+    );
     const summaries: TraceSummary[] = [];
     for (const [i, name] of files.entries()) {
-      const input = await openInput(name);
-      let tee: ((b: Buffer) => void) | undefined;
-      let fd: number | undefined;
-      if (input.isPipe) {
+      if (regular[i]) {
+        summaries.push(scanned[fileIdx.indexOf(i)]!);
+      } else {
         // A pipe cannot be read twice: keep its bytes for pass 2.
+        const input = await openInput(name);
         const path = join(tmpdir(), `merge-trace-${process.pid}-${i}.json`);
         spools.set(i, path);
-        fd = openSync(path, 'w', 0o600);
-        tee = (b) => void writeSync(fd!, b);
+        const fd = openSync(path, 'w', 0o600);
+        try {
+          summaries.push(await scanTrace(input.name, input.stream, scanOpts(i), (b) => void writeSync(fd, b)));
+        } finally {
+          closeSync(fd);
+        }
       }
-      try {
-        summaries.push(await scanTrace(input.name, input.stream, { keepTop: summaries.every((s) => !s.usable), embedSources: opts.embedSources }, tee));
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-      const s = summaries[summaries.length - 1]!;
-      if (!s.usable) {
-        if (argv.strict) throw new DataError(s.problem!);
-        reporter.say(`${s.problem}: skipped`);
-      }
+    }
+    for (const s of summaries) {
+      if (s.usable) continue;
+      if (argv.strict) throw new DataError(s.problem!);
+      reporter.say(`${s.problem}: skipped`);
     }
     const usable = summaries.map((s, i) => ({ s, i })).filter((x) => x.s.usable);
     if (usable.length === 0) throw new DataError(`no usable input among the ${files.length} given: nothing written`);
@@ -88,7 +102,7 @@ await run(prog, async () => {
         async (k) => {
           const i = usable[k]!.i;
           const spool = spools.get(i);
-          return spool !== undefined ? createReadStream(spool, { highWaterMark: 1 << 20 }) : (await openInput(files[i]!)).stream;
+          return spool !== undefined ? createReadStream(spool, { highWaterMark: 1 << 20 }) : openFile(files[i]!);
         },
       );
     } catch (e) {
@@ -101,6 +115,11 @@ await run(prog, async () => {
     for (const p of spools.values()) rmSync(p, { force: true });
   }
 });
+
+// A repeated option comes as an array, a single one as a string.
+function list(v: string | string[] | undefined): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
 
 async function openCheck(path: string): Promise<void> {
   let st;

@@ -39,8 +39,13 @@ await run(prog, async () => {
     if (argv.input !== undefined) {
       if (files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
       const perf = await perfScript(argv.input, reporter);
-      await runStream(perf.input, out, interrupt, stageFor(perf.input));
-      await perf.done();
+      const stop = progress(parsers);
+      try {
+        await runStream(perf.input, out, interrupt, stageFor(perf.input));
+        await perf.done();
+      } finally {
+        stop();
+      }
     } else {
       await runInputs(files, out, interrupt, stageFor);
     }
@@ -62,3 +67,16 @@ await run(prog, async () => {
   await out.commit();
   return interrupt.requested ? 130 : 0;
 });
+
+/** A line count on stderr once a second while perf script runs, when a person is watching. */
+function progress(parsers: PerfParser[]): () => void {
+  if (!process.stderr.isTTY) return () => undefined;
+  const timer = setInterval(() => {
+    const n = parsers.reduce((sum, p) => sum + p.stats.lines, 0);
+    process.stderr.write(`\r${prog}: ${n.toLocaleString('en')} lines read`);
+  }, 1000);
+  return () => {
+    clearInterval(timer);
+    process.stderr.write('\r\x1b[K');
+  };
+}

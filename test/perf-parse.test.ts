@@ -188,3 +188,21 @@ t.test('a recording made here: perf-parse -i equals perf script | perf-parse', a
   t.ok(recs.some((r) => r.type === 'sample' && r.comm === 'sleep' && typeof r.pid === 'number'), 'sleep switched out, with its pid');
   t.ok(existsSync(data));
 });
+
+t.test('Ctrl-C: what was read is flushed as whole lines, exit 130, no stack trace', { skip }, async (t) => {
+  const big = join(tmp, 'big.txt');
+  const one = gunzipSync(readFileSync(corpus + 'many-uprobes.perf.txt.gz'));
+  writeFileSync(big, Buffer.concat([one, one, one]));
+  const out = join(tmp, 'interrupted.ndjson');
+  const p = execa('node', [bin('perf-parse'), '-o', out, big], { reject: false });
+  // Interrupt once it has produced something, as a user pressing Ctrl-C would.
+  await new Promise((res) => setTimeout(res, 1500));
+  p.kill('SIGINT');
+  const r = await p;
+  t.equal(r.exitCode, 130);
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  const text = readFileSync(out, 'utf8');
+  t.ok(text.length > 0 && text.endsWith('\n'), 'the output file holds whole lines');
+  t.same(schemaErrors(text), [], 'every line a valid record');
+  t.ok(text.split('\n').length - 1 < 3 * 378798, 'it stopped early');
+});
