@@ -23,7 +23,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 
 NAMES = [
     (b"my worker 1", "spaces"),
-    ("gr\u00f6\u00dfe-\u03c0-\u7ebf".encode(), "UTF-8, 15 bytes exactly"),
+    ("gr\u00f6\u00dfer-\u03c0-\u7ebf".encode(), "UTF-8, 15 bytes exactly: a 3-byte character ends at byte 15"),
     ("\u00e4".encode() * 8, "16 bytes of UTF-8: the kernel keeps 15 and cuts the last character"),
     ("w\u00f6rker-\u00fc-\u7ebf\u7a0b".encode(), "17 bytes: cut inside a 3-byte character"),
     (b"999 42", "looks like `comm pid` or a tid column"),
