@@ -12,8 +12,11 @@
 // through the scanner, rewriting only the numbers of `ts`, `pid` and `tid`
 // where --align, --shift or an id map asks for it. Everything else in an
 // event keeps its exact bytes.
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { createGunzip } from 'node:zlib';
 import { JsonScanner, JsonSyntaxError, keyIs, keyText, objectEntries, type ScanHooks } from '../lib/json-stream.js';
 
 export type Form = 'object' | 'array' | 'ndjson';
@@ -59,6 +62,13 @@ export interface ScanOptions {
   keepTop: boolean;
   /** Collect X event names, for --embed-sources. */
   embedSources: boolean;
+  /**
+   * Read every event's ts (--align and --no-negative need the true minimum).
+   * Otherwise the time range, used only to warn about clock mismatches, comes
+   * from the first 1024 events and every 16th after: reading the fields of
+   * every event would cost about half of the scan.
+   */
+  exactTimes: boolean;
 }
 
 const TOP_KEYS_WANTED = new Set(['viztracer_metadata', 'file_info']);
@@ -237,6 +247,11 @@ export class TraceScan implements ScanHooks {
   }
 
   private resetEvent(pos: number): void {
+    if (this.firstKind === 0x5b || this.ndjson || this.inTE) {
+      const ev = this.evDepth;
+      const n = this.summary.events;
+      this.sc.interest = this.opts.exactTimes || this.opts.embedSources || n < 1024 || (n & 15) === 0 ? ev + 1 : ev;
+    }
     this.inEvent = true;
     this.evStart = pos;
     this.ts = NaN;
@@ -384,6 +399,60 @@ export async function scanTrace(name: string, stream: Readable, opts: ScanOption
   } catch (e) {
     return scan.fail(e);
   }
+}
+
+/** Reads a regular file, gunzipping `.gz`. */
+export function openFile(path: string): Readable {
+  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+  if (!path.endsWith('.gz')) return raw;
+  const gz = createGunzip({ chunkSize: 1 << 20 });
+  raw.on('error', (e) => gz.destroy(e));
+  return raw.pipe(gz);
+}
+
+/**
+ * Pass 1 over regular files, several at once on worker threads when there is
+ * enough input to pay for them: the scan is CPU-bound, and merging the usual
+ * two big traces then takes the time of the bigger one. Results come back in
+ * the order of `paths`.
+ */
+export async function scanFiles(paths: string[], opts: (i: number) => ScanOptions, parallel: boolean): Promise<TraceSummary[]> {
+  const jobs = Math.min(paths.length, availableParallelism());
+  if (!parallel || jobs < 2) {
+    const out: TraceSummary[] = [];
+    for (const [i, p] of paths.entries()) out.push(await scanTrace(p, openFile(p), opts(i)));
+    return out;
+  }
+  const out: TraceSummary[] = new Array(paths.length);
+  let next = 0;
+  const runWorker = async (): Promise<void> => {
+    const w = new Worker(new URL(import.meta.url), { workerData: { role: SCAN_WORKER } });
+    try {
+      while (next < paths.length) {
+        const i = next++;
+        w.postMessage({ path: paths[i], opts: opts(i) });
+        const [msg] = (await Promise.race([
+          new Promise((res) => w.once('message', (m) => res([m]))),
+          new Promise((_res, rej) => w.once('error', rej)),
+        ])) as [TraceSummary];
+        // Buffers arrive as plain Uint8Arrays.
+        for (const m of msg.top) if (m.raw !== undefined) m.raw = Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.length);
+        out[i] = msg;
+      }
+    } finally {
+      await w.terminate();
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, runWorker));
+  return out;
+}
+
+const SCAN_WORKER = 'merge-trace-scan';
+
+if (!isMainThread && (workerData as { role?: string } | null)?.role === SCAN_WORKER) {
+  parentPort!.on('message', (job: { path: string; opts: ScanOptions }) => {
+    void scanTrace(job.path, openFile(job.path), job.opts).then((s) => parentPort!.postMessage(s));
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -707,104 +776,149 @@ const F_TS = 1;
 const F_PID = 2;
 const F_TID = 3;
 
+// Byte classes for the event rewriter.
+const PLAIN_IN_STRING = new Uint8Array(256);
+for (let k = 0x20; k < 256; k++) PLAIN_IN_STRING[k] = k === 0x22 || k === 0x5c ? 0 : 1;
+const NUMBER_BYTE = new Uint8Array(256);
+for (const ch of '0123456789+-.eE') NUMBER_BYTE[ch.charCodeAt(0)] = 1;
+
 /**
- * Streams one input's events through the scanner, joining them with `, `
- * and replacing the numbers of ts/pid/tid where the transform says so.
+ * Streams one input's events (the byte range pass 1 found) joined by `, `,
+ * replacing the numbers of ts/pid/tid where the transform says so. Pass 1
+ * validated these bytes, so this only has to follow strings and brackets,
+ * which is several times cheaper than the validating scanner. An event cut by
+ * a chunk boundary is carried into the next chunk and read again.
  */
 async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Readable, sink: ByteSink): Promise<void> {
-  const evDepth = f.form === 'object' ? 2 : f.form === 'array' ? 1 : 0;
   const moveTs = t.alignBy !== undefined || t.shiftBy !== undefined || t.liftBy !== undefined;
-  let chunk: Buffer = Buffer.alloc(0);
+  const want = (b: Buffer, s: number, e: number): number => {
+    if (moveTs && keyIs(b, s, e, 'ts')) return F_TS;
+    if (t.pid !== undefined && keyIs(b, s, e, 'pid')) return F_PID;
+    if (t.tid !== undefined && keyIs(b, s, e, 'tid')) return F_TID;
+    return 0;
+  };
   let base = 0;
-  let pieces: Buffer[] = [];
+  let carry: Buffer | undefined;
   let count = 0;
-  let inTE = f.form !== 'object';
-  let topIsTE = false;
-  let inEvent = false;
-  let cursor = 0;
-  let field = 0;
-  let pending = -1;
-  const emit = (from: number, to: number): void => {
-    const s = Math.max(from, base) - base;
-    const e = to - base;
-    if (e > s) pieces.push(chunk.subarray(s, e));
-  };
-  const hooks: ScanHooks = {
-    start(depth, pos, c) {
-      if (depth === 1 && f.form === 'object') {
-        inTE = topIsTE && c === 0x5b;
-        return;
-      }
-      if (depth === evDepth && inTE) {
-        if (count > 0) pieces.push(SEP);
-        inEvent = true;
-        cursor = pos;
-      } else if (inEvent && depth === evDepth + 1 && field !== 0 && (c === 0x2d || (c >= 0x30 && c <= 0x39))) {
-        pending = pos;
-      }
-    },
-    key(depth, b, s, e) {
-      if (depth === 1 && f.form === 'object') {
-        topIsTE = keyIs(b, s, e, 'traceEvents');
-        return false;
-      }
-      field = 0;
-      if (!inEvent || depth !== evDepth + 1) return false;
-      if (moveTs && keyIs(b, s, e, 'ts')) field = F_TS;
-      else if (t.pid !== undefined && keyIs(b, s, e, 'pid')) field = F_PID;
-      else if (t.tid !== undefined && keyIs(b, s, e, 'tid')) field = F_TID;
-      return field !== 0;
-    },
-    end(depth, pos, text) {
-      if (pending >= 0 && text !== undefined) {
-        emit(cursor, pending);
-        pieces.push(Buffer.from(replacement(field, text, t), 'latin1'));
-        cursor = pos;
-        pending = -1;
-        field = 0;
-        return;
-      }
-      if (depth === evDepth && inEvent && inTE) {
-        emit(cursor, pos);
-        inEvent = false;
-        if (++count === f.events) throw new StopScan();
-      } else if (depth === 1 && f.form === 'object' && inTE) {
-        inTE = false;
-      }
-    },
-  };
-  const sc = new JsonScanner(hooks, evDepth + 1);
-  sc.trailingComma = f.form === 'array';
-  // Stop after the last event pass 1 counted: a cut tail stays out.
-  let done = false;
   try {
     for await (const c of stream) {
-      chunk = c as Buffer;
-      try {
-        sc.feed(chunk);
-      } catch (e) {
-        if (!(e instanceof StopScan)) throw e;
-        done = true;
-      }
-      if (inEvent && !done) {
-        const upto = pending >= 0 ? pending : base + chunk.length;
-        emit(cursor, upto);
-        cursor = upto;
-      }
+      const chunk = c as Buffer;
+      const from = Math.max(f.eventsStart - base, 0);
+      const to = Math.min(f.eventsEnd - base, chunk.length);
       base += chunk.length;
-      if (pieces.length > 0) {
-        const b = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
-        pieces = [];
-        await sink.write(b);
+      if (to <= from) {
+        if (base >= f.eventsEnd) break;
+        continue;
       }
-      if (done) break;
+      const last = base >= f.eventsEnd;
+      const part = chunk.subarray(from, to);
+      const b = carry === undefined ? part : Buffer.concat([carry, part]);
+      carry = undefined;
+      const n = b.length;
+      // The chunk's output is built in one buffer: far fewer allocations than a slice per event.
+      let out = Buffer.allocUnsafe(n + (n >> 1) + 4096);
+      let o = 0;
+      const room = (k: number): void => {
+        if (o + k <= out.length) return;
+        const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + k));
+        out.copy(bigger, 0, 0, o);
+        out = bigger;
+      };
+      const put = (s0: number, e0: number): void => {
+        room(e0 - s0);
+        o += b.copy(out, o, s0, e0);
+      };
+      let i = 0;
+      for (;;) {
+        // Between events: separators.
+        while (i < n && (b[i] === 0x2c || b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
+        if (i >= n) break;
+        const start = i;
+        let copied = start;
+        const o0 = o;
+        if (count > 0) {
+          room(2);
+          out[o++] = 0x2c;
+          out[o++] = 0x20;
+        }
+        let depth = 0;
+        let done = false;
+        let lastStrStart = -1;
+        let lastStrEnd = -1;
+        while (i < n) {
+          const ch = b[i]!;
+          if (ch === 0x22) {
+            const s0 = i;
+            i++;
+            for (;;) {
+              while (i < n && PLAIN_IN_STRING[b[i]!] === 1) i++;
+              if (i >= n) break;
+              if (b[i] === 0x5c) {
+                i += 2;
+                continue;
+              }
+              break; // the closing quote
+            }
+            if (i >= n) break;
+            i++;
+            lastStrStart = s0;
+            lastStrEnd = i;
+            if (depth === 0) {
+              done = true; // an event that is a bare string
+              break;
+            }
+          } else if (ch === 0x7b || ch === 0x5b) {
+            depth++;
+            i++;
+          } else if (ch === 0x7d || ch === 0x5d) {
+            depth--;
+            i++;
+            if (depth === 0) {
+              done = true;
+              break;
+            }
+          } else if (ch === 0x3a && depth === 1 && lastStrEnd >= 0) {
+            // A member of the event: is it one to rewrite?
+            const field = want(b, lastStrStart, lastStrEnd);
+            i++;
+            if (field !== 0) {
+              while (i < n && (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
+              const v0 = i;
+              if (i < n && (b[i] === 0x2d || (b[i]! >= 0x30 && b[i]! <= 0x39))) {
+                while (i < n && NUMBER_BYTE[b[i]!] === 1) i++;
+                if (i >= n) break;
+                put(copied, v0);
+                const r = replacement(field, b.toString('latin1', v0, i), t);
+                room(r.length);
+                o += out.write(r, o, 'latin1');
+                copied = i;
+              }
+            }
+          } else if (depth === 0) {
+            // An event that is a bare number or literal: up to the next separator.
+            while (i < n && b[i] !== 0x2c && b[i] !== 0x20 && b[i] !== 0x0a && b[i] !== 0x0d && b[i] !== 0x09) i++;
+            if (i < n || last) done = true;
+            break;
+          } else {
+            i++;
+          }
+        }
+        if (!done) {
+          // Cut by the chunk boundary: forget its output, read it again with the next chunk.
+          o = o0;
+          carry = Buffer.from(b.subarray(start));
+          break;
+        }
+        put(copied, i);
+        count++;
+      }
+      if (o > 0) await sink.write(out.subarray(0, o));
+      if (base >= f.eventsEnd) break;
     }
-  } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new ChangedError(f.name);
-    throw e;
   } finally {
     stream.destroy();
   }
+  if (carry !== undefined && carry.length > 0) throw new ChangedError(f.name);
   if (count !== f.events) throw new ChangedError(f.name);
 }
 

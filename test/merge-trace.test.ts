@@ -1,0 +1,280 @@
+// merge-trace end to end, against real VizTracer 1.1.1 output.
+//
+// test/fixtures/viztracer/*.json were recorded with VizTracer 1.1.1 (built
+// from its source snapshot; progs/ holds the programs), and combine/*.json
+// are what `viztracer --combine` / `--align_combine` wrote for them (how each
+// was made: test/fixtures/viztracer/README.md). Those outputs are the ground
+// truth: merge-trace must produce the same JSON, apart from the version stamp.
+import t from 'tap';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { gzipSync, gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bin, root, runBin } from './helpers/run.js';
+import { validateTrace, validateTraceFile } from './helpers/validate-trace.js';
+
+const FX = join(root, 'test/fixtures/viztracer');
+const OURS = `"merge-trace (gilpipe ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version})"`;
+const tmp = mkdtempSync(join(tmpdir(), 'merge-trace-test-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+type Ev = Record<string, unknown> & { ts?: number; pid?: number; tid?: number; ph?: string };
+type Trace = { traceEvents: Ev[]; viztracer_metadata: Record<string, unknown>; file_info: { files: Record<string, unknown>; functions: Record<string, unknown> } } & Record<string, unknown>;
+
+const merge = (args: string[], opts: Parameters<typeof runBin>[2] = {}) => runBin('merge-trace', args, { cwd: FX, ...opts });
+const fx = (name: string): Trace => JSON.parse(readFileSync(join(FX, name), 'utf8'));
+const tsOf = (evs: Ev[]) => evs.filter((e) => typeof e.ts === 'number').map((e) => e.ts as number);
+
+t.test('equals viztracer --combine on real VizTracer traces', async (t) => {
+  const cases: Array<[string, string[]]> = [
+    ['combined.json', ['threads.json', 'fib.json', 'events.json', 'overflow.json']],
+    ['aligned.json', ['--align', 'events.json', 'threads.json', 'fib.json']],
+    ['plain-first.json', ['plain.json', 'fib.json', 'overflow.json']],
+    ['skip-invalid.json', ['fib.json', 'truncated.json', 'threads.json']],
+  ];
+  for (const [want, args] of cases) {
+    const r = await merge(args);
+    t.equal(r.exitCode, 0, `${args.join(' ')}: exit 0`);
+    const ours = JSON.parse(r.stdout as string) as Trace;
+    const theirs = fx(`combine/${want}`);
+    t.equal(ours.viztracer_metadata.version, JSON.parse(OURS), `${want}: version names merge-trace`);
+    ours.viztracer_metadata.version = theirs.viztracer_metadata.version;
+    t.strictSame(Object.keys(ours), Object.keys(theirs), `${want}: same members in the same order`);
+    t.strictSame(ours.traceEvents, theirs.traceEvents, `${want}: same events in the same order`);
+    t.strictSame(Object.keys(ours.viztracer_metadata), Object.keys(theirs.viztracer_metadata), `${want}: metadata keys in order`);
+    t.strictSame(ours, theirs, `${want}: same JSON`);
+    // Raw event bytes are copied and the rest is written with Python's separators, so even the bytes agree.
+    const text = (r.stdout as string).replace(OURS, '"1.1.1"');
+    t.ok(text === readFileSync(join(FX, 'combine', want), 'utf8'), `${want}: byte-identical apart from the version`);
+  }
+});
+
+t.test('metadata merge rules (VizTracer combine_json)', async (t) => {
+  const fib = fx('fib.json');
+  const over = fx('overflow.json');
+  const ev = fx('events.json');
+  const r = await merge(['events.json', 'fib.json', 'overflow.json']);
+  const m = JSON.parse(r.stdout as string).viztracer_metadata;
+  t.equal(m.overflow, true, 'overflow is the OR: overflow.json has it');
+  t.equal(String(m.baseTimeNanoseconds), String(over.viztracer_metadata.baseTimeNanoseconds), 'baseTimeNanoseconds from the last later file');
+  t.equal(m.sync_marker, ev.viztracer_metadata.sync_marker, "the first file's other metadata stays");
+  // Digits beyond 2^53 survive: compare the source text, not a double.
+  const digits = /"baseTimeNanoseconds": (\d+)/.exec(r.stdout as string)![1];
+  t.equal(digits, /"baseTimeNanoseconds": (\d+)/.exec(readFileSync(join(FX, 'overflow.json'), 'utf8'))![1], 'every digit of the big integer kept');
+  const one = await merge(['fib.json']);
+  t.equal((one.stdout as string).replace(OURS, '"1.1.1"'), readFileSync(join(FX, 'fib.json'), 'utf8'), 'one file in: the same bytes out (as with viztracer and stdlib json)');
+  t.notOk(fib.viztracer_metadata.overflow, 'fixture sanity: fib.json did not overflow');
+});
+
+t.test('input forms: array, array without ], trailing comma, NDJSON, gzip', async (t) => {
+  const fib = fx('fib.json');
+  const evs = fib.traceEvents;
+  const dir = join(tmp, 'forms');
+  mkdirSync(dir);
+  const files: Record<string, string | Buffer> = {
+    'array.json': JSON.stringify(evs),
+    'open-array.json': '[' + evs.map((e) => JSON.stringify(e)).join(',\n') + ',\n',
+    'trailing-comma.json': '[' + evs.map((e) => JSON.stringify(e)).join(', ') + ', ]',
+    'events.ndjson': evs.map((e) => JSON.stringify(e)).join('\n') + '\n',
+    'fib.json.gz': gzipSync(readFileSync(join(FX, 'fib.json'))),
+  };
+  for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
+  for (const name of Object.keys(files)) {
+    const r = await merge([join(dir, name), join(FX, 'plain.json')]);
+    t.equal(r.exitCode, 0, `${name}: exit 0`);
+    // fib.json and plain.json were never one run: only the time-overlap warning is expected.
+    t.equal((r.stderr as string).replace(/^merge-trace: these inputs overlap no other in time: .*\n/m, ''), '', `${name}: no other complaint`);
+    const out = JSON.parse(r.stdout as string) as Trace;
+    t.strictSame(out.traceEvents, [...evs, ...fx('plain.json').traceEvents], `${name}: its events, then plain.json's`);
+    t.strictSame(Object.keys(out), name.endsWith('.gz') ? Object.keys(fib) : ['traceEvents', 'viztracer_metadata', 'file_info'], `${name}: object members`);
+  }
+  // A one-event NDJSON file is a single object with "ph": an event, not a trace object.
+  writeFileSync(join(dir, 'one.ndjson'), JSON.stringify(evs[2]) + '\n');
+  const one = await merge([join(FX, 'plain.json'), join(dir, 'one.ndjson')]);
+  t.strictSame(JSON.parse(one.stdout as string).traceEvents.at(-1), evs[2], 'one-line NDJSON is one event');
+  // A crash cuts the last line: the complete events are kept, with a warning.
+  writeFileSync(join(dir, 'cut.ndjson'), (files['events.ndjson'] as string).slice(0, -25));
+  const cut = await merge([join(dir, 'cut.ndjson')]);
+  t.equal(cut.exitCode, 0, 'cut NDJSON: exit 0');
+  t.match(cut.stderr, /cut\.ndjson: ends inside an event at byte \d+ \(cut short\?\): kept the 28 complete events/, 'cut NDJSON: says what it kept');
+  t.strictSame(JSON.parse(cut.stdout as string).traceEvents, evs.slice(0, -1), 'cut NDJSON: all but the cut event');
+});
+
+t.test('bad inputs: clear messages, right exit codes, no output file left', async (t) => {
+  const dir = join(tmp, 'bad');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'empty.json'), '');
+  writeFileSync(join(dir, 'binary.json'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]));
+  writeFileSync(join(dir, 'bad.json.gz'), 'this is not gzip');
+  writeFileSync(join(dir, 'garbage.json'), '{"traceEvents": [{"ph": "X", "ts": 1, "dur": 2 "name": "f"}]}');
+  const out = join(dir, 'out.json');
+  const cases: Array<[string, string[], number, RegExp]> = [
+    ['missing file', ['nosuch.json', 'fib.json'], 2, /^merge-trace: nosuch\.json: no such file\n$/],
+    ['a directory', [dir, 'fib.json'], 2, /is a directory, not a trace file\n$/],
+    ['an empty file', [join(dir, 'empty.json')], 1, /empty\.json: empty \(no JSON in it\): skipped\nmerge-trace: no usable input among the 1 given: nothing written\n$/],
+    ['a truncated object', ['truncated.json'], 1, /truncated\.json: ends before its JSON object does \(truncated\?\): skipped/],
+    ['a binary file', [join(dir, 'binary.json')], 1, /binary\.json:1: not JSON text \(it starts with byte 0x7f; a binary file\?\): skipped/],
+    ['broken gzip', [join(dir, 'bad.json.gz')], 1, /bad\.json\.gz: not valid gzip data/],
+    ['a syntax error', [join(dir, 'garbage.json')], 1, /garbage\.json:1: not valid JSON at byte 47: expected ',' or '}', got '"': skipped/],
+    ['no inputs', [], 2, /no input files/],
+    ['a bad --shift', ['fib.json', '--shift', 'other.json=5'], 2, /--shift other\.json=5: other\.json is not one of the inputs/],
+    ['a bad --map-pid', ['fib.json', '--map-pid', '12=x'], 2, /expected \[FILE:\]HOST=NS/],
+  ];
+  for (const [what, args, code, msg] of cases) {
+    const r = await merge([...args, '-o', out]);
+    t.equal(r.exitCode, code, `${what}: exit ${code}`);
+    t.match(r.stderr, msg, `${what}: message`);
+    t.notMatch(r.stderr, /\bat .*\.js:\d+/, `${what}: no stack trace`);
+    t.notOk(existsSync(out), `${what}: no output file`);
+    t.strictSame(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], `${what}: no temp file left`);
+  }
+  // Beside a good input, a bad one is skipped with a warning and the merge goes on.
+  const r = await merge([join(dir, 'empty.json'), 'fib.json', join(dir, 'binary.json')]);
+  t.equal(r.exitCode, 0, 'bad inputs beside a good one: exit 0');
+  t.equal((r.stderr as string).match(/: skipped$/gm)?.length, 2, 'one warning per skipped input');
+  t.strictSame(JSON.parse(r.stdout as string).traceEvents, fx('fib.json').traceEvents, 'the good input merged alone');
+  const strict = await merge(['--strict', 'fib.json', join(dir, 'empty.json'), '-o', out]);
+  t.equal(strict.exitCode, 1, '--strict: an unusable input is fatal');
+  t.notOk(existsSync(out), '--strict: no output file');
+});
+
+t.test('--align: a file without metadata aligns on its first ts instead of crashing', async (t) => {
+  const r = await merge(['--align', 'plain.json', 'fib.json']);
+  t.equal(r.exitCode, 0, 'exit 0 (viztracer --align_combine raises KeyError here)');
+  const out = JSON.parse(r.stdout as string) as Trace;
+  const plain = fx('plain.json').traceEvents;
+  const fib = fx('fib.json').traceEvents;
+  const minPlain = Math.min(...tsOf(plain));
+  const minFib = Math.min(...tsOf(fib));
+  t.strictSame(tsOf(out.traceEvents.slice(0, plain.length)), tsOf(plain).map((v) => v - minPlain), 'plain.json shifted by its own minimum');
+  t.strictSame(tsOf(out.traceEvents.slice(plain.length)), tsOf(fib).map((v) => v - minFib), 'fib.json shifted by its own minimum');
+});
+
+t.test('--no-negative: the sync-marker alignment made valid for Perfetto', async (t) => {
+  const aligned = fx('combine/aligned.json');
+  const problems = validateTrace(aligned);
+  t.ok(problems.some((p) => /ts must be a non-negative/.test(p)), 'fixture sanity: viztracer --align_combine output has negative ts');
+  const r = await merge(['--align', '--no-negative', 'events.json', 'threads.json', 'fib.json']);
+  const out = JSON.parse(r.stdout as string) as Trace;
+  const got = tsOf(out.traceEvents);
+  const want = tsOf(aligned.traceEvents);
+  const lift = -Math.min(...want);
+  t.equal(Math.min(...got), 0, 'the earliest event is at exactly 0');
+  t.ok(got.every((v, i) => Math.abs(v - (want[i]! + lift)) < 1e-6), 'every ts moved by the same amount');
+  t.strictSame(validateTrace(out), [], 'passes the importer validator');
+});
+
+t.test('--shift and --map-pid/--map-tid change only what they name', async (t) => {
+  const fib = fx('fib.json');
+  const plain = fx('plain.json');
+  const r = await merge(['fib.json', 'plain.json', '--shift', 'plain.json=-250.5', '--map-pid', 'plain.json:4242=7', '--map-tid', 'plain.json:4243=8,4242=7']);
+  t.equal(r.exitCode, 0);
+  const out = JSON.parse(r.stdout as string) as Trace;
+  t.strictSame(out.traceEvents.slice(0, fib.traceEvents.length), fib.traceEvents, 'fib.json untouched');
+  const moved = out.traceEvents.slice(fib.traceEvents.length);
+  t.strictSame(
+    moved,
+    plain.traceEvents.map((e) => ({ ...e, pid: 7, tid: e.tid === 4243 ? 8 : 7, ...(typeof e.ts === 'number' ? { ts: e.ts - 250.5 } : {}) })),
+    'plain.json: ts shifted, host ids replaced',
+  );
+  // Other members of a rewritten event keep their exact bytes (key order, number spelling).
+  t.match(r.stdout as string, /\{"ph": "X", "pid": 7, "tid": 8, "ts": -150\.0, "dur": 2\.25, "name": "hold", "cat": "gil"\}/, 'rewritten in place');
+  const all = await merge(['fib.json', '--map-pid', `${fib.traceEvents[0]!.pid}=1`]);
+  t.ok((JSON.parse(all.stdout as string) as Trace).traceEvents.every((e) => e.pid === 1), 'a map without FILE applies to every input');
+});
+
+t.test('a warning when inputs do not overlap in time', async (t) => {
+  // fib.json and threads.json are separate runs: minutes apart on CLOCK_MONOTONIC.
+  const r = await merge(['fib.json', 'threads.json']);
+  t.match(r.stderr, /these inputs overlap no other in time: fib\.json \(ts [\d.]+ to [\d.]+ µs\), threads\.json/, 'names both');
+  t.match(r.stderr, /-k CLOCK_MONOTONIC/, 'points at the usual cause');
+  const fib = fx('fib.json');
+  const minFib = Math.min(...tsOf(fib.traceEvents));
+  const minPlain = Math.min(...tsOf(fx('plain.json').traceEvents));
+  const ok = await merge(['fib.json', 'plain.json', '--shift', `plain.json=${minFib - minPlain + 1}`]);
+  t.equal(ok.stderr, '', 'no warning once --shift moves plain.json into fib.json\'s time range');
+  const al = await merge(['--align', 'fib.json', 'threads.json']);
+  t.equal(al.stderr, '', 'no warning with --align (every input starts at 0)');
+});
+
+t.test('output: -o FILE.gz writes gzip; stdin works as an input', async (t) => {
+  const plainOut = await merge(['fib.json', 'threads.json']);
+  const gz = join(tmp, 'out.json.gz');
+  const r = await merge(['fib.json', 'threads.json', '-o', gz]);
+  t.equal(r.exitCode, 0);
+  t.equal(gunzipSync(readFileSync(gz)).toString('utf8'), plainOut.stdout, '.gz holds the same bytes');
+  const piped = await merge(['-', 'threads.json'], { input: readFileSync(join(FX, 'fib.json')) });
+  t.equal(piped.exitCode, 0);
+  t.equal((piped.stdout as string).replace(/stdin/g, 'fib.json'), plainOut.stdout, 'stdin read like a file');
+  t.strictSame(readdirSync(tmpdir()).filter((f) => f.startsWith(`merge-trace-${piped.pid}-`)), [], 'the spool of stdin is removed');
+});
+
+t.test('--embed-sources reads the sources VizTracer would', async (t) => {
+  // fib.json without its file_info: the names still say where fib() lives.
+  const fib = fx('fib.json');
+  const { file_info: _dropped, ...bare } = fib;
+  const p = join(tmp, 'bare.json');
+  writeFileSync(p, JSON.stringify(bare));
+  const without = JSON.parse((await merge([p])).stdout as string) as Trace;
+  t.strictSame(without.file_info, { files: {}, functions: {} }, 'without the flag: nothing read from disk');
+  const withSrc = JSON.parse((await merge(['--embed-sources', p])).stdout as string) as Trace;
+  const src = join(FX, 'progs/fib.py');
+  const recorded = fib.file_info.files[Object.keys(fib.file_info.files)[0]!] as [string, number];
+  if (!Object.keys(fib.file_info.files).includes(src)) {
+    t.skip(`fixture paths are from ${Object.keys(fib.file_info.files)[0]}, not this checkout`);
+    return;
+  }
+  const text = readFileSync(src, 'utf8');
+  t.strictSame(withSrc.file_info.files[src], [text, text.split('\n').length - 1], 'the source text and its line count, read now');
+  t.strictSame(withSrc.file_info.files[src], recorded, 'the same as VizTracer embedded when recording');
+  t.strictSame(withSrc.file_info.functions, fib.file_info.functions, 'the same function table as VizTracer wrote');
+});
+
+t.test('memory does not grow with input size', async (t) => {
+  if (!existsSync('/usr/bin/time')) return t.skip('needs /usr/bin/time (GNU time) to read peak RSS');
+  const ev = '{"pid": 4242, "tid": 4242, "ts": 643105628.094, "ph": "X", "dur": 0.28041759048385895, "name": "f (/tmp/busy.py:1)", "cat": "FEE"}';
+  const make = (name: string, n: number) => {
+    const p = join(tmp, name);
+    const block = Array(1000).fill(ev).join(', ');
+    writeFileSync(p, '{"traceEvents": [' + Array(n / 1000).fill(block).join(', ') + '], "viztracer_metadata": {}}');
+    return p;
+  };
+  const peak = async (file: string, extra: string[]) => {
+    const r = await execa('/usr/bin/time', ['-f', '%M', 'node', bin('merge-trace'), ...extra, file, '-o', join(tmp, 'rss-out.json')], { reject: false });
+    t.equal(r.exitCode, 0);
+    return Number(String(r.stderr).trim().split('\n').pop()) / 1024;
+  };
+  // Node's heap settles after the first tens of MB (GC lets it grow that far
+  // first), so compare two sizes beyond that: 3x the input, the same RSS.
+  const small = make('small.json', 240_000); // about 32 MB
+  const large = make('large.json', 720_000); // about 95 MB
+  for (const extra of [[], ['--align']]) {
+    const a = await peak(small, extra);
+    const b = await peak(large, extra);
+    t.ok(b - a < 20 && b < 200, `${extra.join(' ') || 'plain'}: peak RSS ${a.toFixed(0)} MB for 32 MB in, ${b.toFixed(0)} MB for 95 MB in`);
+  }
+});
+
+t.test('merged with to-trace output, passes the importer validator', async (t) => {
+  const toTrace = bin('to-trace');
+  const gil = join(root, 'test/fixtures/vt-ex1.gil.ndjson');
+  if (!existsSync(toTrace)) return t.skip('dist/bin/to-trace.js is not built (to-trace is not written yet)');
+  const vt = join(root, '../shared/corpus/vt-ex1.json');
+  const txt = join(root, '../shared/corpus/vt-ex1.txt');
+  if (!existsSync(vt) || !existsSync(txt)) return t.skip('the paired perf/VizTracer capture (shared corpus vt-ex1) is missing');
+  // The same run, recorded by perf and by VizTracer: perf-parse | gil-state | to-trace, then merge.
+  const trace = join(tmp, 'gil.json');
+  const pipe = await execa(`node ${bin('perf-parse')} ${txt} | node ${bin('gil-state')} | node ${toTrace} -o ${trace}`, { shell: true, reject: false });
+  if (pipe.exitCode !== 0) return t.fail(`pipeline failed: ${pipe.stderr}`);
+  void gil;
+  const out = join(tmp, 'gil+vt.json');
+  const r = await merge([trace, vt, '-o', out]);
+  t.equal(r.exitCode, 0);
+  t.notMatch(r.stderr, /overlap no other/, 'the same run on the same clock: they overlap');
+  t.strictSame(await validateTraceFile(out), [], 'no problems');
+  const merged = JSON.parse(readFileSync(out, 'utf8')) as Trace;
+  const a = JSON.parse(readFileSync(trace, 'utf8')) as Trace;
+  const b = JSON.parse(readFileSync(vt, 'utf8')) as Trace;
+  t.equal(merged.traceEvents.length, a.traceEvents.length + b.traceEvents.length, 'every event of both');
+});
