@@ -50,11 +50,15 @@ t.test('live: perf record with GIL probes, then perf-parse -i', { skip: reason ?
   const dir = mkdtempSync(join(tmpdir(), 'gilpipe-live-'));
   const lib = await gilLib();
   try {
-    const add = await execa(
-      'perf',
-      ['probe', '-q', '-x', lib, '-a', `${GROUP}:take_gil=take_gil`, '-a', `${GROUP}:take_gil=take_gil%return`, '-a', `${GROUP}:drop_gil=drop_gil`, '-a', `${GROUP}:drop_gil=drop_gil%return`],
-      { reject: false },
-    );
+    const args = ['probe', '-q', '-x', lib, '-a', `${GROUP}:take_gil=take_gil`, '-a', `${GROUP}:take_gil=take_gil%return`, '-a', `${GROUP}:drop_gil=drop_gil`, '-a', `${GROUP}:drop_gil=drop_gil%return`];
+    // Other tests add and remove probes too; the kernel may refuse ours for a
+    // moment while they do (EBUSY), so try a few times before giving up.
+    let add = await execa('perf', args, { reject: false });
+    for (let i = 0; i < 4 && add.exitCode !== 0; i++) {
+      await execa('perf', ['probe', '-q', '-d', `${GROUP}:*`], { reject: false });
+      await new Promise((r) => setTimeout(r, 1000));
+      add = await execa('perf', args, { reject: false });
+    }
     if (add.exitCode !== 0) {
       t.skip(`uprobes on take_gil/drop_gil in ${lib} failed: ${String(add.stderr).trim().split('\n')[0]}`);
       return;
