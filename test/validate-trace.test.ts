@@ -33,7 +33,7 @@ function good(): Ev[] {
     { ph: 'e', pid: P, tid: T, ts: 40, name: 'hold', cat: 'gil', id: 1 },
     { ph: 'n', pid: P, tid: T, ts: 41, name: 'note', cat: 'gil', id2: { local: '0x7' } },
     { ph: 's', pid: P, tid: T, ts: 25, name: 'handoff', cat: 'gil', id: 5 },
-    { ph: 'f', pid: P, tid: T, ts: 200, name: 'handoff', cat: 'gil', id: 5 },
+    { ph: 'f', pid: P, tid: T, ts: 199, name: 'handoff', cat: 'gil', id: 5 }, // binds to "be" at 200
     { ph: 's', pid: P, tid: T, ts: 60, name: 'handoff', cat: 'gil', id: '0x1f' },
     { ph: 't', pid: P, tid: T, ts: 70, name: 'handoff', cat: 'gil', id: '0x1f' },
     { ph: 'f', pid: P, tid: T, ts: 210, name: 'handoff', cat: 'gil', id: '0x1f', bp: 'e' },
@@ -90,7 +90,8 @@ const cases: Array<[string, () => string | object, RegExp, number?]> = [
   ['flow s without f', () => wrap([...good(), { ph: 's', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 6 }]), /flow id 6: s at ts 30 \(event #21\) is never finished by an f/],
   ['flow f without s', () => wrap([...good(), { ph: 'f', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 7 }]), /flow id 7: f .* has no open flow start/],
   ['flow s outside every slice', () => wrap([...good(), { ph: 's', pid: P, tid: T, ts: 150, name: 'h', cat: 'gil', id: 8 }, { ph: 'f', pid: P, tid: T, ts: 200, name: 'h', cat: 'gil', id: 8 }]), /flow id 8: s at ts 150 .* not inside any slice/, 2],
-  ['flow f with no slice after it', () => wrap([...good(), { ph: 's', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 8 }, { ph: 'f', pid: P, tid: T, ts: 900, name: 'h', cat: 'gil', id: 8 }]), /flow id 8: f at ts 900 .*no slice starts at or after it/],
+  ['flow f with no slice after it', () => wrap([...good(), { ph: 's', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 8 }, { ph: 'f', pid: P, tid: T, ts: 900, name: 'h', cat: 'gil', id: 8 }]), /flow id 8: f at ts 900 .*no slice starts after it/],
+  ['flow f next to a slice that starts at its ts but earlier in the file', () => wrap([...good(), { ph: 's', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 8 }, X('t', 500, 5, 7), { ph: 'f', pid: P, tid: 7, ts: 500, name: 'h', cat: 'gil', id: 8 }]), /flow id 8: f at ts 500 .*no slice starts after it/],
   ['flow f bp:e outside every slice', () => wrap([...good(), { ph: 's', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 8 }, { ph: 'f', pid: P, tid: T, ts: 150, name: 'h', cat: 'gil', id: 8, bp: 'e' }]), /flow id 8: f at ts 150 .*no enclosing slice/],
   ['flow bad bp', () => wrap([...good(), { ph: 'f', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 8, bp: 'x' }]), /binding point bp must be "e"/],
   ['flow id not hex', () => wrap([...good(), { ph: 's', pid: P, tid: T, ts: 30, name: 'h', cat: 'gil', id: 'gil-1' }]), /flow id "gil-1" is not a hex string/],

@@ -42,7 +42,7 @@ export interface CheckOptions {
   maxProblems?: number;
 }
 
-interface Slice { ts: number; dur: number; idx: number; name: string }
+interface Slice { ts: number; dur: number; idx: number; name: string; x?: boolean }
 interface BE { ph: 'B' | 'E'; ts: number; idx: number; name: string | undefined; args: Ev | undefined }
 interface Track {
   pid: number; tid: number;
@@ -209,7 +209,7 @@ export class TraceChecker {
           this.problem(`${where}: X event without dur`);
           return;
         }
-        this.track(pid, tidn).slices.push({ ts: tsn, dur: ev.dur as number, idx, name: name ?? '' });
+        this.track(pid, tidn).slices.push({ ts: tsn, dur: ev.dur as number, idx, name: name ?? '', x: true });
         return;
       }
       case 'B':
@@ -449,9 +449,9 @@ export class TraceChecker {
       }
       open.delete(f.key);
       const bindEnclosing = f.ph === 't' || f.bp === 'e';
-      const bound = bindEnclosing ? enclosing(t, f.ts) : nextSlice(t, f.ts);
+      const bound = bindEnclosing ? enclosing(t, f.ts) : nextSlice(t, f.ts, f.idx);
       if (!bound) {
-        this.problem(`${at} binds to no slice (${bindEnclosing ? 'no enclosing slice' : 'no slice starts at or after it'} on its thread)`);
+        this.problem(`${at} binds to no slice (${bindEnclosing ? 'no enclosing slice' : 'no slice starts after it'} on its thread)`);
         continue;
       }
       if (f.ph === 't') open.set(f.key, f);
@@ -487,8 +487,12 @@ function enclosing(t: Track | undefined, ts: number): Slice | undefined {
   return s && !sumGreater(ts, 0, s.ts, s.dur) ? s : undefined;
 }
 
-/** The first slice on the track that starts at or after ts. */
-function nextSlice(t: Track | undefined, ts: number): Slice | undefined {
+/**
+ * The slice an f without bp:"e" binds to: the next one to start on its thread.
+ * At the same ts, Catapult takes only slices that come later in the file, and
+ * Perfetto sorts X events ahead of the flow, so only a later B counts.
+ */
+function nextSlice(t: Track | undefined, ts: number, idx: number): Slice | undefined {
   const all = t?.sorted;
   if (!all?.length) return undefined;
   let lo = 0, hi = all.length;
@@ -497,7 +501,11 @@ function nextSlice(t: Track | undefined, ts: number): Slice | undefined {
     if (all[mid]!.ts < ts) lo = mid + 1;
     else hi = mid;
   }
-  return all[lo];
+  for (let i = lo; i < all.length; i++) {
+    const s = all[i]!;
+    if (s.ts > ts || (!s.x && s.idx > idx)) return s;
+  }
+  return undefined;
 }
 
 /** Container rules that need the raw text: how the file starts. */
