@@ -93,7 +93,7 @@ await run(prog, async () => {
   };
   try {
     await runInputs(argv._.map(String), out, interrupt, (input) => lineTransform('utf8', ndjsonLines(input.name, handler, malformed), sink));
-    await out.write(builder.finish());
+    for (const s of builder.finish()) await out.write(s);
   } catch (e) {
     out.discard();
     throw e;
