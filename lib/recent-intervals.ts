@@ -26,7 +26,7 @@ export class RecentIntervals<T extends Interval> {
   private latestEnd = -Infinity;
 
   constructor(
-    readonly cap = 100_000,
+    readonly cap = 50_000,
     readonly horizon = 60e9,
   ) {}
 

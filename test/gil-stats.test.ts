@@ -296,3 +296,45 @@ t.test('histogram percentiles are within the documented 4.4% of exact ones', asy
   t.equal(back.percentile(0.9), h.percentile(0.9), 'survives JSON');
   t.equal(new LogHistogram().percentile(0.5), null, 'empty: no percentile');
 });
+
+t.test('a wait reaching back past the lookback: the unpairable part is counted, not taken as empty', async (t) => {
+  const S = 1000; // ms
+  const { s } = run([
+    [
+      'long',
+      [
+        span(11, 'gil', 'hold', 0, 1 * S),
+        span(11, 'gil', 'hold', 69 * S, 69.5 * S),
+        span(12, 'gil', 'wait', 0.5 * S, 70 * S),
+      ],
+    ],
+  ]);
+  const p = s.processes[0]!;
+  t.equal(p.lookback_lost_ns, 0.5 * S * MS, 'the first hold (0-1 s) was dropped 60 s later: 0.5-1 s of the wait could not be paired');
+  t.same(
+    p.blame.map((b) => [b.waiter, b.holder, b.ns]),
+    [[12, 11, 0.5 * S * MS]],
+    'the recent hold is still paired',
+  );
+});
+
+t.test('RecentIntervals: bounded by count, says what it forgot', async (t) => {
+  const { RecentIntervals } = await import('../lib/recent-intervals.js');
+  const b = new RecentIntervals<{ start: number; end: number }>(3, 1e12);
+  for (let i = 0; i < 5; i++) b.add({ start: i * 10, end: i * 10 + 5 });
+  t.equal(b.size, 3);
+  t.equal(b.trimmedUpTo, 15);
+  t.equal(b.forgotten(0, 100), 15);
+  t.equal(b.forgotten(20, 100), 0);
+  const seen: number[] = [];
+  b.forOverlapping(0, 100, (x) => seen.push(x.start));
+  t.same(seen, [20, 30, 40]);
+  b.add({ start: 0, end: 22 }); // arrives late and ends first: over the cap, it is the one dropped
+  seen.length = 0;
+  b.forOverlapping(21, 23, (x) => seen.push(x.start));
+  t.same(seen, [20]);
+  t.equal(b.forgotten(0, 100), 22);
+  b.dropEndingBy(30);
+  t.equal(b.size, 2, 'dropped exactly, not forgotten');
+  t.equal(b.trimmedUpTo, 22);
+});
