@@ -2,15 +2,23 @@
 // kind of event comes back from the real viewer exactly as built, and a broken
 // one produces the viewer's own import warning.
 import t from 'tap';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { openInViewer, viewerAvailable } from './helpers/viewer.js';
+import { launchViewer, openInViewer, viewerAvailable, type ViewerSession } from './helpers/viewer.js';
 import { validateTrace } from './helpers/validate-trace.js';
 
 const skip = await viewerAvailable();
 if (skip) console.log(`# viewer tests skipped: ${skip}`);
 // Screenshots are kept for a person to look at (test/artifacts is ignored by git).
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+// One browser for most of the file's traces; openInViewer (its own browser)
+// is used once, where cleanup after a failure is checked.
+let viewer: ViewerSession | undefined;
+if (!skip) {
+  viewer = await launchViewer();
+  t.teardown(() => viewer?.close());
+}
 
 const P = 100, MAIN = 101, WORKER = 102;
 const X = (tid: number, name: string, ts: number, dur: number) => ({ ph: 'X', pid: P, tid, ts, dur, name, cat: 'FEE' });
@@ -55,7 +63,7 @@ t.test('the viewer shows exactly what the trace holds', { skip }, async (t) => {
   mkdirSync(artifacts, { recursive: true });
   const screenshot = `${artifacts}viewer-harness.png`;
   const started = Date.now();
-  const s = await openInViewer(JSON.stringify(trace), { screenshot });
+  const s = await viewer!.open(JSON.stringify(trace), { screenshot });
   t.comment(`viewer: ${Date.now() - started} ms in all, ${s.loadMs} ms page load + import; screenshot ${screenshot}`);
 
   t.same(s.importWarnings, [], 'no import warnings');
@@ -93,6 +101,47 @@ t.test('the viewer shows exactly what the trace holds', { skip }, async (t) => {
   t.same([png.readUInt32BE(16), png.readUInt32BE(20)], [1400, 900], 'screenshot size');
 });
 
+// Real VizTracer 1.1.1 output (merge-trace's fixtures): what the viewer shows
+// is counted from the JSON itself, independently of the viewer.
+t.test('a real VizTracer trace shows every function call and counter sample', { skip }, async (t) => {
+  for (const f of ['events.json', 'threads.json']) {
+    const path = fileURLToPath(new URL(`./fixtures/viztracer/${f}`, import.meta.url));
+    if (!existsSync(path)) {
+      t.skip(`${f} not present`);
+      continue;
+    }
+    type VEv = { ph: string; pid: number; tid: number; name: string; s?: string; args?: Record<string, unknown> | null };
+    const events = (JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: VEv[] }).traceEvents;
+    const want = new Map<string, { name?: string; slices: Record<string, number> }>();
+    const thread = (e: VEv) => {
+      const k = `${e.pid}/${e.tid}`;
+      if (!want.has(k)) want.set(k, { slices: {} });
+      return want.get(k)!;
+    };
+    const counters: Record<string, number> = {};
+    for (const e of events) {
+      if (e.ph === 'X' || (e.ph === 'i' && (e.s ?? 't') === 't')) {
+        const sl = thread(e).slices;
+        sl[e.name] = (sl[e.name] ?? 0) + 1;
+      } else if (e.ph === 'M' && e.name === 'thread_name') thread(e).name = e.args?.name as string;
+      else if (e.ph === 'C') counters[e.name] = (counters[e.name] ?? 0) + 1;
+    }
+    const s = await viewer!.open({ file: path }, { screenshot: `${artifacts}viewer-${f.replace('.json', '')}.png` });
+    t.same(s.importWarnings, [], `${f}: no import warnings`);
+    const got = new Map<string, { name?: string; slices: Record<string, number> }>();
+    const gotCounters: Record<string, number> = {};
+    for (const p of s.processes) {
+      for (const th of p.threads) {
+        if (Object.keys(th.slices).length || th.name) got.set(`${p.pid}/${th.tid}`, { name: th.name, slices: th.slices });
+        t.same(th.undrawn, [], `${f}: tid ${th.tid}: every slice drawn`);
+      }
+      for (const c of p.counters) for (const ser of c.series) gotCounters[c.name] = ser.samples;
+    }
+    t.same(Object.fromEntries(got), Object.fromEntries(want), `${f}: threads, names and slice counts`);
+    t.same(gotCounters, counters, `${f}: counter samples`);
+  }
+});
+
 t.test('an unmatched E comes back as an import warning', { skip }, async (t) => {
   const broken = {
     traceEvents: [
@@ -101,12 +150,15 @@ t.test('an unmatched E comes back as an import warning', { skip }, async (t) => 
     ],
   };
   t.match(validateTrace(broken), [/E at ts 1050 .* has no open B/], 'the validator agrees');
-  const s = await openInViewer(JSON.stringify(broken), { screenshot: `${artifacts}viewer-harness-broken.png` });
+  const s = await viewer!.open(JSON.stringify(broken), { screenshot: `${artifacts}viewer-harness-broken.png` });
   t.same(s.importWarnings, ['E phase event without a matching B phase event.']);
   t.same(s.processes[0]?.threads.find((th) => th.tid === MAIN)?.slices, { outer: 1 });
 });
 
-t.test('a truncated trace fails to import outright', { skip }, async (t) => {
+t.test('a truncated trace fails to import outright, and nothing is left behind', { skip }, async (t) => {
+  const profiles = () => readdirSync(tmpdir()).filter((f) => f.startsWith('gilpipe-chromium-')).length;
+  const before = profiles();
   const text = JSON.stringify(trace).slice(0, 300);
   await t.rejects(openInViewer(text), /could not import the trace/);
+  t.equal(profiles(), before, 'the browser profile dir is deleted');
 });

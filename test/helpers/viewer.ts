@@ -3,6 +3,7 @@
 //
 //   const why = await viewerAvailable();          // undefined = can run
 //   const s = await openInViewer(jsonText, { screenshot: 'out.png' });
+//   const v = await launchViewer(); try { await v.open(a); await v.open(b) } finally { await v.close() }
 //   s.importWarnings, s.processes[0].threads[0].slices, ...
 //
 // Chromium is Debian's (/usr/bin/chromium, driven by playwright-core; browser
@@ -102,30 +103,66 @@ export interface ViewerOptions {
   height?: number;
 }
 
+export interface ViewerSession {
+  /** Open one trace in a fresh tab and summarise it (see openInViewer). */
+  open(trace: string | { file: string }, opts?: ViewerOptions): Promise<ViewerSummary>;
+  /** Close the browser and delete its profile. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start one headless Chromium for several traces (a launch costs seconds).
+ * Always close() it, in a finally or a teardown.
+ */
+export async function launchViewer(opts: { timeoutMs?: number } = {}): Promise<ViewerSession> {
+  const dir = findViewerDir();
+  if (!dir) throw new Error('Catapult viewer files not found; see viewerAvailable()');
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'gilpipe-chromium-'));
+  let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>>;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: LAUNCH_ARGS,
+      timeout: opts.timeoutMs ?? 60_000,
+    });
+  } catch (err) {
+    rmSync(profile, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    open: (trace, o = {}) => openPage(context, dir, trace, o),
+    async close() {
+      await context.close().catch(() => undefined);
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
 /**
  * Load a trace (JSON text, or { file } for a path on disk) into the Catapult
  * viewer and summarise the model it built. Throws if the import fails
  * outright (e.g. truncated JSON): that is what a user would see too.
  */
 export async function openInViewer(trace: string | { file: string }, opts: ViewerOptions = {}): Promise<ViewerSummary> {
-  const dir = findViewerDir();
-  if (!dir) throw new Error('Catapult viewer files not found; see viewerAvailable()');
-  const timeout = opts.timeoutMs ?? 60_000;
-  const { chromium } = await import('playwright-core');
+  const session = await launchViewer(opts);
+  try {
+    return await session.open(trace, opts);
+  } finally {
+    await session.close();
+  }
+}
 
+type Context = Awaited<ReturnType<typeof import('playwright-core').chromium.launchPersistentContext>>;
+
+async function openPage(context: Context, dir: string, trace: string | { file: string }, opts: ViewerOptions): Promise<ViewerSummary> {
+  const timeout = opts.timeoutMs ?? 60_000;
   const server = serve(dir, trace);
-  const profile = mkdtempSync(join(tmpdir(), 'gilpipe-chromium-'));
-  let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+  const page = await context.newPage();
   try {
     const port = await listening(server);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: LAUNCH_ARGS,
-      viewport: { width: opts.width ?? 1400, height: opts.height ?? 900 },
-      timeout,
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
+    await page.setViewportSize({ width: opts.width ?? 1400, height: opts.height ?? 900 });
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
     const t0 = Date.now();
@@ -146,8 +183,7 @@ export async function openInViewer(trace: string | { file: string }, opts: Viewe
     if (opts.screenshot) await page.screenshot({ path: opts.screenshot });
     return { ...summary, pageErrors, loadMs };
   } finally {
-    await context?.close().catch(() => undefined);
-    rmSync(profile, { recursive: true, force: true });
+    await page.close().catch(() => undefined);
     await new Promise((r) => server.close(r));
     server.closeAllConnections?.();
   }
