@@ -100,8 +100,10 @@ const isTime = (v: unknown): v is number => isInt(v) && v >= 0;
 interface ProcCounters {
   waiting: number;
   holder: number;
-  writtenWaiting: number | undefined;
-  writtenHolder: number | undefined;
+  writtenWaiting: number;
+  writtenHolder: number;
+  /** Something was written (or the window edge passed). */
+  started: boolean;
 }
 
 /**
@@ -339,9 +341,8 @@ export class TraceBuilder {
 
   private instant(pid: number | undefined, tid: number | undefined, ts: number, name: string, message: string, scope: 't' | 'p' | 'g'): void {
     if (!this.inWindow(ts)) return;
-    let where = '';
-    if (pid !== undefined) where += `"pid":${pid},`;
-    if (tid !== undefined) where += `"tid":${tid},`;
+    // Global instants belong to no process; pid 0 keeps every pid a number.
+    const where = `"pid":${pid ?? 0},"tid":${tid ?? pid ?? 0},`;
     this.ev(`{"ph":"i","cat":"gilpipe","s":"${scope}",${where}"ts":${usText(ts)},"name":${JSON.stringify(name)},"args":{"message":${JSON.stringify(message)}}}`);
   }
 
@@ -441,11 +442,11 @@ export class TraceBuilder {
         this.changes.shift(c);
         let p = this.procCounters.get(c.pid);
         if (p === undefined) {
-          p = { waiting: 0, holder: 0, writtenWaiting: undefined, writtenHolder: undefined };
+          p = { waiting: 0, holder: 0, writtenWaiting: 0, writtenHolder: 0, started: false };
           this.procCounters.set(c.pid, p);
         }
         // The window opens mid-trace: the values in force at its edge come first.
-        if (from !== undefined && ts > from && p.writtenWaiting === undefined && !touched.has(c.pid)) this.writeCounters(c.pid, from);
+        if (from !== undefined && ts > from && !p.started && !touched.has(c.pid)) this.writeCounters(c.pid, from);
         if (c.kind === 0) p.waiting += c.val;
         else if (c.val !== 0) p.holder = c.val;
         // A hold's end clears the holder only if it is still that thread's:
@@ -461,6 +462,7 @@ export class TraceBuilder {
   private writeCounters(pid: number, ts: number): void {
     const p = this.procCounters.get(pid)!;
     if (!this.inWindow(ts)) return;
+    p.started = true;
     if (p.writtenWaiting !== p.waiting) {
       this.ev(`{"ph":"C","pid":${pid},"tid":${pid},"ts":${usText(ts)},"name":"GIL waiting","args":{"threads":${Math.max(0, p.waiting)}}}`);
       p.writtenWaiting = p.waiting;
