@@ -1,0 +1,163 @@
+// The streaming JSON scanner under merge-trace, and merge-trace's two passes,
+// checked in-process against JSON.parse (the reference for what is valid JSON)
+// with random documents cut into random chunks.
+import t from 'tap';
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { JsonScanner, JsonSyntaxError, objectEntries } from '../lib/json-stream.js';
+import { planMerge, scanTrace, writeMerged, type MergeOptions } from '../filters/merge-trace.js';
+import { root } from './helpers/run.js';
+
+/** Feeds `text` in pieces cut at `cuts`; true when it is one complete JSON value. */
+function accepts(text: Buffer, cuts: number[] = []): boolean {
+  const sc = new JsonScanner({ start() {}, end() {}, key: () => false }, 0);
+  try {
+    let from = 0;
+    for (const c of [...cuts.filter((x) => x > 0 && x < text.length)].sort((a, b) => a - b)) {
+      sc.feed(text.subarray(from, c));
+      from = c;
+    }
+    sc.feed(text.subarray(from));
+    return sc.finish() && sc.topValues === 1;
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) return false;
+    throw e;
+  }
+}
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const doc = fc.tuple(fc.jsonValue({ maxDepth: 4 }), fc.constantFrom(undefined, 0, 1, '\t')).map(([v, indent]) => JSON.stringify(v, null, indent as number | string | undefined));
+
+t.test('valid JSON is accepted however it is cut into chunks', async (t) => {
+  fc.assert(
+    fc.property(doc, fc.array(fc.nat(), { maxLength: 8 }), (text, cuts) => {
+      const b = Buffer.from(text);
+      return accepts(b, cuts.map((c) => c % (b.length + 1)));
+    }),
+    { numRuns: 400 },
+  );
+  t.pass('400 random documents');
+});
+
+t.test('a prefix is accepted exactly when JSON.parse accepts it', async (t) => {
+  fc.assert(
+    fc.property(doc, fc.nat(), fc.nat(), (text, at, cut) => {
+      const b = Buffer.from(text);
+      const p = b.subarray(0, at % (b.length + 1));
+      return accepts(p, [cut % (p.length + 1)]) === parses(p.toString('utf8'));
+    }),
+    { numRuns: 600 },
+  );
+  t.pass('600 random prefixes');
+});
+
+t.test('a mutated document is accepted exactly when JSON.parse accepts it', async (t) => {
+  // N and I are left out: Python's NaN/Infinity, which the scanner takes and JSON.parse does not.
+  const alphabet = fc.constantFrom(...'{}[]:,"\\ \n0123456789-+.eEtrufalsn\u0001x');
+  fc.assert(
+    fc.property(doc, fc.nat(), alphabet, fc.boolean(), fc.nat(), (text, at, ch, insert, cut) => {
+      const k = at % (text.length + 1);
+      const m = text.slice(0, k) + ch + text.slice(insert ? k : k + 1);
+      const b = Buffer.from(m);
+      return accepts(b, [cut % (b.length + 1)]) === parses(m);
+    }),
+    { numRuns: 1500 },
+  );
+  t.pass('1500 random mutations');
+});
+
+t.test('Python leniencies, and where the scanner says a document broke', async (t) => {
+  t.ok(accepts(Buffer.from('[NaN, Infinity, -Infinity, 1]')), "Python's NaN and Infinity");
+  t.notOk(accepts(Buffer.from('[1, 2, ]')), 'a trailing comma only when asked for');
+  const sc = new JsonScanner({ start() {}, end() {}, key: () => false }, 0);
+  sc.trailingComma = true;
+  sc.feed(Buffer.from('[1, 2, ]'));
+  t.ok(sc.finish(), 'a trailing comma in a top-level array with trailingComma');
+  const bad = new JsonScanner({ start() {}, end() {}, key: () => false }, 0);
+  t.throws(() => bad.feed(Buffer.from('{"a": 1,\n "b" 2}')), { message: "expected ':' after an object key, got '2'", pos: 14, line: 2 });
+});
+
+t.test('objectEntries keeps each member as its source text', async (t) => {
+  fc.assert(
+    fc.property(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })), fc.constantFrom(undefined, 2), (obj, indent) => {
+      const raw = Buffer.from(JSON.stringify(obj, null, indent));
+      const got = objectEntries(raw).map((e) => [e.key, JSON.parse(e.raw)]);
+      return JSON.stringify(got) === JSON.stringify(Object.entries(JSON.parse(raw.toString())));
+    }),
+    { numRuns: 300 },
+  );
+  const big = objectEntries(Buffer.from('{"baseTimeNanoseconds": 1795317184373737423}'));
+  t.equal(big[0]!.raw, '1795317184373737423', 'digits beyond 2^53 kept as text');
+});
+
+// Both passes through in-memory streams cut at random places.
+const FX = join(root, 'test/fixtures/viztracer');
+const chunked = (b: Buffer, sizes: number[]): Readable => {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (let k = 0; at < b.length; k++) {
+    const n = Math.max(1, sizes.length === 0 ? b.length : sizes[k % sizes.length]!);
+    parts.push(b.subarray(at, at + n));
+    at += n;
+  }
+  return Readable.from(parts, { objectMode: false });
+};
+
+async function mergeBytes(inputs: Array<[string, Buffer]>, opts: Partial<MergeOptions>, sizes: number[]): Promise<string> {
+  const summaries = [];
+  for (const [name, b] of inputs) summaries.push(await scanTrace(name, chunked(b, sizes), { keepTop: true, embedSources: false, exactTimes: true }));
+  const full: MergeOptions = {
+    align: false,
+    noNegative: false,
+    shifts: new Map(),
+    pids: { all: new Map(), byFile: new Map() },
+    tids: { all: new Map(), byFile: new Map() },
+    embedSources: false,
+    version: 'test',
+    ...opts,
+  };
+  const plan = planMerge(summaries, full);
+  const out: Buffer[] = [];
+  const usable = inputs.filter((_x, i) => summaries[i]!.usable);
+  await writeMerged(plan, { write: async (b) => void out.push(Buffer.from(b)) }, async (i) => chunked(usable[i]![1], sizes));
+  return Buffer.concat(out).toString('utf8');
+}
+
+t.test('pass 1 and pass 2 give the same bytes however the input is chunked', async (t) => {
+  const events = readFileSync(join(FX, 'events.json'));
+  const plain = readFileSync(join(FX, 'plain.json'));
+  const evs = (JSON.parse(plain.toString()) as { traceEvents: object[] }).traceEvents;
+  const ndjson = Buffer.from(evs.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const openArray = Buffer.from('[' + evs.map((e) => JSON.stringify(e)).join(',\n') + ',');
+  const inputs: Array<[string, Buffer]> = [
+    ['events.json', events],
+    ['plain.json', plain],
+    ['e.ndjson', ndjson],
+    ['open.json', openArray],
+  ];
+  const variants: Array<[string, Partial<MergeOptions>]> = [
+    ['copy', {}],
+    ['--align --no-negative', { align: true, noNegative: true }],
+    ['--shift, --map-pid, --map-tid', { shifts: new Map([['plain.json', 12.5]]), pids: { all: new Map([[4242, 1]]), byFile: new Map() }, tids: { all: new Map(), byFile: new Map([['e.ndjson', new Map([[4243, 9]])]]) } }],
+  ];
+  for (const [label, opts] of variants) {
+    const whole = await mergeBytes(inputs, opts, []);
+    const parsed = JSON.parse(whole) as { traceEvents: unknown[] };
+    t.equal(parsed.traceEvents.length, (JSON.parse(events.toString()) as { traceEvents: unknown[] }).traceEvents.length + 3 * evs.length, `${label}: every event once`);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 5 }), async (sizes) => (await mergeBytes(inputs, opts, sizes)) === whole),
+      { numRuns: 25 },
+    );
+    t.pass(`${label}: 25 random chunkings give the same bytes`);
+  }
+});
