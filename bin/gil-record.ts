@@ -137,7 +137,7 @@ await run(prog, async () => {
     return targetCode;
   } catch (e) {
     if (e instanceof RecordError) {
-      say.say(e.message);
+      for (const line of e.message.split('\n')) say.say(line);
       return e.exitCode;
     }
     throw e;

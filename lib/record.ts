@@ -5,8 +5,9 @@ import { execa, type ResultPromise } from 'execa';
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { PERF_PACKAGE_HINT } from './perf.js';
 import { RecordError, which } from './probes.js';
@@ -40,7 +41,7 @@ export function probeSystem(env: NodeJS.ProcessEnv = process.env): System {
   } catch {
     paranoid = undefined;
   }
-  const tracefs = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'].find((d) => existsSync(`${d}/events`) || existsSync(`${d}/uprobe_events`));
+  const tracefs = tracefsMount() ?? ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'].find((d) => existsSync(`${d}/events`));
   return {
     uid: process.getuid?.() ?? 0,
     paranoid,
@@ -48,6 +49,25 @@ export function probeSystem(env: NodeJS.ProcessEnv = process.env): System {
     uprobes: tracefs !== undefined && existsSync(`${tracefs}/uprobe_events`),
     perf: which('perf', env),
   };
+}
+
+/** Where tracefs is mounted, from /proc/mounts (readable by anyone, unlike tracefs itself). */
+export function tracefsMount(mounts?: string): string | undefined {
+  let text = mounts;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/mounts', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  let viaDebugfs: string | undefined;
+  for (const line of text.split('\n')) {
+    const [, dir, type] = line.split(' ');
+    if (type === 'tracefs' && dir) return dir;
+    if (type === 'debugfs' && dir) viaDebugfs = `${dir}/tracing`;
+  }
+  return viaDebugfs;
 }
 
 /**
@@ -75,7 +95,8 @@ export function preflight(sys: System, needProbes: boolean): string[] {
   }
   if (sys.tracefs === undefined) {
     problems.push('tracefs is not mounted, so perf cannot find the scheduler tracepoints: sudo mount -t tracefs nodev /sys/kernel/tracing');
-  } else if (needProbes && !sys.uprobes) {
+  } else if (needProbes && !sys.uprobes && sys.uid === 0) {
+    // (only root can look inside tracefs; others were told to use sudo above)
     problems.push(
       `this kernel has no uprobe events (${sys.tracefs}/uprobe_events is missing: CONFIG_UPROBE_EVENTS is off), so take_gil cannot be probed. Record scheduler events only with --no-probes`,
     );
@@ -271,6 +292,8 @@ export interface PipelineOptions {
   perfData: string;
   /** The trace to write. */
   output: string;
+  /** Keep gil-state's output here (for jq recipes); else it lives in a temp dir. */
+  states?: string;
   /** A VizTracer JSON to merge in. */
   viztracer?: string;
   say: (msg: string) => void;
@@ -301,7 +324,9 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; t
   const [parseJs, stateJs, traceJs, statsJs, mergeJs] = stages as [string, string, string, string, string | undefined];
   const tmp = mkdtempSync(join(tmpdir(), 'gil-record-'));
   try {
-    const states = join(tmp, 'gil.ndjson');
+    // gil-stats names its input in the table's title: call it after the recording.
+    const statesName = `${basename(o.perfData)}.gil.ndjson`;
+    const states = o.states ?? join(tmp, statesName);
     o.say(`perf-parse -i ${o.perfData} | gil-state`);
     await pipeTwo([parseJs, '-i', o.perfData], [stateJs, '-o', states]);
     const lost = await capturedLost(states);
@@ -312,16 +337,16 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; t
       o.say(`merge-trace with ${o.viztracer}`);
       await node(mergeJs, [gilTrace, o.viztracer, '-o', o.output], 'merge-trace');
     }
-    const stats = await node(statsJs, [states, '--format', 'table'], 'gil-stats', o.statsTo ?? 'inherit');
+    const stats = await node(statsJs, [o.states ? states : statesName, '--format', 'table'], 'gil-stats', o.statsTo ?? 'inherit', o.states ? undefined : tmp);
     return { lost, trace: o.output, stats };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-function node(js: string, args: string[], name: string, stdout: 'inherit' | 'pipe' = 'inherit'): Promise<string | undefined> {
+function node(js: string, args: string[], name: string, stdout: 'inherit' | 'pipe' = 'inherit', cwd?: string): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [js, ...args], { stdio: ['ignore', stdout, 'inherit'] });
+    const child = spawn(process.execPath, [js, ...args], { stdio: ['ignore', stdout, 'inherit'], cwd });
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
     child.on('error', reject);
@@ -337,6 +362,8 @@ function pipeTwo(a: string[], b: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const left = spawn(process.execPath, a, { stdio: ['ignore', 'pipe', 'inherit'] });
     const right = spawn(process.execPath, b, { stdio: [left.stdout!, 'ignore', 'inherit'] });
+    // The pipe now belongs to the two children; our copy would keep it open.
+    left.stdout!.destroy();
     const codes: Array<[string, number | null, NodeJS.Signals | null]> = [];
     const done = (name: string) => (code: number | null, sig: NodeJS.Signals | null) => {
       codes.push([name, code, sig]);
@@ -347,15 +374,16 @@ function pipeTwo(a: string[], b: string[]): Promise<void> {
     };
     left.on('error', reject);
     right.on('error', reject);
-    left.on('close', done('perf-parse'));
-    right.on('close', done('gil-state'));
+    left.on('exit', done('perf-parse'));
+    right.on('exit', done('gil-state'));
   });
 }
 
 /** Lost events as gil-state counted them (its `capture` record). */
 async function capturedLost(states: string): Promise<number> {
   let lost = 0;
-  const rl = createInterface({ input: createReadStream(states, 'utf8'), crlfDelay: Infinity });
+  const raw = createReadStream(states);
+  const rl = createInterface({ input: states.endsWith('.gz') ? raw.pipe(createGunzip()) : raw, crlfDelay: Infinity });
   for await (const line of rl) {
     if (!line.includes('"capture"')) continue;
     try {

@@ -52,8 +52,9 @@ t.test('jq: longest-holds.jq puts the hog first, as long as its own regex call',
   t.equal(r.exitCode, 0);
   t.equal(r.recs.length, 10, 'top 10 by default');
   t.equal(r.recs[0].tid, hog.hog_tid, 'the longest hold is the hog thread');
-  // The hold contains the call the thread timed itself, and is not much longer.
-  t.ok(r.recs[0].dur >= hog.hog_ns * 0.95 && r.recs[0].dur <= hog.hog_ns * 1.1, `${r.recs[0].ms} ms vs the call's ${hog.hog_ns / 1e6} ms`);
+  // The thread timed the call itself, holding the GIL to read the clock before
+  // and after it: the hold fits inside that time and fills nearly all of it.
+  t.ok(r.recs[0].dur >= hog.hog_ns * 0.95 && r.recs[0].dur <= hog.hog_ns, `${r.recs[0].ms} ms of the call's ${hog.hog_ns / 1e6} ms`);
   t.ok(r.recs.every((x: { dur: number }, i: number) => i === 0 || r.recs[i - 1].dur >= x.dur), 'longest first');
   const three = await jq(['-s', '--argjson', 'n', '3', '-f', recipe('longest-holds')], file);
   t.equal(three.recs.length, 3, '--argjson n 3');
@@ -130,7 +131,7 @@ t.test('make trace, merge and -j batch', { skip: hasMake ? noToTrace : 'make is 
   const viz = join(root, 'test/fixtures/viztracer/threads.json');
   if (existsSync(viz)) {
     const combined = join(tmp, 'combined.json');
-    const m = await execa('make', ['-s', '-C', EX, 'merge', `TRACE=${trace}`, `VIZ=${viz}`, `COMBINED=${combined}`], { reject: false });
+    const m = await execa('make', ['-s', '-C', EX, 'merge', `IN=${join(CAP, 'gil_hog.perf.txt.gz')}`, `TRACE=${trace}`, `VIZ=${viz}`, `COMBINED=${combined}`], { reject: false });
     t.equal(m.exitCode, 0, m.stderr);
     const c = JSON.parse(readFileSync(combined, 'utf8'));
     const v = JSON.parse(readFileSync(viz, 'utf8'));
@@ -168,12 +169,16 @@ t.test('npm run demo path: the shipped capture where recording is impossible', {
     mkdirSync(out2);
     chmodSync(out2, 0o777);
     chmodSync(tmp, 0o755);
-    const n = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'sh', join(EX, 'demo.sh')], {
-      reject: false,
-      env: { ...process.env, GILPIPE_DEMO_OUT: out2, HOME: '/tmp' },
-    });
+    // env -i: tap hooks every child's NODE_OPTIONS to write where nobody may not.
+    const n = await execa(
+      'env',
+      ['-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, `GILPIPE_DEMO_OUT=${out2}`, 'HOME=/tmp', 'setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', 'sh', join(EX, 'demo.sh')],
+      { reject: false },
+    );
     t.equal(n.exitCode, 0, n.stderr);
     t.match(n.stderr, /SHIPPED CAPTURE: cannot record here \(not root/);
+    t.notMatch(n.stderr, /Error:|\n\s+at /, 'no stack traces');
+    t.ok(existsSync(join(out2, 'gil-trace.json')), 'the trace is written');
   }
 });
 

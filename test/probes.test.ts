@@ -262,3 +262,44 @@ t.test('names taken by other groups are skipped (perf refuses a name used in any
   t.same(renamed.map((s) => s.event), ['take_gil_1', 'take_gil_3', 'drop_gil']);
   t.same(renameAround(specs, new Set()).map((s) => s.event), ['take_gil', 'take_gil_1', 'drop_gil'], 'nothing taken: names as planned');
 });
+
+t.test('interpreterOfPid reads a container process through /proc/PID/root', async (t) => {
+  // A proc directory shaped like the kernel's for a process in another mount
+  // namespace: exe and maps name paths inside the container.
+  const proc = join(tmp, 'proc');
+  const pid = 4242;
+  const dir = join(proc, String(pid));
+  const { mkdirSync, symlinkSync } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  symlinkSync('/usr/local/bin/python3.12', join(dir, 'exe'));
+  symlinkSync('/var/lib/containers/overlay/abc/merged', join(dir, 'root'));
+  writeFileSync(
+    join(dir, 'maps'),
+    [
+      '00400000-00401000 r--p 00000000 00:2a 1234 /usr/local/bin/python3.12',
+      '7f00-7f10 r-xp 00000000 00:2a 99 /usr/local/lib/libpython3.12.so.1.0',
+      '7f20-7f30 r-xp 00000000 00:2a 98 /lib/x86_64-linux-gnu/libc.so.6',
+      '7f40-7f50 rw-p 00000000 00:00 0 [heap]',
+    ].join('\n') + '\n',
+  );
+  const i = interpreterOfPid(pid, proc);
+  t.equal(i.exe, join(dir, 'root', '/usr/local/bin/python3.12'));
+  t.equal(i.libpython, join(dir, 'root', '/usr/local/lib/libpython3.12.so.1.0'));
+  t.equal(i.libc, join(dir, 'root', '/lib/x86_64-linux-gnu/libc.so.6'));
+  t.equal(i.version, '3.12');
+  t.match(i.how, /through \/proc\/4242\/root: a container/);
+});
+
+t.test('--python names the interpreter when the command does not', { skip: existsSync(py('3.12.1')) ? false : 'no pyenv 3.12.1' }, async (t) => {
+  const i = await interpreterOfCommand(['./run-my-app'], process.env, py('3.12.1'));
+  t.equal(i.version, '3.12.1');
+  t.match(i.libpython ?? '', /libpython3\.12\.so/);
+});
+
+t.test('tracefs is found in /proc/mounts, which users without root can read', async (t) => {
+  const { tracefsMount } = await import('../lib/record.js');
+  t.equal(tracefsMount('sysfs /sys sysfs rw 0 0\nnone /sys/kernel/tracing tracefs rw,relatime 0 0\n'), '/sys/kernel/tracing');
+  t.equal(tracefsMount('debugfs /sys/kernel/debug debugfs rw 0 0\n'), '/sys/kernel/debug/tracing', 'old kernels: under debugfs');
+  t.equal(tracefsMount('sysfs /sys sysfs rw 0 0\n'), undefined);
+  t.same(preflight({ uid: 1000, paranoid: -1, tracefs: '/sys/kernel/tracing', uprobes: false, perf: '/usr/bin/perf' }, true).length, 1, 'a user is told to use sudo, not that uprobes are missing');
+});
