@@ -61,6 +61,8 @@ export class PerfParser implements LineHandler {
   private lastFrame: Frame | undefined;
   private header: { meta: Record<string, string>; events: Array<{ name: string; attrs: string }> } | undefined;
   private prevTs = -Infinity;
+  /** Names from PERF_RECORD_COMM, exact: the padded comm column cannot show a name's own leading spaces. */
+  private readonly names = new Map<number, string>();
 
   constructor(private readonly out: Sinks) {}
 
@@ -171,7 +173,14 @@ export class PerfParser implements LineHandler {
       return;
     }
     const s: Sample = { type: 'sample', ts: head.ts } as Sample;
-    if (head.comm !== undefined) s.comm = utf8(head.comm);
+    if (head.comm !== undefined) {
+      let comm = head.comm;
+      if (head.padded && head.tid !== undefined) {
+        const exact = this.names.get(head.tid);
+        if (exact !== undefined && exact.endsWith(comm) && exact.trimStart() === comm) comm = exact;
+      }
+      s.comm = utf8(comm);
+    }
     if (head.pid !== undefined) s.pid = head.pid;
     if (head.tid !== undefined) s.tid = head.tid;
     if (head.cpu !== undefined) s.cpu = head.cpu;
@@ -207,6 +216,8 @@ export class PerfParser implements LineHandler {
     let rec: Record<string, unknown>;
     if ((m = /^COMM( exec)?: (.*):(-?\d+)\/(-?\d+)\s*$/.exec(body))) {
       rec = { type: 'comm', ...base, pid: Number(m[3]), tid: Number(m[4]), comm: utf8(m[2]!), exec: m[1] !== undefined };
+      if (m[2]!.charCodeAt(0) === 32) this.names.set(Number(m[4]), m[2]!);
+      else this.names.delete(Number(m[4]));
     } else if ((m = /^(FORK|EXIT)\((-?\d+):(-?\d+)\):\((-?\d+):(-?\d+)\)/.exec(body))) {
       rec = {
         type: m[1] === 'FORK' ? 'fork' : 'exit',

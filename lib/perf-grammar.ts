@@ -34,6 +34,8 @@ export interface Head {
   event?: string;
   /** Text after `event: ` (tracepoint payload, or an ip/sym/dso), trimmed at the start. */
   payload: string;
+  /** The comm came from perf's left-padded column, where leading spaces of the name itself are lost. */
+  padded?: boolean;
 }
 
 /** Per-file facts learned from the first event lines, used to reject fake anchors. */
@@ -263,6 +265,7 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
   // callchains) the comm is printed as it is, leading spaces and all.
   const padded = line.charCodeAt(0) === CH_SPACE && line.charCodeAt(16) === CH_SPACE && commEnd >= 16;
   head.comm = padded ? line.slice(lead, commEnd) : line.slice(0, commEnd);
+  if (padded && lead > 0) head.padded = true;
   return true;
 }
 
@@ -403,6 +406,11 @@ export function parsePayload(event: string, text: string): Payload {
       trailing(out, text, m[0].length);
       return out;
     }
+  }
+  if (name === 'sched_switch' || name === 'sched_wakeup' || name === 'sched_waking' || name === 'sched_wakeup_new') {
+    // A known format that did not match (a thread name with a newline cuts the
+    // line): guessing fields would invent values, so keep the text as it is.
+    return text.length > 0 ? { payload: utf8(text) } : {};
   }
   if ((m = PROBE_RE.exec(text))) {
     const out: Payload = { probe: m[2] === undefined ? { func: m[1]! } : { func: m[1]!, ret: m[2] } };

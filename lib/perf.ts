@@ -11,6 +11,21 @@ import { DataError, UsageError, type Input, type Reporter } from './cli.js';
  */
 export const PERF_SCRIPT_ARGS = ['--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--show-switch-events', '--no-inline'];
 
+/**
+ * perf 6.1 stops printing recorded callchains as soon as any -F is given
+ * (even `+pid`), unless ip/sym/dso are asked for too; asking always would put
+ * an ip on every line and slow perf script down. So ask only when an event of
+ * the recording has callchains (`perf evlist -v`: CALLCHAIN in sample_type).
+ */
+export async function perfScriptArgs(file: string): Promise<string[]> {
+  const { execa } = await import('execa');
+  const r = await execa('perf', ['evlist', '-v', '-i', file], { reject: false });
+  if (r.exitCode === 0 && /sample_type: [A-Z_|]*CALLCHAIN/.test(String(r.stdout))) {
+    return PERF_SCRIPT_ARGS.map((a) => (a === '+pid' ? '+pid,+ip,+sym,+dso' : a));
+  }
+  return PERF_SCRIPT_ARGS;
+}
+
 export const PERF_PACKAGE_HINT =
   'install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); Fedora: dnf install perf)';
 
@@ -18,7 +33,7 @@ export async function perfScript(file: string, reporter: Reporter): Promise<{ in
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   // Loaded only when needed: execa costs ~15 MB of RSS in every stage otherwise.
   const { execa } = await import('execa');
-  const sub = execa('perf', ['script', '-i', file, ...PERF_SCRIPT_ARGS], {
+  const sub = execa('perf', ['script', '-i', file, ...(await perfScriptArgs(file))], {
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',

@@ -120,8 +120,11 @@ t.test('numpy releasing the GIL: short holds, workers running beside the main th
       t.skip(`${w.tid}: this fixture has no per-thread CPU times (regenerate it with test/fixtures/record.sh)`);
       continue;
     }
-    const mine = spans(records, { family: 'sched', state: 'running', tid: w.tid });
-    const main = spans(records, { family: 'sched', state: 'running', tid: tr.main_tid });
+    // Running spans inside the window the thread measured its CPU time over.
+    const clip = (ss: R[], from: number, to: number) =>
+      ss.map((s) => ({ ts: Math.max(s.ts, from), dur: Math.min(s.ts + s.dur, to) - Math.max(s.ts, from) })).filter((s) => s.dur > 0);
+    const mine = clip(spans(records, { family: 'sched', state: 'running', tid: w.tid }), w.start_ns, w.end_ns);
+    const main = clip(spans(records, { family: 'sched', state: 'running', tid: tr.main_tid }), tr.start_ns, tr.main_end_ns);
     t.ok(within(total(mine), w.thread_cpu_ns, 0.1), `${w.tid}: running ${total(mine) / 1e6} ms vs its CPU time ${w.thread_cpu_ns / 1e6} ms`);
     let both = 0;
     for (const a of mine) for (const b of main) both += Math.max(0, Math.min(a.ts + a.dur, b.ts + b.dur) - Math.max(a.ts, b.ts));
