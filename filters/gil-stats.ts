@@ -32,8 +32,8 @@ export const DEFAULT_OPTIONS: StatsOptions = { switchIntervalNs: 5_000_000, hogN
 
 /** How many hogs each process keeps with timestamps (the longest); all are counted. */
 export const HOGS_KEPT = 100;
-const STACK_FRAMES = 64;
-const STACK_RING = 16;
+const STACK_FRAMES = 32;
+const STACK_RING = 64;
 
 // ---------------------------------------------------------------------------
 // The summary: the JSON form, versioned. Raw figures first; `derived` blocks
@@ -320,7 +320,7 @@ export type MalformedFn = (file: string, line: number, why: string) => void;
 export class GilStats {
   private readonly threads = new Map<string, ThreadAcc>();
   /** Recent callchain samples per tid, for the stacks of hogs (reset per capture). */
-  private readonly stacks = new Map<number, Array<{ ts: number; frames: string[] }>>();
+  private readonly stacks = new Map<number, { seen: number; stride: number; kept: Array<{ ts: number; chain: unknown[] }> }>();
   private readonly procs = new Map<string, ProcessAcc>();
   private readonly windows = new Map<string, WindowJSON>();
   private readonly topWaits: TopEntry[] = [];
@@ -422,6 +422,7 @@ export class GilStats {
       if (t.pendingHold !== undefined && rec.truncated !== true) t.per4m.hold_ns += t.pendingHold + dur;
       t.pendingHold = undefined;
     }
+    this.forgetStacks(tid);
   }
 
   private schedSpan(t: ThreadAcc, p: ProcessAcc, state: keyof ThreadAcc['sched'], rec: Rec, ts: number, dur: number): void {
@@ -618,27 +619,52 @@ export class GilStats {
     this.endCapture();
   }
 
-  /** Pass-through samples with callchains: remembered briefly, for the stacks of hogs. */
+  /**
+   * Pass-through samples with callchains, kept for the stacks of hogs: per
+   * thread, the samples since its last GIL span closed (its next hold starts
+   * after that), thinned to every 2nd, 4th, ... sample as they pile up, so a
+   * bounded few spread over a hold of any length.
+   */
   private sample(rec: Rec): void {
     if (!Array.isArray(rec.callchain) || typeof rec.tid !== 'number' || typeof rec.ts !== 'number') return;
     // By tid alone: samples printed without pid still belong to the thread gil-state placed in a process.
     let ring = this.stacks.get(rec.tid);
     if (!ring) {
-      ring = [];
+      ring = { seen: 0, stride: 1, kept: [] };
       this.stacks.set(rec.tid, ring);
     }
-    ring.push({ ts: rec.ts, frames: (rec.callchain as unknown[]).slice(0, STACK_FRAMES).map(frameText) });
-    if (ring.length > STACK_RING) ring.shift();
+    if (ring.seen++ % ring.stride !== 0) return;
+    ring.kept.push({ ts: rec.ts, chain: (rec.callchain as unknown[]).slice(0, STACK_FRAMES) });
+    if (ring.kept.length >= STACK_RING) {
+      ring.kept = ring.kept.filter((_, i) => i % 2 === 0);
+      ring.stride *= 2;
+    }
   }
 
-  /** The holder's latest callchain sample inside [a, b], if one was recorded. */
+  /**
+   * The holder's stack during [a, b]: of its kept samples there, one whose
+   * leaf function is the most common (where a hog spends its time), the one
+   * nearest the middle among those.
+   */
   private stackDuring(tid: number, a: number, b: number): string[] | undefined {
-    const ring = this.stacks.get(tid) ?? [];
-    for (let i = ring.length - 1; i >= 0; i--) {
-      const s = ring[i]!;
-      if (s.ts >= a && s.ts <= b) return s.frames;
+    const inHold = (this.stacks.get(tid)?.kept ?? []).filter((s) => s.ts >= a && s.ts <= b);
+    if (inHold.length === 0) return undefined;
+    const leaf = (s: { chain: unknown[] }): string => frameText(s.chain[0]).replace(/\+0x[0-9a-f]+/, '');
+    const votes = new Map<string, number>();
+    for (const s of inHold) votes.set(leaf(s), (votes.get(leaf(s)) ?? 0) + 1);
+    const top = Math.max(...votes.values());
+    const mid = (a + b) / 2;
+    let best: { ts: number; chain: unknown[] } | undefined;
+    for (const s of inHold) {
+      if (votes.get(leaf(s)) !== top) continue;
+      if (!best || Math.abs(s.ts - mid) < Math.abs(best.ts - mid)) best = s;
     }
-    return undefined;
+    return best!.chain.slice(0, STACK_FRAMES).map(frameText);
+  }
+
+  /** A GIL span of `tid` closed: its samples so far cannot fall in a later hold. */
+  private forgetStacks(tid: number): void {
+    if (this.stacks.has(tid)) this.stacks.set(tid, { seen: 0, stride: 1, kept: [] });
   }
 
   private endCapture(): void {
