@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { once } from 'node:events';
 import { createGunzip, createGzip } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import yargs, { type Argv } from 'yargs';
@@ -157,8 +157,10 @@ export class Output {
       this.tmp = undefined;
       this.file = undefined;
     } else {
-      this.tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-      this.file = createWriteStream(this.tmp, { highWaterMark: 1 << 20 });
+      // A device or FIFO (-o /dev/null, a named pipe) is written in place:
+      // renaming a temp file over it would replace the device itself.
+      this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+      this.file = createWriteStream(this.tmp ?? path, { highWaterMark: 1 << 20 });
       if (path.endsWith('.gz')) {
         const gz = createGzip({ level: 6 });
         gz.pipe(this.file);
@@ -193,7 +195,7 @@ export class Output {
     const done = once(this.file!, 'close');
     this.stream.end();
     await done;
-    await fsp.rename(this.tmp!, this.path!);
+    if (this.tmp !== undefined) await fsp.rename(this.tmp, this.path!);
   }
 
   /** Removes a half-written file; stdout is left as it is. */
@@ -205,6 +207,15 @@ export class Output {
       /* already gone */
     }
     void fsp.rm(this.tmp, { force: true }).catch(() => undefined);
+  }
+}
+
+function isDevice(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false;
   }
 }
 
