@@ -112,7 +112,7 @@ await run(prog, async () => {
     }
 
     // 4. What perf did.
-    if (!rec.wrote) throw new RecordError(explainRecordFailure(rec.stderr), rec.exitCode === 0 ? 1 : rec.exitCode);
+    if (!rec.wrote) throw new RecordError(explainRecordFailure(rec.stderr), 1);
     if (rec.lostWarning) say.say(`perf lost events while recording (${rec.lostWarning}); try a bigger buffer: -m 16M`);
     // Ctrl-C is how an attached recording normally ends; a command that was
     // interrupted ends as interrupted commands do (130), after the pipeline.

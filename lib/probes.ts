@@ -448,17 +448,17 @@ export class ProbeGroup {
   constructor(
     readonly name: string = `gilrec_${process.pid}`,
     private readonly perf: Perf = runPerf,
+    /** Makes event names this run's own: `take_gil_<tag>0`. */
+    readonly tag: string = String(process.pid),
   ) {}
 
   /**
-   * Adds the probes and returns them as added: perf refuses an event name that
-   * exists in any group (someone's `python:take_gil`), so names taken
-   * elsewhere are skipped for the next free `take_gil_N`, which every stage
-   * reads as take_gil all the same.
+   * Adds the probes and returns them as added, under names of this run's own
+   * (perf refuses an event name that exists in any group: see renameAround).
    */
   async add(planned: ProbeSpec[]): Promise<ProbeSpec[]> {
     const taken = new Set(listedEvents((await this.perf(['probe', '-l'])).stdout).map((e) => e.slice(e.indexOf(':') + 1)));
-    const specs = renameAround(planned, taken);
+    const specs = renameAround(planned, taken, this.tag);
     const byBin = new Map<string, string[]>();
     for (const d of probeDefinitions(this.name, specs)) {
       const list = byBin.get(d.bin) ?? [];
@@ -497,13 +497,23 @@ export class ProbeGroup {
   }
 }
 
-/** Gives each spec a name no existing event uses (with or without `__return`). */
-export function renameAround(specs: ProbeSpec[], taken: Set<string>): ProbeSpec[] {
+/**
+ * Gives each spec a name no existing event uses (with or without `__return`).
+ * With a tag (gil-record's pid) names are `take_gil_<tag><n>`: a name of this
+ * run alone, so nobody's `perf probe -a python:take_gil` fails while we
+ * record, and two gil-records never race for one name. Every stage reads
+ * `take_gil_<digits>` as take_gil.
+ */
+export function renameAround(specs: ProbeSpec[], taken: Set<string>, tag = ''): ProbeSpec[] {
   const used = new Set(taken);
+  const perBase = new Map<string, number>();
   return specs.map((s) => {
     const base = s.event.replace(/_\d+$/, '');
-    let name = s.event;
-    for (let n = 1; used.has(name) || used.has(`${name}__return`); n++) name = `${base}_${n}`;
+    let n = perBase.get(base) ?? 0;
+    const nameFor = (k: number): string => (tag ? `${base}_${tag}${k}` : k === 0 ? base : `${base}_${k}`);
+    let name = tag ? nameFor(n) : s.event;
+    while (used.has(name) || used.has(`${name}__return`)) name = nameFor(++n);
+    perBase.set(base, n + 1);
     used.add(name);
     used.add(`${name}__return`);
     return { ...s, event: name };

@@ -261,6 +261,10 @@ t.test('names taken by other groups are skipped (perf refuses a name used in any
   const renamed = renameAround(specs, new Set(['take_gil', 'take_gil__return', 'take_gil_2__return']));
   t.same(renamed.map((s) => s.event), ['take_gil_1', 'take_gil_3', 'drop_gil']);
   t.same(renameAround(specs, new Set()).map((s) => s.event), ['take_gil', 'take_gil_1', 'drop_gil'], 'nothing taken: names as planned');
+  // gil-record's own: tagged with its pid, numbered per function.
+  t.same(renameAround(specs, new Set(), '812').map((s) => s.event), ['take_gil_8120', 'take_gil_8121', 'drop_gil_8120']);
+  t.same(renameAround(specs, new Set(['take_gil_8120__return']), '812').map((s) => s.event), ['take_gil_8121', 'take_gil_8122', 'drop_gil_8120'], 'still clear of a taken name');
+  for (const n of ['take_gil_8120', 'drop_gil_8121']) t.match(n, /^(take|drop)_gil(?:_\d+)?$/, `${n} reads as the GIL function in gil-state's default pattern`);
 });
 
 t.test('interpreterOfPid reads a container process through /proc/PID/root', async (t) => {
