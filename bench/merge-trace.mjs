@@ -9,7 +9,7 @@
 //   MB=800 RUNS=3 node bench/merge-trace.mjs
 import { mkdtempSync, rmSync, openSync, writeSync, closeSync, statSync, readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { tmpdir, availableParallelism } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,13 +74,14 @@ const inBytes = statSync(a).size + statSync(b).size;
 function timed(argv, outPath) {
   const fd = openSync(outPath, 'w');
   const timeFile = join(dir, 'time.txt');
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, ...argv], { stdio: ['ignore', fd, 'pipe'] });
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeFile, ...argv], { stdio: ['ignore', fd, 'pipe'] });
   closeSync(fd);
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
-  const [wall, kb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { wall, rssMB: kb / 1024, outBytes: statSync(outPath).size };
+  const [wall, kb, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { wall, cpu: user + sys, rssMB: kb / 1024, outBytes: statSync(outPath).size };
 }
 
+const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 const cases = [
   ['cat A B', ['cat', a, b]],
@@ -95,9 +96,10 @@ for (const [label, argv] of cases) {
     rmSync(out, { force: true });
   }
   const wall = median(res.map((r) => r.wall));
-  rows.push({ label, wall, mbs: inBytes / 1e6 / wall, rss: median(res.map((r) => r.rssMB)), out: res[0].outBytes });
+  rows.push({ label, wall, cpu: median(res.map((r) => r.cpu)), mbs: inBytes / 1e6 / wall, rss: median(res.map((r) => r.rssMB)), out: res[0].outBytes });
 }
 console.log(`input: 2 files, ${(inBytes / 1e6).toFixed(1)} MB, ${events.toLocaleString('en')} events; median of ${runs} runs; output to a file on the same disk`);
-console.log('| command | wall s | MB/s (input) | peak RSS MB | output MB |');
-console.log('|---|---:|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.label} | ${r.wall.toFixed(2)} | ${r.mbs.toFixed(0)} | ${r.rss.toFixed(0)} | ${(r.out / 1e6).toFixed(1)} |`);
+console.log(`load average before: ${loadBefore}, after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (on ${availableParallelism()} CPUs)`);
+console.log('| command | wall s | MB/s (input / wall) | CPU s (user+sys) | peak RSS MB | output MB |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const r of rows) console.log(`| ${r.label} | ${r.wall.toFixed(2)} | ${r.mbs.toFixed(0)} | ${r.cpu.toFixed(2)} | ${r.rss.toFixed(0)} | ${(r.out / 1e6).toFixed(1)} |`);

@@ -826,7 +826,12 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Readable
       };
       const put = (s0: number, e0: number): void => {
         room(e0 - s0);
-        o += b.copy(out, o, s0, e0);
+        if (e0 - s0 > 64) {
+          o += b.copy(out, o, s0, e0);
+        } else {
+          // Short runs: a loop beats the cost of calling into copy().
+          for (let k = s0; k < e0; k++) out[o++] = b[k]!;
+        }
       };
       let i = 0;
       for (;;) {
@@ -888,7 +893,7 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Readable
                 while (i < n && NUMBER_BYTE[b[i]!] === 1) i++;
                 if (i >= n) break;
                 put(copied, v0);
-                const r = replacement(field, b.toString('latin1', v0, i), t);
+                const r = replacement(field, b, v0, i, t);
                 room(r.length);
                 o += out.write(r, o, 'latin1');
                 copied = i;
@@ -922,12 +927,47 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Readable
   if (count !== f.events) throw new ChangedError(f.name);
 }
 
-function replacement(field: number, text: string, t: FileTransform): string {
-  const v = Number(text);
-  if (!Number.isFinite(v)) return text;
+const POW10 = Array.from({ length: 23 }, (_x, k) => 10 ** k);
+
+/**
+ * The value of the JSON number b[s..e), and whether Python would read it as a
+ * float. Short decimals (the usual `643105628.094`) are computed from their
+ * digits: an integer below 2^53 divided by an exact power of ten is the
+ * correctly rounded value, the same double Number() would give.
+ */
+function numberAt(b: Buffer, s: number, e: number): { v: number; float: boolean } {
+  let k = s;
+  const neg = b[k] === 0x2d;
+  if (neg) k++;
+  let m = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; k < e; k++) {
+    const c = b[k]!;
+    if (c >= 0x30 && c <= 0x39) {
+      m = m * 10 + (c - 0x30);
+      digits++;
+      if (frac >= 0) frac++;
+    } else if (c === 0x2e && frac < 0) {
+      frac = 0;
+    } else {
+      break;
+    }
+  }
+  if (k === e && digits <= 15) {
+    const v = frac > 0 ? m / POW10[frac]! : m;
+    return { v: neg ? -v : v, float: frac >= 0 };
+  }
+  const text = b.toString('latin1', s, e);
+  return { v: Number(text), float: isFloatText(text) };
+}
+
+function replacement(field: number, b: Buffer, s: number, e: number, t: FileTransform): string {
+  const { v, float: isFloat } = numberAt(b, s, e);
+  if (!Number.isFinite(v)) return b.toString('latin1', s, e);
   if (field === F_TS) {
     let x = v;
-    let float = isFloatText(text);
+    let float = isFloat;
     if (t.alignBy !== undefined) {
       x = x - t.alignBy;
       float ||= t.alignFloat === true;
@@ -940,10 +980,10 @@ function replacement(field: number, text: string, t: FileTransform): string {
       x = x + t.liftBy;
       float ||= !Number.isInteger(t.liftBy);
     }
-    const s = String(x);
+    const str = String(x);
     // Python writes a float that happens to be whole as `0.0`: same value, same bytes.
-    return float && Number.isInteger(x) && Math.abs(x) < 1e16 ? `${s}.0` : s;
+    return float && Number.isInteger(x) && Math.abs(x) < 1e16 ? `${str}.0` : str;
   }
   const to = (field === F_PID ? t.pid : t.tid)?.get(v);
-  return to === undefined ? text : String(to);
+  return to === undefined ? b.toString('latin1', s, e) : String(to);
 }

@@ -366,9 +366,28 @@ export class JsonScanner {
           } else {
             if (report && want) this.beginToken(pos);
             if (c === 0x22) {
+              // Fast lane: a plain string that ends inside this chunk is done here.
+              let j = i + 1;
+              while (j < n && PLAIN[b[j]!] === 1) j++;
+              if (j < n && b[j] === 0x22) {
+                i = j + 1;
+                this.depth = depth;
+                state = this.scalarDone(b, i, depth, true);
+                continue;
+              }
               state = STR;
               this.strIsKey = false;
+              i = j;
+              continue;
             } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+              // Fast lane: a number that ends inside this chunk is checked and done here.
+              const j = numberEnd(b, i, n);
+              if (j > 0) {
+                i = j;
+                this.depth = depth;
+                state = this.scalarDone(b, i, depth, false);
+                continue;
+              }
               state = NUM;
               this.num = c === 0x2d ? N_MINUS : c === 0x30 ? N_ZERO : N_INT;
             } else {
@@ -442,6 +461,38 @@ export class JsonScanner {
     if (depth <= this.interest) this.hooks.end(depth, endPos, undefined);
     return depth === 0 ? TOP_AFTER : AFTER;
   }
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * The end of the JSON number starting at b[i], when it is well formed and
+ * followed by another byte in this chunk; -1 otherwise (then the byte-by-byte
+ * number states decide, across chunks, and report errors).
+ */
+function numberEnd(b: Buffer, i: number, n: number): number {
+  let j = i;
+  if (b[j] === 0x2d) j++;
+  if (j >= n) return -1;
+  if (b[j] === 0x30) j++;
+  else if (isDigit(b[j]!)) {
+    j++;
+    while (j < n && isDigit(b[j]!)) j++;
+  } else return -1;
+  if (j < n && b[j] === 0x2e) {
+    j++;
+    if (j >= n || !isDigit(b[j]!)) return -1;
+    while (j < n && isDigit(b[j]!)) j++;
+  }
+  if (j < n && (b[j] === 0x65 || b[j] === 0x45)) {
+    j++;
+    if (j < n && (b[j] === 0x2b || b[j] === 0x2d)) j++;
+    if (j >= n || !isDigit(b[j]!)) return -1;
+    while (j < n && isDigit(b[j]!)) j++;
+  }
+  return j < n ? j : -1;
 }
 
 /** Decodes a key's source text `buf[s..e)` (quotes included). */
