@@ -1,0 +1,325 @@
+// to-trace as a user runs it: perf-parse | gil-state | to-trace on real
+// captures. What is asserted comes from the captures themselves (the raw
+// take_gil/drop_gil lines, read here with a few lines of independent code),
+// from the Trace Event rules (test/helpers/validate-trace.ts) and from what
+// the real Catapult viewer made of the file, never from to-trace's output.
+import t from 'tap';
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bin, corpus, hasCorpus, root, runBin } from './helpers/run.js';
+import { pipeline } from './helpers/in-process.js';
+import { validateTrace, validateTraceFile } from './helpers/validate-trace.js';
+import { viewerAvailable, openInViewer } from './helpers/viewer.js';
+import { TraceBuilder, DEFAULT_OPTIONS } from '../filters/to-trace.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'to-trace-test-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const noCorpus = hasCorpus ? false : 'the shared corpus (../shared/corpus) is not beside this checkout';
+const fixtures = join(root, 'test/fixtures/');
+const ex1 = corpus + 'ex1-uprobes.perf.txt.gz';
+
+type Ev = Record<string, any>;
+const ns = (us: number) => Math.round(us * 1000);
+
+/** perf-parse | gil-state | to-trace ARGS on a capture, as shell pipes. */
+async function toTrace(capture: string, args: string[] = []): Promise<{ text: string; stderr: string }> {
+  const r = await execa('sh', ['-c', 'pp=$1 cap=$2 gs=$3 tt=$4; shift 4; node "$pp" "$cap" | node "$gs" | node "$tt" "$@"', 'sh', bin('perf-parse'), capture, bin('gil-state'), bin('to-trace'), ...args], {
+    reject: false,
+    stripFinalNewline: false,
+  });
+  if (r.exitCode !== 0) throw new Error(`to-trace on ${capture}: exit ${r.exitCode}: ${r.stderr}`);
+  return { text: r.stdout as string, stderr: r.stderr as string };
+}
+
+/** The GIL probe lines of a capture, read without any gilpipe code. */
+function gilLines(capture: string): Array<{ tid: number; ts: number; ev: string }> {
+  const out: Array<{ tid: number; ts: number; ev: string }> = [];
+  const re = /^\s*.+?\s+(?:\d+\/)?(\d+)\s+\[\d+\]\s+(\d+)\.(\d{9}):\s+\w+:(take_gil|take_gil__return|drop_gil|drop_gil__return):/;
+  for (const line of gunzipSync(readFileSync(capture)).toString('latin1').split('\n')) {
+    const m = re.exec(line);
+    if (m) out.push({ tid: Number(m[1]), ts: Number(m[2]) * 1e9 + Number(m[3]), ev: m[4]! });
+  }
+  return out;
+}
+
+function series(events: Ev[], name: string): Array<[number, number]> {
+  return events.filter((e) => e.ph === 'C' && e.name === name).map((e) => [ns(e.ts), Object.values(e.args)[0] as number]);
+}
+
+t.test('every recorded fixture and corpus capture makes a trace the importers accept', async (t) => {
+  const files = [
+    ...(existsSync(fixtures) ? readdirSync(fixtures).filter((f) => f.endsWith('.perf.txt.gz')).map((f) => fixtures + f) : []),
+    ...(hasCorpus ? ['ex0-sched', 'ex1-uprobes', 'ex1-dwarf', 'ex1-fp', 'ex1-stripped-libc', 'ex3-uprobes'].map((n) => `${corpus}${n}.perf.txt.gz`) : []),
+  ];
+  if (files.length === 0) return t.skip('no fixtures and no corpus here');
+  for (const file of files) {
+    const { records } = await pipeline(file);
+    const b = new TraceBuilder({ ...DEFAULT_OPTIONS, version: 'test' });
+    let text = '';
+    for (const r of records) {
+      b.record(r as any);
+      text += b.take();
+    }
+    for (const s of b.finish()) text += s;
+    const name = file.replace(/.*\//, '');
+    t.same(validateTrace(text), [], `${name}: valid`);
+    const events: Ev[] = JSON.parse(text).traceEvents;
+    const spans = records.filter((r) => r.type === 'span').length;
+    t.equal(events.filter((e) => e.ph === 'b').length, spans, `${name}: every span drawn`);
+  }
+});
+
+t.test('a real capture (ex1-uprobes): per4m names, thread metadata, counts from the raw probe lines', { skip: noCorpus }, async (t) => {
+  const { text } = await toTrace(ex1);
+  t.same(validateTrace(text), []);
+  const events: Ev[] = JSON.parse(text).traceEvents;
+  const raw = gilLines(ex1);
+  const count = (ev: string) => raw.filter((r) => r.ev === ev).length;
+  const drawn = (name: string) => events.filter((e) => e.ph === 'b' && e.name === name).length;
+  // per4m draws take_gil, LOCK and drop_gil spans; ours are one span per probe pair.
+  t.equal(drawn('GIL wait (take_gil)'), count('take_gil'), 'one wait per take_gil entry');
+  t.equal(drawn('GIL held'), count('take_gil__return'), 'one hold per take_gil return');
+  t.equal(drawn('GIL handoff (drop_gil)'), count('drop_gil'), 'one handoff span per drop_gil entry');
+  t.ok(drawn('running') > 0 && drawn('runnable') > 0 && drawn('S(GIL)') > 0, 'scheduler states, GIL sleeps told apart');
+
+  // Threads: the three of example1.py in one numeric process, the main one named so.
+  const names = Object.fromEntries(events.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => [e.tid, e.args.name]));
+  t.same(Object.keys(names).map(Number).sort(), [2578, 2580, 2581]);
+  t.equal(names[2578], 'python3.11 (main thread)');
+  t.equal(names[2580], 'python3.11');
+  t.match(events.find((e) => e.ph === 'M' && e.name === 'process_name'), { pid: 2578, tid: 2578, args: { name: 'python3.11' } });
+  t.same(events.filter((e) => !Number.isInteger(e.pid) || (e.tid !== undefined && !Number.isInteger(e.tid))), [], 'numeric pid and tid');
+  t.same([...new Set(events.filter((e) => e.s !== 'g').map((e) => e.pid))], [2578], 'one process, as example1.py is');
+  for (const tid of [2578, 2580, 2581]) {
+    t.ok(events.some((e) => e.ph === 'b' && e.cat === 'gil' && e.id === tid && e.tid === tid), `${tid} has a GIL track`);
+    t.ok(events.some((e) => e.ph === 'b' && e.cat === 'sched' && e.id === tid && e.tid === tid), `${tid} has a sched track`);
+  }
+
+  // Counters, recomputed from the raw lines: waiting = threads between take_gil
+  // and its return; holder = the thread between take_gil return and drop_gil.
+  const waiting = new Set<number>();
+  let holder = 0;
+  const wantWaiting: Array<[number, number]> = [];
+  const wantHolder: Array<[number, number]> = [];
+  const push = (list: Array<[number, number]>, ts: number, v: number) => {
+    if (list.length > 0 && list.at(-1)![0] === ts) list.pop();
+    if ((list.at(-1)?.[1] ?? 0) !== v) list.push([ts, v]);
+  };
+  for (const r of raw) {
+    if (r.ev === 'take_gil') waiting.add(r.tid);
+    else if (r.ev === 'take_gil__return') {
+      waiting.delete(r.tid);
+      holder = r.tid;
+    } else if (r.ev === 'drop_gil' && holder === r.tid) holder = 0;
+    push(wantWaiting, r.ts, waiting.size);
+    push(wantHolder, r.ts, holder);
+  }
+  // The last hold never ends in the capture: gil-state closes it at the last event.
+  const lastRaw = raw.at(-1)!.ts;
+  const cut = (s: Array<[number, number]>) => s.filter(([ts]) => ts <= lastRaw);
+  t.same(cut(series(events, 'GIL waiting')), wantWaiting, 'GIL waiting matches a sweep over the raw probe lines');
+  t.same(cut(series(events, 'GIL holder')), wantHolder, 'GIL holder matches the raw probe lines');
+
+  // Flows: one arrow each time the GIL went to another thread than its last holder.
+  let changes = 0;
+  let last: number | undefined;
+  for (const r of raw.filter((x) => x.ev === 'take_gil__return')) {
+    if (last !== undefined && r.tid !== last) changes++;
+    last = r.tid;
+  }
+  const outs = events.filter((e) => e.flow_out);
+  const ins = events.filter((e) => e.flow_in);
+  t.equal(outs.length, changes);
+  t.equal(ins.length, changes);
+  for (const o of outs) {
+    const i = ins.find((x) => x.bind_id === o.bind_id);
+    t.ok(i && i.tid !== o.tid && ns(i.ts) >= ns(o.ts), 'an arrow goes forward in time to another thread');
+  }
+});
+
+t.test('options through the command line', { skip: noCorpus }, async (t) => {
+  const gs = join(tmp, 'ex1.gil.ndjson');
+  await execa('sh', ['-c', 'node "$1" "$2" | node "$3" > "$4"', 'sh', bin('perf-parse'), ex1, bin('gil-state'), gs]);
+  const plain = await runBin('to-trace', [gs]);
+  t.equal(plain.exitCode, 0);
+
+  const gz = join(tmp, 'ex1.json.gz');
+  t.equal((await runBin('to-trace', [gs, '-o', gz])).exitCode, 0);
+  t.equal(gunzipSync(readFileSync(gz)).toString(), plain.stdout, '-o FILE.gz writes the same trace, gzipped');
+
+  const nd = await runBin('to-trace', [gs, '--format', 'ndjson']);
+  const lines = (nd.stdout as string).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  t.same(lines, JSON.parse(plain.stdout as string).traceEvents, '--format ndjson: the same events, one per line');
+
+  const gil = JSON.parse((await runBin('to-trace', [gs, '--families', 'gil', '--no-counters', '--no-flows', '--min-dur', '1ms'])).stdout as string);
+  const kinds = new Set(gil.traceEvents.filter((e: Ev) => e.ph !== 'M').map((e: Ev) => `${e.ph}:${e.cat}`));
+  t.same([...kinds].sort(), ['b:gil', 'e:gil', 'n:gil'].concat(kinds.has('i:gilpipe') ? ['i:gilpipe'] : []).sort());
+  const evs: Ev[] = gil.traceEvents;
+  const short = evs.filter((e, i) => {
+    if (e.ph !== 'b') return false;
+    const end = evs.slice(i + 1).find((x) => x.ph === 'e' && x.cat === e.cat && x.id === e.id)!;
+    return ns(end.ts) - ns(e.ts) < 1_000_000;
+  });
+  t.ok(evs.some((e) => e.ph === 'b'), 'spans of 1 ms and more are there');
+  t.same(short, [], 'and none shorter');
+
+  const win = JSON.parse((await runBin('to-trace', [gs, '--from', '154.1', '--to', '154.2'])).stdout as string);
+  t.same(validateTrace(win), []);
+  t.ok(win.traceEvents.length > 0);
+  t.same(win.traceEvents.filter((e: Ev) => e.ts !== undefined && !(e.ts >= 154_099_999.999 && e.ts <= 154_200_000)), [], 'all inside the window');
+
+  const other = JSON.parse((await runBin('to-trace', [gs, '--pid', '1'])).stdout as string);
+  t.same(other.traceEvents, [], 'a pid that is not there: an empty trace');
+});
+
+t.test('empty, wrong and unusable input', async (t) => {
+  const empty = await runBin('to-trace', [], { input: '' });
+  t.equal(empty.exitCode, 0);
+  t.same(validateTrace(empty.stdout as string), []);
+  t.match(JSON.parse(empty.stdout as string), { traceEvents: [], viztracer_metadata: { overflow: false } });
+
+  const bad = '{"type":"span","pid":1,"tid":1,"family":"gil","state":"hold","ts":5,"dur":5}\nnot json\n';
+  const lenient = await runBin('to-trace', [], { input: bad });
+  t.equal(lenient.exitCode, 0);
+  t.match(lenient.stderr, /^to-trace: skipped 1 unusable record \(first: stdin:2: not JSON/m);
+  t.same(validateTrace(lenient.stdout as string), []);
+  const strict = await runBin('to-trace', ['--strict'], { input: bad });
+  t.equal(strict.exitCode, 1);
+  t.match(strict.stderr, /^to-trace: stdin:2: not JSON/);
+  t.notMatch(strict.stderr, /\n\s+at /, 'no stack trace');
+
+  const notGil = await runBin('to-trace', [], { input: '{"type":"sample","ts":1,"event":"sched:sched_switch"}\n' });
+  t.equal(notGil.exitCode, 0);
+  t.match(notGil.stderr, /no span records in the input/);
+
+  for (const args of [['--families', 'gil,foo'], ['--min-dur', 'soon'], ['--from', 'yesterday'], ['--pid', 'x'], ['--from', '5', '--to', '4'], ['/no/such/file']]) {
+    const r = await runBin('to-trace', args);
+    t.equal(r.exitCode, 2, `${args.join(' ')}: usage error`);
+    t.match(r.stderr, /^to-trace: /);
+  }
+});
+
+t.test('a capture without GIL probes says so, in the trace and on stderr', { skip: noCorpus }, async (t) => {
+  const { text, stderr } = await toTrace(corpus + 'ex0-sched.perf.txt.gz');
+  t.same(validateTrace(text), []);
+  const events: Ev[] = JSON.parse(text).traceEvents;
+  t.ok(events.some((e) => e.ph === 'i' && e.s === 'g' && e.name === 'no GIL events'));
+  t.same(events.filter((e) => e.cat === 'gil'), []);
+  t.match(stderr, /to-trace: no GIL events in the input/);
+});
+
+t.test('the benchmark capture streams into a valid file (many-uprobes)', { skip: noCorpus }, async (t) => {
+  const out = join(tmp, 'many.json');
+  await toTrace(corpus + 'many-uprobes.perf.txt.gz', ['-o', out]);
+  t.same(await validateTraceFile(out, { maxProblems: 10 }), []);
+});
+
+// --- merging with VizTracer's function slices ------------------------------
+
+/**
+ * A VizTracer-shaped trace of the threads of a gil trace (viztracer.md §2):
+ * M process/thread names, then properly nested `X` function slices with
+ * cat FEE and "qualname (file:line)" names, ts = ns/1000 and a float dur,
+ * covering each thread's life. Deterministic.
+ */
+function vizTracerShaped(threads: Array<{ pid: number; tid: number; first: number; last: number }>): string {
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const events: Ev[] = [];
+  const pids = new Set(threads.map((t) => t.pid));
+  for (const pid of pids) events.push({ ph: 'M', pid, tid: pid, name: 'process_name', args: { name: 'MainProcess' } });
+  for (const th of threads) {
+    events.push({ ph: 'M', pid: th.pid, tid: th.tid, name: 'thread_name', args: { name: th.tid === th.pid ? 'MainThread' : `Thread-${th.tid}` } });
+    const calls = (start: number, end: number, depth: number) => {
+      let at = start;
+      while (at < end && depth < 5) {
+        const len = Math.max(1, Math.floor((end - at) * (0.05 + rand() * 0.5)));
+        const s = at + Math.floor(rand() * Math.min(len, end - at) * 0.3);
+        const e = Math.min(end, s + len);
+        if (e <= s) break;
+        // Children are written before parents, as VizTracer's buffer does.
+        if (e - s > 2000) calls(s, e, depth + 1);
+        events.push({ pid: th.pid, tid: th.tid, ts: s / 1000, ph: 'X', dur: (e - s) / 1000, name: `f${depth} (app.py:${10 + depth})`, cat: 'FEE' });
+        at = e + Math.floor(rand() * 5000);
+      }
+    };
+    calls(th.first, th.last, 0);
+  }
+  return JSON.stringify({ traceEvents: events, viztracer_metadata: { version: '1.1.1', overflow: false }, file_info: { files: {}, functions: {} } });
+}
+
+t.test('merged with VizTracer function slices of the same threads: no partial overlaps on any track', { skip: noCorpus }, async (t) => {
+  // No VizTracer trace recorded together with a perf capture exists in the
+  // fixtures yet, so the function slices are VizTracer-shaped ones over the
+  // capture's real threads and lifetimes (see vizTracerShaped).
+  const { records } = await pipeline(ex1);
+  const threads = records.filter((r) => r.type === 'thread').map((r) => ({ pid: r.pid, tid: r.tid, first: r.first_ts, last: r.last_ts }));
+  const vt = join(tmp, 'viztracer.json');
+  writeFileSync(vt, vizTracerShaped(threads));
+  t.same(validateTrace(readFileSync(vt, 'utf8')), [], 'the VizTracer-shaped trace is valid on its own');
+  const gil = join(tmp, 'gil.json');
+  const ours = await toTrace(ex1, ['-o', gil]);
+  void ours;
+
+  const merged = join(tmp, 'merged.json');
+  const m = await runBin('merge-trace', [gil, vt, '-o', merged]);
+  t.equal(m.exitCode, 0, String(m.stderr));
+  t.same(await validateTraceFile(merged, { maxProblems: 10 }), [], 'to-trace + VizTracer: valid, no partial overlap');
+
+  // The check has teeth: the same spans drawn as X slices on the threads' own
+  // tracks (what per4m's --no-as-async does on a pid of its own) collide.
+  const naive = records
+    .filter((r) => r.type === 'span' && r.family === 'gil')
+    .map((r) => ({ ph: 'X', pid: r.pid, tid: r.tid, ts: r.ts / 1000, dur: r.dur / 1000, name: r.state, cat: 'gil' }));
+  const naivePath = join(tmp, 'naive.json');
+  writeFileSync(naivePath, JSON.stringify({ traceEvents: naive, viztracer_metadata: { overflow: false } }));
+  const naiveMerged = join(tmp, 'naive-merged.json');
+  t.equal((await runBin('merge-trace', [naivePath, vt, '-o', naiveMerged])).exitCode, 0);
+  const problems = await validateTraceFile(naiveMerged, { maxProblems: 5 });
+  t.ok(problems.some((p) => /starts inside .* but ends after it|overlap/i.test(p)), `thread-track X spans would be dropped: ${problems[0]}`);
+});
+
+t.test('the Catapult viewer opens a real capture as a user would', async (t) => {
+  const why = await viewerAvailable();
+  if (why) {
+    console.log(`# skipping the viewer test: ${why}`);
+    return t.skip(why);
+  }
+  if (noCorpus) return t.skip(noCorpus);
+  const file = join(tmp, 'ex1-viewer.json');
+  await toTrace(ex1, ['-o', file]);
+  const events: Ev[] = JSON.parse(readFileSync(file, 'utf8')).traceEvents;
+  const artifacts = join(root, 'test/artifacts');
+  mkdirSync(artifacts, { recursive: true });
+  const s = await openInViewer({ file }, { screenshot: join(artifacts, 'to-trace-ex1-uprobes.png'), width: 1600, height: 1000 });
+  t.same(s.importWarnings, [], 'imported without warnings');
+  t.same(s.pageErrors, []);
+  t.equal(s.processes.length, 1);
+  const p = s.processes[0]!;
+  t.equal(p.pid, 2578);
+  t.equal(p.name, 'python3.11');
+  const raw = gilLines(ex1);
+  for (const tid of [2578, 2580, 2581]) {
+    const th = p.threads.find((x) => x.tid === tid);
+    t.ok(th, `thread ${tid} is there`);
+    if (!th) continue;
+    t.equal(th.name, tid === 2578 ? 'python3.11 (main thread)' : 'python3.11');
+    const takes = raw.filter((r) => r.tid === tid && r.ev === 'take_gil__return').length;
+    t.equal(th.asyncSlices['GIL held'], takes, `${tid}: one GIL held slice per take, under the thread`);
+    t.equal(th.asyncSlices['GIL wait (take_gil)'], raw.filter((r) => r.tid === tid && r.ev === 'take_gil').length);
+    t.ok(th.asyncSlices['running']! > 0, `${tid}: scheduler track`);
+    t.same(th.undrawn, [], `${tid}: every slice has a drawn track`);
+  }
+  const counters = Object.fromEntries(p.counters.map((c) => [c.name, c]));
+  t.ok(counters['GIL waiting']?.series[0]?.samples, 'GIL waiting counter');
+  t.ok(counters['GIL holder']?.series[0]?.samples, 'GIL holder counter');
+  t.ok(Math.max(...counters['GIL waiting']!.series[0]!.values) <= 2, 'at most the other two threads wait');
+  t.same([...new Set(counters['GIL holder']!.series[0]!.values)].sort(), [0, 2578, 2580, 2581]);
+  const flows = events.filter((e) => e.flow_out).length;
+  t.ok(flows > 0);
+  t.equal(s.flowEvents, flows, 'every handoff arrow imported');
+  t.equal(s.flowEventsBound, flows, 'and bound to both threads');
+});
