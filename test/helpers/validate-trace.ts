@@ -11,6 +11,33 @@
 //   validateTraceFile(path)       -> Promise<string[]>, streams the file
 //   new TraceChecker()            -> feed events one by one, then finish()
 //
+// The rules, in the order they are checked:
+//   container  text starts with {" or [{" (no BOM); object form complete
+//              and with a traceEvents array; array form may lack its "]";
+//              displayTimeUnit "ms"|"ns"; viztracer_metadata, file_info objects
+//   every event  an object; ph a known phase; ts a finite number >= 0 (all but
+//              M); dur >= 0; pid an integer in [0, 2^32), tid too (required on
+//              thread events); args an object or null; not both id and id2
+//   X          has dur; X and paired B/E slices on a (pid, tid) nest: one that
+//              starts inside another ends inside it (exact on the decimals as
+//              written); depth <= 512
+//   B/E        in file order per track (Catapult); balanced in time order, E
+//              first on ties (Perfetto); a named E matches its B; B and E do
+//              not both set one arg
+//   i/I/R      s is t, p or g
+//   C          non-empty args, all finite numbers; no series added after the
+//              counter's first sample
+//   M          a known name; process_name/thread_name need a non-empty
+//              args.name; *_sort_index a numeric args.sort_index
+//   b/e/n      cat, name and id (or id2.local/global); per (cat, scope, id) in
+//              time order an e closes the innermost open b of its name, no
+//              child left open, no b left open
+//   s/t/f      name and id (hex if a string); per (id, cat, name) in time
+//              order: s not already open and inside a slice on its thread;
+//              t/f after an open s; t and f with bp:"e" inside a slice, f
+//              otherwise before a later-starting slice; bp only "e"; every
+//              chain ends with an f
+//
 // Memory: the checker keeps, per track, what the nesting/pairing rules need
 // (one small record per slice, B/E, async or flow event); it never keeps the
 // events themselves. validateTraceFile scans the file in chunks, so files
@@ -564,7 +591,8 @@ export function validateTrace(input: string | object, opts: CheckOptions = {}): 
       // file must be complete.
       const repaired = form === 'array' ? tryRepairArray(input) : undefined;
       if (repaired === undefined) {
-        problems.push(`not valid JSON (${form} form must be complete): ${(err as Error).message}`);
+        const what = form === 'object' ? 'not valid JSON (object form must be complete)' : 'not valid JSON';
+        problems.push(`${what}: ${(err as Error).message}`);
         return problems;
       }
       root = repaired;
@@ -605,7 +633,7 @@ export async function validateTraceFile(path: string, opts: CheckOptions = {}): 
     }
     const err = scan.feed(chunk);
     if (err) {
-      problems.push(err);
+      problems.push(err.startsWith('not valid JSON') ? err : `not valid JSON: ${err}`);
       return problems;
     }
   }
@@ -638,6 +666,9 @@ class ContainerScanner {
   private inEvents = false;
   private done = false;
   private offset = 0;
+  // What may come next between values: anything, a comma or the end of the
+  // container ('need'), a value after a comma ('comma'), ':' after a key.
+  private sep: 'none' | 'need' | 'comma' | 'colon' = 'none';
 
   constructor(
     private onEvent: (ev: Json) => void,
@@ -663,6 +694,7 @@ class ContainerScanner {
               return `bad top-level key at byte ${this.offset + i}`;
             }
             this.keyBuf = [];
+            this.sep = 'colon';
             start = -1;
           }
         }
@@ -683,16 +715,30 @@ class ContainerScanner {
       // of the root array, or at depth 2 inside traceEvents.
       const valueDepth = this.form === 'array' ? 1 : this.inEvents ? 2 : 1;
       if (!this.collecting) {
-        if (ch === 0x2c || ch === 0x3a) continue;
+        const at = `at byte ${this.offset + i}`;
+        if (ch === 0x2c) {
+          if (this.sep !== 'need') return `unexpected , ${at}`;
+          this.sep = 'comma';
+          continue;
+        }
+        if (ch === 0x3a) {
+          if (this.sep !== 'colon') return `unexpected : ${at}`;
+          this.sep = 'none';
+          continue;
+        }
+        if (this.sep === 'colon') return `expected : ${at}`;
         if (ch === 0x5d || ch === 0x7d) {
+          if (this.sep === 'comma') return `trailing comma before ${String.fromCharCode(ch)} ${at}`;
           // closing the events array or the root
+          this.sep = 'need';
           this.depth--;
           if (this.inEvents && this.form === 'object' && this.depth === 1) this.inEvents = false;
           else if (this.depth === 0) this.done = true;
           continue;
         }
+        if (this.sep === 'need') return `missing comma ${at}`;
         if (this.form === 'object' && this.depth === 1 && this.key === undefined) {
-          if (ch !== 0x22) return `expected a key at byte ${this.offset + i}`;
+          if (ch !== 0x22) return `expected a key ${at}`;
           this.readingKey = true;
           this.inString = true;
           start = i;
@@ -704,7 +750,7 @@ class ContainerScanner {
           this.depth = 2;
           continue;
         }
-        if (this.depth !== valueDepth) return `unexpected ${String.fromCharCode(ch)} at byte ${this.offset + i}`;
+        if (this.depth !== valueDepth) return `unexpected ${String.fromCharCode(ch)} ${at}`;
         this.collecting = true;
         this.collectDepth = this.depth;
         start = i;
@@ -721,7 +767,7 @@ class ContainerScanner {
           if (ch !== 0x2c) {
             this.depth++; // let the closing bracket be handled as structure
             i--;
-          }
+          } else this.sep = 'comma';
           start = -1;
           continue;
         }
@@ -743,6 +789,7 @@ class ContainerScanner {
     const text = Buffer.concat(this.pieces).toString('utf8');
     this.pieces = [];
     this.collecting = false;
+    this.sep = 'need';
     let v: Json;
     try {
       v = JSON.parse(text) as Json;
