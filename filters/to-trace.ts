@@ -94,6 +94,16 @@ function spanName(family: Family, state: string, rec: Rec): string {
   }
 }
 
+const quotedNames = new Map<string, string>();
+function quoted(name: string): string {
+  let q = quotedNames.get(name);
+  if (q === undefined) {
+    q = JSON.stringify(name);
+    if (quotedNames.size < 1000) quotedNames.set(name, q);
+  }
+  return q;
+}
+
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isTime = (v: unknown): v is number => isInt(v) && v >= 0;
 
@@ -199,8 +209,8 @@ export class TraceBuilder {
   private buf: string;
   private first = true;
   private readonly sep: string;
-  /** Async tracks already named, per family: tid -> earliest ts drawn. */
-  private readonly trackStart: Record<Family, Map<number, number>> = { gil: new Map(), sched: new Map() };
+  /** Async tracks per family and tid: the event text up to ts, and the earliest ts drawn. */
+  private readonly tracks: Record<Family, Map<number, { pid: number; first: number; b: string; e: string }>> = { gil: new Map(), sched: new Map() };
   /** tid -> pid as drawn, so metadata lands on the same process as the spans. */
   private readonly pidOfTid = new Map<number, number>();
   private readonly threads = new Map<number, { pid: number; comm: string; main: boolean }>();
@@ -313,24 +323,31 @@ export class TraceBuilder {
   }
 
   private drawSpan(pid: number, tid: number, family: Family, name: string, ts: number, end: number, rec: Rec, clipped: boolean): void {
-    const head = `{"ph":"b","cat":"${family}","id":${tid},"pid":${pid},"tid":${tid},"ts":`;
-    const starts = this.trackStart[family];
-    const first = starts.get(tid);
-    if (first === undefined || ts < first) {
+    const tracks = this.tracks[family];
+    let tr = tracks.get(tid);
+    if (tr === undefined || tr.pid !== pid) {
+      const where = `"cat":"${family}","id":${tid},"pid":${pid},"tid":${tid},"ts":`;
+      tr = { pid, first: Infinity, b: `{"ph":"b",${where}`, e: `{"ph":"e",${where}` };
+      tracks.set(tid, tr);
+    }
+    if (ts < tr.first) {
       // Names the track in Perfetto: it must be the earliest event on it.
       const at = ts > 0 ? ts - 1 : 0;
-      starts.set(tid, at);
+      tr.first = at;
       this.ev(`{"ph":"n","cat":"${family}","id":${tid},"pid":${pid},"tid":${tid},"ts":${usText(at)},"name":"${family === 'gil' ? 'GIL' : 'sched'} ${tid}"}`);
     }
     let args = '';
-    if (family === 'sched' && typeof rec.letter === 'string') args += `,"letter":${JSON.stringify(rec.letter)}`;
+    // The name says S or D already; R or R+ (preempted) it does not.
+    if (family === 'sched' && typeof rec.letter === 'string' && rec.state !== 'sleeping' && rec.state !== 'blocked') {
+      args += `,"letter":${JSON.stringify(rec.letter)}`;
+    }
     if (rec.partial === true) args += ',"partial":true';
     if (rec.truncated === true) args += ',"truncated":true';
     if (rec.unknown === true) args += ',"unknown":true';
     if (clipped) args += ',"clipped":true';
-    const nameText = JSON.stringify(name);
-    this.ev(`${head}${usText(ts)},"name":${nameText}${args ? `,"args":{${args.slice(1)}}` : ''}}`);
-    this.ev(`{"ph":"e","cat":"${family}","id":${tid},"pid":${pid},"tid":${tid},"ts":${usText(end)},"name":${nameText}}`);
+    const nameText = quoted(name);
+    this.ev(`${tr.b}${usText(ts)},"name":${nameText}${args ? `,"args":{${args.slice(1)}}` : ''}}`);
+    this.ev(`${tr.e}${usText(end)},"name":${nameText}}`);
     if (this.opts.diagnostics) {
       // Gaps in the data show on the thread's own track, where the eye is.
       if (rec.partial === true) this.instant(pid, tid, ts, `partial: ${name}`, 'the start of this state was not recorded', 't');
