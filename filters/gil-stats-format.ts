@@ -106,6 +106,8 @@ function blocks(s: GilStatsJSON, o: FormatOptions): Block[] {
     out.push(per4mBlock(s));
     return out;
   }
+  const others = s.processes.length - gilProcs.length;
+  if (others > 0) head.push(`${others} other process${others === 1 ? '' : 'es'} without GIL events not shown (they are in --format json)`);
   for (const p of gilProcs) out.push(processBlock(s, p, o));
   return out;
 }
@@ -128,16 +130,26 @@ function per4mBlock(s: GilStatsJSON): Block {
 
 function processBlock(s: GilStatsJSON, p: ProcessJSON, o: FormatOptions): Block {
   const d = p.derived!;
-  const lines = [
-    `wall ${fmtDur(p.wall_ns)}; GIL held ${fmtPct(d.held_pct)}% of it; contended ${fmtPct(d.contention_pct)}% ` +
-      `(mean ${d.mean_waiters === null ? '-' : d.mean_waiters.toFixed(2)} waiters while contended, max ${p.max_waiters})`,
-    `GIL wait per second of wall time: ${d.wait_per_s === null ? '-' : d.wait_per_s.toFixed(3)} s/s; ` +
-      `${p.holds} holds, ${p.switches} switches between threads, ${p.forced_switches} forced (a waiter waited >= ${fmtDur(s.options.switch_interval_ns)})`,
-    `hogs (holds > ${fmtDur(s.options.hog_ns)}): ${p.hogs.count}, ${fmtDur(p.hogs.hold_ns)} in all; ` +
-      (p.sched ? `held while off-CPU: ${fmtDur(p.held_offcpu_ns)} (${fmtPct(d.held_offcpu_pct)}% of hold)` : 'held while off-CPU: - (no scheduler events)'),
-    `waits p50 ${fmtDur(d.wait_p50_ns)}, p90 ${fmtDur(d.wait_p90_ns)}, p99 ${fmtDur(d.wait_p99_ns)}, max ${fmtDur(d.wait_max_ns)}; ` +
-      `holds p50 ${fmtDur(d.hold_p50_ns)}, p99 ${fmtDur(d.hold_p99_ns)}, max ${fmtDur(d.hold_max_ns)} (percentiles from log histograms, ±4.4%)`,
-  ];
+  const waiters = `(mean ${d.mean_waiters === null ? '-' : d.mean_waiters.toFixed(2)} waiters while contended, max ${p.max_waiters})`;
+  const waitLine =
+    `waits p50 ${fmtDur(d.wait_p50_ns)}, p90 ${fmtDur(d.wait_p90_ns)}, p99 ${fmtDur(d.wait_p99_ns)}, max ${fmtDur(d.wait_max_ns)}` +
+    (p.holds_known ? `; holds p50 ${fmtDur(d.hold_p50_ns)}, p99 ${fmtDur(d.hold_p99_ns)}, max ${fmtDur(d.hold_max_ns)}` : '') +
+    ' (percentiles from log histograms, ±4.4%)';
+  const lines = p.holds_known
+    ? [
+        `wall ${fmtDur(p.wall_ns)}; GIL held ${fmtPct(d.held_pct)}% of it; contended ${fmtPct(d.contention_pct)}% ${waiters}`,
+        `GIL wait per second of wall time: ${d.wait_per_s === null ? '-' : d.wait_per_s.toFixed(3)} s/s; ` +
+          `${p.holds} holds, ${p.switches} switches between threads, ${p.forced_switches} forced (a waiter waited >= ${fmtDur(s.options.switch_interval_ns)})`,
+        `hogs (holds > ${fmtDur(s.options.hog_ns)}): ${p.hogs.count}, ${fmtDur(p.hogs.hold_ns)} in all; ` +
+          (p.sched ? `held while off-CPU: ${fmtDur(p.held_offcpu_ns)} (${fmtPct(d.held_offcpu_pct)}% of hold)` : 'held while off-CPU: - (no scheduler events)'),
+        waitLine,
+      ]
+    : [
+        `the GIL source (${s.gil_sources.join(', ')}) shows waits only: who held the GIL, and for how long, is not known here (no has gil, blame or hogs)`,
+        `wall ${fmtDur(p.wall_ns)}; contended ${fmtPct(d.contention_pct)}% ${waiters}`,
+        `GIL wait per second of wall time: ${d.wait_per_s === null ? '-' : d.wait_per_s.toFixed(3)} s/s`,
+        waitLine,
+      ];
   if (p.lookback_lost_ns > 0) {
     lines.push(`${fmtDur(p.lookback_lost_ns)} of overlap could not be attributed: spans reached back past the lookback buffer`);
   }

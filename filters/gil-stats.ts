@@ -113,6 +113,8 @@ export interface ProcessJSON {
   pid: number | null;
   comm: string | null;
   gil: boolean;
+  /** Holds were observed (take_gil/drop_gil probes); false when the GIL source shows waits only. */
+  holds_known: boolean;
   sched: boolean;
   wall_ns: number;
   hold_ns: number;
@@ -140,7 +142,7 @@ export interface ProcessDerived {
   wait_per_s: number | null;
   forced_pct: number | null;
   held_offcpu_pct: number | null;
-  no_holder_wait_ns: number;
+  no_holder_wait_ns: number | null;
   wait_p50_ns: number | null;
   wait_p90_ns: number | null;
   wait_p99_ns: number | null;
@@ -243,6 +245,7 @@ class ThreadAcc {
 class ProcessAcc {
   comm: string | null = null;
   gil = false;
+  holdsKnown = false;
   sched = false;
   wallNs = 0;
   holdNs = 0;
@@ -413,6 +416,7 @@ export class GilStats {
     if (isSched) return this.schedSpan(t, p, state as keyof ThreadAcc['sched'], rec, ts, dur);
     this.gilSpans++;
     p.gil = true;
+    if (state !== 'wait') p.holdsKnown = true;
     if (state === 'wait') this.waitSpan(t, p, ts, dur, rec, file);
     else if (state === 'hold') this.holdSpan(t, p, ts, dur, rec, file);
     else {
@@ -697,6 +701,7 @@ export class GilStats {
       pid: p.pid,
       comm: p.comm,
       gil: p.gil,
+      holds_known: p.holdsKnown,
       sched: p.sched,
       wall_ns: p.wallNs,
       hold_ns: p.holdNs,
@@ -784,7 +789,11 @@ const pct = (part: number, whole: number): number | null => (whole > 0 ? (100 * 
 /** Sorts, recomputes every `derived` block and the top-level flags from the raw figures. */
 export function finish(s: GilStatsJSON): GilStatsJSON {
   const procGil = new Map<string, boolean>();
-  for (const p of s.processes) procGil.set(String(p.pid), p.gil);
+  const procHeld = new Map<string, boolean>();
+  for (const p of s.processes) {
+    procGil.set(String(p.pid), p.gil);
+    procHeld.set(String(p.pid), p.gil && p.holds_known);
+  }
   s.gil_data = s.processes.some((p) => p.gil);
   s.processes.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1));
   s.threads.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || Number(b.main) - Number(a.main) || a.tid - b.tid);
@@ -804,14 +813,16 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
     }
     p.blame.sort((x, y) => y.ns - x.ns || x.waiter - y.waiter || x.holder - y.holder);
     const gil = p.gil;
+    // Waits-only sources (cond_timedwait, stack) say nothing about holding.
+    const held = gil && p.holds_known;
     p.derived = {
-      held_pct: gil ? pct(p.hold_ns, p.wall_ns) : null,
+      held_pct: held ? pct(p.hold_ns, p.wall_ns) : null,
       contention_pct: gil ? pct(p.contended_ns, p.wall_ns) : null,
       mean_waiters: gil && p.contended_ns > 0 ? p.wait_ns / p.contended_ns : null,
       wait_per_s: gil && p.wall_ns > 0 ? p.wait_ns / p.wall_ns : null,
-      forced_pct: gil ? pct(p.forced_switches, p.holds) : null,
-      held_offcpu_pct: gil && p.sched ? pct(p.held_offcpu_ns, p.hold_ns) : null,
-      no_holder_wait_ns: Math.max(0, p.wait_ns - blamed),
+      forced_pct: held ? pct(p.forced_switches, p.holds) : null,
+      held_offcpu_pct: held && p.sched ? pct(p.held_offcpu_ns, p.hold_ns) : null,
+      no_holder_wait_ns: held ? Math.max(0, p.wait_ns - blamed) : null,
       wait_p50_ns: wh.percentile(0.5),
       wait_p90_ns: wh.percentile(0.9),
       wait_p99_ns: wh.percentile(0.99),
@@ -825,17 +836,19 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
   for (const p of s.processes) for (const b of p.blame) blamedOf.set(`${p.pid}:${b.waiter}`, (blamedOf.get(`${p.pid}:${b.waiter}`) ?? 0) + b.ns);
   for (const t of s.threads) {
     const gil = procGil.get(String(t.pid)) ?? false;
+    const held = procHeld.get(String(t.pid)) ?? false;
     const wh = LogHistogram.fromJSON(t.wait_hist);
     const hh = LogHistogram.fromJSON(t.hold_hist);
     const tot = t.total_ns;
     const g = (x: number): number | null => (gil ? pct(x, tot) : null);
+    const h = (x: number): number | null => (held ? pct(x, tot) : null);
     const sch = (x: number): number | null => (t.sched ? pct(x, tot) : null);
     const p4 = t.per4m;
     t.derived = {
       gil,
-      no_gil_pct: g(Math.max(0, tot - t.wait_ns - t.hold_ns - t.handoff_ns)),
-      has_gil_pct: g(t.hold_ns),
-      handoff_pct: g(t.handoff_ns),
+      no_gil_pct: h(Math.max(0, tot - t.wait_ns - t.hold_ns - t.handoff_ns)),
+      has_gil_pct: h(t.hold_ns),
+      handoff_pct: h(t.handoff_ns),
       wait_pct: g(t.wait_ns),
       running_pct: sch(t.running_ns),
       runnable_pct: sch(t.runnable_ns),
@@ -847,11 +860,11 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       wait_max_ns: t.wait_hist.max_ns,
       hold_p50_ns: hh.percentile(0.5),
       hold_max_ns: t.hold_hist.max_ns,
-      no_holder_wait_ns: gil ? Math.max(0, t.wait_ns - (blamedOf.get(`${t.pid}:${t.tid}`) ?? 0)) : null,
+      no_holder_wait_ns: held ? Math.max(0, t.wait_ns - (blamedOf.get(`${t.pid}:${t.tid}`) ?? 0)) : null,
       per4m: {
         total_us: p4.total_ns / 1000,
-        no_gil_pct: gil ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,
-        has_gil_pct: gil ? pct(p4.hold_ns, p4.total_ns) : null,
+        no_gil_pct: held ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,
+        has_gil_pct: held ? pct(p4.hold_ns, p4.total_ns) : null,
         wait_pct: gil ? pct(p4.wait_ns, p4.total_ns) : null,
       },
     };
@@ -925,6 +938,7 @@ export function merge(list: GilStatsJSON[]): GilStatsJSON {
       }
       q.comm = p.comm ?? q.comm;
       q.gil ||= p.gil;
+      q.holds_known ||= p.holds_known;
       q.sched ||= p.sched;
       for (const k of [
         'wall_ns',

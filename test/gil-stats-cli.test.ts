@@ -297,3 +297,12 @@ t.test('two processes, two GILs: blame never crosses a process', { skip: existsS
     t.ok(p!.derived!.held_pct! <= 100, 'at most one holder at a time');
   }
 });
+
+t.test('a stripped interpreter (libc cond_timedwait): waits, and no word about holding', { skip: existsSync(fixtures + 'two_cpu-stripped-libc.perf.txt.gz') ? false : 'no stripped-libc fixture' }, async (t) => {
+  const s = await json([await gilState(fixtures + 'two_cpu-stripped-libc.perf.txt.gz')]);
+  const p = s.processes.find((x) => x.gil)!;
+  t.equal(p.holds_known, false);
+  t.equal(p.derived!.held_pct, null);
+  t.ok(s.threads.every((x) => x.derived!.no_gil_pct === null && x.derived!.has_gil_pct === null), 'no has gil / no gil for any thread');
+  t.ok(p.wait_ns > 0 && p.derived!.wait_p50_ns! > 0, 'waits measured');
+});

@@ -338,3 +338,29 @@ t.test('RecentIntervals: bounded by count, says what it forgot', async (t) => {
   t.equal(b.size, 2, 'dropped exactly, not forgotten');
   t.equal(b.trimmedUpTo, 22);
 });
+
+t.test('waits-only GIL sources (cond_timedwait, stack): no claims about holding', async (t) => {
+  const recs: R[] = [
+    span(11, 'gil', 'wait', 10, 20, { via: 'cond_timedwait' }),
+    span(12, 'gil', 'wait', 15, 30, { via: 'cond_timedwait' }),
+    { type: 'thread', pid: 10, tid: 11, comm: 'w', main: false, first_ts: 0, last_ts: 100 * MS },
+    { type: 'thread', pid: 10, tid: 12, comm: 'w', main: false, first_ts: 0, last_ts: 100 * MS },
+    { type: 'process', pid: 10, comm: 'python', threads: 2, gil: true },
+    { type: 'capture', first_ts: 0, last_ts: 100 * MS, gil_source: 'cond_timedwait', lost: 0, anomalies: 0 },
+  ];
+  const { s } = run([['c', recs]]);
+  const p = s.processes[0]!;
+  t.equal(p.holds_known, false);
+  t.equal(p.derived!.held_pct, null, 'not "0% held"');
+  t.equal(p.derived!.no_holder_wait_ns, null);
+  t.equal(p.derived!.contention_pct, 20, 'waits are still measured: 10-30 ms of 100');
+  for (const x of s.threads) {
+    t.equal(x.derived!.no_gil_pct, null, 'not "100% no gil"');
+    t.equal(x.derived!.has_gil_pct, null);
+    t.equal(x.derived!.per4m.no_gil_pct, null);
+    t.ok(x.derived!.wait_pct! > 0);
+  }
+  const text = formatTable(s, { per4m: false, top: 5 });
+  t.match(text, /shows waits only/);
+  t.notMatch(text, /GIL held|nobody/);
+});
