@@ -76,7 +76,7 @@ function blocks(s: GilStatsJSON, o: FormatOptions): Block[] {
   const gilProcs = s.processes.filter((p) => p.gil);
   const head: string[] = [
     `${s.captures} capture${s.captures === 1 ? '' : 's'} from ${s.sources.join(', ') || 'no input'}; GIL source: ${s.gil_sources.join(', ') || 'unknown'}` +
-      (s.lost > 0 ? `; perf lost ${s.lost} events` : '') +
+      (s.lost > 0 ? `; perf lost ${s.lost} events (${s.unknown_spans} spans cut short: figures near the gaps are uncertain)` : '') +
       (s.anomalies > 0 ? `; ${s.anomalies} anomalies` : ''),
   ];
   if (!s.gil_data) {
@@ -437,6 +437,7 @@ export function formatNdjson(s: GilStatsJSON): string {
       gil_sources: s.gil_sources,
       lost: s.lost,
       anomalies: s.anomalies,
+      unknown_spans: s.unknown_spans,
       diagnostics: s.diagnostics,
       options: s.options,
     },

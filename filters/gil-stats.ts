@@ -172,6 +172,8 @@ export interface GilStatsJSON {
   gil_data: boolean;
   lost: number;
   anomalies: number;
+  /** Spans gil-state closed early (`unknown`: lost events, impossible sequences). */
+  unknown_spans: number;
   diagnostics: Record<string, number>;
   processes: ProcessJSON[];
   threads: ThreadJSON[];
@@ -335,6 +337,7 @@ export class GilStats {
   private lost = 0;
   private anomalies = 0;
   private gilSpans = 0;
+  private unknownSpans = 0;
   private inCapture = false;
 
   constructor(
@@ -405,6 +408,7 @@ export class GilStats {
       return this.malformed(file, lineno, `span of unknown family/state ${JSON.stringify(family)}/${JSON.stringify(state)}`);
     }
     this.inCapture = true;
+    if (rec.unknown === true) this.unknownSpans++;
     const t = this.thr(pid, tid);
     t.mentioned = true;
     const p = this.proc(pid);
@@ -763,6 +767,7 @@ export class GilStats {
       gil_data: false,
       lost: this.lost,
       anomalies: this.anomalies,
+      unknown_spans: this.unknownSpans,
       diagnostics: { ...this.diagnostics },
       processes,
       threads,
@@ -926,6 +931,7 @@ export function merge(list: GilStatsJSON[]): GilStatsJSON {
     for (const g of s.gil_sources) if (!out.gil_sources.includes(g)) out.gil_sources.push(g);
     out.lost += s.lost;
     out.anomalies += s.anomalies;
+    out.unknown_spans += s.unknown_spans;
     for (const [k, n] of Object.entries(s.diagnostics)) out.diagnostics[k] = (out.diagnostics[k] ?? 0) + n;
     out.top.waits.push(...s.top.waits);
     out.top.holds.push(...s.top.holds);
