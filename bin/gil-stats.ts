@@ -54,7 +54,7 @@ const argv = cli(
     default: '5ms',
     describe: 'sys.setswitchinterval of the program: a waiter waiting this long forces a switch',
   })
-  .option('hog', { type: 'string', default: '10ms', describe: 'holds at least this long are listed as GIL hogs' })
+  .option('hog', { type: 'string', default: '10ms', describe: 'holds longer than this are listed as GIL hogs' })
   .option('top', { type: 'number', default: DEFAULT_OPTIONS.top, describe: 'how many longest waits, holds, hogs and blame pairs to show' })
   .option('interval', { type: 'string', describe: 'per-window rows (wait, hold, contention per process) of this length, e.g. 100ms' })
   .option('table', { choices: CSV_TABLES, describe: 'which table --format csv writes (default: threads, or windows with --interval)' })
