@@ -330,12 +330,17 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; t
     o.say(`perf-parse -i ${o.perfData} | gil-state`);
     await pipeTwo([parseJs, '-i', o.perfData], [stateJs, '-o', states]);
     const lost = await capturedLost(states);
-    const gilTrace = o.viztracer ? join(tmp, 'gil-trace.json') : o.output;
+    let viz = o.viztracer;
+    if (viz !== undefined && !existsSync(viz)) {
+      o.say(`VizTracer wrote no ${viz} (did the program fail?): writing the GIL trace alone`);
+      viz = undefined;
+    }
+    const gilTrace = viz ? join(tmp, 'gil-trace.json') : o.output;
     o.say(`to-trace -o ${o.output}`);
     await node(traceJs, [states, '-o', gilTrace], 'to-trace');
-    if (o.viztracer && mergeJs) {
-      o.say(`merge-trace with ${o.viztracer}`);
-      await node(mergeJs, [gilTrace, o.viztracer, '-o', o.output], 'merge-trace');
+    if (viz && mergeJs) {
+      o.say(`merge-trace with ${viz}`);
+      await node(mergeJs, [gilTrace, viz, '-o', o.output], 'merge-trace');
     }
     const stats = await node(statsJs, [o.states ? states : statesName, '--format', 'table'], 'gil-stats', o.statsTo ?? 'inherit', o.states ? undefined : tmp);
     return { lost, trace: o.output, stats };
