@@ -7,14 +7,14 @@
 # that workload shipped in examples/captures/, and says so. Either way it ends with
 # a trace file to open in https://ui.perfetto.dev and the stats table.
 #
-# Environment: GILPIPE_DEMO_OUT (default ./gilpipe-demo) where files go;
+# Environment: GILPIPE_DEMO_OUT (default $TMPDIR/gilpipe-demo) where files go;
 # GILPIPE_PYTHON the interpreter for the live run (default python3);
 # GILPIPE_DEMO_CAPTURE=1 uses the shipped capture even where recording works.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin="$here/../dist/bin"
-out=${GILPIPE_DEMO_OUT:-gilpipe-demo}
+out=${GILPIPE_DEMO_OUT:-${TMPDIR:-/tmp}/gilpipe-demo}
 py=${GILPIPE_PYTHON:-python3}
 capture="$here/captures/gil_hog.perf.txt.gz"
 say() { printf 'demo: %s\n' "$*" >&2; }
