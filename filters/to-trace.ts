@@ -454,7 +454,7 @@ export class TraceBuilder {
       const ts = this.changes.peekTs();
       if (ts === undefined || ts > limit || this.buf.length >= stopAt) return;
       // All changes at one time make one sample per process.
-      const touched = new Set<number>();
+      const touched: number[] = [];
       while (this.changes.peekTs() === ts) {
         this.changes.shift(c);
         let p = this.procCounters.get(c.pid);
@@ -463,13 +463,13 @@ export class TraceBuilder {
           this.procCounters.set(c.pid, p);
         }
         // The window opens mid-trace: the values in force at its edge come first.
-        if (from !== undefined && ts > from && !p.started && !touched.has(c.pid)) this.writeCounters(c.pid, from);
+        if (from !== undefined && ts > from && !p.started && !touched.includes(c.pid)) this.writeCounters(c.pid, from);
         if (c.kind === 0) p.waiting += c.val;
         else if (c.val !== 0) p.holder = c.val;
         // A hold's end clears the holder only if it is still that thread's:
         // overlapping holds are an anomaly gil-state reports on its own.
         else if (p.holder === c.tid) p.holder = 0;
-        touched.add(c.pid);
+        if (!touched.includes(c.pid)) touched.push(c.pid);
       }
       this.flushedTo = ts;
       for (const pid of touched) this.writeCounters(pid, ts);
