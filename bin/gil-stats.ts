@@ -88,7 +88,9 @@ await run(prog, async () => {
       try {
         summary = merge(list);
       } catch (e) {
-        throw new DataError((e as Error).message);
+        const msg = (e as Error).message;
+        // A TypeError here means a field is missing: a hand-edited or foreign summary.
+        throw new DataError(e instanceof TypeError ? `cannot merge: an incomplete gil_stats summary among ${files.join(', ')} (${msg})` : msg);
       }
     } else {
       const malformed = new Malformed(reporter, argv.strict, 'unusable record');
