@@ -180,6 +180,14 @@ export function which(cmd: string, env: NodeJS.ProcessEnv = process.env): string
  */
 export async function interpreterOfCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, python?: string): Promise<Interpreter> {
   const prog = python ?? resolveProgram(argv[0]!, env)[0]!;
+  // Only a Python gets `-c`: for other programs (uwsgi reads -c as its config
+  // file) running it to ask would do something else entirely.
+  if (python === undefined && !/python|pypy/i.test(basename(prog))) {
+    throw new RecordError(
+      `cannot tell which Python '${argv[0]}' runs (${prog} is not a python, nor a script that starts one with #!); name the interpreter with --python PATH, or start the program and attach with --pid`,
+      2,
+    );
+  }
   const r = await execa(prog, ['-c', QUERY], { env, reject: false, stdin: 'ignore', timeout: 30_000 });
   if (r.exitCode !== 0) {
     throw new RecordError(
