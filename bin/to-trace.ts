@@ -100,7 +100,7 @@ await run(prog, async () => {
   }
   malformed.summarise();
   const s = builder.stats;
-  if (s.spans === 0 && s.records > 0) reporter.say('no span records in the input: is it gil-state output? (perf-parse | gil-state | to-trace)');
+  if (s.spans === 0 && s.records > 0 && malformed.count === 0) reporter.say('no span records in the input: is it gil-state output? (perf-parse | gil-state | to-trace)');
   if (s.noPid > 0) reporter.say(`${s.noPid} spans had no pid: each such thread is drawn as a process of its own`);
   if (s.gilSource === 'none') reporter.say('no GIL events in the input: only scheduler states are drawn; nothing here says who held the GIL');
   if (s.lateCounters > 0) {
