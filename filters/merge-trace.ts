@@ -427,14 +427,16 @@ export async function scanFiles(paths: string[], opts: (i: number) => ScanOption
   let next = 0;
   const runWorker = async (): Promise<void> => {
     const w = new Worker(new URL(import.meta.url), { workerData: { role: SCAN_WORKER } });
+    let fail: (e: Error) => void = () => undefined;
+    w.on('error', (e) => fail(e));
     try {
       while (next < paths.length) {
         const i = next++;
-        w.postMessage({ path: paths[i], opts: opts(i) });
-        const [msg] = (await Promise.race([
-          new Promise((res) => w.once('message', (m) => res([m]))),
-          new Promise((_res, rej) => w.once('error', rej)),
-        ])) as [TraceSummary];
+        const msg = await new Promise<TraceSummary>((res, rej) => {
+          fail = rej;
+          w.once('message', res);
+          w.postMessage({ path: paths[i], opts: opts(i) });
+        });
         // Buffers arrive as plain Uint8Arrays.
         for (const m of msg.top) if (m.raw !== undefined) m.raw = Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.length);
         out[i] = msg;

@@ -278,6 +278,14 @@ t.test('merged with to-trace output, passes the importer validator', async (t) =
   t.strictSame(Object.keys(merged), [...new Set([...Object.keys(a), 'viztracer_metadata', 'file_info'])], "to-trace's object is the base");
   t.equal(String(merged.viztracer_metadata.baseTimeNanoseconds), String(b.viztracer_metadata.baseTimeNanoseconds), "VizTracer's wall-clock base carried over");
   t.strictSame(merged.file_info.functions, b.file_info.functions, "VizTracer's function table carried over");
+  // to-trace's NDJSON form (one event per line) merges the same way.
+  const nd = join(tmp, 'pair-gil.ndjson');
+  const ndPipe = await execa(`node ${bin('perf-parse')} pair.perf.txt.gz | node ${bin('gil-state')} | node ${toTrace} --format ndjson -o ${nd}`, { shell: true, cwd: FX, reject: false });
+  t.equal(ndPipe.exitCode, 0, 'to-trace --format ndjson');
+  const ndOut = await merge([nd, 'pair.vt.json']);
+  t.equal(ndOut.exitCode, 0);
+  const lines = readFileSync(nd, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Ev);
+  t.strictSame((JSON.parse(ndOut.stdout as string) as Trace).traceEvents, [...lines, ...b.traceEvents], 'NDJSON lines, then VizTracer\'s events');
   // The shared clock, checked: VizTracer's main thread is a thread to-trace drew too.
   const vtPid = b.traceEvents[0]!.pid;
   t.ok(a.traceEvents.some((e) => e.pid === vtPid), 'the traced process appears in both');
