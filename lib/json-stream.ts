@@ -289,6 +289,17 @@ export class JsonScanner {
               let j = i + 1;
               while (j < n && b[j] === 0x20) j++;
               if (j < n && b[j] === 0x22) {
+                if (depth > this.interest) {
+                  // Nobody wants this key: when it and its colon are here, skip to the value.
+                  let k = j + 1;
+                  while (k < n && PLAIN[b[k]!] === 1) k++;
+                  if (k + 1 < n && b[k] === 0x22 && b[k + 1] === 0x3a) {
+                    i = k + 2;
+                    if (i < n && b[i] === 0x20) i++;
+                    state = VALUE;
+                    continue;
+                  }
+                }
                 state = STR;
                 this.strIsKey = true;
                 if (depth <= this.interest) this.beginToken(base + j);
