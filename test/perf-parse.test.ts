@@ -1,7 +1,7 @@
 // perf-parse as a user runs it: the real command on real captures.
 import t from 'tap';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +124,10 @@ t.test('gzip input (file and stdin), -o writes a file, -o x.gz compresses', { sk
   await runBin('perf-parse', ['-o', outGz, V + 'ex0-sched.ns.perf.txt.gz']);
   t.equal(gunzipSync(readFileSync(outGz)).toString(), plain.stdout);
   t.same(readdirSync(tmp).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
+  // A device is written in place: renaming a temp file over /dev/null (as root) would replace it.
+  const dn = await runBin('perf-parse', ['-o', '/dev/null', V + 'ex0-sched.ns.perf.txt.gz']);
+  t.equal(dn.exitCode, 0);
+  t.ok(statSync('/dev/null').isCharacterDevice(), '/dev/null is still a device');
 });
 
 t.test('usage errors exit 2 and say what to do; --help shows examples; --version', async (t) => {
