@@ -219,65 +219,35 @@ t.test('the benchmark capture streams into a valid file (many-uprobes)', { skip:
 
 // --- merging with VizTracer's function slices ------------------------------
 
-/**
- * A VizTracer-shaped trace of the threads of a gil trace (viztracer.md §2):
- * M process/thread names, then properly nested `X` function slices with
- * cat FEE and "qualname (file:line)" names, ts = ns/1000 and a float dur,
- * covering each thread's life. Deterministic.
- */
-function vizTracerShaped(threads: Array<{ pid: number; tid: number; first: number; last: number }>): string {
-  let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const events: Ev[] = [];
-  const pids = new Set(threads.map((t) => t.pid));
-  for (const pid of pids) events.push({ ph: 'M', pid, tid: pid, name: 'process_name', args: { name: 'MainProcess' } });
-  for (const th of threads) {
-    events.push({ ph: 'M', pid: th.pid, tid: th.tid, name: 'thread_name', args: { name: th.tid === th.pid ? 'MainThread' : `Thread-${th.tid}` } });
-    const calls = (start: number, end: number, depth: number) => {
-      let at = start;
-      while (at < end && depth < 5) {
-        const len = Math.max(1, Math.floor((end - at) * (0.05 + rand() * 0.5)));
-        const s = at + Math.floor(rand() * Math.min(len, end - at) * 0.3);
-        const e = Math.min(end, s + len);
-        if (e <= s) break;
-        // Children are written before parents, as VizTracer's buffer does.
-        if (e - s > 2000) calls(s, e, depth + 1);
-        events.push({ pid: th.pid, tid: th.tid, ts: s / 1000, ph: 'X', dur: (e - s) / 1000, name: `f${depth} (app.py:${10 + depth})`, cat: 'FEE' });
-        at = e + Math.floor(rand() * 5000);
-      }
-    };
-    calls(th.first, th.last, 0);
-  }
-  return JSON.stringify({ traceEvents: events, viztracer_metadata: { version: '1.1.1', overflow: false }, file_info: { files: {}, functions: {} } });
-}
+const pairPerf = fixtures + 'viztracer/pair.perf.txt.gz';
+const pairVt = fixtures + 'viztracer/pair.vt.json';
+const noPair = existsSync(pairPerf) && existsSync(pairVt) ? false : 'the paired perf + VizTracer fixture (test/fixtures/viztracer/pair.*) is missing';
 
-t.test('merged with VizTracer function slices of the same threads: no partial overlaps on any track', { skip: noCorpus }, async (t) => {
-  // No VizTracer trace recorded together with a perf capture exists in the
-  // fixtures yet, so the function slices are VizTracer-shaped ones over the
-  // capture's real threads and lifetimes (see vizTracerShaped).
-  const { records } = await pipeline(ex1);
-  const threads = records.filter((r) => r.type === 'thread').map((r) => ({ pid: r.pid, tid: r.tid, first: r.first_ts, last: r.last_ts }));
-  const vt = join(tmp, 'viztracer.json');
-  writeFileSync(vt, vizTracerShaped(threads));
-  t.same(validateTrace(readFileSync(vt, 'utf8')), [], 'the VizTracer-shaped trace is valid on its own');
-  const gil = join(tmp, 'gil.json');
-  const ours = await toTrace(ex1, ['-o', gil]);
-  void ours;
+t.test('merged with VizTracer function slices of the same run: no partial overlaps on any track', { skip: noPair }, async (t) => {
+  // One run of threads.py seen by perf and by VizTracer at once (fixture README).
+  const gil = join(tmp, 'pair.gil.json');
+  await toTrace(pairPerf, ['-o', gil]);
+  const vt = JSON.parse(readFileSync(pairVt, 'utf8'));
+  const vtThreads = new Set(vt.traceEvents.filter((e: Ev) => e.ph === 'X').map((e: Ev) => `${e.pid}/${e.tid}`));
+  const ours: Ev[] = JSON.parse(readFileSync(gil, 'utf8')).traceEvents;
+  const gilThreads = new Set(ours.filter((e) => e.ph === 'b' && e.cat === 'gil').map((e) => `${e.pid}/${e.tid}`));
+  t.ok([...vtThreads].length >= 3 && [...vtThreads].every((k) => gilThreads.has(k)), 'every thread VizTracer traced has GIL spans: the same pids and tids');
 
-  const merged = join(tmp, 'merged.json');
-  const m = await runBin('merge-trace', [gil, vt, '-o', merged]);
+  const merged = join(tmp, 'pair.merged.json');
+  const m = await runBin('merge-trace', [gil, pairVt, '-o', merged]);
   t.equal(m.exitCode, 0, String(m.stderr));
   t.same(await validateTraceFile(merged, { maxProblems: 10 }), [], 'to-trace + VizTracer: valid, no partial overlap');
 
-  // The check has teeth: the same spans drawn as X slices on the threads' own
-  // tracks (what per4m's --no-as-async does on a pid of its own) collide.
+  // The check has teeth: the same GIL spans drawn as X slices on the threads'
+  // own tracks collide with the function slices, and Perfetto would drop them.
+  const { records } = await pipeline(pairPerf);
   const naive = records
     .filter((r) => r.type === 'span' && r.family === 'gil')
     .map((r) => ({ ph: 'X', pid: r.pid, tid: r.tid, ts: r.ts / 1000, dur: r.dur / 1000, name: r.state, cat: 'gil' }));
   const naivePath = join(tmp, 'naive.json');
   writeFileSync(naivePath, JSON.stringify({ traceEvents: naive, viztracer_metadata: { overflow: false } }));
   const naiveMerged = join(tmp, 'naive-merged.json');
-  t.equal((await runBin('merge-trace', [naivePath, vt, '-o', naiveMerged])).exitCode, 0);
+  t.equal((await runBin('merge-trace', [naivePath, pairVt, '-o', naiveMerged])).exitCode, 0);
   const problems = await validateTraceFile(naiveMerged, { maxProblems: 5 });
   t.ok(problems.some((p) => /starts inside .* but ends after it|overlap/i.test(p)), `thread-track X spans would be dropped: ${problems[0]}`);
 });
