@@ -211,6 +211,26 @@ t.test('a capture without GIL probes says so, in the trace and on stderr', { ski
   t.match(stderr, /to-trace: no GIL events in the input/);
 });
 
+const lostFixture = fixtures + 'lost.perf.txt.gz';
+t.test('lost events show on the timeline where perf lost them', { skip: existsSync(lostFixture) ? false : 'test/fixtures/lost.perf.txt.gz has not been recorded' }, async (t) => {
+  const { text } = await toTrace(lostFixture);
+  t.same(validateTrace(text), []);
+  const events: Ev[] = JSON.parse(text).traceEvents;
+  // Every PERF_RECORD_LOST line of the capture, at its time.
+  const lost = gunzipSync(readFileSync(lostFixture))
+    .toString('latin1')
+    .split('\n')
+    .filter((l) => l.includes('PERF_RECORD_LOST'))
+    .map((l) => {
+      const m = /\s(\d+)\.(\d{9}):/.exec(l)!;
+      return Number(m[1]) * 1e9 + Number(m[2]);
+    });
+  t.ok(lost.length > 0);
+  const drawn = events.filter((e) => e.ph === 'i' && e.name === 'lost_events').map((e) => ns(e.ts));
+  t.same(drawn.sort((a, b) => a - b), lost.sort((a, b) => a - b));
+  t.ok(events.some((e) => e.ph === 'i' && /^unknown: /.test(e.name)), 'spans cut short by the loss are marked');
+});
+
 t.test('the benchmark capture streams into a valid file (many-uprobes)', { skip: noCorpus }, async (t) => {
   const out = join(tmp, 'many.json');
   await toTrace(corpus + 'many-uprobes.perf.txt.gz', ['-o', out]);
