@@ -12,7 +12,7 @@
 // through the scanner, rewriting only the numbers of `ts`, `pid` and `tid`
 // where --align, --shift or an id map asks for it. Everything else in an
 // event keeps its exact bytes.
-import { createReadStream, readFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -401,6 +401,40 @@ export async function scanTrace(name: string, stream: Readable, opts: ScanOption
   }
 }
 
+/**
+ * Pass 1 over a regular uncompressed file with synchronous reads into one
+ * reused buffer: about 15% less CPU than a stream, nothing else runs meanwhile
+ * (on a worker, or before any output), and the scan copies what it keeps.
+ */
+export function scanFileSync(path: string, opts: ScanOptions): TraceSummary {
+  const scan = new TraceScan(path, opts);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return scan.unusable((e as Error).message);
+  }
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      scan.feed(buf.subarray(0, n));
+    }
+    return scan.finish();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined) return scan.unusable((e as Error).message);
+    return scan.fail(e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function scanPath(path: string, opts: ScanOptions): Promise<TraceSummary> {
+  return path.endsWith('.gz') ? scanTrace(path, openFile(path), opts) : Promise.resolve(scanFileSync(path, opts));
+}
+
 /** Reads a regular file, gunzipping `.gz`. */
 export function openFile(path: string): Readable {
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
@@ -420,7 +454,7 @@ export async function scanFiles(paths: string[], opts: (i: number) => ScanOption
   const jobs = Math.min(paths.length, availableParallelism());
   if (!parallel || jobs < 2) {
     const out: TraceSummary[] = [];
-    for (const [i, p] of paths.entries()) out.push(await scanTrace(p, openFile(p), opts(i)));
+    for (const [i, p] of paths.entries()) out.push(await scanPath(p, opts(i)));
     return out;
   }
   const out: TraceSummary[] = new Array(paths.length);
@@ -453,7 +487,7 @@ const SCAN_WORKER = 'merge-trace-scan';
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === SCAN_WORKER) {
   parentPort!.on('message', (job: { path: string; opts: ScanOptions }) => {
-    void scanTrace(job.path, openFile(job.path), job.opts).then((s) => parentPort!.postMessage(s));
+    void scanPath(job.path, job.opts).then((s) => parentPort!.postMessage(s));
   });
 }
 
