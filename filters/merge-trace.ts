@@ -815,6 +815,9 @@ const F_TID = 3;
 // Byte classes for the event rewriter.
 const PLAIN_IN_STRING = new Uint8Array(256);
 for (let k = 0x20; k < 256; k++) PLAIN_IN_STRING[k] = k === 0x22 || k === 0x5c ? 0 : 1;
+// Outside strings, the bytes the rewriter can pass over: all but quotes, brackets and ':'.
+const BORING = new Uint8Array(256).fill(1);
+for (const ch of '"{}[]:') BORING[ch.charCodeAt(0)] = 0;
 const NUMBER_BYTE = new Uint8Array(256);
 for (const ch of '0123456789+-.eE') NUMBER_BYTE[ch.charCodeAt(0)] = 1;
 
@@ -941,7 +944,9 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Readable
             if (i < n || last) done = true;
             break;
           } else {
+            // Numbers, literals, commas, blanks: nothing to look at until the next quote or bracket.
             i++;
+            while (i < n && BORING[b[i]!] === 1) i++;
           }
         }
         if (!done) {
