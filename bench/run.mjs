@@ -76,7 +76,7 @@ if (text === undefined) {
     const py = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
     const lib = execFileSync('sh', ['-c', `ldd '${py}' | awk '/libpython/ {print $3; exit}'`]).toString().trim() || py;
     say(`recording examples/workloads/busy_many.py (8 threads, ${SECONDS} s) with GIL probes on ${lib}`);
-    execFileSync('perf', ['probe', '-q', '-x', lib, '-a', `${group}:take_gil=take_gil`, '-a', `${group}:take_gil=take_gil%return`, '-a', `${group}:drop_gil=drop_gil`, '-a', `${group}:drop_gil=drop_gil%return`]);
+    execFileSync('perf', ['probe', '-q', '-x', lib, '-a', `${group}:take_gil_${process.pid}=take_gil`, '-a', `${group}:take_gil_${process.pid}=take_gil%return`, '-a', `${group}:drop_gil_${process.pid}=drop_gil`, '-a', `${group}:drop_gil_${process.pid}=drop_gil%return`]);
     probesAdded = true;
     data = join(tmp, 'capture.data');
     const sched = ['sched_switch', 'sched_waking', 'sched_wakeup', 'sched_wakeup_new', 'sched_process_fork', 'sched_process_exit'].flatMap((e) => ['-e', `sched:${e}`]);

@@ -287,7 +287,7 @@ t.test('probes a killed gil-record left behind are cleaned up; nothing else is',
   // A pid that runs no gil-record: pid_max is at most 2^22.
   const stale = `gilrec_${2 ** 22 + 1}`;
   const lib = '/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0';
-  const add = await execa('perf', ['probe', '-q', '-x', existsSync(lib) ? lib : PY, '-a', `${stale}:take_gil=take_gil`], { reject: false });
+  const add = await execa('perf', ['probe', '-q', '-x', existsSync(lib) ? lib : PY, '-a', `${stale}:take_gil_${process.pid}=take_gil`], { reject: false });
   if (add.exitCode !== 0) return t.skip(`cannot add a probe to test with: ${add.stderr}`);
   try {
     const r = await record(['--record-only', '--perf-data', join(tmp, 'stale.data'), '--', PY, '-c', 'pass']);

@@ -28,7 +28,8 @@ t.test('a recorded GIL hog: named, measured, and its stack is the regex engine',
   let added = false;
   try {
     // One probe per command: perf refuses two events of one name in one call.
-    for (const p of ['take_gil=take_gil', 'take_gil=take_gil%return', 'drop_gil=drop_gil', 'drop_gil=drop_gil%return']) {
+    // Event names unique to this process: perf refuses a name that exists in any group.
+    for (const p of [`take_gil_${process.pid}=take_gil`, `take_gil_${process.pid}=take_gil%return`, `drop_gil_${process.pid}=drop_gil`, `drop_gil_${process.pid}=drop_gil%return`]) {
       await execa('perf', ['probe', '-q', '-x', LIB, '-a', `${group}:${p}`]);
       added = true;
     }

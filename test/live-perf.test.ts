@@ -50,7 +50,7 @@ t.test('live: perf record with GIL probes, then perf-parse -i', { skip: reason ?
   const dir = mkdtempSync(join(tmpdir(), 'gilpipe-live-'));
   const lib = await gilLib();
   try {
-    const args = ['probe', '-q', '-x', lib, '-a', `${GROUP}:take_gil=take_gil`, '-a', `${GROUP}:take_gil=take_gil%return`, '-a', `${GROUP}:drop_gil=drop_gil`, '-a', `${GROUP}:drop_gil=drop_gil%return`];
+    const args = ['probe', '-q', '-x', lib, '-a', `${GROUP}:take_gil_${process.pid}=take_gil`, '-a', `${GROUP}:take_gil_${process.pid}=take_gil%return`, '-a', `${GROUP}:drop_gil_${process.pid}=drop_gil`, '-a', `${GROUP}:drop_gil_${process.pid}=drop_gil%return`];
     // Other tests add and remove probes too; the kernel may refuse ours for a
     // moment while they do (EBUSY), so try a few times before giving up.
     let add = await execa('perf', args, { reject: false });
@@ -86,9 +86,9 @@ t.test('live: perf record with GIL probes, then perf-parse -i', { skip: reason ?
       const mine = samples.filter((s) => s.tid === th.tid);
       t.ok(mine.length > 0, `thread ${th.tid} (${th.name}) has events`);
       t.ok(mine.every((s) => s.pid === truth.pid), `all under pid ${truth.pid}`);
-      const take = mine.filter((s) => s.event === `${GROUP}:take_gil`);
-      const took = mine.filter((s) => s.event === `${GROUP}:take_gil__return`);
-      const drop = mine.filter((s) => s.event === `${GROUP}:drop_gil`);
+      const take = mine.filter((s) => s.event === `${GROUP}:take_gil_${process.pid}`);
+      const took = mine.filter((s) => s.event === `${GROUP}:take_gil_${process.pid}__return`);
+      const drop = mine.filter((s) => s.event === `${GROUP}:drop_gil_${process.pid}`);
       t.ok(take.length > 0 && drop.length > 0, `thread ${th.tid} calls take_gil (${take.length}) and drop_gil (${drop.length})`);
       t.ok(Math.abs(take.length - took.length) <= 1, 'every take_gil returns (but one still waiting at the end)');
       t.ok(took.every((s) => typeof s.probe?.ret === 'string'), 'return probes carry the return address');
@@ -104,11 +104,11 @@ t.test('live: perf record with GIL probes, then perf-parse -i', { skip: reason ?
     // Two CPU-bound threads in one process: at most one holds the GIL. Between
     // a take_gil return and the next drop_gil of the same thread, no other
     // thread of the process may return from take_gil.
-    const gil = samples.filter((s) => s.pid === truth.pid && /:(take_gil__return|drop_gil)$/.test(s.event));
+    const gil = samples.filter((s) => s.pid === truth.pid && /:(take_gil_\d+__return|drop_gil_\d+)$/.test(s.event));
     let holder: number | undefined;
     let overlaps = 0;
     for (const s of gil) {
-      if (s.event.endsWith('take_gil__return')) {
+      if (/take_gil_\d+__return$/.test(s.event)) {
         if (holder !== undefined && holder !== s.tid) overlaps++;
         holder = s.tid;
       } else if (s.tid === holder) {
