@@ -4,7 +4,7 @@ import { createReadStream, openSync, writeSync, closeSync, rmSync, promises as f
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, outputOption, run, Output, Reporter, DataError, UsageError, openInput, version } from '../lib/cli.js';
+import { cli, outputOption, run, Output, Reporter, DataError, UsageError, openInput, version, EXIT_INTERRUPTED } from '../lib/cli.js';
 import { scanTrace, scanFiles, openFile, planMerge, writeMerged, ChangedError, type TraceSummary, type IdMaps } from '../filters/merge-trace.js';
 
 const prog = 'merge-trace';
@@ -28,6 +28,9 @@ const argv = cli(prog, '$0 TRACE.json [TRACE.json.gz ...] [-o OUT.json[.gz]]\nco
   .option('strict', { type: 'boolean', default: false, describe: 'stop (exit 1) at an unusable input instead of skipping it' })
   .parseSync();
 
+/** Ctrl-C during pass 2, thrown from the output sink. */
+class Interrupted extends Error {}
+
 await run(prog, async () => {
   const files = argv._.map(String);
   if (files.length === 0) throw new UsageError("no input files (try 'merge-trace --help')");
@@ -46,6 +49,18 @@ await run(prog, async () => {
   for (const f of files) if (f !== '-') await openCheck(f);
 
   const spools = new Map<number, string>();
+  // Ctrl-C: before any output exists, stop at once; while writing, stop
+  // between two writes and remove the half-written file.
+  let writing = false;
+  let interrupted = false;
+  process.once('SIGINT', () => {
+    if (writing) {
+      interrupted = true;
+      return;
+    }
+    for (const p of spools.values()) rmSync(p, { force: true });
+    process.exit(EXIT_INTERRUPTED);
+  });
   try {
     // Pass 1: what each input holds, and which inputs are usable.
     const scanOpts = (i: number) => ({
@@ -91,11 +106,13 @@ await run(prog, async () => {
 
     // Pass 2: write the merged object, streaming the events through.
     const out = new Output(argv.output, reporter);
+    writing = true;
     try {
       await writeMerged(
         plan,
         {
           write: async (b) => {
+            if (interrupted) throw new Interrupted();
             if (!out.stream.write(b)) await once(out.stream, 'drain');
           },
         },
@@ -107,6 +124,7 @@ await run(prog, async () => {
       );
     } catch (e) {
       out.discard();
+      if (e instanceof Interrupted) return EXIT_INTERRUPTED;
       if (e instanceof ChangedError) throw new DataError(e.message);
       throw e;
     }
