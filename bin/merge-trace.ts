@@ -54,7 +54,8 @@ await run(prog, async () => {
   let writing = false;
   let interrupted = false;
   process.once('SIGINT', () => {
-    if (writing) {
+    // Writing to stdout there is nothing to remove, and a stalled reader may never let a write finish.
+    if (writing && argv.output !== undefined && argv.output !== '-') {
       interrupted = true;
       return;
     }
