@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
-import { JsonScanner, JsonSyntaxError, keyIs, keyText, objectEntries, type ScanHooks } from '../lib/json-stream.js';
+import { JsonScanner, JsonSyntaxError, keyIs, keyText, numberValue, objectEntries, type ScanHooks } from '../lib/json-stream.js';
 
 export type Form = 'object' | 'array' | 'ndjson';
 
@@ -102,12 +102,12 @@ export class TraceScan implements ScanHooks {
   private evStart = 0;
   private field = 0;
   private ts = NaN;
-  private tsText = '';
+  private tsFloat = false;
   private dur = NaN;
   private ph: string | undefined;
   private evName: string | undefined;
   // The first top-level object, until we know whether it is a trace object or an NDJSON event.
-  private firstObj: { start: number; end: number; ts: number; tsText: string; dur: number; ph?: string; name?: string } | undefined;
+  private firstObj: { start: number; end: number; ts: number; tsFloat: boolean; dur: number; ph?: string; name?: string } | undefined;
   private firstHasPh = false;
 
   constructor(
@@ -206,10 +206,10 @@ export class TraceScan implements ScanHooks {
     return this.field !== 0;
   }
 
-  end(depth: number, pos: number, text: string | undefined): void {
+  end(depth: number, pos: number, tok: Buffer | undefined, ts: number, te: number): void {
     if (depth === 0) {
       if (this.firstKind === 0x7b && !this.ndjson) {
-        this.firstObj = { start: this.evStart, end: pos, ts: this.ts, tsText: this.tsText, dur: this.dur, ph: this.ph, name: this.evName };
+        this.firstObj = { start: this.evStart, end: pos, ts: this.ts, tsFloat: this.tsFloat, dur: this.dur, ph: this.ph, name: this.evName };
       } else if (this.ndjson) {
         this.eventDone(pos);
       }
@@ -226,12 +226,12 @@ export class TraceScan implements ScanHooks {
         this.capturing = false;
         this.member(raw);
       }
-      if (text !== undefined) this.fieldValue(text);
+      if (tok !== undefined) this.fieldValue(tok, ts, te);
       return;
     }
     const ev = this.evDepth;
     if (depth === ev && this.inEvent) this.eventDone(pos);
-    else if (depth === ev + 1 && text !== undefined && this.inEvent) this.fieldValue(text);
+    else if (depth === ev + 1 && tok !== undefined && this.inEvent) this.fieldValue(tok, ts, te);
   }
 
   private member(raw: Buffer): void {
@@ -260,22 +260,25 @@ export class TraceScan implements ScanHooks {
     this.evName = undefined;
   }
 
-  private fieldValue(text: string): void {
+  private fieldValue(b: Buffer, s: number, e: number): void {
+    const c = b[s]!;
+    const num = c === 0x2d || (c >= 0x30 && c <= 0x39);
     switch (this.field) {
       case 1:
-        if (isNumberText(text)) {
-          this.ts = Number(text);
-          this.tsText = text;
+        if (num) {
+          const r = numberValue(b, s, e);
+          this.ts = r.v;
+          this.tsFloat = r.float;
         }
         break;
       case 2:
-        if (isNumberText(text)) this.dur = Number(text);
+        if (num) this.dur = numberValue(b, s, e).v;
         break;
       case 3:
-        if (text.charCodeAt(0) === 0x22) this.ph = JSON.parse(text) as string;
+        if (c === 0x22) this.ph = JSON.parse(b.toString('utf8', s, e)) as string;
         break;
       case 4:
-        if (text.charCodeAt(0) === 0x22) this.evName = JSON.parse(text) as string;
+        if (c === 0x22) this.evName = JSON.parse(b.toString('utf8', s, e)) as string;
         break;
     }
     this.field = 0;
@@ -290,7 +293,7 @@ export class TraceScan implements ScanHooks {
     if (Number.isFinite(ts)) {
       if (ts < s.minTs) {
         s.minTs = ts;
-        s.minTsFloat = isFloatText(this.tsText);
+        s.minTsFloat = this.tsFloat;
       }
       const end = Number.isFinite(this.dur) ? ts + this.dur : ts;
       if (end > s.maxEnd) s.maxEnd = end;
@@ -308,7 +311,7 @@ export class TraceScan implements ScanHooks {
     this.sc.interest = 1;
     this.evStart = f.start;
     this.ts = f.ts;
-    this.tsText = f.tsText;
+    this.tsFloat = f.tsFloat;
     this.dur = f.dur;
     this.ph = f.ph;
     this.evName = f.name;
@@ -968,43 +971,8 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Readable
   if (count !== f.events) throw new ChangedError(f.name);
 }
 
-const POW10 = Array.from({ length: 23 }, (_x, k) => 10 ** k);
-
-/**
- * The value of the JSON number b[s..e), and whether Python would read it as a
- * float. Short decimals (the usual `643105628.094`) are computed from their
- * digits: an integer below 2^53 divided by an exact power of ten is the
- * correctly rounded value, the same double Number() would give.
- */
-function numberAt(b: Buffer, s: number, e: number): { v: number; float: boolean } {
-  let k = s;
-  const neg = b[k] === 0x2d;
-  if (neg) k++;
-  let m = 0;
-  let digits = 0;
-  let frac = -1;
-  for (; k < e; k++) {
-    const c = b[k]!;
-    if (c >= 0x30 && c <= 0x39) {
-      m = m * 10 + (c - 0x30);
-      digits++;
-      if (frac >= 0) frac++;
-    } else if (c === 0x2e && frac < 0) {
-      frac = 0;
-    } else {
-      break;
-    }
-  }
-  if (k === e && digits <= 15) {
-    const v = frac > 0 ? m / POW10[frac]! : m;
-    return { v: neg ? -v : v, float: frac >= 0 };
-  }
-  const text = b.toString('latin1', s, e);
-  return { v: Number(text), float: isFloatText(text) };
-}
-
 function replacement(field: number, b: Buffer, s: number, e: number, t: FileTransform): string {
-  const { v, float: isFloat } = numberAt(b, s, e);
+  const { v, float: isFloat } = numberValue(b, s, e);
   if (!Number.isFinite(v)) return b.toString('latin1', s, e);
   if (field === F_TS) {
     let x = v;

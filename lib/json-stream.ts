@@ -20,8 +20,13 @@
 export interface ScanHooks {
   /** A value at `depth` starts at `pos`; `c` is its first byte. */
   start(depth: number, pos: number, c: number): void;
-  /** It ends just before `pos`. `text` is a scalar's source text (strings with their quotes). */
-  end(depth: number, pos: number, text: string | undefined): void;
+  /**
+   * It ends just before `pos`. For a scalar whose text was asked for (see
+   * `key`), its source text (strings with their quotes) is `tok[s..e)`; read
+   * it with `tok.toString(...)` or `numberValue`, right away (the buffer is
+   * the caller's chunk, which may be reused).
+   */
+  end(depth: number, pos: number, tok: Buffer | undefined, s: number, e: number): void;
   /**
    * An object member at `depth` has the key whose source text (quotes
    * included) is `buf[s..e)`; decode it with `keyText` or test it with
@@ -455,21 +460,21 @@ export class JsonScanner {
     return all;
   }
 
-  private scalarDone(b: Buffer, end: number, depth: number, isString: boolean): number {
+  private scalarDone(b: Buffer, end: number, depth: number, _isString: boolean): number {
     if (depth <= this.interest && this.capturing) {
       const tok = this.takeToken(b, end);
       const s = tok === b ? this.keyFrom - this.base : 0;
       const e = tok === b ? end : tok.length;
-      this.hooks.end(depth, this.base + end, tok.toString(isString ? 'utf8' : 'latin1', s, e));
+      this.hooks.end(depth, this.base + end, tok, s, e);
     } else if (depth <= this.interest) {
-      this.hooks.end(depth, this.base + end, undefined);
+      this.hooks.end(depth, this.base + end, undefined, 0, 0);
     }
     return depth === 0 ? TOP_AFTER : AFTER;
   }
 
   private containerDone(endPos: number, depth: number): number {
     this.depth = depth;
-    if (depth <= this.interest) this.hooks.end(depth, endPos, undefined);
+    if (depth <= this.interest) this.hooks.end(depth, endPos, undefined, 0, 0);
     return depth === 0 ? TOP_AFTER : AFTER;
   }
 }
@@ -504,6 +509,42 @@ function numberEnd(b: Buffer, i: number, n: number): number {
     while (j < n && isDigit(b[j]!)) j++;
   }
   return j < n ? j : -1;
+}
+
+const POW10 = Array.from({ length: 23 }, (_x, k) => 10 ** k);
+
+/**
+ * The value of the JSON number `b[s..e)`, and whether Python would read it as
+ * a float (it has a `.` or an exponent). Short decimals (the usual
+ * `643105628.094`) are computed from their digits: an integer below 2^53
+ * divided by an exact power of ten is correctly rounded, the same double
+ * Number() gives, without making a string first.
+ */
+export function numberValue(b: Buffer, s: number, e: number): { v: number; float: boolean } {
+  let k = s;
+  const neg = b[k] === 0x2d;
+  if (neg) k++;
+  let m = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; k < e; k++) {
+    const c = b[k]!;
+    if (c >= 0x30 && c <= 0x39) {
+      m = m * 10 + (c - 0x30);
+      digits++;
+      if (frac >= 0) frac++;
+    } else if (c === 0x2e && frac < 0) {
+      frac = 0;
+    } else {
+      break;
+    }
+  }
+  if (k === e && digits <= 15 && digits > 0) {
+    const v = frac > 0 ? m / POW10[frac]! : m;
+    return { v: neg ? -v : v, float: frac >= 0 };
+  }
+  const text = b.toString('latin1', s, e);
+  return { v: Number(text), float: text.includes('.') || text.includes('e') || text.includes('E') };
 }
 
 /** Decodes a key's source text `buf[s..e)` (quotes included). */

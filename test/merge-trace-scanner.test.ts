@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { JsonScanner, JsonSyntaxError, objectEntries } from '../lib/json-stream.js';
+import { JsonScanner, JsonSyntaxError, numberValue, objectEntries } from '../lib/json-stream.js';
 import { planMerge, scanTrace, writeMerged, type MergeOptions } from '../filters/merge-trace.js';
 import { root } from './helpers/run.js';
 
@@ -176,4 +176,20 @@ t.test('rewritten ts are exactly ts + shift, for any double', async (t) => {
     { numRuns: 200 },
   );
   t.pass('200 random sets of ts and shifts');
+});
+
+t.test('numberValue reads a number as Number() does, without a string', async (t) => {
+  const decimal = fc
+    .tuple(fc.boolean(), fc.stringMatching(/^(0|[1-9][0-9]{0,11})$/), fc.option(fc.stringMatching(/^[0-9]{1,9}$/), { nil: undefined }))
+    .map(([neg, int, frac]) => `${neg ? '-' : ''}${int}${frac === undefined ? '' : '.' + frac}`);
+  const anyDouble = fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d));
+  fc.assert(
+    fc.property(fc.oneof(decimal, anyDouble), (text) => {
+      const b = Buffer.from(` ${text},`);
+      const r = numberValue(b, 1, b.length - 1);
+      return Object.is(r.v, Number(text)) && r.float === /[.eE]/.test(text);
+    }),
+    { numRuns: 3000 },
+  );
+  t.pass('3000 random numbers');
 });
