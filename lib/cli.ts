@@ -3,7 +3,7 @@
 // or -o FILE (written beside and renamed, so a failed run never leaves half a
 // file), diagnostics on stderr as `PROG: FILE:LINE: message`, exit codes
 // 0 ok / 1 bad data / 2 usage, a closed downstream pipe exits 0.
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fsp, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { createGunzip, createGzip } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -206,7 +206,12 @@ export class Output {
     } catch {
       /* already gone */
     }
-    void fsp.rm(this.tmp, { force: true }).catch(() => undefined);
+    // Synchronous: callers may exit right after, and the half file must go first.
+    try {
+      rmSync(this.tmp, { force: true });
+    } catch {
+      /* nothing to remove */
+    }
   }
 }
 
