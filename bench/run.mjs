@@ -75,12 +75,12 @@ if (text === undefined) {
   } else {
     const py = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
     const lib = execFileSync('sh', ['-c', `ldd '${py}' | awk '/libpython/ {print $3; exit}'`]).toString().trim() || py;
-    say(`recording examples/workloads/busy_many.py (8 threads, ${SECONDS} s) with GIL probes on ${lib}`);
+    say(`recording examples/workloads/busy_many.py (8 threads napping 0.5 ms every 1000 loops, ${SECONDS} s: the corpus benchmark's shape) with GIL probes on ${lib}`);
     execFileSync('perf', ['probe', '-q', '-x', lib, '-a', `${group}:take_gil_${process.pid}=take_gil`, '-a', `${group}:take_gil_${process.pid}=take_gil%return`, '-a', `${group}:drop_gil_${process.pid}=drop_gil`, '-a', `${group}:drop_gil_${process.pid}=drop_gil%return`]);
     probesAdded = true;
     data = join(tmp, 'capture.data');
     const sched = ['sched_switch', 'sched_waking', 'sched_wakeup', 'sched_wakeup_new', 'sched_process_fork', 'sched_process_exit'].flatMap((e) => ['-e', `sched:${e}`]);
-    execFileSync('perf', ['record', '-q', '--switch-events', '-k', 'CLOCK_MONOTONIC', ...sched, '-e', `${group}:*`, '-o', data, '--', py, join(root, 'examples', 'workloads', 'busy_many.py'), String(SECONDS), '8'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('perf', ['record', '-q', '--switch-events', '-k', 'CLOCK_MONOTONIC', ...sched, '-e', `${group}:*`, '-o', data, '--', py, join(root, 'examples', 'workloads', 'busy_many.py'), String(SECONDS), '8', '0.0005'], { stdio: ['ignore', 'ignore', 'inherit'] });
     spawnSync('perf', ['probe', '-q', '-d', `${group}:*`]);
     probesAdded = false;
     text = join(tmp, 'capture.txt');

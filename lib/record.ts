@@ -130,10 +130,12 @@ export interface RecordOptions {
 /**
  * The `perf record` command line. `-k CLOCK_MONOTONIC` puts perf on the clock
  * VizTracer uses, so the traces line up. Stacks only on sched_switch: a
- * callchain on every probe hit makes perf lose events.
+ * callchain on every probe hit makes perf lose events. --switch-events: the
+ * moment a thread gets a CPU, which sched_switch cannot show in a per-process
+ * recording when the task switched out is another process's (docs/events.md).
  */
 export function recordArgs(o: RecordOptions): string[] {
-  const args = ['record', '-k', 'CLOCK_MONOTONIC', '-o', o.output];
+  const args = ['record', '-k', 'CLOCK_MONOTONIC', '--switch-events', '-o', o.output];
   for (const ev of SCHED_EVENTS) {
     args.push('-e', o.stacks && ev === 'sched:sched_switch' ? `${ev}/call-graph=dwarf/` : ev);
   }
