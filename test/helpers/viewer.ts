@@ -184,8 +184,11 @@ async function openPage(context: Context, dir: string, trace: string | { file: s
     return { ...summary, pageErrors, loadMs };
   } finally {
     await page.close().catch(() => undefined);
-    await new Promise((r) => server.close(r));
+    // Close the browser's idle keep-alive sockets first: server.close() waits
+    // for every connection to end, which Chromium may hold open for minutes.
+    const closed = new Promise((r) => server.close(r));
     server.closeAllConnections?.();
+    await closed;
   }
 }
 
