@@ -147,6 +147,7 @@ export class Output {
   private readonly file: Writable | undefined;
   private readonly tmp: string | undefined;
   private broken = false;
+  private discarded = false;
 
   constructor(
     readonly path: string | undefined,
@@ -169,13 +170,15 @@ export class Output {
         this.stream = this.file;
       }
       this.file.on('error', (e) => {
+        // A write cut off by discard() (Ctrl-C, a failed stage) is not a write error.
+        if (this.discarded) return;
         this.broken = true;
         this.reporter.say(`${path}: ${e.message}`);
         this.discard();
         process.exit(EXIT_USAGE);
       });
     }
-    exitQuietlyOnClosedPipe(this.stream);
+    exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
   }
 
   /** Writes, resolving once the stream wants more (backpressure). */
@@ -201,6 +204,7 @@ export class Output {
   /** Removes a half-written file; stdout is left as it is. */
   discard(): void {
     if (this.tmp === undefined) return;
+    this.discarded = true;
     try {
       this.stream.destroy();
     } catch {
@@ -225,8 +229,10 @@ function isDevice(path: string): boolean {
 }
 
 /** `| head` closes our stdout: that is a normal end, not an error. */
-export function exitQuietlyOnClosedPipe(stream: Writable): void {
+export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boolean = () => false): void {
   stream.on('error', (e: NodeJS.ErrnoException) => {
+    // Writes cut off by discarding the output: the command decides how it ends.
+    if (discarded()) return;
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
     process.stderr.write(`${basename(process.argv[1] ?? 'gilpipe')}: write error: ${e.message}\n`);
     process.exit(EXIT_DATA);
