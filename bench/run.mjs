@@ -10,7 +10,7 @@
 //
 // Writes bench/results.json and prints a Markdown table for the README.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -103,7 +103,7 @@ say(`capture: ${textLines} lines of perf script text (${(statSync(text).size / 1
 // every stage sees ten times the events of the same threads, in time order.
 async function scaled(src, dst, isText) {
   const span = (() => {
-    const first = JSON.parse(readFileSync(parsed, 'utf8').split('\n', 1)[0]);
+    const first = JSON.parse(execFileSync('sh', ['-c', `head -n 1 '${parsed}'`]).toString());
     const lastLine = execFileSync('sh', ['-c', `tail -n 1 '${parsed}'`]).toString();
     return JSON.parse(lastLine).ts - first.ts + 1e9;
   })();

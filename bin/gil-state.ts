@@ -64,6 +64,9 @@ await run(prog, async () => {
   }
   const counts = [...state.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);
   if (counts.length > 0) reporter.say(`anomalies: ${counts.join(', ')} (see the diagnostic records)`);
+  if (state.unread > 0) {
+    reporter.say(`${state.unread} scheduler samples had no readable fields (a thread name with a newline cuts perf's line): passed through, not used`);
+  }
   if (state.gilSource === 'none') {
     reporter.say(
       'NO GIL EVENTS in the input: no take_gil/drop_gil probes (nor the pthread_cond_timedwait fallback, nor take_gil in switch-out stacks). ' +

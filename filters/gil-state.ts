@@ -53,7 +53,6 @@ interface Thread {
 
   gil: GilPhase;
   gilSince: number;
-  gilPartial: boolean;
   gilUnknownStart: boolean;
 
   sched: SchedState;
@@ -98,7 +97,8 @@ export class GilState {
   private readonly processes = new Map<number | null, Process>();
   /** tid -> pid learnt from fork records and sched_process_fork, before the thread shows up. */
   private readonly parentOf = new Map<number, number>();
-  private readonly execed = new Set<number>();
+  /** Scheduler samples without the fields gil-state needs, passed through. */
+  unread = 0;
   private firstTs = Infinity;
   private lastTs = -Infinity;
   private source: GilSource = 'none';
@@ -149,18 +149,23 @@ export class GilState {
     const tid = typeof rec.tid === 'number' ? rec.tid : undefined;
     if (typeof rec.pid === 'number') this.sawPid = true;
 
-    let used = true;
+    let used: boolean;
+    let sched = true;
     const self = tid !== undefined && tid > 0 ? this.thread(tid, rec.pid as number | undefined, rec.comm as string | undefined) : undefined;
     if (self) this.ownEvent(self, ts);
 
-    if (name === 'sched_switch') this.schedSwitch(rec, ts, self);
-    else if (name === 'sched_waking' || name === 'sched_wakeup' || name === 'sched_wakeup_new') this.wakeup(rec, ts, tid);
-    else if (name === 'sched_process_fork') this.processFork(rec);
-    else if (name === 'sched_process_exit') this.processExit(rec, ts);
-    else if (name === 'sched_process_exec') this.processExec(rec, ts, self);
-    else if (self && this.probe(rec, name, ts, self)) {
-      /* GIL probe handled */
-    } else used = false;
+    // A scheduler sample without the fields it needs (a payload perf cut with
+    // a newline in a thread name is kept raw) is passed through, not eaten.
+    if (name === 'sched_switch') used = this.schedSwitch(rec, ts, self);
+    else if (name === 'sched_waking' || name === 'sched_wakeup' || name === 'sched_wakeup_new') used = this.wakeup(rec, name, ts, tid);
+    else if (name === 'sched_process_fork') used = this.processFork(rec);
+    else if (name === 'sched_process_exit') used = this.processExit(rec, ts);
+    else if (name === 'sched_process_exec') used = this.processExec(rec, ts, self);
+    else {
+      sched = false;
+      used = self !== undefined && this.probe(rec, name, ts, self);
+    }
+    if (!used && sched) this.unread++;
 
     if (!used || this.opts.keepSamples) this.emit(rec);
   }
@@ -189,7 +194,6 @@ export class GilState {
         resetTs: undefined,
         gil: 'none',
         gilSince: 0,
-        gilPartial: false,
         gilUnknownStart: true,
         sched: 'unknown',
         schedSince: 0,
@@ -266,9 +270,9 @@ export class GilState {
     if (this.opts.keepSamples) this.emit(rec);
   }
 
-  private processFork(rec: Rec): void {
+  private processFork(rec: Rec): boolean {
     const f = rec.fields as Record<string, unknown> | undefined;
-    if (!f || typeof f.child_pid !== 'number' || typeof f.pid !== 'number') return;
+    if (!f || typeof f.child_pid !== 'number' || typeof f.pid !== 'number') return false;
     // sched_process_fork does not say thread or process; a child that later
     // execs becomes its own process (see processExec). pid/tid records win.
     if (!this.parentOf.has(f.child_pid)) {
@@ -279,27 +283,29 @@ export class GilState {
     if (child && !child.pidKnown) this.setPid(child, this.parentOf.get(f.child_pid)!, false);
     const c = this.thread(f.child_pid, undefined, typeof f.child_comm === 'string' ? f.child_comm : undefined);
     c.bornTs ??= rec.ts as number;
+    return true;
   }
 
-  private processExec(rec: Rec, ts: number, self: Thread | undefined): void {
+  private processExec(rec: Rec, ts: number, self: Thread | undefined): boolean {
     const f = rec.fields as Record<string, unknown> | undefined;
     const tid = (f && typeof f.pid === 'number' ? f.pid : self?.tid) as number | undefined;
-    if (tid === undefined) return;
-    this.execed.add(tid);
+    if (tid === undefined) return false;
     const t = this.threads.get(tid);
     if (t && !t.pidKnown && t.pid !== tid) {
       // exec makes a new process image: the thread leads its own group now.
       this.closeGil(t, ts, {});
       this.setPid(t, tid, false);
     }
+    return true;
   }
 
-  private processExit(rec: Rec, ts: number): void {
+  private processExit(rec: Rec, ts: number): boolean {
     const f = rec.fields as Record<string, unknown> | undefined;
     const tid = f && typeof f.pid === 'number' ? f.pid : undefined;
-    if (tid === undefined) return;
+    if (tid === undefined) return false;
     const t = this.threads.get(tid);
     if (t) this.exitThread(t, ts);
+    return true;
   }
 
   private exitThread(t: Thread, ts: number): void {
@@ -333,11 +339,11 @@ export class GilState {
     return true;
   }
 
-  private schedSwitch(rec: Rec, ts: number, self: Thread | undefined): void {
+  private schedSwitch(rec: Rec, ts: number, self: Thread | undefined): boolean {
     const f = rec.fields as Record<string, unknown> | undefined;
-    if (!f) return;
-    const prevPid = f.prev_pid as number;
-    const nextPid = f.next_pid as number;
+    if (!f || typeof f.prev_pid !== 'number' || typeof f.next_pid !== 'number') return false;
+    const prevPid = f.prev_pid;
+    const nextPid = f.next_pid;
     if (typeof prevPid === 'number' && prevPid > 0) {
       const prev = prevPid === self?.tid ? self : this.thread(prevPid, undefined, f.prev_comm as string);
       const letter = String(f.prev_state ?? '');
@@ -368,6 +374,7 @@ export class GilState {
         this.setSched(next, 'running', ts, undefined, false);
       }
     }
+    return true;
   }
 
   private stackSaysGil(rec: Rec): boolean {
@@ -377,11 +384,12 @@ export class GilState {
     return false;
   }
 
-  private wakeup(rec: Rec, ts: number, waker: number | undefined): void {
+  private wakeup(rec: Rec, name: string, ts: number, waker: number | undefined): boolean {
     const f = rec.fields as Record<string, unknown> | undefined;
-    if (!f || typeof f.pid !== 'number' || f.pid <= 0) return;
+    if (!f || typeof f.pid !== 'number') return false;
+    if (f.pid <= 0) return true;
     const t = this.thread(f.pid, undefined, f.comm as string);
-    if (rec.event === 'sched:sched_wakeup_new' || String(rec.event).endsWith('sched_wakeup_new')) t.bornTs ??= ts;
+    if (name === 'sched_wakeup_new') t.bornTs ??= ts;
     if (waker !== undefined && waker !== t.tid) {
       t.wokenBy = waker;
       t.wokenTs = ts;
@@ -389,6 +397,7 @@ export class GilState {
     if (t.sched === 'sleeping' || t.sched === 'blocked' || t.sched === 'other' || t.sched === 'unknown') {
       this.setSched(t, 'runnable', ts, undefined, t.sched === 'unknown');
     }
+    return true;
   }
 
   /** Ends the current scheduler span at ts and starts `state`. */
@@ -415,8 +424,7 @@ export class GilState {
         ts: t.schedSince,
         dur,
       };
-      if (t.schedLetter !== undefined && t.sched !== 'runnable' && t.sched !== 'running') span.letter = t.schedLetter;
-      else if (t.schedLetter !== undefined && t.sched === 'runnable') span.letter = t.schedLetter;
+      if (t.schedLetter !== undefined) span.letter = t.schedLetter;
       if (t.schedGil) span.gil = true;
       addFlags(span, t.schedPartial, flags);
       this.emit(span);
@@ -476,7 +484,7 @@ export class GilState {
         break;
       default:
     }
-    this.openGil(t, 'wait', ts, false);
+    this.openGil(t, 'wait', ts);
   }
 
   private takeReturn(t: Thread, ts: number): void {
@@ -525,7 +533,7 @@ export class GilState {
       this.emit(h);
     }
     proc.holder = t.tid;
-    this.openGil(t, 'hold', ts, false);
+    this.openGil(t, 'hold', ts);
   }
 
   private dropEntry(t: Thread, ts: number): void {
@@ -546,7 +554,7 @@ export class GilState {
     }
     if (proc.holder === t.tid) proc.holder = undefined;
     proc.lastRelease = { tid: t.tid, ts };
-    this.openGil(t, 'handoff', ts, false);
+    this.openGil(t, 'handoff', ts);
   }
 
   private dropReturn(t: Thread, ts: number): void {
@@ -621,10 +629,9 @@ export class GilState {
     return Number.isFinite(b) && b <= ts ? b : ts;
   }
 
-  private openGil(t: Thread, phase: GilPhase, ts: number, partial: boolean): void {
+  private openGil(t: Thread, phase: GilPhase, ts: number): void {
     t.gil = phase;
     t.gilSince = ts;
-    t.gilPartial = partial;
     t.gilUnknownStart = false;
   }
 
@@ -636,7 +643,7 @@ export class GilState {
       const proc = this.processOf(t);
       if (proc.holder === t.tid && (flags.unknown || flags.truncated)) proc.holder = undefined;
     }
-    this.spanGil(t, phase, t.gilSince, ts, { ...flags, partial: t.gilPartial || flags.partial }, phase === 'wait' ? 'take_gil' : undefined);
+    this.spanGil(t, phase, t.gilSince, ts, flags, phase === 'wait' ? 'take_gil' : undefined);
   }
 
   private spanGil(
