@@ -7,12 +7,11 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { runBin, bin, root, corpus, hasCorpus } from './helpers/run.js';
-import { PerfParser } from '../filters/perf-parse.js';
-import { Sink, lineTransform } from '../lib/stage.js';
+import { perfParse as perfParseInProcess } from './helpers/in-process.js';
+import { schemaErrors } from './helpers/schema.js';
 
 type Rec = Record<string, any>;
 const fixtures = join(root, 'test/fixtures');
@@ -400,39 +399,31 @@ interface Tally {
   gilProbesWithFunc: number;
   samplesWithPid: number;
   malformed: number;
+  /** Lines that do not validate against docs/events.schema.json. */
+  schema: string[];
 }
 
 async function parseInProcess(file: string): Promise<Tally> {
-  const tally: Tally = { records: 0, headers: 0, samples: 0, badTs: 0, gilProbes: 0, gilProbesWithFunc: 0, samplesWithPid: 0, malformed: 0 };
-  const sink = new Sink();
-  const parser = new PerfParser({ emit: sink.emit, malformed: () => void tally.malformed++ });
+  const tally: Tally = { records: 0, headers: 0, samples: 0, badTs: 0, gilProbes: 0, gilProbesWithFunc: 0, samplesWithPid: 0, malformed: 0, schema: [] };
   const buf = readFileSync(file);
-  const bytes = file.endsWith('.gz') ? gunzipSync(buf) : buf;
-  const tr = lineTransform('latin1', parser, sink);
-  // Feed in 64 KiB pieces, as a file stream would, so lines straddle chunks.
-  const chunks: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
-  Readable.from(chunks).pipe(tr);
-  let rest = '';
-  for await (const chunk of tr) {
-    const text = rest + String(chunk);
-    const lines = text.split('\n');
-    rest = lines.pop()!;
-    for (const l of lines) {
-      const r = JSON.parse(l) as Rec;
-      tally.records++;
-      if (r.type === 'header') {
-        tally.headers++;
-        continue;
-      }
-      if (!Number.isSafeInteger(r.ts) || r.ts < 0) tally.badTs++;
-      if (r.type !== 'sample') continue;
-      tally.samples++;
-      if (Number.isInteger(r.pid)) tally.samplesWithPid++;
-      if (/^python:(take|drop)_gil/.test(r.event)) {
-        tally.gilProbes++;
-        if (typeof r.probe?.func === 'string') tally.gilProbesWithFunc++;
-      }
+  const { out, malformed } = await perfParseInProcess(file.endsWith('.gz') ? gunzipSync(buf) : buf);
+  tally.malformed = malformed.length;
+  tally.schema = schemaErrors(out);
+  for (const l of out.split('\n')) {
+    if (l === '') continue;
+    const r = JSON.parse(l) as Rec;
+    tally.records++;
+    if (r.type === 'header') {
+      tally.headers++;
+      continue;
+    }
+    if (!Number.isSafeInteger(r.ts) || r.ts < 0) tally.badTs++;
+    if (r.type !== 'sample') continue;
+    tally.samples++;
+    if (Number.isInteger(r.pid)) tally.samplesWithPid++;
+    if (/^python:(take|drop)_gil/.test(r.event)) {
+      tally.gilProbes++;
+      if (typeof r.probe?.func === 'string') tally.gilProbesWithFunc++;
     }
   }
   return tally;
@@ -454,6 +445,7 @@ t.test('shared corpus', { skip: hasCorpus ? false : `no shared corpus at ${corpu
       t.equal(n.records - n.headers, raw.events, `one record per event line (${raw.events})`);
       t.equal(n.headers, raw.headerLines > 0 ? 1 : 0, 'one header record per # block');
       t.equal(n.badTs, 0, 'every ts is a non-negative integer');
+      t.same(n.schema, [], 'every record valid against the schema');
       const why = strayReason(f);
       if (why === undefined) {
         t.equal(raw.strays, 0, 'the raw text has no stray lines');

@@ -15,28 +15,11 @@ const text = (name: string) => gunzipSync(readFileSync(V + name)).toString('lati
 const tmp = mkdtempSync(join(tmpdir(), 'perf-parse-test-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Lines of perf output that are events: those with a `SEC.FRACTION: ` time column (counted with a plain regex). */
-function eventLines(s: string): number {
-  return s.split('\n').filter((l) => /(^|\s)\d+\.\d{6,9}: /.test(l) && !l.startsWith('\t')).length;
-}
-
-t.test('every corpus variant: one record per event line, output valid against the schema', { skip }, async (t) => {
-  const files = readdirSync(V).filter((f) => f.endsWith('.perf.txt.gz') && !f.startsWith('error.'));
-  // -F trace prints no time or event column: nothing can be read, and it is said.
-  const unreadable = new Set(['ex0-sched.F-trace-only.perf.txt.gz']);
-  t.ok(files.length > 70, `${files.length} variants`);
-  for (const f of files) {
-    const r = await perfParse(gunzipSync(readFileSync(V + f)));
-    const recs = parseNdjson(r.out).filter((x) => x.type !== 'header');
-    if (unreadable.has(f)) {
-      t.equal(recs.length, 0, `${f}: nothing read`);
-      t.match(r.malformed[0], /without time and event columns/, `${f}: says why`);
-      continue;
-    }
-    t.equal(recs.length, eventLines(text(f)), `${f}: records = event lines`);
-    t.same(r.malformed, [], `${f}: no malformed lines`);
-    t.same(schemaErrors(r.out), [], `${f}: schema`);
-  }
+t.test('-F trace alone: nothing readable, and it says why', { skip }, async (t) => {
+  const r = await perfParse(gunzipSync(readFileSync(V + 'ex0-sched.F-trace-only.perf.txt.gz')));
+  t.equal(r.out, '');
+  t.equal(r.malformed.length, 27, 'every line counted');
+  t.match(r.malformed[0], /without time and event columns/);
 });
 
 t.test('callchains: frames per event equal the indented lines of its block', { skip }, async (t) => {

@@ -9,7 +9,11 @@ export async function perfParse(input: Buffer | string): Promise<{ out: string; 
   const malformed: string[] = [];
   const parser = new PerfParser({ emit: sink.emit, malformed: (line, why) => malformed.push(`${line}: ${why}`) });
   const t = lineTransform('latin1', parser, sink);
-  Readable.from([typeof input === 'string' ? Buffer.from(input, 'latin1') : input]).pipe(t);
+  // In 64 KiB pieces, as a file stream reads, so lines straddle chunks.
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
+  Readable.from(chunks).pipe(t);
   let out = '';
   for await (const s of t) out += s;
   return { out, malformed };
