@@ -1,8 +1,15 @@
 #!/usr/bin/env node
 // gil-state: perf-parse records in, per-thread GIL and scheduler spans out.
-import { cli, outputOption, strictOption, run, Output, Reporter, Malformed, Interrupt, UsageError } from '../lib/cli.js';
-import { Sink, lineTransform, ndjsonLines, runInputs } from '../lib/stage.js';
+import { cli, outputOption, strictOption, run, Reporter, BadInput } from '../lib/cli.js';
+import { UsageError } from '../lib/errors.js';
+import { connect } from '../lib/filter.js';
+import { Output } from '../lib/io.js';
+import { JSON_LINES, LineSplitter } from '../lib/lines.js';
+import { NdjsonDecoder, TextSink, ndjsonEncoder } from '../lib/ndjson.js';
+import { openInputs, pump } from '../lib/run-stage.js';
+import { Interrupt } from '../lib/signals.js';
 import { GilState, DEFAULTS } from '../filters/gil-state.js';
+import { narrow, recordJson } from '../filters/records.js';
 
 const prog = 'gil-state';
 
@@ -33,29 +40,24 @@ function regex(name: string, source: string): RegExp {
 
 await run(prog, async () => {
   const reporter = new Reporter(prog);
-  const malformed = new Malformed(reporter, argv.strict);
-  const out = new Output(argv.output, reporter);
-  const interrupt = new Interrupt();
-  const sink = new Sink();
-  const state = new GilState(sink.emit, {
+  const bad = new BadInput(reporter, argv.strict);
+  const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+  const state = new GilState(ndjsonEncoder(io.sink, recordJson), bad, {
     ...DEFAULTS,
     takeGil: regex('take-gil', argv['take-gil']),
     dropGil: regex('drop-gil', argv['drop-gil']),
     condWait: regex('cond-wait', argv['cond-wait']),
     keepSamples: argv['keep-samples'],
   });
+  const chain = connect((emit) => new LineSplitter(emit, bad, JSON_LINES), connect((emit) => new NdjsonDecoder(emit, bad, narrow), state));
   try {
-    await runInputs(argv._.map(String), out, interrupt, (input) =>
-      lineTransform('utf8', ndjsonLines(input.name, { record: (rec) => state.record(rec) }, malformed), sink),
-    );
     // Spans still open at the end of the last input are flushed as truncated.
-    state.end();
-    await out.write(sink.take());
+    await pump(await openInputs(argv._.map(String)), chain, io);
   } catch (e) {
-    out.discard();
+    io.out.discard();
     throw e;
   }
-  malformed.summarise();
+  bad.summarise();
   if (state.counts.has('no_pid')) {
     reporter.say(
       'the input has no pid column: threads were grouped into processes from fork records, and a thread whose parent was not recorded counts as its own process. ' +
@@ -76,6 +78,6 @@ await run(prog, async () => {
   } else if (state.gilSource === 'cond_timedwait') {
     reporter.say('GIL waits come from pthread_cond_timedwait probes (stripped interpreter): waits only, no holds, and other condition-variable waits may be among them');
   }
-  await out.commit();
-  return interrupt.requested ? 130 : 0;
+  await io.out.commit();
+  return io.interrupt.exitCode;
 });

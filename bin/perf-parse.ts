@@ -1,9 +1,16 @@
 #!/usr/bin/env node
 // perf-parse: `perf script` text (or a perf.data file) in, NDJSON records out.
-import { cli, outputOption, strictOption, run, Output, Reporter, Malformed, Interrupt, DataError } from '../lib/cli.js';
-import { Sink, lineTransform, runInputs, runStream } from '../lib/stage.js';
-import { PerfParser, recordJson } from '../filters/perf-parse.js';
+import { cli, outputOption, strictOption, run, Reporter, BadInput } from '../lib/cli.js';
+import { DataError } from '../lib/errors.js';
+import { Output } from '../lib/io.js';
+import { connect } from '../lib/filter.js';
+import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
+import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
 import { perfScript } from '../lib/perf.js';
+import { openInputs, pump } from '../lib/run-stage.js';
+import { Interrupt } from '../lib/signals.js';
+import { PerfParser } from '../filters/perf-parse.js';
+import { recordJson } from '../filters/records.js';
 
 const prog = 'perf-parse';
 
@@ -25,56 +32,45 @@ const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FIL
 await run(prog, async () => {
   const files = argv._.map(String);
   const reporter = new Reporter(prog);
-  const malformed = new Malformed(reporter, argv.strict);
-  const out = new Output(argv.output, reporter);
-  const interrupt = new Interrupt();
-  const sink = new Sink(recordJson);
-  const parsers: PerfParser[] = [];
-  const stageFor = (input: { name: string }) => {
-    const parser = new PerfParser({ emit: sink.emit, malformed: (line, why) => malformed.add(input.name, line, why) });
-    parsers.push(parser);
-    return lineTransform('latin1', parser, sink);
-  };
+  const bad = new BadInput(reporter, argv.strict);
+  const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+  const parser = new PerfParser(ndjsonEncoder(io.sink, recordJson), bad);
+  const chain = connect((emit) => new LineSplitter(emit, bad, PERF_TEXT), parser);
   try {
     if (argv.input !== undefined) {
       if (files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
       const perf = await perfScript(argv.input, reporter);
-      const stop = progress(parsers);
+      const stop = progress(parser);
       try {
-        await runStream(perf.input, out, interrupt, stageFor(perf.input));
+        await pump([perf.input], chain, io);
         await perf.done();
       } finally {
         stop();
       }
     } else {
-      await runInputs(files, out, interrupt, stageFor);
+      await pump(await openInputs(files), chain, io);
     }
   } catch (e) {
-    out.discard();
+    io.out.discard();
     throw e;
   } finally {
-    malformed.summarise();
-    const backwards = parsers.reduce((n, p) => n + p.stats.backwards, 0);
-    const samples = parsers.reduce((n, p) => n + p.stats.samples + p.stats.records, 0);
-    if (backwards > 2 && backwards > samples / 20) {
+    bad.summarise();
+    const { backwards, samples, records, lost } = parser.stats;
+    if (backwards > 2 && backwards > (samples + records) / 20) {
       reporter.say(
-        `time went backwards ${backwards} times in ${samples} events: was this printed with --deltatime? Stages after this need absolute times (perf script --ns).`,
+        `time went backwards ${backwards} times in ${samples + records} events: was this printed with --deltatime? Stages after this need absolute times (perf script --ns).`,
       );
     }
-    const lost = parsers.reduce((n, p) => n + p.stats.lost, 0);
     if (lost > 0) reporter.say(`perf lost ${lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
   }
-  await out.commit();
-  return interrupt.requested ? 130 : 0;
+  await io.out.commit();
+  return io.interrupt.exitCode;
 });
 
 /** A line count on stderr once a second while perf script runs, when a person is watching. */
-function progress(parsers: PerfParser[]): () => void {
+function progress(parser: PerfParser): () => void {
   if (!process.stderr.isTTY) return () => undefined;
-  const timer = setInterval(() => {
-    const n = parsers.reduce((sum, p) => sum + p.stats.lines, 0);
-    process.stderr.write(`\r${prog}: ${n.toLocaleString('en')} lines read`);
-  }, 1000);
+  const timer = setInterval(() => process.stderr.write(`\r${prog}: ${parser.stats.lines.toLocaleString('en')} lines read`), 1000);
   return () => {
     clearInterval(timer);
     process.stderr.write('\r\x1b[K');

@@ -1,10 +1,25 @@
 // gil-state's logic: perf-parse records in, per-thread GIL and scheduler
 // spans out (docs/events.md). One GIL per process, so GIL bookkeeping is keyed
 // by pid; everything else is per thread. Memory grows with threads, not events.
-import type { Rec } from '../lib/stage.js';
+import type { Context, Emit, Filter } from '../lib/filter.js';
 import { baseName } from '../lib/perf-grammar.js';
+import type {
+  AnyRecord,
+  Comm,
+  Diagnostic,
+  DiagnosticCode,
+  Exit,
+  Fork,
+  GilSource,
+  GilSpan,
+  Handoff,
+  Lost,
+  PerfRecord,
+  Sample,
+  SchedSpan,
+} from './records.js';
 
-export type GilSource = 'take_gil' | 'cond_timedwait' | 'stack' | 'none';
+export type { GilSource, DiagnosticCode };
 
 export interface GilStateOptions {
   /** Probe names (after the group, return suffix removed) that mean take_gil. */
@@ -84,15 +99,7 @@ interface Process {
   threads: Set<number>;
 }
 
-export type DiagnosticCode =
-  | 'return_without_entry'
-  | 'repeated_event'
-  | 'impossible_sequence'
-  | 'lost_events'
-  | 'no_pid'
-  | 'two_holders';
-
-export class GilState {
+export class GilState implements Filter<AnyRecord> {
   private readonly threads = new Map<number, Thread>();
   private readonly processes = new Map<number | null, Process>();
   /** tid -> pid learnt from fork records and sched_process_fork, before the thread shows up. */
@@ -108,12 +115,13 @@ export class GilState {
   readonly counts = new Map<DiagnosticCode, number>();
 
   constructor(
-    private readonly emit: (rec: object) => void,
+    private readonly emit: Emit<AnyRecord>,
+    _ctx: Context,
     private readonly opts: GilStateOptions = DEFAULTS,
   ) {}
 
-  /** Feeds one record; returns nothing, emits spans as they close. */
-  record(rec: Rec): void {
+  /** Feeds one record; emits spans as they close, and every record it does not consume. */
+  write(rec: AnyRecord): void {
     switch (rec.type) {
       case 'sample':
         this.sample(rec);
@@ -137,21 +145,16 @@ export class GilState {
 
   // ------------------------------------------------------------ dispatch
 
-  private sample(rec: Rec): void {
-    const ts = rec.ts as number;
-    if (typeof ts !== 'number') {
-      this.emit(rec);
-      return;
-    }
+  private sample(rec: Sample): void {
+    const ts = rec.ts;
     this.seen(ts);
-    const event = String(rec.event ?? '');
-    const name = baseName(event);
-    const tid = typeof rec.tid === 'number' ? rec.tid : undefined;
-    if (typeof rec.pid === 'number') this.sawPid = true;
+    const name = baseName(rec.event);
+    const tid = rec.tid;
+    if (rec.pid !== undefined) this.sawPid = true;
 
     let used: boolean;
     let sched = true;
-    const self = tid !== undefined && tid > 0 ? this.thread(tid, rec.pid as number | undefined, rec.comm as string | undefined) : undefined;
+    const self = tid !== undefined && tid > 0 ? this.thread(tid, rec.pid, rec.comm) : undefined;
     if (self) this.ownEvent(self, ts);
 
     // A scheduler sample without the fields it needs (a payload perf cut with
@@ -250,28 +253,26 @@ export class GilState {
     if (t.sched !== 'running' && !t.dead) this.setSched(t, 'running', ts, undefined, t.sched === 'unknown');
   }
 
-  private task(rec: Rec): void {
-    const ts = rec.ts as number;
-    if (typeof ts === 'number' && ts > 0) this.seen(ts);
-    const pid = rec.pid as number;
-    const tid = rec.tid as number;
+  private task(rec: Comm | Fork | Exit): void {
+    const { ts, pid, tid } = rec;
+    if (ts > 0) this.seen(ts);
     this.sawPid = true;
     if (rec.type === 'fork') {
       this.parentOf.set(tid, pid);
       const t = this.threads.get(tid);
       if (t) this.setPid(t, pid, true);
     } else if (rec.type === 'comm') {
-      const t = this.thread(tid, pid, rec.comm as string);
+      const t = this.thread(tid, pid, rec.comm);
       if (ts > 0) this.ownEvent(t, ts);
     } else if (rec.type === 'exit') {
       const t = this.threads.get(tid);
-      if (t && typeof ts === 'number') this.exitThread(t, ts);
+      if (t) this.exitThread(t, ts);
     }
     if (this.opts.keepSamples) this.emit(rec);
   }
 
-  private processFork(rec: Rec): boolean {
-    const f = rec.fields as Record<string, unknown> | undefined;
+  private processFork(rec: Sample): boolean {
+    const f = rec.fields;
     if (!f || typeof f.child_pid !== 'number' || typeof f.pid !== 'number') return false;
     // sched_process_fork does not say thread or process; a child that later
     // execs becomes its own process (see processExec). pid/tid records win.
@@ -281,14 +282,14 @@ export class GilState {
     }
     const child = this.threads.get(f.child_pid);
     if (child && !child.pidKnown) this.setPid(child, this.parentOf.get(f.child_pid)!, false);
-    const c = this.thread(f.child_pid, undefined, typeof f.child_comm === 'string' ? f.child_comm : undefined);
-    c.bornTs ??= rec.ts as number;
+    const c = this.thread(f.child_pid, undefined, str(f.child_comm));
+    c.bornTs ??= rec.ts;
     return true;
   }
 
-  private processExec(rec: Rec, ts: number, self: Thread | undefined): boolean {
-    const f = rec.fields as Record<string, unknown> | undefined;
-    const tid = (f && typeof f.pid === 'number' ? f.pid : self?.tid) as number | undefined;
+  private processExec(rec: Sample, ts: number, self: Thread | undefined): boolean {
+    const f = rec.fields;
+    const tid = f && typeof f.pid === 'number' ? f.pid : self?.tid;
     if (tid === undefined) return false;
     const t = this.threads.get(tid);
     if (t && !t.pidKnown && t.pid !== tid) {
@@ -299,8 +300,8 @@ export class GilState {
     return true;
   }
 
-  private processExit(rec: Rec, ts: number): boolean {
-    const f = rec.fields as Record<string, unknown> | undefined;
+  private processExit(rec: Sample, ts: number): boolean {
+    const f = rec.fields;
     const tid = f && typeof f.pid === 'number' ? f.pid : undefined;
     if (tid === undefined) return false;
     const t = this.threads.get(tid);
@@ -327,25 +328,24 @@ export class GilState {
    * per-process recording when the task switched out belongs to another
    * process. OUT is left to sched_switch, which knows the state.
    */
-  private switchRecord(rec: Rec): boolean {
-    const ts = rec.ts as number;
-    const tid = rec.tid as number | undefined;
-    if (typeof ts !== 'number' || typeof tid !== 'number' || tid <= 0) return false;
+  private switchRecord(rec: PerfRecord): boolean {
+    const { ts, tid } = rec;
+    if (tid === undefined || tid <= 0) return false;
     this.seen(ts);
-    if (typeof rec.pid === 'number') this.sawPid = true;
-    const t = this.thread(tid, rec.pid as number | undefined);
-    if (String(rec.body).startsWith('IN')) this.ownEvent(t, ts);
+    if (rec.pid !== undefined) this.sawPid = true;
+    const t = this.thread(tid, rec.pid);
+    if (rec.body.startsWith('IN')) this.ownEvent(t, ts);
     if (this.opts.keepSamples) this.emit(rec);
     return true;
   }
 
-  private schedSwitch(rec: Rec, ts: number, self: Thread | undefined): boolean {
-    const f = rec.fields as Record<string, unknown> | undefined;
+  private schedSwitch(rec: Sample, ts: number, self: Thread | undefined): boolean {
+    const f = rec.fields;
     if (!f || typeof f.prev_pid !== 'number' || typeof f.next_pid !== 'number') return false;
     const prevPid = f.prev_pid;
     const nextPid = f.next_pid;
     if (typeof prevPid === 'number' && prevPid > 0) {
-      const prev = prevPid === self?.tid ? self : this.thread(prevPid, undefined, f.prev_comm as string);
+      const prev = prevPid === self?.tid ? self : this.thread(prevPid, undefined, str(f.prev_comm));
       const letter = String(f.prev_state ?? '');
       const state = stateOf(letter);
       if (state === 'dead') {
@@ -368,7 +368,7 @@ export class GilState {
       }
     }
     if (typeof nextPid === 'number' && nextPid > 0) {
-      const next = this.thread(nextPid, undefined, f.next_comm as string);
+      const next = this.thread(nextPid, undefined, str(f.next_comm));
       if (!next.dead || next.sched === 'unknown') {
         next.dead = false;
         this.setSched(next, 'running', ts, undefined, false);
@@ -377,18 +377,18 @@ export class GilState {
     return true;
   }
 
-  private stackSaysGil(rec: Rec): boolean {
-    const chain = rec.callchain as Array<{ sym?: string | null }> | undefined;
+  private stackSaysGil(rec: Sample): boolean {
+    const chain = rec.callchain;
     if (chain === undefined) return false;
     for (const fr of chain) if (fr.sym && this.opts.stackWait.test(fr.sym)) return true;
     return false;
   }
 
-  private wakeup(rec: Rec, name: string, ts: number, waker: number | undefined): boolean {
-    const f = rec.fields as Record<string, unknown> | undefined;
+  private wakeup(rec: Sample, name: string, ts: number, waker: number | undefined): boolean {
+    const f = rec.fields;
     if (!f || typeof f.pid !== 'number') return false;
     if (f.pid <= 0) return true;
-    const t = this.thread(f.pid, undefined, f.comm as string);
+    const t = this.thread(f.pid, undefined, str(f.comm));
     if (name === 'sched_wakeup_new') t.bornTs ??= ts;
     if (waker !== undefined && waker !== t.tid) {
       t.wokenBy = waker;
@@ -415,7 +415,7 @@ export class GilState {
     if ((t.sched === 'sleeping' || t.sched === 'blocked') && t.schedGil) t.stackWaitEnd = ts;
     const dur = ts - t.schedSince;
     if (dur > 0 && t.own) {
-      const span: Record<string, unknown> = {
+      const span: SchedSpan = {
         type: 'span',
         pid: t.pid,
         tid: t.tid,
@@ -435,8 +435,8 @@ export class GilState {
   // ------------------------------------------------------------ GIL
 
   /** Returns true when the sample is a GIL probe (or the libc fallback) and was handled. */
-  private probe(rec: Rec, name: string, ts: number, t: Thread): boolean {
-    const probe = rec.probe as { func: string; ret?: string } | undefined;
+  private probe(rec: Sample, name: string, ts: number, t: Thread): boolean {
+    const probe = rec.probe;
     const isReturn = probe?.ret !== undefined || RETURN_SUFFIX.test(name);
     const base = name.replace(RETURN_SUFFIX, '');
     if (this.opts.takeGil.test(base)) {
@@ -515,7 +515,7 @@ export class GilState {
     const rel = proc.lastRelease;
     const from = rel?.tid;
     if (from !== t.tid) {
-      const h: Record<string, unknown> = {
+      const h: Handoff = {
         type: 'handoff',
         pid: proc.pid,
         ts,
@@ -652,12 +652,12 @@ export class GilState {
     start: number,
     end: number,
     flags: SpanFlags,
-    via?: string,
+    via?: GilSpan['via'],
     site?: string,
   ): void {
     const dur = end - start;
     if (dur < 0) return;
-    const span: Record<string, unknown> = { type: 'span', pid: t.pid, tid: t.tid, family: 'gil', state, ts: start, dur };
+    const span: GilSpan = { type: 'span', pid: t.pid, tid: t.tid, family: 'gil', state, ts: start, dur };
     if (via !== undefined) span.via = via;
     if (site !== undefined) span.site = site;
     addFlags(span, false, flags);
@@ -666,11 +666,10 @@ export class GilState {
 
   // ------------------------------------------------------------ loss and anomalies
 
-  private lostEvents(rec: Rec): void {
-    const ts = rec.ts as number;
-    this.lost += Number(rec.lost ?? 0);
+  private lostEvents(rec: Lost): void {
+    const ts = rec.ts;
+    this.lost += rec.lost;
     this.emit(rec);
-    if (typeof ts !== 'number') return;
     this.seen(ts);
     // We do not know whose events were lost: every open span's end is now unknown.
     this.diagnostic('lost_events', ts, undefined, `perf lost ${rec.lost} events here: open spans are closed as unknown`);
@@ -696,12 +695,9 @@ export class GilState {
 
   private diagnostic(code: DiagnosticCode, ts: number, t: Thread | undefined, message: string): void {
     this.count(code);
-    const d: Record<string, unknown> = { type: 'diagnostic', code, ts: Number.isFinite(ts) ? ts : 0 };
-    if (t) {
-      d.pid = t.pid;
-      d.tid = t.tid;
-    }
-    d.message = message;
+    const d: Diagnostic = t
+      ? { type: 'diagnostic', code, ts: Number.isFinite(ts) ? ts : 0, pid: t.pid, tid: t.tid, message }
+      : { type: 'diagnostic', code, ts: Number.isFinite(ts) ? ts : 0, message };
     this.emit(d);
   }
 
@@ -758,7 +754,7 @@ interface SpanFlags {
   unknown?: boolean;
 }
 
-function addFlags(span: Record<string, unknown>, partial: boolean, flags: SpanFlags): void {
+function addFlags(span: GilSpan | SchedSpan, partial: boolean, flags: SpanFlags): void {
   if (partial || flags.partial) span.partial = true;
   if (flags.truncated) span.truncated = true;
   if (flags.unknown) span.unknown = true;
@@ -772,4 +768,8 @@ function stateOf(letter: string): SchedState | 'dead' {
   if (c === 'D') return 'blocked';
   if (c === 'X' || c === 'Z') return 'dead';
   return 'other';
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
 }

@@ -1,7 +1,8 @@
 // perf-parse's logic: `perf script` text in, one record per event out.
 // Fed one line at a time; emits `header`, `sample`, `comm`, `fork`, `exit`,
 // `lost`, `perf_record` and `perf_message` records (docs/events.md).
-import type { LineHandler } from '../lib/stage.js';
+import type { Context, Emit, Filter } from '../lib/filter.js';
+import type { PerfParseRecord, PerfRecord, Sample } from './records.js';
 import {
   type Frame,
   type Head,
@@ -13,25 +14,6 @@ import {
   utf8,
 } from '../lib/perf-grammar.js';
 
-export interface Sample {
-  type: 'sample';
-  ts: number;
-  comm?: string;
-  pid?: number;
-  tid?: number;
-  cpu?: number;
-  period?: number;
-  misc?: string;
-  tod?: string;
-  event: string;
-  fields?: Record<string, unknown>;
-  probe?: { func: string; ret?: string };
-  payload?: string;
-  addr?: Frame;
-  ip?: Frame;
-  callchain?: Frame[];
-}
-
 export interface PerfParseStats {
   lines: number;
   samples: number;
@@ -41,20 +23,15 @@ export interface PerfParseStats {
   backwards: number;
 }
 
-export interface Sinks {
-  emit: (rec: object) => void;
-  malformed: (line: number, why: string) => void;
-}
-
 const PERF_MESSAGE_RE =
   /^(Warning:|WARNING:|Processed \d+ (events|samples)|Check IO\/CPU overload|\d+ out of order events|Found \d+ unknown events|Found invalid callchains|\d+ unprocessable samples|AUX data lost|incompatible file format|Was the 'perf record' command|zero-sized data|0x[0-9a-f]+ \[0x[0-9a-f]+\]: failed to process type)/;
 const LOST_CHUNKS_RE = /^Processed (\d+) events and lost (\d+) chunks!/;
 const BARE_PAYLOAD_RE = /^(prev_comm=|comm=|\([0-9a-f]+( <- [0-9a-f]+)?\)$|[a-z_]+=)/;
 const HEADER_LINE_RE = /^#($| =+$| [A-Za-z][^:]*: | [A-Z_]+ info available)/;
 
-export class PerfParser implements LineHandler {
+export class PerfParser implements Filter<string> {
   readonly stats: PerfParseStats = { lines: 0, samples: 0, records: 0, lost: 0, backwards: 0 };
-  private readonly layout: Layout = { taskWidth: 5 };
+  private layout: Layout = { taskWidth: 5 };
   private pending: Sample | undefined;
   /** The pending event's line had no padding: space-indented frames may follow. */
   private pendingUnpadded = false;
@@ -64,9 +41,12 @@ export class PerfParser implements LineHandler {
   /** Names from PERF_RECORD_COMM, exact: the padded comm column cannot show a name's own leading spaces. */
   private readonly names = new Map<number, string>();
 
-  constructor(private readonly out: Sinks) {}
+  constructor(
+    private readonly emit: Emit<PerfParseRecord>,
+    private readonly ctx: Context,
+  ) {}
 
-  line(text: string, lineno: number): void {
+  write(text: string): void {
     this.stats.lines++;
     const c0 = text.charCodeAt(0);
     // A blank line ends a callchain block; one of only blanks is taken the same way.
@@ -112,21 +92,23 @@ export class PerfParser implements LineHandler {
     if (PERF_MESSAGE_RE.test(text)) {
       this.flush();
       const lost = LOST_CHUNKS_RE.exec(text);
-      this.out.emit({ type: 'perf_message', text: utf8(text), ...(lost ? { lost_chunks: Number(lost[2]) } : {}) });
+      this.emit({ type: 'perf_message', text: utf8(text), ...(lost ? { lost_chunks: Number(lost[2]) } : {}) });
       return;
     }
     if (BARE_PAYLOAD_RE.test(text)) {
-      this.out.malformed(lineno, `a tracepoint payload without time and event columns (perf script -F trace?): print at least -F tid,time,event,trace`);
+      this.ctx.malformed(`a tracepoint payload without time and event columns (perf script -F trace?): print at least -F tid,time,event,trace`);
       return;
     }
-    this.out.malformed(lineno, `not a perf script line: ${JSON.stringify(utf8(text.length > 70 ? text.slice(0, 67) + '...' : text))}`);
+    this.ctx.malformed(`not a perf script line: ${JSON.stringify(utf8(text.length > 70 ? text.slice(0, 67) + '...' : text))}`);
   }
 
-  cut(text: string, lineno: number): void {
-    this.stats.lines++;
-    // perf ends every line with a newline: a last line without one was cut
-    // short (a killed pipe, `head -c`), and its fields may be cut too.
-    this.out.malformed(lineno, `line cut short at end of input: ${JSON.stringify(utf8(text.slice(0, 60)))}`);
+  /** Each input is a recording of its own: its column layout and names are its own too. */
+  endInput(): void {
+    this.flush();
+    this.flushHeader();
+    this.layout = { taskWidth: 5 };
+    this.prevTs = -Infinity;
+    this.names.clear();
   }
 
   end(): void {
@@ -160,7 +142,7 @@ export class PerfParser implements LineHandler {
 
   private flushHeader(): void {
     if (this.header === undefined) return;
-    this.out.emit({ type: 'header', ...this.header });
+    this.emit({ type: 'header', ...this.header });
     this.stats.records++;
     this.header = undefined;
   }
@@ -172,7 +154,7 @@ export class PerfParser implements LineHandler {
       this.sideband(head);
       return;
     }
-    const s: Sample = { type: 'sample', ts: head.ts } as Sample;
+    const s: Sample = { type: 'sample', ts: head.ts, event: '' };
     if (head.comm !== undefined) {
       let comm = head.comm;
       if (head.padded && head.tid !== undefined) {
@@ -202,7 +184,7 @@ export class PerfParser implements LineHandler {
 
   private flush(): void {
     if (this.pending === undefined) return;
-    this.out.emit(this.pending);
+    this.emit(this.pending);
     this.stats.samples++;
     this.pending = undefined;
     this.lastFrame = undefined;
@@ -210,74 +192,28 @@ export class PerfParser implements LineHandler {
 
   private sideband(head: Head): void {
     const body = head.record!;
-    const base: Record<string, unknown> = { ts: head.ts };
-    if (head.cpu !== undefined) base.cpu = head.cpu;
+    const ts = head.ts;
+    const cpu = head.cpu !== undefined ? { cpu: head.cpu } : {};
     let m: RegExpExecArray | null;
-    let rec: Record<string, unknown>;
+    let rec: PerfParseRecord;
     if ((m = /^COMM( exec)?: (.*):(-?\d+)\/(-?\d+)\s*$/.exec(body))) {
-      rec = { type: 'comm', ...base, pid: Number(m[3]), tid: Number(m[4]), comm: utf8(m[2]!), exec: m[1] !== undefined };
+      rec = { type: 'comm', ts, ...cpu, pid: Number(m[3]), tid: Number(m[4]), comm: utf8(m[2]!), exec: m[1] !== undefined };
       if (m[2]!.charCodeAt(0) === 32) this.names.set(Number(m[4]), m[2]!);
       else this.names.delete(Number(m[4]));
     } else if ((m = /^(FORK|EXIT)\((-?\d+):(-?\d+)\):\((-?\d+):(-?\d+)\)/.exec(body))) {
-      rec = {
-        type: m[1] === 'FORK' ? 'fork' : 'exit',
-        ...base,
-        pid: Number(m[2]),
-        tid: Number(m[3]),
-        ppid: Number(m[4]),
-        ptid: Number(m[5]),
-      };
+      const task = { ts, ...cpu, pid: Number(m[2]), tid: Number(m[3]), ppid: Number(m[4]), ptid: Number(m[5]) };
+      rec = m[1] === 'FORK' ? { type: 'fork', ...task } : { type: 'exit', ...task };
     } else if ((m = /^LOST\b.*?(\d+)\s*$/.exec(body))) {
-      rec = { type: 'lost', ...base, lost: Number(m[1]) };
+      rec = { type: 'lost', ts, ...cpu, lost: Number(m[1]) };
       this.stats.lost += Number(m[1]);
     } else {
       const name = /^[A-Z0-9_]+/.exec(body)?.[0] ?? '';
-      rec = { type: 'perf_record', ...base, name, body: utf8(body.slice(name.length).replace(/^:?\s*/, '').trimEnd()) };
-      if (head.tid !== undefined) rec.tid = head.tid;
-      if (head.pid !== undefined) rec.pid = head.pid;
+      const r: PerfRecord = { type: 'perf_record', ts, ...cpu, name, body: utf8(body.slice(name.length).replace(/^:?\s*/, '').trimEnd()) };
+      if (head.tid !== undefined) r.tid = head.tid;
+      if (head.pid !== undefined) r.pid = head.pid;
+      rec = r;
     }
-    this.out.emit(rec);
+    this.emit(rec);
     this.stats.records++;
   }
-}
-
-// ------------------------------------------------------------ serialising
-// The hot path of perf-parse is writing samples: a serialiser that knows
-// their shape is about twice as fast as JSON.stringify walking each object
-// (bench/serialise.mjs). Key order is fixed; everything else is JSON.stringify.
-const q = JSON.stringify;
-
-function flatJson(o: Record<string, unknown>): string {
-  let s = '{';
-  let first = true;
-  for (const k in o) {
-    const v = o[k];
-    s += (first ? '' : ',') + q(k) + ':' + (typeof v === 'number' ? String(v) : q(v));
-    first = false;
-  }
-  return s + '}';
-}
-
-export function sampleJson(r: Sample): string {
-  let s = '{"type":"sample","ts":' + r.ts;
-  if (r.comm !== undefined) s += ',"comm":' + q(r.comm);
-  if (r.pid !== undefined) s += ',"pid":' + r.pid;
-  if (r.tid !== undefined) s += ',"tid":' + r.tid;
-  if (r.cpu !== undefined) s += ',"cpu":' + r.cpu;
-  if (r.period !== undefined) s += ',"period":' + r.period;
-  if (r.misc !== undefined) s += ',"misc":' + q(r.misc);
-  if (r.tod !== undefined) s += ',"tod":' + q(r.tod);
-  s += ',"event":' + q(r.event);
-  if (r.fields !== undefined) s += ',"fields":' + flatJson(r.fields);
-  if (r.probe !== undefined) s += r.probe.ret === undefined ? ',"probe":{"func":"' + r.probe.func + '"}' : ',"probe":{"func":"' + r.probe.func + '","ret":"' + r.probe.ret + '"}';
-  if (r.payload !== undefined) s += ',"payload":' + q(r.payload);
-  if (r.addr !== undefined) s += ',"addr":' + q(r.addr);
-  if (r.ip !== undefined) s += ',"ip":' + q(r.ip);
-  if (r.callchain !== undefined) s += ',"callchain":' + q(r.callchain);
-  return s + '}';
-}
-
-/** One record as a line of JSON. */
-export function recordJson(rec: object): string {
-  return (rec as { type?: string }).type === 'sample' ? sampleJson(rec as Sample) : JSON.stringify(rec);
 }

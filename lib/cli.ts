@@ -1,27 +1,15 @@
-// The one CLI contract every gilpipe command shares: options and --help through
-// yargs, inputs from files or stdin (gzip read transparently), output to stdout
-// or -o FILE (written beside and renamed, so a failed run never leaves half a
-// file), diagnostics on stderr as `PROG: FILE:LINE: message`, exit codes
-// 0 ok / 1 bad data / 2 usage, a closed downstream pipe exits 0.
-import { createReadStream, createWriteStream, promises as fsp, rmSync } from 'node:fs';
-import { once } from 'node:events';
-import { createGunzip, createGzip } from 'node:zlib';
+// The command-line contract every gilpipe command shares: options and --help
+// through yargs, diagnostics on stderr as `PROG: FILE:LINE: message`, bad
+// lines counted and summarised once (or fatal with --strict), errors mapped
+// to exit codes (lib/errors.ts) with no stack trace for the user. Bytes in and
+// out are lib/io.ts's; Ctrl-C is lib/signals.ts's.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { dirname, join } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-
-export const EXIT_OK = 0;
-export const EXIT_DATA = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_INTERRUPTED = 130;
-
-/** A problem with the invocation: exit 2. */
-export class UsageError extends Error {}
-/** Input that cannot be used: exit 1, message without a stack trace. */
-export class DataError extends Error {}
+import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import type { Context, Where } from './filter.js';
 
 export function version(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -41,16 +29,15 @@ export class Reporter {
   say(msg: string): void {
     process.stderr.write(`${this.prog}: ${msg}\n`);
   }
-  at(file: string, line: number, msg: string): void {
-    this.say(`${file}:${line}: ${msg}`);
-  }
 }
 
 /**
- * Counts lines a stage could not use. Lenient (default): skip, count, and
- * summarise once at the end. Strict: the first one is fatal (exit 1).
+ * Counts the lines a stage could not use, and is the Context its filters
+ * report them through. Lenient (default): skip, count, and summarise once at
+ * the end. Strict: the first one is fatal (exit 1).
  */
-export class Malformed {
+export class BadInput implements Context {
+  readonly where: Where = { file: 'stdin', line: 0 };
   count = 0;
   first: string | undefined;
   constructor(
@@ -58,9 +45,9 @@ export class Malformed {
     private readonly strict: boolean,
     private readonly what = 'malformed line',
   ) {}
-  add(file: string, line: number, why: string): void {
+  malformed(why: string): void {
     this.count++;
-    const where = `${file}:${line}: ${why}`;
+    const where = `${this.where.file}:${this.where.line}: ${why}`;
     if (this.first === undefined) this.first = where;
     if (this.strict) throw new DataError(where);
   }
@@ -69,203 +56,6 @@ export class Malformed {
     const plural = this.count === 1 ? this.what : `${this.what}s`;
     this.reporter.say(`skipped ${this.count} ${plural} (first: ${this.first})`);
   }
-}
-
-export interface Input {
-  /** Name used in diagnostics: the path, or `stdin`. */
-  name: string;
-  stream: Readable;
-  /** True when the data comes from a pipe or terminal rather than a file. */
-  isPipe: boolean;
-}
-
-export async function openInput(path: string): Promise<Input> {
-  if (path === '-') {
-    return { name: 'stdin', stream: maybeGunzipStdin(), isPipe: true };
-  }
-  let st;
-  try {
-    st = await fsp.stat(path);
-  } catch (e) {
-    throw new UsageError(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  if (st.isDirectory()) throw new UsageError(`${path}: is a directory`);
-  const raw = createReadStream(path, { highWaterMark: 64 * 1024 });
-  const stream = path.endsWith('.gz') ? pipeGunzip(raw, path) : raw;
-  return { name: path, stream, isPipe: !st.isFile() };
-}
-
-function pipeGunzip(raw: Readable, name: string): Readable {
-  const gz = createGunzip({ chunkSize: 256 * 1024 });
-  raw.on('error', (e) => gz.destroy(e));
-  gz.on('error', () => {
-    /* surfaced by the consumer's iteration */
-  });
-  void name;
-  return raw.pipe(gz);
-}
-
-// stdin may be gzip too (`zcat` is not always at hand): sniff the magic bytes.
-function maybeGunzipStdin(): Readable {
-  const stdin = process.stdin;
-  let decided = false;
-  const out = new PassThrough({ highWaterMark: 256 * 1024 });
-  stdin.on('data', (chunk: Buffer) => {
-    if (!decided) {
-      decided = true;
-      if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
-        stdin.removeAllListeners('data');
-        stdin.removeAllListeners('end');
-        const gz = createGunzip({ chunkSize: 256 * 1024 });
-        gz.on('error', (e) => out.destroy(e));
-        gz.pipe(out);
-        gz.write(chunk);
-        stdin.pipe(gz);
-        return;
-      }
-    }
-    if (!out.write(chunk)) {
-      stdin.pause();
-      out.once('drain', () => stdin.resume());
-    }
-  });
-  stdin.on('end', () => out.end());
-  stdin.on('error', (e) => out.destroy(e));
-  out.on('close', () => {
-    if (!stdin.destroyed) stdin.pause();
-  });
-  return out;
-}
-
-/**
- * Where a command writes. Stdout by default; `-o FILE` writes FILE.tmp-PID and
- * renames it on success, so an interrupted or failed run leaves no half file.
- * `.gz` compresses.
- */
-export class Output {
-  readonly stream: Writable;
-  private readonly file: Writable | undefined;
-  private readonly tmp: string | undefined;
-  private broken = false;
-  private discarded = false;
-
-  constructor(
-    readonly path: string | undefined,
-    private readonly reporter: Reporter,
-  ) {
-    if (path === undefined || path === '-') {
-      this.stream = process.stdout;
-      this.tmp = undefined;
-      this.file = undefined;
-    } else {
-      // A device or FIFO (-o /dev/null, a named pipe) is written in place:
-      // renaming a temp file over it would replace the device itself.
-      this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-      this.file = createWriteStream(this.tmp ?? path, { highWaterMark: 1 << 20 });
-      if (path.endsWith('.gz')) {
-        const gz = createGzip({ level: 6 });
-        gz.pipe(this.file);
-        this.stream = gz;
-      } else {
-        this.stream = this.file;
-      }
-      this.file.on('error', (e) => {
-        // A write cut off by discard() (Ctrl-C, a failed stage) is not a write error.
-        if (this.discarded) return;
-        this.broken = true;
-        this.reporter.say(`${path}: ${e.message}`);
-        this.discard();
-        process.exit(EXIT_USAGE);
-      });
-    }
-    exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
-  }
-
-  /** Writes, resolving once the stream wants more (backpressure). */
-  async write(s: string): Promise<void> {
-    if (s.length === 0) return;
-    if (!this.stream.write(s)) await once(this.stream, 'drain');
-  }
-
-  /** Finishes the output: flushes, closes, renames a file into place. */
-  async commit(): Promise<void> {
-    if (this.broken) return;
-    if (this.stream === process.stdout) {
-      // Resolve once everything written so far has reached the kernel.
-      await new Promise<void>((res) => process.stdout.write('', () => res()));
-      return;
-    }
-    const done = once(this.file!, 'close');
-    this.stream.end();
-    await done;
-    if (this.tmp !== undefined) await fsp.rename(this.tmp, this.path!);
-  }
-
-  /** Removes a half-written file; stdout is left as it is. */
-  discard(): void {
-    if (this.tmp === undefined) return;
-    this.discarded = true;
-    try {
-      this.stream.destroy();
-    } catch {
-      /* already gone */
-    }
-    // Synchronous: callers may exit right after, and the half file must go first.
-    try {
-      rmSync(this.tmp, { force: true });
-    } catch {
-      /* nothing to remove */
-    }
-  }
-}
-
-function isDevice(path: string): boolean {
-  try {
-    const st = statSync(path);
-    return !st.isFile() && !st.isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** `| head` closes our stdout: that is a normal end, not an error. */
-export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boolean = () => false): void {
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    // Writes cut off by discarding the output: the command decides how it ends.
-    if (discarded()) return;
-    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
-    process.stderr.write(`${basename(process.argv[1] ?? 'gilpipe')}: write error: ${e.message}\n`);
-    process.exit(EXIT_DATA);
-  });
-}
-
-/**
- * Ctrl-C: stop reading, let the command flush what it has, then exit 130.
- * Inputs that are pipes keep draining, since the producer upstream got the
- * same signal and is about to close them; that way nothing it flushed is lost.
- */
-export class Interrupt {
-  requested = false;
-  private listeners: Array<() => void> = [];
-  constructor() {
-    process.on('SIGINT', () => {
-      if (this.requested) process.exit(EXIT_INTERRUPTED);
-      this.requested = true;
-      for (const l of this.listeners) l();
-    });
-  }
-  onRequest(fn: () => void): () => void {
-    this.listeners.push(fn);
-    return () => {
-      this.listeners = this.listeners.filter((l) => l !== fn);
-    };
-  }
-}
-
-export interface CommonArgs {
-  output?: string;
-  strict: boolean;
-  files: string[];
 }
 
 /**

@@ -1,6 +1,8 @@
 // Running perf itself: `perf script` on a recording, streamed.
 import { existsSync } from 'node:fs';
-import { DataError, UsageError, type Input, type Reporter } from './cli.js';
+import type { Reporter } from './cli.js';
+import { DataError, UsageError } from './errors.js';
+import type { Input } from './io.js';
 
 /**
  * The options the pipeline needs from `perf script`: nanosecond times, pid

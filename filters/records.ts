@@ -1,0 +1,375 @@
+// The record contract between the stages: what each NDJSON line is.
+//
+// Every record a stage reads or writes is one of the types below. A record
+// is narrowed once, where its line is parsed (`narrow`), against RULES, the
+// same required fields and kinds as docs/events.schema.json (a test holds the
+// two together); past that point no stage checks or casts a record again.
+// Records of a type no stage knows (an earlier tool's, a user's own) travel as
+// `Foreign`, a wrapper that keeps them whole and in order.
+import type { Frame } from '../lib/perf-grammar.js';
+
+export type { Frame };
+
+// ------------------------------------------------------------ perf-parse's records
+
+/** A tracepoint's payload as key=value fields; integers are numbers. */
+export type Fields = Record<string, unknown>;
+
+export interface Sample {
+  type: 'sample';
+  ts: number;
+  comm?: string;
+  pid?: number;
+  tid?: number;
+  cpu?: number;
+  period?: number;
+  misc?: string;
+  tod?: string;
+  event: string;
+  fields?: Fields;
+  /** A uprobe hit: the probed address, and the return address on a return probe. */
+  probe?: { func: string; ret?: string };
+  payload?: string;
+  addr?: Frame;
+  ip?: Frame;
+  callchain?: Frame[];
+}
+
+/** PERF_RECORD_COMM: a thread's name, set or changed (exec: a new program). */
+export interface Comm {
+  type: 'comm';
+  ts: number;
+  cpu?: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  exec: boolean;
+}
+
+/** PERF_RECORD_FORK and PERF_RECORD_EXIT: pid/tid of the task, ppid/ptid of its parent. */
+export interface Fork {
+  type: 'fork';
+  ts: number;
+  cpu?: number;
+  pid: number;
+  tid: number;
+  ppid: number;
+  ptid: number;
+}
+
+export interface Exit extends Omit<Fork, 'type'> {
+  type: 'exit';
+}
+
+/** PERF_RECORD_LOST: the kernel dropped `lost` events here. */
+export interface Lost {
+  type: 'lost';
+  ts: number;
+  cpu?: number;
+  lost: number;
+}
+
+/** Any other PERF_RECORD_* line (SWITCH, MMAP2, ...): its name and the rest of the line. */
+export interface PerfRecord {
+  type: 'perf_record';
+  ts: number;
+  cpu?: number;
+  pid?: number;
+  tid?: number;
+  name: string;
+  body: string;
+}
+
+/** The `perf script --header` block. */
+export interface Header {
+  type: 'header';
+  meta: Record<string, string>;
+  events: Array<{ name: string; attrs: string }>;
+}
+
+/** A line perf itself printed among the events (warnings, "lost N chunks"). */
+export interface PerfMessage {
+  type: 'perf_message';
+  text: string;
+  lost_chunks?: number;
+}
+
+export type PerfParseRecord = Sample | Comm | Fork | Exit | Lost | PerfRecord | Header | PerfMessage;
+
+// ------------------------------------------------------------ gil-state's records
+
+export type GilState = 'wait' | 'hold' | 'handoff';
+export type SchedState = 'running' | 'runnable' | 'sleeping' | 'blocked' | 'other';
+/** Where gil-state's GIL spans came from: probes, the libc fallback, switch-out stacks, or nowhere. */
+export type GilSource = 'take_gil' | 'cond_timedwait' | 'stack' | 'none';
+export type DiagnosticCode = 'return_without_entry' | 'repeated_event' | 'impossible_sequence' | 'lost_events' | 'no_pid' | 'two_holders';
+
+interface SpanBase {
+  type: 'span';
+  /** null: the thread's process is not known (no pid column, no task records). */
+  pid: number | null;
+  tid: number;
+  ts: number;
+  dur: number;
+  /** The start was not recorded: the span begins at the first known boundary. */
+  partial?: true;
+  /** Still open when the input ended. */
+  truncated?: true;
+  /** Closed early by lost events or an impossible sequence: its real end is unknown. */
+  unknown?: true;
+}
+
+export interface GilSpan extends SpanBase {
+  family: 'gil';
+  state: GilState;
+  via?: Exclude<GilSource, 'none'>;
+  /** cond_timedwait fallback: the return address, telling call sites apart. */
+  site?: string;
+}
+
+export interface SchedSpan extends SpanBase {
+  family: 'sched';
+  state: SchedState;
+  /** prev_state as perf printed it (R, R+, S, D, ...). */
+  letter?: string;
+  /** A sleep that began while waiting for the GIL: S(GIL). */
+  gil?: true;
+}
+
+export type Span = GilSpan | SchedSpan;
+
+/** The GIL passed from one thread to another. */
+export interface Handoff {
+  type: 'handoff';
+  pid: number | null;
+  ts: number;
+  from_tid: number | null;
+  to_tid: number;
+  released_ts?: number;
+  gap?: number;
+  waker_tid?: number;
+  woken_ts?: number;
+}
+
+export interface ThreadInfo {
+  type: 'thread';
+  pid: number | null;
+  tid: number;
+  comm: string;
+  main: boolean;
+  first_ts: number | null;
+  last_ts: number | null;
+}
+
+export interface ProcessInfo {
+  type: 'process';
+  pid: number | null;
+  comm: string;
+  threads: number;
+  gil: boolean;
+}
+
+/** One per gil-state run, last: what the capture held. */
+export interface Capture {
+  type: 'capture';
+  first_ts: number | null;
+  last_ts: number | null;
+  gil_source: GilSource;
+  lost: number;
+  anomalies: number;
+}
+
+export interface Diagnostic {
+  type: 'diagnostic';
+  code: DiagnosticCode;
+  ts: number;
+  pid?: number | null;
+  tid?: number;
+  message: string;
+}
+
+export type GilStateRecord = Span | Handoff | ThreadInfo | ProcessInfo | Capture | Diagnostic;
+
+// ------------------------------------------------------------ everything else
+
+/** A record of a type no stage knows, kept whole: serialised as `record`. */
+export interface Foreign {
+  type: 'foreign';
+  record: { type: string; [key: string]: unknown };
+}
+
+/** Whatever can travel between two stages. */
+export type AnyRecord = PerfParseRecord | GilStateRecord | Foreign;
+
+export function foreign(record: { type: string; [key: string]: unknown }): Foreign {
+  return { type: 'foreign', record };
+}
+
+// ------------------------------------------------------------ narrowing
+
+/**
+ * A field's kind: `int` an integer (a perf clock never goes below zero, so
+ * times are `uint`), `int?`/`uint?` the same or null, `string`, `bool`,
+ * `object`, `array`, `true` (the constant, for flags), or a list of allowed
+ * strings.
+ */
+export type Kind = 'int' | 'uint' | 'int?' | 'uint?' | 'string' | 'bool' | 'object' | 'array' | 'true' | readonly string[];
+
+export interface Rule {
+  required: Record<string, Kind>;
+  /** Optional fields checked when present. */
+  optional: Record<string, Kind>;
+}
+
+const GIL_STATES = ['wait', 'hold', 'handoff'] as const;
+const SCHED_STATES = ['running', 'runnable', 'sleeping', 'blocked', 'other'] as const;
+const DIAGNOSTIC_CODES = ['return_without_entry', 'repeated_event', 'impossible_sequence', 'lost_events', 'no_pid', 'two_holders'] as const;
+
+/** The contract, field by field: docs/events.schema.json says the same (test/unit/records.test.ts). */
+export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
+  sample: {
+    required: { ts: 'uint', event: 'string' },
+    optional: { comm: 'string', pid: 'int', tid: 'int', cpu: 'int', period: 'int', misc: 'string', tod: 'string', fields: 'object', probe: 'object', payload: 'string', ip: 'object', addr: 'object', callchain: 'array' },
+  },
+  comm: { required: { ts: 'uint', pid: 'int', tid: 'int', comm: 'string', exec: 'bool' }, optional: { cpu: 'int' } },
+  fork: { required: { ts: 'uint', pid: 'int', tid: 'int', ppid: 'int', ptid: 'int' }, optional: { cpu: 'int' } },
+  exit: { required: { ts: 'uint', pid: 'int', tid: 'int', ppid: 'int', ptid: 'int' }, optional: { cpu: 'int' } },
+  lost: { required: { ts: 'uint', lost: 'uint' }, optional: { cpu: 'int' } },
+  perf_record: { required: { ts: 'uint', name: 'string', body: 'string' }, optional: { cpu: 'int', pid: 'int', tid: 'int' } },
+  header: { required: { meta: 'object', events: 'array' }, optional: {} },
+  perf_message: { required: { text: 'string' }, optional: { lost_chunks: 'int' } },
+  span: {
+    required: { pid: 'int?', tid: 'int', family: ['gil', 'sched'], state: [...GIL_STATES, ...SCHED_STATES], ts: 'uint', dur: 'uint' },
+    optional: { letter: 'string', gil: 'true', via: ['take_gil', 'cond_timedwait', 'stack'], site: 'string', partial: 'true', truncated: 'true', unknown: 'true' },
+  },
+  handoff: {
+    required: { pid: 'int?', ts: 'uint', from_tid: 'int?', to_tid: 'int' },
+    optional: { released_ts: 'uint', gap: 'int', waker_tid: 'int', woken_ts: 'uint' },
+  },
+  thread: { required: { pid: 'int?', tid: 'int', comm: 'string', main: 'bool', first_ts: 'int?', last_ts: 'int?' }, optional: {} },
+  process: { required: { pid: 'int?', comm: 'string', threads: 'int', gil: 'bool' }, optional: {} },
+  capture: {
+    required: { first_ts: 'int?', last_ts: 'int?', gil_source: ['take_gil', 'cond_timedwait', 'stack', 'none'], lost: 'int', anomalies: 'int' },
+    optional: {},
+  },
+  diagnostic: { required: { code: DIAGNOSTIC_CODES, ts: 'uint', message: 'string' }, optional: { pid: 'int?', tid: 'int' } },
+};
+
+function isKind(v: unknown, kind: Kind): boolean {
+  switch (kind) {
+    case 'int':
+      return Number.isSafeInteger(v);
+    case 'uint':
+      return Number.isSafeInteger(v) && (v as number) >= 0;
+    case 'int?':
+      return v === null || Number.isSafeInteger(v);
+    case 'uint?':
+      return v === null || (Number.isSafeInteger(v) && (v as number) >= 0);
+    case 'string':
+      return typeof v === 'string';
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'object':
+      return v !== null && typeof v === 'object' && !Array.isArray(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'true':
+      return v === true;
+    default:
+      return typeof v === 'string' && kind.includes(v);
+  }
+}
+
+function describe(kind: Kind): string {
+  if (typeof kind !== 'string') return `one of ${kind.join(', ')}`;
+  const words: Record<string, string> = {
+    int: 'an integer',
+    uint: 'an integer >= 0',
+    'int?': 'an integer or null',
+    'uint?': 'an integer >= 0 or null',
+    string: 'a string',
+    bool: 'true or false',
+    object: 'an object',
+    array: 'an array',
+    true: 'true',
+  };
+  return words[kind]!;
+}
+
+/**
+ * A parsed JSON value as a record, or why it is not one. Records of a known
+ * type must have its required fields with the right kinds (and optional
+ * fields, when present, too); the family and state of a span must go
+ * together. Other objects with a string `type` are Foreign.
+ */
+export function narrow(v: unknown): AnyRecord | string {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not a record (an object with a "type")';
+  const o = v as { type?: unknown; [key: string]: unknown };
+  const type = o.type;
+  if (typeof type !== 'string' || type === '') return 'not a record (an object with a "type")';
+  const rule = Object.hasOwn(RULES, type) ? RULES[type as keyof typeof RULES] : undefined;
+  if (rule === undefined) return foreign(o as Foreign['record']);
+  for (const k in rule.required) {
+    const kind = rule.required[k]!;
+    if (!isKind(o[k], kind)) return `${type} record: "${k}" ${o[k] === undefined ? 'is missing' : 'is not'} ${describe(kind)}`;
+  }
+  for (const k in rule.optional) {
+    const x = o[k];
+    if (x !== undefined && !isKind(x, rule.optional[k]!)) return `${type} record: "${k}" is not ${describe(rule.optional[k]!)}`;
+  }
+  if (type === 'span') {
+    const gil = (GIL_STATES as readonly unknown[]).includes(o.state);
+    if ((o.family === 'gil') !== gil) return `span record: state "${String(o.state)}" does not belong to family "${String(o.family)}"`;
+  }
+  // The one cast of the contract: every field the type promises was checked above.
+  return o as unknown as AnyRecord;
+}
+
+// ------------------------------------------------------------ serialising
+
+// The hot path of perf-parse is writing samples: a serialiser that knows
+// their shape is about twice as fast as JSON.stringify walking each object
+// (bench/serialise.mjs). Key order is fixed; everything else is JSON.stringify.
+const q = JSON.stringify;
+
+function flatJson(o: Record<string, unknown>): string {
+  let s = '{';
+  let first = true;
+  for (const k in o) {
+    const v = o[k];
+    s += (first ? '' : ',') + q(k) + ':' + (typeof v === 'number' ? String(v) : q(v));
+    first = false;
+  }
+  return s + '}';
+}
+
+export function sampleJson(r: Sample): string {
+  let s = '{"type":"sample","ts":' + r.ts;
+  if (r.comm !== undefined) s += ',"comm":' + q(r.comm);
+  if (r.pid !== undefined) s += ',"pid":' + r.pid;
+  if (r.tid !== undefined) s += ',"tid":' + r.tid;
+  if (r.cpu !== undefined) s += ',"cpu":' + r.cpu;
+  if (r.period !== undefined) s += ',"period":' + r.period;
+  if (r.misc !== undefined) s += ',"misc":' + q(r.misc);
+  if (r.tod !== undefined) s += ',"tod":' + q(r.tod);
+  s += ',"event":' + q(r.event);
+  if (r.fields !== undefined) s += ',"fields":' + flatJson(r.fields);
+  if (r.probe !== undefined) s += r.probe.ret === undefined ? ',"probe":{"func":"' + r.probe.func + '"}' : ',"probe":{"func":"' + r.probe.func + '","ret":"' + r.probe.ret + '"}';
+  if (r.payload !== undefined) s += ',"payload":' + q(r.payload);
+  if (r.addr !== undefined) s += ',"addr":' + q(r.addr);
+  if (r.ip !== undefined) s += ',"ip":' + q(r.ip);
+  if (r.callchain !== undefined) s += ',"callchain":' + q(r.callchain);
+  return s + '}';
+}
+
+/** One record as a line of JSON (without the newline). */
+export function recordJson(rec: AnyRecord): string {
+  switch (rec.type) {
+    case 'sample':
+      return sampleJson(rec);
+    case 'foreign':
+      return JSON.stringify(rec.record);
+    default:
+      return JSON.stringify(rec);
+  }
+}

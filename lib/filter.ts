@@ -1,0 +1,69 @@
+// The one shape of every stage: a filter is pushed one item at a time
+// (`write`), told when one input ends (`endInput`) and when all have
+// (`end`), and hands what it makes to the next thing through `emit`, given
+// when it is made. The same objects are driven two ways: by the command-line
+// runner (bytes in, NDJSON out; lib/run-stage.ts) and chained in one process
+// (`compose`), filter to filter, with nothing serialised between them.
+
+/** Where the item being handled came from: the driver keeps it current. */
+export interface Where {
+  file: string;
+  line: number;
+}
+
+/** What a filter may tell its driver. */
+export interface Context {
+  readonly where: Where;
+  /**
+   * The item at `where` cannot be used: the driver counts it and names it
+   * once at the end (strict mode: throws, which ends the run with exit 1).
+   */
+  malformed(why: string): void;
+}
+
+export type Emit<T> = (item: T) => void;
+
+export interface Filter<In> {
+  write(item: In): void;
+  /** One input (file) ended; more may follow. */
+  endInput?(): void;
+  /** All input ended: flush what is still open. */
+  end(): void;
+}
+
+/** A filter not yet connected: give it where its output goes. */
+export type Make<In, Out> = (emit: Emit<Out>) => Filter<In>;
+
+/** A filter made by `first` that feeds the filter `next`: ends reach both, in order. */
+export function connect<A, B>(first: Make<A, B>, next: Filter<B>): Filter<A> {
+  const a = first((item) => next.write(item));
+  return {
+    write: (item) => a.write(item),
+    endInput() {
+      a.endInput?.();
+      next.endInput?.();
+    },
+    end() {
+      a.end();
+      next.end();
+    },
+  };
+}
+
+/** `first` feeding `second`, still to be connected to its output. */
+export function compose<A, B, C>(first: Make<A, B>, second: Make<B, C>): Make<A, C> {
+  return (emit) => connect(first, second(emit));
+}
+
+/** A Context for code that drives filters itself (tests, in-process chains): malformed items are collected. */
+export function collectingContext(file = 'input'): Context & { problems: string[] } {
+  const where = { file, line: 0 };
+  const problems: string[] = [];
+  return {
+    where,
+    problems,
+    malformed(why) {
+      problems.push(`${where.file}:${where.line}: ${why}`);
+    },
+  };
+}

@@ -1,0 +1,240 @@
+// The I/O layer: every byte a command reads or writes goes through here.
+// Inputs from files or stdin, gzip recognised by its magic bytes on every
+// input; output to stdout or -o FILE (written beside and renamed, so a failed
+// run never leaves half a file; `.gz` compresses); one table of the messages
+// for read and write errors.
+import { closeSync, createReadStream, createWriteStream, openSync, promises as fsp, readSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
+import { basename, dirname, join } from 'node:path';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+
+export interface Input {
+  /** Name used in diagnostics: the path, or `stdin`. */
+  name: string;
+  stream: Readable;
+  /** True when the data comes from a pipe or terminal rather than a file. */
+  isPipe: boolean;
+}
+
+/** What a failed read or write means, in the user's words. */
+export function describeIoError(e: Error): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'Z_DATA_ERROR':
+    case 'Z_BUF_ERROR':
+      return `not valid gzip data (${e.message})`;
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    default:
+      return e.message;
+  }
+}
+
+/** A read failed part way: exit 1, naming the input. */
+export class ReadError extends DataError {
+  constructor(
+    readonly file: string,
+    override readonly cause: Error,
+  ) {
+    super(`${file}: ${describeIoError(cause)}`);
+  }
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+function isGzip(head: Buffer): boolean {
+  return head.length >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+}
+
+/** The first bytes of a regular file, to tell what it is without reading it. */
+export function fileHead(path: string, n = 16): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens `-` (stdin) or a path; a missing file or a directory is a usage error. */
+export async function openInput(path: string): Promise<Input> {
+  if (path === '-') return { name: 'stdin', stream: sniffGzip(process.stdin), isPipe: true };
+  let st;
+  try {
+    st = await fsp.stat(path);
+  } catch (e) {
+    throw new UsageError(`${path}: ${describeIoError(e as Error)}`);
+  }
+  if (st.isDirectory()) throw new UsageError(`${path}: is a directory`);
+  const raw = createReadStream(path, { highWaterMark: 64 * 1024 });
+  if (!st.isFile()) return { name: path, stream: sniffGzip(raw), isPipe: true };
+  const stream = isGzip(fileHead(path, 2)) ? gunzipStream(raw) : raw;
+  return { name: path, stream, isPipe: false };
+}
+
+function gunzipStream(raw: Readable): Readable {
+  const gz = createGunzip({ chunkSize: 256 * 1024 });
+  raw.on('error', (e) => gz.destroy(e));
+  return raw.pipe(gz);
+}
+
+/** A stream that may be gzip (stdin, a FIFO): look at the first chunk to know. */
+function sniffGzip(raw: Readable): Readable {
+  let decided = false;
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  const onData = (chunk: Buffer): void => {
+    if (!decided) {
+      decided = true;
+      if (isGzip(chunk)) {
+        raw.off('data', onData);
+        raw.off('end', onEnd);
+        const gz = createGunzip({ chunkSize: 256 * 1024 });
+        gz.on('error', (e) => out.destroy(e));
+        gz.pipe(out);
+        gz.write(chunk);
+        raw.pipe(gz);
+        return;
+      }
+    }
+    if (!out.write(chunk)) {
+      raw.pause();
+      out.once('drain', () => raw.resume());
+    }
+  };
+  const onEnd = (): void => void out.end();
+  raw.on('data', onData);
+  raw.on('end', onEnd);
+  raw.on('error', (e) => out.destroy(e));
+  out.on('close', () => {
+    if (!raw.destroyed) raw.pause();
+  });
+  return out;
+}
+
+/** A whole (small) file, gunzipped when it is gzip: summaries, configuration. */
+export async function readWhole(path: string): Promise<Buffer> {
+  let buf: Buffer;
+  try {
+    buf = await fsp.readFile(path === '-' ? '/dev/stdin' : path);
+  } catch (e) {
+    throw new UsageError(`${path}: ${describeIoError(e as Error)}`);
+  }
+  if (!isGzip(buf)) return buf;
+  try {
+    return gunzipSync(buf);
+  } catch (e) {
+    throw new DataError(`${path}: ${describeIoError(e as Error)}`);
+  }
+}
+
+/**
+ * Where a command writes. Stdout by default; `-o FILE` writes .FILE.tmp-PID
+ * beside it and renames it on success, so an interrupted or failed run leaves
+ * no half file. `.gz` compresses.
+ */
+export class Output {
+  readonly stream: Writable;
+  private readonly file: Writable | undefined;
+  private readonly tmp: string | undefined;
+  private broken = false;
+  private discarded = false;
+
+  constructor(
+    readonly path: string | undefined,
+    private readonly reporter: { say(msg: string): void },
+  ) {
+    if (path === undefined || path === '-') {
+      this.stream = process.stdout;
+      this.tmp = undefined;
+      this.file = undefined;
+    } else {
+      // A device or FIFO (-o /dev/null, a named pipe) is written in place:
+      // renaming a temp file over it would replace the device itself.
+      this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+      this.file = createWriteStream(this.tmp ?? path, { highWaterMark: 1 << 20 });
+      if (path.endsWith('.gz')) {
+        const gz = createGzip({ level: 6 });
+        gz.pipe(this.file);
+        this.stream = gz;
+      } else {
+        this.stream = this.file;
+      }
+      this.file.on('error', (e) => {
+        // A write cut off by discard() (Ctrl-C, a failed stage) is not a write error.
+        if (this.discarded) return;
+        this.broken = true;
+        this.reporter.say(`${path}: ${describeIoError(e)}`);
+        this.discard();
+        process.exit(EXIT_USAGE);
+      });
+    }
+    exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
+  }
+
+  /** Writes, resolving once the stream wants more (backpressure). */
+  async write(s: string | Buffer): Promise<void> {
+    if (s.length === 0) return;
+    if (!this.stream.write(s)) await once(this.stream, 'drain');
+  }
+
+  /** Finishes the output: flushes, closes, renames a file into place. */
+  async commit(): Promise<void> {
+    if (this.broken) return;
+    if (this.stream === process.stdout) {
+      // Resolve once everything written so far has reached the kernel.
+      await new Promise<void>((res) => process.stdout.write('', () => res()));
+      return;
+    }
+    const done = once(this.file!, 'close');
+    this.stream.end();
+    await done;
+    if (this.tmp !== undefined) await fsp.rename(this.tmp, this.path!);
+  }
+
+  /** Removes a half-written file; stdout is left as it is. */
+  discard(): void {
+    if (this.tmp === undefined) return;
+    this.discarded = true;
+    try {
+      this.stream.destroy();
+    } catch {
+      /* already gone */
+    }
+    // Synchronous: callers may exit right after, and the half file must go first.
+    try {
+      rmSync(this.tmp, { force: true });
+    } catch {
+      /* nothing to remove */
+    }
+  }
+}
+
+function isDevice(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** `| head` closes our stdout: that is a normal end, not an error. */
+export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boolean = () => false): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    // Writes cut off by discarding the output: the command decides how it ends.
+    if (discarded()) return;
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
+    process.stderr.write(`${basename(process.argv[1] ?? 'gilpipe')}: write error: ${describeIoError(e)}\n`);
+    process.exit(EXIT_DATA);
+  });
+}

@@ -1,0 +1,84 @@
+// Bytes to lines: the first filter of every text-reading chain.
+import { StringDecoder } from 'node:string_decoder';
+import type { Context, Emit, Filter } from './filter.js';
+
+export interface LineOptions {
+  /**
+   * `latin1` keeps one character per byte (perf text: comm widths are
+   * counted in bytes, and UTF-8 is fixed up where strings are written);
+   * `utf8` is for JSON.
+   */
+  encoding: 'latin1' | 'utf8';
+  /**
+   * Text after the last newline of an input: `line`, a line like any other
+   * (NDJSON: fine if it parses); `malformed`, a line cut short (perf ends
+   * every line with a newline, so a killed pipe or `head -c` cut it).
+   */
+  lastLine: 'line' | 'malformed';
+}
+
+/** perf script's text. */
+export const PERF_TEXT: LineOptions = { encoding: 'latin1', lastLine: 'malformed' };
+/** NDJSON. */
+export const JSON_LINES: LineOptions = { encoding: 'utf8', lastLine: 'line' };
+
+/**
+ * Splits byte chunks into lines (no `\n`, a trailing `\r` removed) and emits
+ * them, keeping `ctx.where.line` at the line being emitted. Line numbers start
+ * again at 1 with each input.
+ */
+export class LineSplitter implements Filter<Buffer> {
+  private decoder: StringDecoder;
+  private rest = '';
+  private lineno = 0;
+
+  constructor(
+    private readonly emit: Emit<string>,
+    private readonly ctx: Context,
+    private readonly opts: LineOptions,
+  ) {
+    this.decoder = new StringDecoder(opts.encoding);
+  }
+
+  write(chunk: Buffer): void {
+    this.feed(this.decoder.write(chunk));
+  }
+
+  endInput(): void {
+    this.feed(this.decoder.end());
+    const rest = this.rest;
+    this.rest = '';
+    if (rest.length > 0) {
+      this.ctx.where.line = ++this.lineno;
+      if (this.opts.lastLine === 'line') this.emit(rest);
+      else this.ctx.malformed(`line cut short at end of input: ${JSON.stringify(Buffer.from(rest.slice(0, 60), 'latin1').toString('utf8'))}`);
+    }
+    this.lineno = 0;
+    this.decoder = new StringDecoder(this.opts.encoding);
+  }
+
+  end(): void {
+    if (this.rest.length > 0) this.endInput();
+  }
+
+  private feed(text: string): void {
+    let nl = text.indexOf('\n');
+    if (nl === -1) {
+      this.rest += text;
+      return;
+    }
+    let start = 0;
+    let first = true;
+    const where = this.ctx.where;
+    while (nl !== -1) {
+      let line = first ? this.rest + text.slice(start, nl) : text.slice(start, nl);
+      first = false;
+      if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+      where.line = ++this.lineno;
+      this.emit(line);
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+    }
+    this.rest = text.slice(start);
+  }
+}
