@@ -1,38 +1,42 @@
-// Runs perf-parse's filter in-process through the real stage transform: the
-// same code path as the command, without the cost of a process per file.
-import { Readable } from 'node:stream';
-import { Sink, lineTransform } from '../../lib/stage.js';
-import { PerfParser, recordJson } from '../../filters/perf-parse.js';
-
-export async function perfParse(input: Buffer | string): Promise<{ out: string; malformed: string[] }> {
-  const sink = new Sink(recordJson);
-  const malformed: string[] = [];
-  const parser = new PerfParser({ emit: sink.emit, malformed: (line, why) => malformed.push(`${line}: ${why}`) });
-  const t = lineTransform('latin1', parser, sink);
-  // In 64 KiB pieces, as a file stream reads, so lines straddle chunks.
-  const bytes = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
-  const chunks: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
-  Readable.from(chunks).pipe(t);
-  let out = '';
-  for await (const s of t) out += s;
-  return { out, malformed };
-}
-
-import { GilState, DEFAULTS } from '../../filters/gil-state.js';
+// Runs the stages' filters in-process through the same chain the commands
+// use (LineSplitter → PerfParser → GilState), without a process per file.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { collectingContext, connect, type Filter } from '../../lib/filter.js';
+import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
+import { PerfParser } from '../../filters/perf-parse.js';
+import { GilState, DEFAULTS } from '../../filters/gil-state.js';
+import { recordJson, type AnyRecord } from '../../filters/records.js';
+
+/** Feeds bytes in 64 KiB pieces, as a file stream reads, so lines straddle chunks. */
+function feed(head: Filter<Buffer>, bytes: Buffer): void {
+  for (let i = 0; i < bytes.length; i += 65536) head.write(bytes.subarray(i, i + 65536));
+  head.endInput?.();
+  head.end();
+}
+
+export async function perfParse(input: Buffer | string): Promise<{ out: string; malformed: string[] }> {
+  const ctx = collectingContext('stdin');
+  let out = '';
+  const parser = new PerfParser((rec) => (out += recordJson(rec) + '\n'), ctx);
+  feed(
+    connect((emit) => new LineSplitter(emit, ctx, PERF_TEXT), parser),
+    typeof input === 'string' ? Buffer.from(input, 'latin1') : input,
+  );
+  // Problems as `LINE: why`, as the tests have always read them.
+  return { out, malformed: ctx.problems.map((p) => p.slice(p.indexOf(':') + 1)) };
+}
 
 /** perf-parse then gil-state on a capture file, in-process; records as objects. */
 export async function pipeline(path: string): Promise<{ records: Array<Record<string, any>>; ndjson: string }> {
   const raw = readFileSync(path);
   const text = path.endsWith('.gz') ? gunzipSync(raw) : raw;
-  const parsed = await perfParse(text);
+  const ctx = collectingContext(path);
   let ndjson = '';
-  const state = new GilState((r) => {
-    ndjson += JSON.stringify(r) + '\n';
-  }, DEFAULTS);
-  for (const line of parsed.out.split('\n')) if (line) state.record(JSON.parse(line));
-  state.end();
+  const state = new GilState((r: AnyRecord) => (ndjson += recordJson(r) + '\n'), ctx, DEFAULTS);
+  feed(
+    connect((emit) => new LineSplitter(emit, ctx, PERF_TEXT), connect((emit) => new PerfParser(emit, ctx), state)),
+    text,
+  );
   return { records: ndjson.split('\n').filter(Boolean).map((l) => JSON.parse(l)), ndjson };
 }

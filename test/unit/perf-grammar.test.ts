@@ -2,7 +2,7 @@
 // (../shared/corpus). Expected values are read off the lines by the format
 // perf prints (builtin-script.c), not from this code's output.
 import t from 'tap';
-import { parseHead, parseFrame, parsePayload, keyValues, parseTs, type Layout } from '../lib/perf-grammar.js';
+import { parseHead, parseFrame, parsePayload, keyValues, parseTs, type Layout } from '../../lib/perf-grammar.js';
 
 const fresh = (): Layout => ({ taskWidth: 5 });
 const latin1 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
@@ -94,7 +94,7 @@ t.test('UTF-8 names, including one cut mid-character at 15 bytes', async (t) => 
     const pad = ' '.repeat(16 - bytes.length);
     const line = pad + bytes.toString('latin1') + ' 13850 [001]   520.123456789:                python:take_gil: (7f885c64f7b0)';
     const h = parseHead(line, fresh())!;
-    const { utf8 } = await import('../lib/perf-grammar.js');
+    const { utf8 } = await import('../../lib/perf-grammar.js');
     t.equal(utf8(h.comm!), expected);
   }
 });

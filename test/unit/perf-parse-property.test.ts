@@ -5,9 +5,9 @@ import t from 'tap';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { perfParse } from './helpers/in-process.js';
-import { schemaErrors, parseNdjson } from './helpers/schema.js';
-import { corpus, hasCorpus } from './helpers/run.js';
+import { perfParse } from '../helpers/in-process.js';
+import { schemaErrors, parseNdjson } from '../helpers/schema.js';
+import { corpus, hasCorpus } from '../helpers/run.js';
 
 // Real single-line events: samples of each shape in the corpus.
 const seeds = hasCorpus

@@ -5,9 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBin, bin, corpus, hasCorpus } from './helpers/run.js';
-import { schemaErrors, parseNdjson } from './helpers/schema.js';
-import { perfParse } from './helpers/in-process.js';
+import { runBin, bin, corpus, hasCorpus } from '../helpers/run.js';
+import { schemaErrors, parseNdjson } from '../helpers/schema.js';
+import { perfParse } from '../helpers/in-process.js';
 
 const skip = hasCorpus ? false : 'the shared corpus (../shared/corpus) is not beside this checkout';
 const V = corpus + 'variants/';
@@ -127,7 +127,7 @@ t.test('usage errors exit 2 and say what to do; --help shows examples; --version
   t.equal(help.exitCode, 0);
   t.match(help.stdout, /perf script --ns \| perf-parse \| gil-state/);
   const v = await runBin('perf-parse', ['--version']);
-  t.equal((v.stdout as string).trim(), JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+  t.equal((v.stdout as string).trim(), JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
   const bin = join(tmp, 'garbage.gz');
   writeFileSync(bin, Buffer.from([0x1f, 0x8b, 1, 2, 3, 4, 5]));
   const g = await runBin('perf-parse', [bin]);

@@ -9,9 +9,9 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { runBin, bin, root, corpus, hasCorpus } from './helpers/run.js';
-import { perfParse as perfParseInProcess } from './helpers/in-process.js';
-import { schemaErrors } from './helpers/schema.js';
+import { runBin, bin, root, corpus, hasCorpus } from '../helpers/run.js';
+import { perfParse as perfParseInProcess } from '../helpers/in-process.js';
+import { schemaErrors } from '../helpers/schema.js';
 
 type Rec = Record<string, any>;
 const fixtures = join(root, 'test/fixtures');

@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, root } from './helpers/run.js';
+import { bin, root } from '../helpers/run.js';
 
 const EX = join(root, 'examples');
 const CAP = join(EX, 'captures');

@@ -1,0 +1,117 @@
+// The record contract exists twice: as types with their narrowing rules
+// (filters/records.ts) and as the JSON Schema users validate against
+// (docs/events.schema.json). These tests hold the two together.
+import t from 'tap';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Ajv2020 from 'ajv/dist/2020.js';
+import { RULES, narrow, recordJson, type Kind } from '../../filters/records.js';
+import { pipeline } from '../helpers/in-process.js';
+
+const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../docs/events.schema.json', import.meta.url)), 'utf8'));
+const ajv = new (Ajv2020 as unknown as typeof Ajv2020.default)({ allErrors: false, strict: false });
+const validate = ajv.compile(schema);
+const defs = schema.$defs as Record<string, { required: string[]; properties: Record<string, any> }>;
+const types = Object.keys(RULES) as Array<keyof typeof RULES>;
+
+/** The kind a schema property asks for, in RULES' words. */
+function kindOf(p: any): Kind | undefined {
+  if (p.$ref === '#/$defs/frame' || p.type === 'object') return 'object';
+  if (p.type === 'array') return 'array';
+  if (p.const === true) return 'true';
+  if (Array.isArray(p.enum)) return p.enum;
+  if (p.type === 'integer') return p.minimum === 0 ? 'uint' : 'int';
+  if (Array.isArray(p.type) && p.type.includes('integer') && p.type.includes('null')) return p.minimum === 0 ? 'uint?' : 'int?';
+  if (p.type === 'string') return 'string';
+  if (p.type === 'boolean') return 'bool';
+  return undefined;
+}
+
+/** A value of a kind that the schema also accepts. */
+function example(kind: Kind, key: string): unknown {
+  if (typeof kind !== 'string') return kind[0];
+  const values: Record<string, unknown> = { int: 7, uint: 7, 'int?': 7, 'uint?': 7, string: key === 'site' ? 'ff' : 'x', bool: false, object: {}, array: [], true: true };
+  return values[kind];
+}
+
+t.test('every type of the schema has rules, and every rule type is in the schema', async (t) => {
+  const inSchema = Object.keys(defs).filter((k) => k !== 'frame');
+  t.same([...types].sort(), inSchema.sort());
+});
+
+for (const type of types) {
+  t.test(`${type}: required fields and kinds agree with the schema`, async (t) => {
+    const def = defs[type]!;
+    const rule = RULES[type];
+    t.same(Object.keys(rule.required).sort(), def.required.filter((k) => k !== 'type').sort(), 'required fields');
+    const props = Object.keys(def.properties).filter((k) => k !== 'type');
+    t.same([...Object.keys(rule.required), ...Object.keys(rule.optional)].sort(), props.sort(), 'every field has a kind');
+    for (const k of props) {
+      const want = kindOf(def.properties[k]);
+      const got = rule.required[k] ?? rule.optional[k];
+      // The schema's enum of span states is one list; the pairing with family is a rule of its own.
+      t.same(got, want, `${type}.${k}`);
+    }
+  });
+
+  t.test(`${type}: a minimal record passes both; without any required field it fails both`, async (t) => {
+    const rule = RULES[type];
+    const rec: Record<string, unknown> = { type };
+    for (const [k, kind] of Object.entries(rule.required)) rec[k] = example(kind, k);
+    t.equal(typeof narrow(rec), 'object', 'narrow accepts it');
+    t.ok(validate(rec), `the schema accepts it: ${ajv.errorsText(validate.errors)}`);
+    for (const k of Object.keys(rule.required)) {
+      const without = { ...rec };
+      delete without[k];
+      t.equal(typeof narrow(without), 'string', `narrow rejects it without ${k}`);
+      t.notOk(validate(without), `the schema rejects it without ${k}`);
+      const kind = rule.required[k]!;
+      const value = kind === 'object' || kind === 'array' ? 'text' : { nested: true };
+      const wrong = { ...rec, [k]: value };
+      t.equal(typeof narrow(wrong), 'string', `narrow rejects ${JSON.stringify(value)} as ${k}`);
+      t.notOk(validate(wrong), `the schema rejects ${JSON.stringify(value)} as ${k}`);
+    }
+  });
+}
+
+t.test('values a perf clock cannot produce are not records', async (t) => {
+  const span = { type: 'span', pid: 1, tid: 1, family: 'gil', state: 'hold', ts: 100, dur: 5 };
+  for (const [k, v] of [
+    ['ts', -1],
+    ['ts', 1.5],
+    ['dur', 1e30],
+    ['ts', 1e26],
+  ] as const) {
+    t.equal(typeof narrow({ ...span, [k]: v }), 'string', `${k} = ${v}`);
+  }
+  t.match(narrow({ ...span, family: 'sched' }), /does not belong to family/, 'a GIL state in the sched family');
+});
+
+t.test('a record of a type no stage knows travels whole', async (t) => {
+  const mine = { type: 'my_marker', n: 1, nested: { a: [1, 2] } };
+  const r = narrow(mine);
+  t.equal(typeof r, 'object');
+  t.equal(recordJson(r as Exclude<typeof r, string>), JSON.stringify(mine));
+  t.match(narrow({ n: 1 }), /not a record/);
+  t.match(narrow([1]), /not a record/);
+  t.match(narrow(null), /not a record/);
+});
+
+t.test("every record perf-parse and gil-state write for the fixtures narrows, and serialises back to the same line", async (t) => {
+  const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
+  for (const f of readdirSync(fx).filter((n) => n.endsWith('.perf.txt.gz'))) {
+    const { ndjson } = await pipeline(fx + f);
+    let bad = 0;
+    let changed = 0;
+    let n = 0;
+    for (const line of ndjson.split('\n')) {
+      if (line === '') continue;
+      n++;
+      const r = narrow(JSON.parse(line));
+      if (typeof r === 'string') bad++;
+      else if (recordJson(r) !== line) changed++;
+    }
+    t.equal(bad, 0, `${f}: all ${n} records narrow`);
+    t.equal(changed, 0, `${f}: and come back byte for byte`);
+  }
+});
