@@ -255,16 +255,28 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
   diagnostic: { required: { code: DIAGNOSTIC_CODES, ts: 'uint', message: 'string' }, optional: { pid: 'int?', tid: 'int' } },
 };
 
+/**
+ * The largest time a perf clock can give, in ns: perf's clocks are 64-bit
+ * (2^63 ns is 292 years, past CLOCK_REALTIME's 2026 at 1.8e18). Times past
+ * 2^53 are not exact doubles, but a host up for 400 days is there, and a
+ * duration between two such times is still exact to a few ns.
+ */
+export const MAX_TIME = 2 ** 63;
+
+function isInt(v: unknown): v is number {
+  return Number.isInteger(v) && Math.abs(v as number) <= MAX_TIME;
+}
+
 function isKind(v: unknown, kind: Kind): boolean {
   switch (kind) {
     case 'int':
-      return Number.isSafeInteger(v);
+      return isInt(v);
     case 'uint':
-      return Number.isSafeInteger(v) && (v as number) >= 0;
+      return isInt(v) && v >= 0;
     case 'int?':
-      return v === null || Number.isSafeInteger(v);
+      return v === null || isInt(v);
     case 'uint?':
-      return v === null || (Number.isSafeInteger(v) && (v as number) >= 0);
+      return v === null || (isInt(v) && v >= 0);
     case 'string':
       return typeof v === 'string';
     case 'bool':

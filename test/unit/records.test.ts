@@ -81,9 +81,13 @@ t.test('values a perf clock cannot produce are not records', async (t) => {
     ['ts', 1.5],
     ['dur', 1e30],
     ['ts', 1e26],
+    ['ts', Infinity],
   ] as const) {
     t.equal(typeof narrow({ ...span, [k]: v }), 'string', `${k} = ${v}`);
   }
+  // A host up for 400 days is past 2^53 ns: still a time.
+  t.equal(typeof narrow({ ...span, ts: 34560000123456788 }), 'object', 'ts after 400 days of uptime');
+  t.equal(typeof narrow({ ...span, ts: 1.8e18 }), 'object', 'ts on CLOCK_REALTIME');
   t.match(narrow({ ...span, family: 'sched' }), /does not belong to family/, 'a GIL state in the sched family');
 });
 
