@@ -3,6 +3,8 @@
 // whatever the chain's last emit collected goes to the output, with
 // backpressure. Ctrl-C stops reading a file at once (and a pipe at its end),
 // then the chain is ended and flushed.
+import type { Transform } from 'node:stream';
+import through2 from 'through2';
 import type { Filter } from './filter.js';
 import type { BadInput } from './cli.js';
 import { type Input, type Output, ReadError, openInput } from './io.js';
@@ -23,6 +25,38 @@ export async function openInputs(names: string[]): Promise<Input[]> {
   return inputs;
 }
 
+/**
+ * A filter chain as a stream: bytes in, the text its last emit collected out
+ * (one string per input chunk, in object mode, so no string becomes a Buffer
+ * on the way). The end of the stream is the end of one input.
+ */
+export function filterStream(head: Filter<Buffer>, sink: TextSink): Transform {
+  return through2(
+    { readableObjectMode: true },
+    function transform(chunk: Buffer, _enc, cb) {
+      try {
+        head.write(chunk);
+      } catch (e) {
+        cb(e as Error);
+        return;
+      }
+      const out = sink.take();
+      cb(null, out.length > 0 ? out : undefined);
+    },
+    function flush(this: Transform, cb) {
+      try {
+        head.endInput?.();
+      } catch (e) {
+        cb(e as Error);
+        return;
+      }
+      const out = sink.take();
+      if (out.length > 0) this.push(out);
+      cb();
+    },
+  );
+}
+
 /** Runs every input through `head`, then ends it; the output is written but not committed. */
 export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): Promise<void> {
   for (const input of inputs) {
@@ -39,29 +73,26 @@ export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): 
 async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise<void> {
   io.bad.where.file = input.name;
   io.bad.where.line = 0;
-  let stop = false;
-  const off = io.interrupt.onRequest(() => {
+  const t = filterStream(head, io.sink);
+  const stop = (): void => {
     if (input.isPipe) return;
-    stop = true;
-    // A file that is being read is stopped at once, not at the next chunk.
+    input.stream.unpipe(t);
     input.stream.destroy();
+    t.end();
+  };
+  const off = io.interrupt.onRequest(stop);
+  let readError: Error | undefined;
+  input.stream.on('error', (e: Error) => {
+    // What was read before the error still goes through the chain; then it fails.
+    readError = e;
+    input.stream.unpipe(t);
+    t.end();
   });
+  input.stream.pipe(t);
   try {
-    for await (const chunk of input.stream) {
-      head.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      await io.out.write(io.sink.take());
-      if (stop) break;
-    }
-  } catch (e) {
-    if (!stop) {
-      // What was read before the error still counts: flush it, then fail.
-      head.endInput?.();
-      await io.out.write(io.sink.take());
-      throw new ReadError(input.name, e as Error);
-    }
+    for await (const s of t) await io.out.write(s as string);
   } finally {
     off();
   }
-  head.endInput?.();
-  await io.out.write(io.sink.take());
+  if (readError) throw new ReadError(input.name, readError);
 }
