@@ -6,10 +6,10 @@ import type { Input } from './io.js';
 
 /**
  * The options the pipeline needs from `perf script`: nanosecond times, pid
- * beside tid (one GIL per process), fork/comm/exit and lost-event records,
- * and switch-in records when recorded with --switch-events.
+ * beside tid (an interpreter's lock is per process), fork/comm/exit and
+ * lost-event records, and switch-in records when recorded with --switch-events.
  * --no-inline: inline frames cost addr2line calls (6x slower on DWARF stacks)
- * and add nothing the GIL stages use.
+ * and add nothing the later stages use.
  */
 export const PERF_SCRIPT_ARGS = ['--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--show-switch-events', '--no-inline'];
 

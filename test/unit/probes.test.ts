@@ -1,4 +1,4 @@
-// lib/probes.ts and lib/record.ts without recording: finding interpreters,
+// gil-record's record/ modules without recording: finding interpreters,
 // symbols and probe places on the real interpreters of this machine, checked
 // against independent tools (ldd, nm, file) rather than against our own output.
 import t from 'tap';
@@ -12,24 +12,15 @@ import {
   isLibc,
   versionFromName,
   elfFacts,
-  sortSymbols,
-  parseDefinitions,
-  planSites,
-  planGilProbes,
-  planForInterpreter,
-  probeDefinitions,
-  probeEvents,
-  listedEvents,
-  staleGroups,
-  explainProbeFailure,
   resolveProgram,
   interpreterOfCommand,
   interpreterOfPid,
   debugPackageHint,
-  GIL_SYMBOL_RE,
-  renameAround,
-} from '../lib/probes.js';
-import { preflight, recordArgs, underViztracer, explainRecordFailure, SCHED_EVENTS } from '../lib/record.js';
+} from '../../record/interpreter.js';
+import { sortSymbols, parseDefinitions, planSites, planGilProbes, planForInterpreter, GIL_SYMBOL_RE } from '../../record/probes.js';
+import { probeDefinitions, probeEvents, listedEvents, staleGroups, explainProbeFailure, renameAround } from '../../record/probe-group.js';
+import { preflight } from '../../record/system.js';
+import { recordArgs, underViztracer, explainRecordFailure, SCHED_EVENTS } from '../../record/perf-record.js';
 
 const PYENV = '/root/.pyenv/versions';
 const py = (v: string) => `${PYENV}/${v}/bin/python3`;
@@ -302,7 +293,7 @@ t.test('--python names the interpreter when the command does not', { skip: exist
 });
 
 t.test('tracefs is found in /proc/mounts, which users without root can read', async (t) => {
-  const { tracefsMount } = await import('../lib/record.js');
+  const { tracefsMount } = await import('../../record/system.js');
   t.equal(tracefsMount('sysfs /sys sysfs rw 0 0\nnone /sys/kernel/tracing tracefs rw,relatime 0 0\n'), '/sys/kernel/tracing');
   t.equal(tracefsMount('debugfs /sys/kernel/debug debugfs rw 0 0\n'), '/sys/kernel/debug/tracing', 'old kernels: under debugfs');
   t.equal(tracefsMount('sysfs /sys sysfs rw 0 0\n'), undefined);

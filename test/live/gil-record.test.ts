@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, root, runBin } from './helpers/run.js';
+import { bin, root, runBin } from '../helpers/run.js';
 
 const PY = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
 const SYSPY = '/usr/bin/python3.11';

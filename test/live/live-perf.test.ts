@@ -11,8 +11,8 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBin, root } from './helpers/run.js';
-import { parseNdjson } from './helpers/schema.js';
+import { runBin, root } from '../helpers/run.js';
+import { parseNdjson } from '../helpers/schema.js';
 
 const PY = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
 const GROUP = `gillive${process.pid}`;

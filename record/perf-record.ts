@@ -1,0 +1,190 @@
+// Running `perf record`: the event list, the run itself with Ctrl-C and
+// SIGTERM handled so the caller can always clean up, perf's cryptic failures
+// turned into a sentence saying what to do, and the program put under
+// VizTracer when asked.
+import { execa, type ResultPromise } from 'execa';
+import { existsSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { EXIT_DATA, EXIT_USAGE } from '../lib/errors.js';
+import { PERF_PACKAGE_HINT } from '../lib/perf.js';
+import { RecordError } from './errors.js';
+
+/** Scheduler tracepoints the pipeline's stages use (gil-state: switches, wakeups, forks, exits). */
+export const SCHED_EVENTS = [
+  'sched:sched_switch',
+  'sched:sched_waking',
+  'sched:sched_wakeup',
+  'sched:sched_wakeup_new',
+  'sched:sched_process_fork',
+  'sched:sched_process_exit',
+];
+
+export interface RecordOptions {
+  output: string;
+  /** Probe events (`group:event`) to record beside the scheduler tracepoints. */
+  probeEvents: string[];
+  /** DWARF call chains on sched_switch only. */
+  stacks: boolean;
+  /** Attach to a running process instead of running a command. */
+  pid?: number;
+  /** With pid: how long, in seconds (else until Ctrl-C or the process exits). */
+  durationS?: number;
+  mmapPages?: string;
+  command?: string[];
+}
+
+/**
+ * The `perf record` command line. `-k CLOCK_MONOTONIC` puts perf on the clock
+ * VizTracer uses, so the traces line up. Stacks only on sched_switch: a
+ * callchain on every probe hit makes perf lose events. --switch-events: the
+ * moment a thread gets a CPU, which sched_switch cannot show in a per-process
+ * recording when the task switched out is another process's (docs/events.md).
+ */
+export function recordArgs(o: RecordOptions): string[] {
+  const args = ['record', '-k', 'CLOCK_MONOTONIC', '--switch-events', '-o', o.output];
+  for (const ev of SCHED_EVENTS) {
+    args.push('-e', o.stacks && ev === 'sched:sched_switch' ? `${ev}/call-graph=dwarf/` : ev);
+  }
+  for (const ev of o.probeEvents) args.push('-e', ev);
+  if (o.mmapPages !== undefined) args.push('-m', o.mmapPages);
+  if (o.pid !== undefined) {
+    args.push('-p', String(o.pid));
+    if (o.durationS !== undefined) args.push('--', 'sleep', String(o.durationS));
+  } else {
+    args.push('--', ...(o.command ?? []));
+  }
+  return args;
+}
+
+export interface RecordResult {
+  /** perf's exit code: with a command, the command's own exit status. */
+  exitCode: number;
+  /** The recording was written (perf said "Captured and wrote"). */
+  wrote: boolean;
+  /** What perf printed on stderr (the target's stderr is mixed in). */
+  stderr: string;
+  /** Stopped by Ctrl-C or SIGTERM. */
+  signal?: 'SIGINT' | 'SIGTERM';
+  /** SIGTERM or a second Ctrl-C: stop without making a trace. */
+  aborted: boolean;
+  /** perf's own warning about lost samples, if any. */
+  lostWarning?: string;
+}
+
+/**
+ * Runs perf record. The target's stdin/stdout are the user's; stderr goes
+ * through us (forwarded as it comes) so perf's messages can be explained.
+ * Ctrl-C stops the recording and perf writes what it has; a second Ctrl-C or
+ * SIGTERM also stops it but marks the run aborted. Either way this returns
+ * only once perf has exited, so the caller can remove the probes (perf holds
+ * them open while it runs).
+ */
+export async function runRecord(args: string[], opts: { quiet?: boolean } = {}): Promise<RecordResult> {
+  const sub: ResultPromise = execa('perf', args, {
+    stdin: 'inherit',
+    stdout: 'inherit',
+    stderr: 'pipe',
+    buffer: { stderr: false },
+    reject: false,
+  });
+  let tail = '';
+  sub.stderr?.on('data', (chunk: Buffer) => {
+    const s = chunk.toString('utf8');
+    tail = (tail + s).slice(-65536);
+    if (!opts.quiet) process.stderr.write(s);
+  });
+  let signal: 'SIGINT' | 'SIGTERM' | undefined;
+  let aborted = false;
+  let killer: NodeJS.Timeout | undefined;
+  const abort = (): void => {
+    aborted = true;
+    sub.kill('SIGTERM');
+    killer ??= setTimeout(() => sub.kill('SIGKILL'), 5000);
+  };
+  const onInt = (): void => {
+    if (signal !== undefined) return abort();
+    signal = 'SIGINT';
+    // From a terminal perf already got it (same process group); from `kill`
+    // it did not. A second SIGINT to perf is harmless.
+    sub.kill('SIGINT');
+  };
+  const onTerm = (): void => {
+    signal = 'SIGTERM';
+    abort();
+  };
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    const r = await sub;
+    if ((r as { code?: string }).code === 'ENOENT') throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
+    const exitCode = r.exitCode ?? (r.signal ? 128 + (constants.signals[r.signal] ?? 0) : EXIT_DATA);
+    const out = outputOf(args);
+    const wrote = /perf record: Captured and wrote/.test(tail) && existsSync(out) && statSync(out).size > 0;
+    const lost = /Processed \d+ (?:samples|events) and lost [^\n]*/.exec(tail)?.[0];
+    return { exitCode, wrote, stderr: tail, signal, aborted, lostWarning: lost };
+  } finally {
+    if (killer) clearTimeout(killer);
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+function outputOf(args: string[]): string {
+  const i = args.indexOf('-o');
+  return i >= 0 ? args[i + 1]! : 'perf.data';
+}
+
+/** perf record failed before or while recording: a sentence for the user. */
+export function explainRecordFailure(stderr: string): string {
+  const s = stderr.trim();
+  if (/perf_event_paranoid|Permission denied|Access to performance monitoring/i.test(s)) {
+    const m = /perf_event_paranoid setting is (-?\d+)/.exec(s);
+    return `perf was not allowed to record${m ? ` (kernel.perf_event_paranoid is ${m[1]})` : ''}: run gil-record with sudo, or: sudo sysctl kernel.perf_event_paranoid=-1`;
+  }
+  if (/unknown tracepoint|Can't access trace events|tracefs|debugfs/i.test(s)) {
+    return `perf cannot read the tracepoints: is tracefs mounted (sudo mount -t tracefs nodev /sys/kernel/tracing) and readable? perf said: ${lastLines(s)}`;
+  }
+  if (/not linked with libtraceevent/i.test(s)) {
+    return `this perf was built without libtraceevent and cannot record tracepoints: install your distribution's perf (${PERF_PACKAGE_HINT})`;
+  }
+  if (/No such process/i.test(s)) return 'the process is gone: it exited before perf could attach';
+  if (/workload failed|Cannot run|No such file or directory/i.test(s)) {
+    return `perf could not start the command: ${lastLines(s)}`;
+  }
+  return `perf record failed: ${lastLines(s) || '(no message)'}`;
+}
+
+function lastLines(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('[ perf record'))
+    .slice(-3)
+    .join(' ');
+}
+
+/** Inserts `-m viztracer -o FILE --` after the interpreter and its options: `python [-X opt] script.py args`. */
+export function underViztracer(command: string[], output: string): string[] {
+  const [py, ...rest] = command;
+  const opts: string[] = [];
+  let i = 0;
+  while (i < rest.length && rest[i]!.startsWith('-') && rest[i] !== '-m' && rest[i] !== '-c') {
+    const o = rest[i]!;
+    opts.push(o);
+    i++;
+    if ((o === '-X' || o === '-W') && i < rest.length) opts.push(rest[i++]!);
+  }
+  const target = rest.slice(i);
+  if (target[0] === '-c') throw new RecordError('--viztracer cannot trace `python -c CODE`: put the code in a file', EXIT_USAGE);
+  if (target[0] === '-m') {
+    // viztracer runs modules with its own --module option.
+    return [py!, ...opts, '-m', 'viztracer', '-o', output, '--quiet', '--module', ...target.slice(1)];
+  }
+  return [py!, ...opts, '-m', 'viztracer', '-o', output, '--quiet', '--', ...target];
+}
+
+/** VizTracer importable by this interpreter? */
+export async function viztracerAvailable(python: string): Promise<boolean> {
+  const r = await execa(python, ['-c', 'import viztracer'], { reject: false, stdin: 'ignore' });
+  return r.exitCode === 0;
+}

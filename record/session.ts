@@ -1,0 +1,115 @@
+// One recording with our probes: they go in just before perf starts and come
+// out whatever happens (perf fails, Ctrl-C, SIGTERM, an error of ours), since
+// uprobes outlive the process that made them. perf handles the signals while
+// it runs; before and after, a signal removes our probes and ends the run.
+import type { Reporter } from '../lib/cli.js';
+import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
+import { RecordError } from './errors.js';
+import type { Interpreter } from './interpreter.js';
+import { type RecordResult, explainRecordFailure, recordArgs, runRecord, underViztracer, viztracerAvailable } from './perf-record.js';
+import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
+import type { ProbeSpec } from './probes.js';
+
+/** What to record: a command, or a running process for a while. */
+export interface Target {
+  command: string[];
+  pid?: number;
+  /** With pid: seconds (else until Ctrl-C or the process exits). */
+  durationS?: number;
+}
+
+export interface RecordingOptions {
+  target: Target;
+  interp: Interpreter;
+  /** The planned probes (none with --no-probes). */
+  specs: ProbeSpec[];
+  perfData: string;
+  stacks: boolean;
+  mmapPages?: string;
+  quiet: boolean;
+  /** Run the program under VizTracer, which writes this file. */
+  viztracer?: string;
+}
+
+export class Recorder {
+  private readonly group = new ProbeGroup();
+  private armed = false;
+
+  /** From here on, a signal outside the recording removes our probes (if any) and ends the run as interrupted. */
+  constructor(private readonly reporter: Reporter) {
+    this.arm();
+  }
+
+  async record(o: RecordingOptions): Promise<RecordResult> {
+    await removeStaleGroups((m) => this.reporter.say(m));
+    process.on('exit', () => this.group.removeSync());
+    let command = o.target.command;
+    if (o.viztracer !== undefined) {
+      if (!(await viztracerAvailable(o.interp.exe))) {
+        throw new RecordError(`--viztracer: VizTracer is not installed for ${o.interp.exe}: ${o.interp.exe} -m pip install viztracer`, EXIT_USAGE);
+      }
+      command = underViztracer(command, o.viztracer);
+    }
+    const { pid, durationS } = o.target;
+    try {
+      this.disarm();
+      const specs = await this.group.add(o.specs);
+      const events = probeEvents(this.group.name, specs);
+      if (specs.length > 0) this.reporter.say(`probes: ${events.join(' ')}`);
+      this.reporter.say(
+        pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
+      );
+      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command });
+      return await runRecord(args, { quiet: o.quiet });
+    } finally {
+      await this.group.remove();
+      const left = await this.group.list();
+      if (left.length > 0) this.reporter.say(`WARNING: could not remove probes ${left.join(' ')}: perf probe -d '${this.group.name}:*'`);
+      this.arm();
+    }
+  }
+
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    const had = this.group.added;
+    this.group.removeSync();
+    this.reporter.say(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}${had ? ': probes removed' : ''}`);
+    process.exit(sig === 'SIGINT' ? EXIT_INTERRUPTED : EXIT_TERMINATED);
+  };
+
+  private arm(): void {
+    if (this.armed) return;
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    this.armed = true;
+  }
+
+  private disarm(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    this.armed = false;
+  }
+}
+
+/**
+ * What the recording means for the run, said to the user: the exit status to
+ * end with (the command's own, as a shell passes it on), or a RecordError when
+ * perf wrote nothing.
+ */
+export function recordingStatus(rec: RecordResult, target: Target, reporter: Reporter): number {
+  if (rec.aborted) {
+    reporter.say(`${rec.signal === 'SIGTERM' ? 'terminated' : 'interrupted twice'}: probes removed, no trace made`);
+    return rec.signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+  }
+  if (!rec.wrote) throw new RecordError(explainRecordFailure(rec.stderr));
+  if (rec.lostWarning) reporter.say(`perf lost events while recording (${rec.lostWarning}); try a bigger buffer: -m 16M`);
+  const attached = target.pid !== undefined;
+  if (rec.signal !== undefined) {
+    reporter.say(`stopped by ${rec.signal}: processing what was recorded`);
+    // Ctrl-C is how an attached recording normally ends; a command that was
+    // interrupted ends as interrupted commands do, after the pipeline.
+    return attached ? EXIT_OK : EXIT_INTERRUPTED;
+  }
+  if (attached) return EXIT_OK;
+  if (rec.exitCode !== EXIT_OK) reporter.say(`${target.command[0]} exited with status ${rec.exitCode} (gil-record passes it on)`);
+  return rec.exitCode;
+}
