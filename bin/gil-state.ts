@@ -58,26 +58,7 @@ await run(prog, async () => {
     throw e;
   }
   bad.summarise();
-  if (state.counts.has('no_pid')) {
-    reporter.say(
-      'the input has no pid column: threads were grouped into processes from fork records, and a thread whose parent was not recorded counts as its own process. ' +
-        'One GIL is per process, so record the pid: perf script -F +pid, or perf-parse -i perf.data (which asks for it).',
-    );
-  }
-  const counts = [...state.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);
-  if (counts.length > 0) reporter.say(`anomalies: ${counts.join(', ')} (see the diagnostic records)`);
-  if (state.unread > 0) {
-    reporter.say(`${state.unread} scheduler samples had no readable fields (a thread name with a newline cuts perf's line): passed through, not used`);
-  }
-  if (state.gilSource === 'none') {
-    reporter.say(
-      'NO GIL EVENTS in the input: no take_gil/drop_gil probes (nor the pthread_cond_timedwait fallback, nor take_gil in switch-out stacks). ' +
-        'Only scheduler states are known; nothing here says who held the GIL. Record with gil-record, or add probes: ' +
-        'perf probe -x LIBPYTHON -a take_gil -a take_gil%return -a drop_gil -a drop_gil%return',
-    );
-  } else if (state.gilSource === 'cond_timedwait') {
-    reporter.say('GIL waits come from pthread_cond_timedwait probes (stripped interpreter): waits only, no holds, and other condition-variable waits may be among them');
-  }
+  for (const note of state.notes()) reporter.say(note);
   await io.out.commit();
   return io.interrupt.exitCode;
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // perf-parse: `perf script` text (or a perf.data file) in, NDJSON records out.
-import { cli, outputOption, strictOption, run, Reporter, BadInput } from '../lib/cli.js';
+import { cli, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
 import { DataError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
 import { connect } from '../lib/filter.js';
@@ -40,7 +40,7 @@ await run(prog, async () => {
     if (argv.input !== undefined) {
       if (files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
       const perf = await perfScript(argv.input, reporter);
-      const stop = progress(parser);
+      const stop = progress(prog, () => parser.stats.lines);
       try {
         await pump([perf.input], chain, io);
         await perf.done();
@@ -55,24 +55,8 @@ await run(prog, async () => {
     throw e;
   } finally {
     bad.summarise();
-    const { backwards, samples, records, lost } = parser.stats;
-    if (backwards > 2 && backwards > (samples + records) / 20) {
-      reporter.say(
-        `time went backwards ${backwards} times in ${samples + records} events: was this printed with --deltatime? Stages after this need absolute times (perf script --ns).`,
-      );
-    }
-    if (lost > 0) reporter.say(`perf lost ${lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
+    for (const note of parser.notes()) reporter.say(note);
   }
   await io.out.commit();
   return io.interrupt.exitCode;
 });
-
-/** A line count on stderr once a second while perf script runs, when a person is watching. */
-function progress(parser: PerfParser): () => void {
-  if (!process.stderr.isTTY) return () => undefined;
-  const timer = setInterval(() => process.stderr.write(`\r${prog}: ${parser.stats.lines.toLocaleString('en')} lines read`), 1000);
-  return () => {
-    clearInterval(timer);
-    process.stderr.write('\r\x1b[K');
-  };
-}

@@ -66,7 +66,7 @@ export class GilState implements Filter<AnyRecord> {
         this.task(rec);
         return;
       case 'lost':
-        this.lostEvents(rec);
+        this.lostRecord(rec);
         return;
       case 'perf_record':
         if (rec.name === 'SWITCH' && this.sched.switchRecord(rec)) {
@@ -177,7 +177,7 @@ export class GilState implements Filter<AnyRecord> {
     if (ts > t.lastTs) t.lastTs = ts;
   }
 
-  private lostEvents(rec: Lost): void {
+  private lostRecord(rec: Lost): void {
     const ts = rec.ts;
     this.lost += rec.lost;
     this.emit(rec);
@@ -248,6 +248,37 @@ export class GilState implements Filter<AnyRecord> {
 
   get counts(): ReadonlyMap<DiagnosticCode, number> {
     return this.diag.counts;
+  }
+
+  /** Events perf lost, by its PERF_RECORD_LOST records. */
+  get lostEvents(): number {
+    return this.lost;
+  }
+
+  /** What to tell the user once the input is read (on stderr, by whoever drives the filter). */
+  notes(): string[] {
+    const notes: string[] = [];
+    if (this.counts.has('no_pid')) {
+      notes.push(
+        'the input has no pid column: threads were grouped into processes from fork records, and a thread whose parent was not recorded counts as its own process. ' +
+          'One GIL is per process, so record the pid: perf script -F +pid, or perf-parse -i perf.data (which asks for it).',
+      );
+    }
+    const counts = [...this.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);
+    if (counts.length > 0) notes.push(`anomalies: ${counts.join(', ')} (see the diagnostic records)`);
+    if (this.unread > 0) {
+      notes.push(`${this.unread} scheduler samples had no readable fields (a thread name with a newline cuts perf's line): passed through, not used`);
+    }
+    if (this.gilSource === 'none') {
+      notes.push(
+        'NO GIL EVENTS in the input: no take_gil/drop_gil probes (nor the pthread_cond_timedwait fallback, nor take_gil in switch-out stacks). ' +
+          'Only scheduler states are known; nothing here says who held the GIL. Record with gil-record, or add probes: ' +
+          'perf probe -x LIBPYTHON -a take_gil -a take_gil%return -a drop_gil -a drop_gil%return',
+      );
+    } else if (this.gilSource === 'cond_timedwait') {
+      notes.push('GIL waits come from pthread_cond_timedwait probes (stripped interpreter): waits only, no holds, and other condition-variable waits may be among them');
+    }
+    return notes;
   }
 }
 

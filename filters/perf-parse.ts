@@ -116,6 +116,19 @@ export class PerfParser implements Filter<string> {
     this.flushHeader();
   }
 
+  /** What to tell the user once the input is read (on stderr, by whoever drives the parser). */
+  notes(): string[] {
+    const notes: string[] = [];
+    const { backwards, samples, records, lost } = this.stats;
+    if (backwards > 2 && backwards > (samples + records) / 20) {
+      notes.push(
+        `time went backwards ${backwards} times in ${samples + records} events: was this printed with --deltatime? Stages after this need absolute times (perf script --ns).`,
+      );
+    }
+    if (lost > 0) notes.push(`perf lost ${lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
+    return notes;
+  }
+
   // `#` lines: the --header block (before events), or an event whose comm starts with `#`.
   private headerLine(text: string): boolean {
     if (!HEADER_LINE_RE.test(text) && parseHead(text, this.layout) !== undefined) return false;

@@ -132,3 +132,13 @@ export function parseDuration(text: string): number {
   const mult: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, min: 60e9 };
   return Math.round(n * mult[unit]!);
 }
+
+/** A count of lines read, on stderr once a second while a long input is read, when a person is watching. */
+export function progress(prog: string, lines: () => number): () => void {
+  if (!process.stderr.isTTY) return () => undefined;
+  const timer = setInterval(() => process.stderr.write(`\r${prog}: ${lines().toLocaleString('en')} lines read`), 1000);
+  return () => {
+    clearInterval(timer);
+    process.stderr.write('\r\x1b[K');
+  };
+}

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BadInput, Reporter } from '../lib/cli.js';
+import { BadInput, Reporter, progress } from '../lib/cli.js';
 import { connect } from '../lib/filter.js';
 import { type Input, Output } from '../lib/io.js';
 import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
@@ -16,7 +16,7 @@ import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
 import { PerfParser } from '../filters/perf-parse.js';
 import { DEFAULTS as GIL_STATE_DEFAULTS, GilState } from '../filters/gil-state.js';
-import { type AnyRecord, recordJson } from '../filters/records.js';
+import { recordJson } from '../filters/records.js';
 import { RecordError } from './errors.js';
 
 export interface PipelineOptions {
@@ -75,16 +75,7 @@ export async function statesStage(input: Input, states: string, done: () => Prom
   const bad = new BadInput(parseSays, false);
   const out = new Output(states, stateSays);
   const sink = new TextSink();
-  let lost = 0;
-  const encode = ndjsonEncoder(sink, recordJson);
-  const state = new GilState(
-    (rec: AnyRecord) => {
-      if (rec.type === 'capture') lost += rec.lost;
-      encode(rec);
-    },
-    bad,
-    GIL_STATE_DEFAULTS,
-  );
+  const state = new GilState(ndjsonEncoder(sink, recordJson), bad, GIL_STATE_DEFAULTS);
   let parser!: PerfParser;
   const head = connect(
     (emit) => new LineSplitter(emit, bad, PERF_TEXT),
@@ -93,7 +84,7 @@ export async function statesStage(input: Input, states: string, done: () => Prom
   // A Ctrl-C now exits at once (gil-record's own handler): no half file left behind.
   const discard = (): void => out.discard();
   process.on('exit', discard);
-  const stopProgress = progress(parser);
+  const stopProgress = progress('perf-parse', () => parser.stats.lines);
   try {
     await pump([input], head, { out, sink, bad, interrupt: new Interrupt() });
     await done();
@@ -104,61 +95,11 @@ export async function statesStage(input: Input, states: string, done: () => Prom
     stopProgress();
     process.off('exit', discard);
     bad.summarise();
-    for (const note of parseNotes(parser)) parseSays.say(note);
+    for (const note of parser.notes()) parseSays.say(note);
   }
-  for (const note of stateNotes(state)) stateSays.say(note);
+  for (const note of state.notes()) stateSays.say(note);
   await out.commit();
-  return lost;
-}
-
-// The words of bin/perf-parse.ts and bin/gil-state.ts, so a recording says
-// what the same pipeline run by hand says.
-
-function parseNotes(parser: PerfParser): string[] {
-  const notes: string[] = [];
-  const { backwards, samples, records, lost } = parser.stats;
-  if (backwards > 2 && backwards > (samples + records) / 20) {
-    notes.push(
-      `time went backwards ${backwards} times in ${samples + records} events: was this printed with --deltatime? Stages after this need absolute times (perf script --ns).`,
-    );
-  }
-  if (lost > 0) notes.push(`perf lost ${lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
-  return notes;
-}
-
-function stateNotes(state: GilState): string[] {
-  const notes: string[] = [];
-  if (state.counts.has('no_pid')) {
-    notes.push(
-      'the input has no pid column: threads were grouped into processes from fork records, and a thread whose parent was not recorded counts as its own process. ' +
-        'One GIL is per process, so record the pid: perf script -F +pid, or perf-parse -i perf.data (which asks for it).',
-    );
-  }
-  const counts = [...state.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);
-  if (counts.length > 0) notes.push(`anomalies: ${counts.join(', ')} (see the diagnostic records)`);
-  if (state.unread > 0) {
-    notes.push(`${state.unread} scheduler samples had no readable fields (a thread name with a newline cuts perf's line): passed through, not used`);
-  }
-  if (state.gilSource === 'none') {
-    notes.push(
-      'NO GIL EVENTS in the input: no take_gil/drop_gil probes (nor the pthread_cond_timedwait fallback, nor take_gil in switch-out stacks). ' +
-        'Only scheduler states are known; nothing here says who held the GIL. Record with gil-record, or add probes: ' +
-        'perf probe -x LIBPYTHON -a take_gil -a take_gil%return -a drop_gil -a drop_gil%return',
-    );
-  } else if (state.gilSource === 'cond_timedwait') {
-    notes.push('GIL waits come from pthread_cond_timedwait probes (stripped interpreter): waits only, no holds, and other condition-variable waits may be among them');
-  }
-  return notes;
-}
-
-/** A line count on stderr once a second while perf script runs, when a person is watching. */
-function progress(parser: PerfParser): () => void {
-  if (!process.stderr.isTTY) return () => undefined;
-  const timer = setInterval(() => process.stderr.write(`\rperf-parse: ${parser.stats.lines.toLocaleString('en')} lines read`), 1000);
-  return () => {
-    clearInterval(timer);
-    process.stderr.write('\r\x1b[K');
-  };
+  return state.lostEvents;
 }
 
 // ---------------------------------------------------------------------------
