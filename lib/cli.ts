@@ -11,16 +11,27 @@ import { hideBin } from 'yargs/helpers';
 import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Context, Where } from './filter.js';
 
-export function version(): string {
+/** The name and version of the package these commands come from. */
+export function packageInfo(): { name: string; version: string } {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const p of [join(here, '..', 'package.json'), join(here, '..', '..', 'package.json')]) {
     try {
-      return JSON.parse(readFileSync(p, 'utf8')).version as string;
+      const j = JSON.parse(readFileSync(p, 'utf8'));
+      return { name: String(j.name), version: String(j.version) };
     } catch {
       /* try the next layout (source vs dist) */
     }
   }
-  return '0.0.0';
+  return { name: 'unknown', version: '0.0.0' };
+}
+
+export function version(): string {
+  return packageInfo().version;
+}
+
+/** Set to show stack traces of internal errors: NAME_DEBUG=1, after the package's name. */
+export function debugVariable(): string {
+  return `${packageInfo().name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_DEBUG`;
 }
 
 /** Writes `PROG: message` lines to stderr; the only channel for diagnostics. */
@@ -99,7 +110,7 @@ export const strictOption = {
 
 /**
  * Runs a command body: maps errors to messages and exit codes. No user ever
- * sees a stack trace for bad input; GILPIPE_DEBUG=1 shows them for bugs.
+ * sees a stack trace for bad input; the debug variable (debugVariable()) shows them for bugs.
  */
 export async function run(prog: string, body: () => Promise<number | void>): Promise<void> {
   let code: number;
@@ -115,8 +126,9 @@ export async function run(prog: string, body: () => Promise<number | void>): Pro
     } else {
       const err = e as Error;
       process.stderr.write(`${prog}: internal error: ${err?.message ?? String(e)}\n`);
-      if (process.env.GILPIPE_DEBUG) process.stderr.write(`${err?.stack}\n`);
-      else process.stderr.write(`${prog}: (set GILPIPE_DEBUG=1 for details, and please report it)\n`);
+      const debug = debugVariable();
+      if (process.env[debug]) process.stderr.write(`${err?.stack}\n`);
+      else process.stderr.write(`${prog}: (set ${debug}=1 for details, and please report it)\n`);
       code = EXIT_DATA;
     }
   }

@@ -234,7 +234,7 @@ export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boole
     // Writes cut off by discarding the output: the command decides how it ends.
     if (discarded()) return;
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
-    process.stderr.write(`${basename(process.argv[1] ?? 'gilpipe')}: write error: ${describeIoError(e)}\n`);
+    process.stderr.write(`${basename(process.argv[1] ?? '', '.js')}: write error: ${describeIoError(e)}\n`);
     process.exit(EXIT_DATA);
   });
 }
