@@ -1,4 +1,4 @@
-// Trace Event times are microseconds; gilpipe's are integer nanoseconds.
+// Trace Event times are microseconds; the records' are integer nanoseconds.
 // Text is built from the integer, never from a float division, so a time
 // prints as exactly the nanosecond it was ("154053896.361"), and a duration
 // printed as end - start (both already whole nanoseconds) makes Perfetto's

@@ -4,21 +4,24 @@
 // apply (see test/helpers/validate-trace.ts), not from to-trace's output.
 import t from 'tap';
 import fc from 'fast-check';
-import { TraceBuilder, DEFAULT_OPTIONS, type ToTraceOptions, type Family } from '../filters/to-trace.js';
-import { usText, secondsToNs } from '../lib/trace-time.js';
-import { validateTrace } from './helpers/validate-trace.js';
+import { ToTrace, DEFAULTS, type ToTraceOptions, type Family } from '../../filters/to-trace.js';
+import { narrow } from '../../filters/records.js';
+import { collectingContext, connect } from '../../lib/filter.js';
+import { NdjsonDecoder } from '../../lib/ndjson.js';
+import { usText, secondsToNs } from '../../lib/trace-time.js';
+import { validateTrace } from '../helpers/validate-trace.js';
 
 type Ev = Record<string, any>;
 
-function build(records: object[], opts: Partial<ToTraceOptions> = {}): { text: string; events: Ev[]; malformed: string[]; b: TraceBuilder } {
-  const malformed: string[] = [];
-  const b = new TraceBuilder({ ...DEFAULT_OPTIONS, version: '9.9.9', ...opts }, (why) => malformed.push(why));
+/** The records as lines of NDJSON through the command's chain: decoded, narrowed, drawn. */
+function build(records: object[], opts: Partial<ToTraceOptions> = {}): { text: string; events: Ev[]; malformed: string[]; b: ToTrace } {
+  const ctx = collectingContext();
   let text = '';
-  for (const r of records) {
-    b.record(r as any);
-    text += b.take();
-  }
-  for (const s of b.finish()) text += s;
+  const b = new ToTrace((s) => (text += s), ctx, { ...DEFAULTS, version: '9.9.9', ...opts });
+  const chain = connect((emit) => new NdjsonDecoder(emit, ctx, narrow), b);
+  for (const r of records) chain.write(JSON.stringify(r));
+  chain.end();
+  const malformed = ctx.problems;
   const events = opts.format === 'ndjson' ? text.split('\n').filter(Boolean).map((l) => JSON.parse(l)) : JSON.parse(text).traceEvents;
   return { text, events, malformed, b };
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { execa } from 'execa';
-import { validateTrace, validateTraceFile } from './helpers/validate-trace.js';
+import { validateTrace, validateTraceFile } from '../helpers/validate-trace.js';
 
 type Ev = Record<string, unknown>;
 const P = 100, T = 101;
@@ -203,7 +203,7 @@ t.test('a 100 MB trace validates in bounded memory', async (t) => {
   // In a child with a 300 MB heap cap: JSON.parse of the whole file alone
   // would need several times that.
   const script = join(dir, 'run.mts');
-  writeFileSync(script, `import { validateTraceFile } from ${JSON.stringify(new URL('./helpers/validate-trace.ts', import.meta.url).pathname)};
+  writeFileSync(script, `import { validateTraceFile } from ${JSON.stringify(new URL('../helpers/validate-trace.ts', import.meta.url).pathname)};
 const problems = await validateTraceFile(${JSON.stringify(path)});
 console.log(JSON.stringify({ problems, rss: process.memoryUsage().rss }));`);
   const r = await execa(process.execPath, ['--max-old-space-size=300', '--import', 'tsx', script]);
@@ -214,7 +214,7 @@ console.log(JSON.stringify({ problems, rss: process.memoryUsage().rss }));`);
 });
 
 // Real VizTracer 1.1.1 output, committed by merge-trace's tests.
-const fixtures = new URL('./fixtures/viztracer/', import.meta.url);
+const fixtures = new URL('../fixtures/viztracer/', import.meta.url);
 t.test('real VizTracer traces', async (t) => {
   for (const f of ['events.json', 'fib.json', 'overflow.json', 'threads.json', 'plain.json',
     'combine/combined.json', 'combine/plain-first.json', 'combine/skip-invalid.json']) {

@@ -1,19 +1,21 @@
 // to-trace as a user runs it: perf-parse | gil-state | to-trace on real
 // captures. What is asserted comes from the captures themselves (the raw
 // take_gil/drop_gil lines, read here with a few lines of independent code),
-// from the Trace Event rules (test/helpers/validate-trace.ts) and from what
-// the real Catapult viewer made of the file, never from to-trace's output.
+// and from the Trace Event rules (test/helpers/validate-trace.ts), never from
+// to-trace's output. What the real viewer makes of it: test/live/to-trace-viewer.test.ts.
 import t from 'tap';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, corpus, hasCorpus, root, runBin } from './helpers/run.js';
-import { pipeline } from './helpers/in-process.js';
-import { validateTrace, validateTraceFile } from './helpers/validate-trace.js';
-import { viewerAvailable, openInViewer } from './helpers/viewer.js';
-import { TraceBuilder, DEFAULT_OPTIONS } from '../filters/to-trace.js';
+import { bin, corpus, hasCorpus, root, runBin } from '../helpers/run.js';
+import { pipeline } from '../helpers/in-process.js';
+import { validateTrace, validateTraceFile } from '../helpers/validate-trace.js';
+import { ToTrace, DEFAULTS } from '../../filters/to-trace.js';
+import { narrow } from '../../filters/records.js';
+import { collectingContext, connect } from '../../lib/filter.js';
+import { NdjsonDecoder } from '../../lib/ndjson.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'to-trace-test-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
@@ -56,14 +58,12 @@ t.test('every recorded fixture and corpus capture makes a trace the importers ac
   ];
   if (files.length === 0) return t.skip('no fixtures and no corpus here');
   for (const file of files) {
-    const { records } = await pipeline(file);
-    const b = new TraceBuilder({ ...DEFAULT_OPTIONS, version: 'test' });
+    const { records, ndjson } = await pipeline(file);
+    const ctx = collectingContext(file);
     let text = '';
-    for (const r of records) {
-      b.record(r as any);
-      text += b.take();
-    }
-    for (const s of b.finish()) text += s;
+    const chain = connect((emit) => new NdjsonDecoder(emit, ctx, narrow), new ToTrace((s) => (text += s), ctx, { ...DEFAULTS, version: 'test' }));
+    for (const line of ndjson.split('\n')) chain.write(line);
+    chain.end();
     const name = file.replace(/.*\//, '');
     t.same(validateTrace(text), [], `${name}: valid`);
     const events: Ev[] = JSON.parse(text).traceEvents;
@@ -270,46 +270,4 @@ t.test('merged with VizTracer function slices of the same run: no partial overla
   t.equal((await runBin('merge-trace', [naivePath, pairVt, '-o', naiveMerged])).exitCode, 0);
   const problems = await validateTraceFile(naiveMerged, { maxProblems: 5 });
   t.ok(problems.some((p) => /starts inside .* but ends after it|overlap/i.test(p)), `thread-track X spans would be dropped: ${problems[0]}`);
-});
-
-t.test('the Catapult viewer opens a real capture as a user would', async (t) => {
-  const why = await viewerAvailable();
-  if (why) {
-    console.log(`# skipping the viewer test: ${why}`);
-    return t.skip(why);
-  }
-  if (noCorpus) return t.skip(noCorpus);
-  const file = join(tmp, 'ex1-viewer.json');
-  await toTrace(ex1, ['-o', file]);
-  const events: Ev[] = JSON.parse(readFileSync(file, 'utf8')).traceEvents;
-  const artifacts = join(root, 'test/artifacts');
-  mkdirSync(artifacts, { recursive: true });
-  const s = await openInViewer({ file }, { screenshot: join(artifacts, 'to-trace-ex1-uprobes.png'), width: 1600, height: 1000 });
-  t.same(s.importWarnings, [], 'imported without warnings');
-  t.same(s.pageErrors, []);
-  t.equal(s.processes.length, 1);
-  const p = s.processes[0]!;
-  t.equal(p.pid, 2578);
-  t.equal(p.name, 'python3.11');
-  const raw = gilLines(ex1);
-  for (const tid of [2578, 2580, 2581]) {
-    const th = p.threads.find((x) => x.tid === tid);
-    t.ok(th, `thread ${tid} is there`);
-    if (!th) continue;
-    t.equal(th.name, tid === 2578 ? 'python3.11 (main thread)' : 'python3.11');
-    const takes = raw.filter((r) => r.tid === tid && r.ev === 'take_gil__return').length;
-    t.equal(th.asyncSlices['GIL held'], takes, `${tid}: one GIL held slice per take, under the thread`);
-    t.equal(th.asyncSlices['GIL wait (take_gil)'], raw.filter((r) => r.tid === tid && r.ev === 'take_gil').length);
-    t.ok(th.asyncSlices['running']! > 0, `${tid}: scheduler track`);
-    t.same(th.undrawn, [], `${tid}: every slice has a drawn track`);
-  }
-  const counters = Object.fromEntries(p.counters.map((c) => [c.name, c]));
-  t.ok(counters['GIL waiting']?.series[0]?.samples, 'GIL waiting counter');
-  t.ok(counters['GIL holder']?.series[0]?.samples, 'GIL holder counter');
-  t.ok(Math.max(...counters['GIL waiting']!.series[0]!.values) <= 2, 'at most the other two threads wait');
-  t.same([...new Set(counters['GIL holder']!.series[0]!.values)].sort(), [0, 2578, 2580, 2581]);
-  const flows = events.filter((e) => e.flow_out).length;
-  t.ok(flows > 0);
-  t.equal(s.flowEvents, flows, 'every handoff arrow imported');
-  t.equal(s.flowEventsBound, flows, 'and bound to both threads');
 });

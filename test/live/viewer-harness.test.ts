@@ -5,13 +5,13 @@ import t from 'tap';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { launchViewer, openInViewer, viewerAvailable, type ViewerSession } from './helpers/viewer.js';
-import { validateTrace } from './helpers/validate-trace.js';
+import { launchViewer, openInViewer, viewerAvailable, type ViewerSession } from '../helpers/viewer.js';
+import { validateTrace } from '../helpers/validate-trace.js';
 
 const skip = await viewerAvailable();
 if (skip) console.log(`# viewer tests skipped: ${skip}`);
 // Screenshots are kept for a person to look at (test/artifacts is ignored by git).
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
 // One browser for most of the file's traces; openInViewer (its own browser)
 // is used once, where cleanup after a failure is checked.
 let viewer: ViewerSession | undefined;
@@ -105,7 +105,7 @@ t.test('the viewer shows exactly what the trace holds', { skip }, async (t) => {
 // is counted from the JSON itself, independently of the viewer.
 t.test('a real VizTracer trace shows every function call and counter sample', { skip }, async (t) => {
   for (const f of ['events.json', 'threads.json']) {
-    const path = fileURLToPath(new URL(`./fixtures/viztracer/${f}`, import.meta.url));
+    const path = fileURLToPath(new URL(`../fixtures/viztracer/${f}`, import.meta.url));
     type VEv = { ph: string; pid: number; tid: number; name: string; s?: string; args?: Record<string, unknown> | null };
     const events = (JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: VEv[] }).traceEvents;
     const want = new Map<string, { name?: string; slices: Record<string, number> }>();
