@@ -5,7 +5,7 @@
 // (gil-state/gil.ts) and the scheduler machine (gil-state/sched.ts); this
 // file dispatches records to them and writes what they know at the end.
 import type { Context, Emit, Filter } from '../lib/filter.js';
-import { baseName } from '../lib/perf-grammar.js';
+import { baseName } from '../lib/perf-payload.js';
 import type { AnyRecord, Comm, DiagnosticCode, Exit, Fork, GilSource, Lost, Sample } from './records.js';
 import { GilMachine } from './gil-state/gil.js';
 import { Scheduler } from './gil-state/sched.js';

@@ -10,9 +10,9 @@ import {
   isFrameLine,
   parseFrame,
   parseHead,
-  parsePayload,
   utf8,
 } from '../lib/perf-grammar.js';
+import { parsePayload } from '../lib/perf-payload.js';
 
 export interface PerfParseStats {
   lines: number;

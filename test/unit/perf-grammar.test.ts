@@ -2,7 +2,8 @@
 // (../shared/corpus). Expected values are read off the lines by the format
 // perf prints (builtin-script.c), not from this code's output.
 import t from 'tap';
-import { parseHead, parseFrame, parsePayload, keyValues, parseTs, type Layout } from '../../lib/perf-grammar.js';
+import { parseHead, parseFrame, parseTs, type Layout } from '../../lib/perf-grammar.js';
+import { parsePayload, keyValues } from '../../lib/perf-payload.js';
 
 const fresh = (): Layout => ({ taskWidth: 5 });
 const latin1 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
