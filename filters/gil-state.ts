@@ -9,7 +9,7 @@ import { baseName } from '../lib/perf-grammar.js';
 import type { AnyRecord, Comm, DiagnosticCode, Exit, Fork, GilSource, Lost, Sample } from './records.js';
 import { GilMachine } from './gil-state/gil.js';
 import { Scheduler } from './gil-state/sched.js';
-import { Diagnostics, Registry, type Thread } from './gil-state/threads.js';
+import { Diagnostics, Registry, type Thread, pidsRecorded } from './gil-state/threads.js';
 
 export type { GilSource, DiagnosticCode };
 
@@ -220,15 +220,24 @@ export class GilState implements Filter<AnyRecord> {
         tid: t.tid,
         comm: t.comm,
         main: t.pid === t.tid,
-        first_ts: Number.isFinite(t.firstTs) ? t.firstTs : null,
-        last_ts: Number.isFinite(t.lastTs) ? t.lastTs : null,
+        // Its lifetime: from the first thing known of it to the last, spans included.
+        first_ts: finite(Math.min(t.firstTs, t.spanFirst)),
+        last_ts: finite(Math.max(t.lastTs, t.spanLast)),
       });
       if (t.pid === t.tid || !procComm.has(t.pid)) procComm.set(t.pid, t.comm);
     }
     for (const p of this.reg.processes.values()) {
       const own = [...p.threads].filter((tid) => this.reg.threads.get(tid)?.own);
       if (own.length === 0) continue;
-      this.emit({ type: 'process', pid: p.pid, comm: procComm.get(p.pid) ?? '', threads: own.length, gil: p.gil });
+      this.emit({
+        type: 'process',
+        pid: p.pid,
+        comm: procComm.get(p.pid) ?? '',
+        threads: own.length,
+        gil: p.gil,
+        pids: pidsRecorded(this.reg, p) ? 'recorded' : 'inferred',
+        two_holders: p.twoHolders,
+      });
     }
     let anomalies = 0;
     for (const [code, n] of this.counts) if (code !== 'repeated_event' && code !== 'no_pid') anomalies += n;
@@ -280,6 +289,10 @@ export class GilState implements Filter<AnyRecord> {
     }
     return notes;
   }
+}
+
+function finite(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
 }
 
 function str(v: unknown): string | undefined {
