@@ -8,6 +8,7 @@ import type { Context, Emit, Filter } from '../lib/filter.js';
 import { baseName } from '../lib/perf-grammar.js';
 import type { AnyRecord, Comm, DiagnosticCode, Exit, Fork, GilSource, Lost, Sample } from './records.js';
 import { GilMachine } from './gil-state/gil.js';
+import { Repeats } from './gil-state/repeats.js';
 import { Scheduler } from './gil-state/sched.js';
 import { Diagnostics, Registry, type Thread, pidsRecorded } from './gil-state/threads.js';
 
@@ -43,6 +44,7 @@ export class GilState implements Filter<AnyRecord> {
   private readonly diag: Diagnostics;
   private readonly gil: GilMachine;
   private readonly sched: Scheduler;
+  private readonly repeats = new Repeats();
 
   constructor(
     private readonly emit: Emit<AnyRecord>,
@@ -58,17 +60,18 @@ export class GilState implements Filter<AnyRecord> {
   write(rec: AnyRecord): void {
     switch (rec.type) {
       case 'sample':
-        this.sample(rec);
+        if (!this.repeats.seen(rec)) this.sample(rec);
         return;
       case 'comm':
       case 'fork':
       case 'exit':
-        this.task(rec);
+        if (!this.repeats.seen(rec)) this.task(rec);
         return;
       case 'lost':
-        this.lostRecord(rec);
+        if (!this.repeats.seen(rec)) this.lostRecord(rec);
         return;
       case 'perf_record':
+        if (this.repeats.seen(rec)) return;
         if (rec.name === 'SWITCH' && this.sched.switchRecord(rec)) {
           if (this.opts.keepSamples) this.emit(rec);
           return;
@@ -271,6 +274,12 @@ export class GilState implements Filter<AnyRecord> {
       notes.push(
         'the input has no pid column: threads were grouped into processes from fork records, and a thread whose parent was not recorded counts as its own process. ' +
           'One GIL is per process, so record the pid: perf script -F +pid, or perf-parse -i perf.data (which asks for it).',
+      );
+    }
+    const r = this.repeats;
+    if (r.dropped > 0) {
+      notes.push(
+        `dropped ${r.dropped} events seen before${r.restarts > 0 ? ` (the input started over ${r.restarts} time${r.restarts > 1 ? 's' : ''}: the same capture given twice?)` : ''}: each counts once`,
       );
     }
     const counts = [...this.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);
