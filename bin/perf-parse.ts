@@ -3,13 +3,14 @@
 import { cli, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
 import { DataError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
-import { connect } from '../lib/filter.js';
 import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
-import { perfScript } from '../lib/perf.js';
-import { openInputs, pump } from '../lib/run-stage.js';
+import { openRecordingsOrText, perfScriptInput } from '../lib/perf.js';
+import { FirstLine } from '../lib/sniff.js';
+import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
 import { PerfParser } from '../filters/perf-parse.js';
+import { kindOf, wrongInput } from '../filters/input-kind.js';
 import { recordJson } from '../filters/records.js';
 
 const prog = 'perf-parse';
@@ -23,7 +24,7 @@ const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FIL
     alias: 'i',
     type: 'string',
     requiresArg: true,
-    describe: 'a perf.data file: run `perf script` on it with the fields the pipeline needs',
+    describe: 'a perf.data file: run `perf script` on it with the fields the pipeline needs (a FILE that is perf.data is read so too)',
   })
   .option('output', outputOption)
   .option('strict', strictOption)
@@ -35,20 +36,20 @@ await run(prog, async () => {
   const bad = new BadInput(reporter, argv.strict);
   const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
   const parser = new PerfParser(ndjsonEncoder(io.sink, recordJson), bad);
-  const chain = connect((emit) => new LineSplitter(emit, bad, PERF_TEXT), parser);
+  // perf script's text, from a file, stdin or a perf.data file; what is not is named, with what reads it.
+  const chain = new FirstLine((line, head) => {
+    const why = wrongInput(kindOf(line, head), prog);
+    if (why !== undefined) throw new DataError(`${bad.where.file}: ${why}`);
+    return (emit) => new LineSplitter(emit, bad, PERF_TEXT);
+  }, parser);
   try {
-    if (argv.input !== undefined) {
-      if (files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
-      const perf = await perfScript(argv.input, reporter);
-      const stop = progress(prog, () => parser.stats.lines);
-      try {
-        await pump([perf.input], chain, io);
-        await perf.done();
-      } finally {
-        stop();
-      }
-    } else {
-      await pump(await openInputs(files), chain, io);
+    if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
+    const inputs = argv.input !== undefined ? [await perfScriptInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
+    const stop = inputs.some((i) => i.done) ? progress(prog, () => parser.stats.lines) : () => undefined;
+    try {
+      await pump(inputs, chain, io);
+    } finally {
+      stop();
     }
   } catch (e) {
     io.out.discard();

@@ -8,8 +8,9 @@ import type { Context, Emit, Filter } from '../lib/filter.js';
 import { baseName } from '../lib/perf-payload.js';
 import type { AnyRecord, Comm, DiagnosticCode, Exit, Fork, GilSource, Lost, Sample } from './records.js';
 import { GilMachine } from './gil-state/gil.js';
+import { Repeats } from './gil-state/repeats.js';
 import { Scheduler } from './gil-state/sched.js';
-import { Diagnostics, Registry, type Thread } from './gil-state/threads.js';
+import { Diagnostics, Registry, type Thread, pidsRecorded } from './gil-state/threads.js';
 
 export type { GilSource, DiagnosticCode };
 
@@ -43,6 +44,7 @@ export class GilState implements Filter<AnyRecord> {
   private readonly diag: Diagnostics;
   private readonly gil: GilMachine;
   private readonly sched: Scheduler;
+  private readonly repeats = new Repeats();
 
   constructor(
     private readonly emit: Emit<AnyRecord>,
@@ -58,17 +60,18 @@ export class GilState implements Filter<AnyRecord> {
   write(rec: AnyRecord): void {
     switch (rec.type) {
       case 'sample':
-        this.sample(rec);
+        if (!this.repeats.seen(rec)) this.sample(rec);
         return;
       case 'comm':
       case 'fork':
       case 'exit':
-        this.task(rec);
+        if (!this.repeats.seen(rec)) this.task(rec);
         return;
       case 'lost':
-        this.lostRecord(rec);
+        if (!this.repeats.seen(rec)) this.lostRecord(rec);
         return;
       case 'perf_record':
+        if (this.repeats.seen(rec)) return;
         if (rec.name === 'SWITCH' && this.sched.switchRecord(rec)) {
           if (this.opts.keepSamples) this.emit(rec);
           return;
@@ -220,15 +223,24 @@ export class GilState implements Filter<AnyRecord> {
         tid: t.tid,
         comm: t.comm,
         main: t.pid === t.tid,
-        first_ts: Number.isFinite(t.firstTs) ? t.firstTs : null,
-        last_ts: Number.isFinite(t.lastTs) ? t.lastTs : null,
+        // Its lifetime: from the first thing known of it to the last, spans included.
+        first_ts: finite(Math.min(t.firstTs, t.spanFirst)),
+        last_ts: finite(Math.max(t.lastTs, t.spanLast)),
       });
       if (t.pid === t.tid || !procComm.has(t.pid)) procComm.set(t.pid, t.comm);
     }
     for (const p of this.reg.processes.values()) {
       const own = [...p.threads].filter((tid) => this.reg.threads.get(tid)?.own);
       if (own.length === 0) continue;
-      this.emit({ type: 'process', pid: p.pid, comm: procComm.get(p.pid) ?? '', threads: own.length, gil: p.gil });
+      this.emit({
+        type: 'process',
+        pid: p.pid,
+        comm: procComm.get(p.pid) ?? '',
+        threads: own.length,
+        gil: p.gil,
+        pids: pidsRecorded(this.reg, p) ? 'recorded' : 'inferred',
+        two_holders: p.twoHolders,
+      });
     }
     let anomalies = 0;
     for (const [code, n] of this.counts) if (code !== 'repeated_event' && code !== 'no_pid') anomalies += n;
@@ -264,6 +276,12 @@ export class GilState implements Filter<AnyRecord> {
           'One GIL is per process, so record the pid: perf script -F +pid, or perf-parse -i perf.data (which asks for it).',
       );
     }
+    const r = this.repeats;
+    if (r.dropped > 0) {
+      notes.push(
+        `dropped ${r.dropped} events seen before${r.restarts > 0 ? ` (the input started over ${r.restarts} time${r.restarts > 1 ? 's' : ''}: the same capture given twice?)` : ''}: each counts once`,
+      );
+    }
     const counts = [...this.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);
     if (counts.length > 0) notes.push(`anomalies: ${counts.join(', ')} (see the diagnostic records)`);
     if (this.unread > 0) {
@@ -280,6 +298,10 @@ export class GilState implements Filter<AnyRecord> {
     }
     return notes;
   }
+}
+
+function finite(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
 }
 
 function str(v: unknown): string | undefined {

@@ -167,6 +167,13 @@ export interface ProcessInfo {
   comm: string;
   threads: number;
   gil: boolean;
+  /**
+   * recorded: every thread's pid was in the input; inferred: threads were
+   * grouped by fork records, which cannot tell a thread from a process.
+   */
+  pids?: 'recorded' | 'inferred';
+  /** Times one of its threads took the GIL while another held it. */
+  two_holders?: number;
 }
 
 /** One per gil-state run, last: what the capture held. */
@@ -247,7 +254,7 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
     optional: { released_ts: 'uint', gap: 'int', waker_tid: 'int', woken_ts: 'uint' },
   },
   thread: { required: { pid: 'int?', tid: 'int', comm: 'string', main: 'bool', first_ts: 'int?', last_ts: 'int?' }, optional: {} },
-  process: { required: { pid: 'int?', comm: 'string', threads: 'int', gil: 'bool' }, optional: {} },
+  process: { required: { pid: 'int?', comm: 'string', threads: 'int', gil: 'bool' }, optional: { pids: ['recorded', 'inferred'], two_holders: 'uint' } },
   capture: {
     required: { first_ts: 'int?', last_ts: 'int?', gil_source: ['take_gil', 'cond_timedwait', 'stack', 'none'], lost: 'int', anomalies: 'int' },
     optional: {},

@@ -16,6 +16,8 @@ export interface Input {
   stream: Readable;
   /** True when the data comes from a pipe or terminal rather than a file. */
   isPipe: boolean;
+  /** For data a child process writes: resolves when it ended well, throws why it did not. */
+  done?: () => Promise<void>;
 }
 
 /** What a failed read or write means, in the user's words. */

@@ -1,8 +1,8 @@
 // Running perf itself: `perf script` on a recording, streamed.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Reporter } from './cli.js';
 import { DataError, UsageError } from './errors.js';
-import type { Input } from './io.js';
+import { type Input, fileHead, openInput } from './io.js';
 
 /**
  * The options the pipeline needs from `perf script`: nanosecond times, pid
@@ -30,6 +30,35 @@ export async function perfScriptArgs(file: string): Promise<string[]> {
 
 export const PERF_PACKAGE_HINT =
   'install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); Fedora: dnf install perf)';
+
+const PERF_DATA_MAGIC = 'PERFILE2';
+
+/** The first bytes of a perf.data file (perf's own magic; pipe-mode files start the same). */
+export function isPerfData(head: Buffer): boolean {
+  return head.length >= 8 && head.toString('latin1', 0, 8) === PERF_DATA_MAGIC;
+}
+
+/**
+ * Opens every name (stdin for none): a perf.data file through `perf script`,
+ * anything else as it is. Each perf.data input's `done` says how perf ended.
+ */
+export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
+  const inputs: Input[] = [];
+  for (const name of names.length === 0 ? ['-'] : names) {
+    if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(fileHead(name, 8))) {
+      inputs.push(await perfScriptInput(name, reporter));
+    } else {
+      inputs.push(await openInput(name));
+    }
+  }
+  return inputs;
+}
+
+/** `perf script` on FILE as an input, whose `done` says how perf ended. */
+export async function perfScriptInput(file: string, reporter: Reporter): Promise<Input> {
+  const perf = await perfScript(file, reporter);
+  return { ...perf.input, done: () => perf.done() };
+}
 
 export async function perfScript(file: string, reporter: Reporter): Promise<{ input: Input; done(): Promise<void> }> {
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);

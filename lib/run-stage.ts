@@ -95,4 +95,5 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
     off();
   }
   if (readError) throw new ReadError(input.name, readError);
+  await input.done?.();
 }

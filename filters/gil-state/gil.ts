@@ -5,7 +5,7 @@
 import type { Emit } from '../../lib/filter.js';
 import type { AnyRecord, GilSource, GilSpan, Handoff, Sample } from '../records.js';
 import type { GilStateOptions } from '../gil-state.js';
-import { type Diagnostics, type GilPhase, type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags } from './threads.js';
+import { type Diagnostics, type GilPhase, type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags, covers } from './threads.js';
 
 const RETURN_SUFFIX = /_{1,2}return$/;
 
@@ -56,7 +56,8 @@ export class GilMachine {
    * Returns whether the thread is in a GIL wait.
    */
   switchedOut(prev: Thread, rec: Sample, state: SchedPhase, ts: number): boolean {
-    const gilStack = this.stackSaysGil(rec);
+    // Where probes fire, a wait is theirs: a stack would count it twice.
+    const gilStack = !this.reg.processOf(prev).probed && this.stackSaysGil(rec);
     const inGilWait = prev.gil === 'wait' || prev.condOpen || gilStack;
     if (gilStack) {
       if (this.source === 'none') this.source = 'stack';
@@ -82,7 +83,9 @@ export class GilMachine {
     if (this.source === 'none' || this.source === 'stack' || (this.source === 'cond_timedwait' && source === 'take_gil')) {
       this.source = source;
     }
-    this.reg.processOf(t).gil = true;
+    const proc = this.reg.processOf(t);
+    proc.gil = true;
+    proc.probed = true;
     if (!this.reg.sawPid && !this.warnedNoPid) {
       this.warnedNoPid = true;
       this.diag.diagnostic('no_pid', this.reg.firstTs, t, 'no pid in the input: threads are grouped into processes from fork records (record pid with perf script -F +pid, or use perf-parse -i)');
@@ -121,13 +124,27 @@ export class GilMachine {
       const from = this.boundary(t, ts);
       if (from < ts) this.spanGil(t, 'wait', from, ts, { partial: true }, 'take_gil');
     }
-    // At most one holder per process: a second one means the first's release was lost.
+    // At most one holder per process. With pids recorded, a second one means
+    // the first's release was lost: its hold ends here, unknown. Without, the
+    // two may be threads of two processes grouped as one by a guess: each
+    // thread's own spans stand, and the process's figures cannot.
     if (proc.holder !== undefined && proc.holder !== t.tid) {
       const other = this.reg.threads.get(proc.holder);
       if (other && other.gil === 'hold') {
-        this.diag.diagnostic('two_holders', ts, other, `thread ${t.tid} took the GIL while ${other.tid} still held it: a release was not recorded`);
-        this.closeGil(other, ts, { unknown: true });
-        other.gilUnknownStart = true;
+        proc.twoHolders++;
+        if (t.pidKnown && other.pidKnown) {
+          this.diag.diagnostic('two_holders', ts, other, `thread ${t.tid} took the GIL while ${other.tid} still held it: a release was not recorded`);
+          this.closeGil(other, ts, { unknown: true });
+          other.gilUnknownStart = true;
+          other.gilStartLost = true;
+        } else {
+          this.diag.diagnostic(
+            'two_holders',
+            ts,
+            other,
+            `thread ${t.tid} took the GIL while ${other.tid} held it: without pids in the input they were grouped as one process, which they cannot be`,
+          );
+        }
       }
     }
     const rel = proc.lastRelease;
@@ -242,6 +259,8 @@ export class GilMachine {
 
   /** Where a span whose start was not recorded begins: the last thing known about the thread. */
   private boundary(t: Thread, ts: number): number {
+    // Its hold was cut short by another thread's take: when it took the GIL again is not known.
+    if (t.gilStartLost) return ts;
     // Unknown start: since the loss, since the thread was born, or since the recording began.
     const b = t.gilUnknownStart ? (t.resetTs ?? t.bornTs ?? this.reg.firstTs) : t.gilSince;
     return Number.isFinite(b) && b <= ts ? b : ts;
@@ -251,6 +270,7 @@ export class GilMachine {
     t.gil = phase;
     t.gilSince = ts;
     t.gilUnknownStart = false;
+    t.gilStartLost = false;
   }
 
   closeGil(t: Thread, ts: number, flags: SpanFlags): void {
@@ -273,8 +293,17 @@ export class GilMachine {
     via?: GilSpan['via'],
     site?: string,
   ): void {
+    // A thread is in one GIL state at a time: a span whose start was inferred
+    // never reaches back over the span before it.
+    if (start < t.gilEnd) {
+      if (end <= t.gilEnd) return;
+      start = t.gilEnd;
+      flags = { ...flags, partial: true };
+    }
     const dur = end - start;
     if (dur < 0) return;
+    t.gilEnd = end;
+    covers(t, start, end);
     const span: GilSpan = { type: 'span', pid: t.pid, tid: t.tid, family: 'gil', state, ts: start, dur };
     if (via !== undefined) span.via = via;
     if (site !== undefined) span.site = site;

@@ -4,7 +4,7 @@
 import type { Emit } from '../../lib/filter.js';
 import type { AnyRecord, PerfRecord, Sample, SchedSpan } from '../records.js';
 import type { GilMachine } from './gil.js';
-import { type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags } from './threads.js';
+import { type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags, covers } from './threads.js';
 
 export class Scheduler {
   constructor(
@@ -96,15 +96,19 @@ export class Scheduler {
   closeSched(t: Thread, ts: number, flags: SpanFlags): void {
     if (t.sched === 'unknown') return;
     if ((t.sched === 'sleeping' || t.sched === 'blocked') && t.schedGil) t.stackWaitEnd = ts;
-    const dur = ts - t.schedSince;
+    // Out-of-order events must not make a thread be in two states at once.
+    const start = t.schedSince < t.schedEnd ? t.schedEnd : t.schedSince;
+    const dur = ts - start;
     if (dur > 0 && t.own) {
+      t.schedEnd = ts;
+      covers(t, start, ts);
       const span: SchedSpan = {
         type: 'span',
         pid: t.pid,
         tid: t.tid,
         family: 'sched',
         state: t.sched,
-        ts: t.schedSince,
+        ts: start,
         dur,
       };
       if (t.schedLetter !== undefined) span.letter = t.schedLetter;

@@ -14,8 +14,12 @@ export interface Thread {
   comm: string;
   /** Has events of its own (not just named by another thread's switch or wakeup). */
   own: boolean;
+  /** First and last event of its own. */
   firstTs: number;
   lastTs: number;
+  /** First start and last end of the spans written for it: its lifetime covers them. */
+  spanFirst: number;
+  spanLast: number;
   dead: boolean;
   /** When the thread was created (fork, wakeup_new), if that was recorded. */
   bornTs: number | undefined;
@@ -25,6 +29,11 @@ export interface Thread {
   gil: GilPhase;
   gilSince: number;
   gilUnknownStart: boolean;
+  /** A hold of its was closed by another thread's take_gil: when its next GIL span began is not known. */
+  gilStartLost: boolean;
+  /** End of its last GIL span, and of its last scheduler span: a thread's spans never overlap. */
+  gilEnd: number;
+  schedEnd: number;
 
   sched: SchedPhase;
   schedSince: number;
@@ -52,6 +61,10 @@ export interface Process {
   holder: number | undefined;
   lastRelease: { tid: number; ts: number } | undefined;
   gil: boolean;
+  /** GIL probes (or the libc fallback) fired in it: its waits come from them, not from stacks. */
+  probed: boolean;
+  /** Times a thread took its GIL while another of its threads held it. */
+  twoHolders: number;
   threads: Set<number>;
 }
 
@@ -82,12 +95,17 @@ export class Registry {
         own: false,
         firstTs: Infinity,
         lastTs: -Infinity,
+        spanFirst: Infinity,
+        spanLast: -Infinity,
         dead: false,
         bornTs: undefined,
         resetTs: undefined,
         gil: 'none',
         gilSince: 0,
         gilUnknownStart: true,
+        gilStartLost: false,
+        gilEnd: -Infinity,
+        schedEnd: -Infinity,
         sched: 'unknown',
         schedSince: 0,
         schedLetter: undefined,
@@ -127,7 +145,7 @@ export class Registry {
     if (t.pid === null && key !== null) t.pid = key;
     let p = this.processes.get(key);
     if (p === undefined) {
-      p = { pid: key, holder: undefined, lastRelease: undefined, gil: false, threads: new Set() };
+      p = { pid: key, holder: undefined, lastRelease: undefined, gil: false, probed: false, twoHolders: 0, threads: new Set() };
       this.processes.set(key, p);
     }
     return p;
@@ -151,6 +169,18 @@ export class Diagnostics {
       : { type: 'diagnostic', code, ts: Number.isFinite(ts) ? ts : 0, message };
     this.emit(d);
   }
+}
+
+/** A span of t's from start to end: its lifetime grows to cover it. */
+export function covers(t: Thread, start: number, end: number): void {
+  if (start < t.spanFirst) t.spanFirst = start;
+  if (end > t.spanLast) t.spanLast = end;
+}
+
+/** Every thread of the process had its pid in the input (else the grouping is inferred from forks). */
+export function pidsRecorded(reg: Registry, p: Process): boolean {
+  for (const tid of p.threads) if (reg.threads.get(tid)?.pidKnown === false) return false;
+  return true;
 }
 
 export interface SpanFlags {

@@ -1,0 +1,74 @@
+// Events seen twice: the same input given twice (`cat a a`, `gil-state a a`)
+// or a line repeated. Counted twice they would double every figure, so they
+// are dropped and counted. Memory stays bounded: the keys of the events at
+// the latest time, and of the first few events of the input.
+import type { Comm, Exit, Fork, Lost, PerfRecord, Sample } from '../records.js';
+
+type Event = Sample | Comm | Fork | Exit | Lost | PerfRecord;
+
+/** How many first events identify the start of an input. */
+const FIRST = 16;
+
+function key(r: Event): string {
+  switch (r.type) {
+    case 'sample': {
+      const f = r.fields;
+      const p = r.probe;
+      const detail = f !== undefined ? `${String(f.prev_pid ?? f.pid ?? '')}>${String(f.next_pid ?? f.child_pid ?? '')}` : p !== undefined ? `${p.func}<${p.ret ?? ''}` : (r.payload ?? '');
+      return `s ${r.ts} ${r.tid ?? ''} ${r.cpu ?? ''} ${r.event} ${detail}`;
+    }
+    case 'lost':
+      return `l ${r.ts} ${r.cpu ?? ''} ${r.lost}`;
+    case 'perf_record':
+      return `r ${r.ts} ${r.tid ?? ''} ${r.cpu ?? ''} ${r.name} ${r.body}`;
+    case 'comm':
+      return `c ${r.ts} ${r.tid} ${r.comm}`;
+    default:
+      return `${r.type} ${r.ts} ${r.pid} ${r.tid} ${r.ppid} ${r.ptid}`;
+  }
+}
+
+export class Repeats {
+  /** Events dropped as repeats. */
+  dropped = 0;
+  /** Times the input started over from its first events. */
+  restarts = 0;
+  private latest = -Infinity;
+  private atLatest = new Set<string>();
+  private readonly first: string[] = [];
+  /** While an input repeats from its start: events up to this time are ones already seen. */
+  private replayUntil: number | undefined;
+
+  /** True when `r` was seen already (and so must not count again). */
+  seen(r: Event): boolean {
+    const ts = r.ts;
+    if (this.replayUntil !== undefined) {
+      if (ts <= this.replayUntil) {
+        this.dropped++;
+        return true;
+      }
+      this.replayUntil = undefined;
+    }
+    const k = key(r);
+    if (ts < this.latest) {
+      // Back in time, to the very first event: the input starts over.
+      if (this.first.length > 0 && k === this.first[0]) {
+        this.restarts++;
+        this.replayUntil = this.latest;
+        this.dropped++;
+        return true;
+      }
+      return false;
+    }
+    if (ts > this.latest) {
+      this.latest = ts;
+      this.atLatest.clear();
+    } else if (this.atLatest.has(k)) {
+      this.dropped++;
+      return true;
+    }
+    this.atLatest.add(k);
+    if (this.first.length < FIRST) this.first.push(k);
+    return false;
+  }
+}

@@ -1,0 +1,132 @@
+// Figures that must be true whatever the input's format: checked against
+// counts made independently from the raw probe lines, and against the
+// invariants (a thread is in one state of a family at a time, within its life).
+import t from 'tap';
+import { readFileSync, readdirSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { bin, corpus, hasCorpus } from '../helpers/run.js';
+import { pipeline } from '../helpers/in-process.js';
+
+const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
+
+/** Per thread, wait and hold from take_gil/drop_gil probe lines alone: entry to return, return to drop. */
+function rawProbeTimes(path: string): Map<number, { wait: number; hold: number; ends: Set<number> }> {
+  const text = gunzipSync(readFileSync(path)).toString('latin1');
+  const out = new Map<number, { wait: number; hold: number; ends: Set<number> }>();
+  const state = new Map<number, { phase: string; since: number }>();
+  const re = /^.*?(\d+)(?:\/(\d+))?\s+(?:\[\d+\]\s+)?(\d+)\.(\d+):\s+\S+:(take_gil|drop_gil)(__return)?:/;
+  for (const line of text.split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const tid = Number(m[2] ?? m[1]);
+    const ts = Number(m[3]) * 1e9 + Number(m[4]!.padEnd(9, '0'));
+    const ev = m[5] + (m[6] ? '_ret' : '');
+    const s = state.get(tid);
+    const acc = out.get(tid) ?? { wait: 0, hold: 0, ends: new Set<number>() };
+    out.set(tid, acc);
+    if (ev === 'take_gil') state.set(tid, { phase: 'wait', since: ts });
+    else if (ev === 'take_gil_ret') {
+      if (s?.phase === 'wait') {
+        acc.wait += ts - s.since;
+        acc.ends.add(ts);
+      }
+      state.set(tid, { phase: 'hold', since: ts });
+    } else if (ev === 'drop_gil') {
+      if (s?.phase === 'hold') {
+        acc.hold += ts - s.since;
+        acc.ends.add(ts);
+      }
+      state.set(tid, { phase: 'handoff', since: ts });
+    } else state.delete(tid);
+  }
+  return out;
+}
+
+type Rec = Record<string, any>;
+function gilTimes(records: Rec[], complete: boolean): Map<number, { wait: number; hold: number }> {
+  const out = new Map<number, { wait: number; hold: number }>();
+  for (const r of records) {
+    if (r.type !== 'span' || r.family !== 'gil' || (complete && (r.partial || r.unknown || r.truncated))) continue;
+    const acc = out.get(r.tid) ?? { wait: 0, hold: 0 };
+    out.set(r.tid, acc);
+    if (r.state === 'wait') acc.wait += r.dur;
+    if (r.state === 'hold') acc.hold += r.dur;
+  }
+  return out;
+}
+
+t.test('two processes in perf script default format: per-thread figures are right and do not depend on the grouping', async (t) => {
+  const def = await pipeline(fx + 'two_procs.default.perf.txt.gz');
+  const withPid = await pipeline(fx + 'two_procs.perf.txt.gz');
+  const truth = JSON.parse(readFileSync(fx + 'two_procs.default.truth.json', 'utf8'));
+  const raw = rawProbeTimes(fx + 'two_procs.default.perf.txt.gz');
+  // gil-state's spans that end where a probe pair ends; a hold that ends at the thread's exit is no pair.
+  const paired = def.records.filter((r) => r.type !== 'span' || raw.get(r.tid)?.ends.has(r.ts + r.dur));
+  const got = gilTimes(paired, true);
+  const workers = truth.children.flatMap((c: any) => c.threads.map((x: any) => x.tid));
+  t.equal(workers.length, 4);
+  for (const [tid, r] of raw) {
+    const g = got.get(tid) ?? { wait: 0, hold: 0 };
+    // Complete spans are exactly what the raw probe pairs measure: within 1 %.
+    t.ok(Math.abs(g.hold - r.hold) <= 0.01 * r.hold + 1000, `${tid}: hold ${g.hold} vs raw ${r.hold}`);
+    t.ok(Math.abs(g.wait - r.wait) <= 0.01 * r.wait + 1000, `${tid}: wait ${g.wait} vs raw ${r.wait}`);
+  }
+  // All spans, partial ones too: the same per thread whether the pid column was there or not.
+  const a = gilTimes(def.records, false);
+  const b = gilTimes(withPid.records, false);
+  for (const [tid, x] of b) {
+    const y = a.get(tid)!;
+    t.ok(Math.abs(x.hold - y.hold) <= 0.001 * x.hold + 2000 * 20, `${tid}: hold with pid ${x.hold}, without ${y.hold}`);
+    t.ok(Math.abs(x.wait - y.wait) <= 0.001 * x.wait + 2000 * 20, `${tid}: wait with pid ${x.wait}, without ${y.wait}`);
+  }
+  const proc = def.records.filter((r) => r.type === 'process' && r.gil);
+  t.ok(proc.some((p) => p.pids === 'inferred' && p.two_holders > 0), 'the guessed grouping is marked, with the conflicts it caused');
+  t.ok(withPid.records.filter((r) => r.type === 'process').every((p) => p.pids === 'recorded' && p.two_holders === 0), 'with pids: recorded, no conflict');
+});
+
+/** The invariant: per thread and family, spans are disjoint and inside the thread's life. */
+function invariantErrors(records: Rec[]): string[] {
+  const life = new Map<number, [number, number]>();
+  for (const r of records) if (r.type === 'thread') life.set(r.tid, [r.first_ts, r.last_ts]);
+  const spans = new Map<string, Array<[number, number]>>();
+  for (const r of records) {
+    if (r.type !== 'span') continue;
+    const k = `${r.tid} ${r.family}`;
+    (spans.get(k) ?? spans.set(k, []).get(k)!).push([r.ts, r.ts + r.dur]);
+  }
+  const errors: string[] = [];
+  for (const [k, list] of spans) {
+    list.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < list.length; i++) if (list[i]![0] < list[i - 1]![1]) errors.push(`${k}: ${list[i - 1]} overlaps ${list[i]}`);
+    const l = life.get(Number(k.split(' ')[0]));
+    if (l && (list[0]![0] < l[0] || list[list.length - 1]![1] > l[1])) errors.push(`${k}: spans outside its life ${l}`);
+  }
+  return errors;
+}
+
+const captures = [
+  ...readdirSync(fx).filter((n) => n.endsWith('.perf.txt.gz')).map((n) => fx + n),
+  ...(hasCorpus ? readdirSync(corpus).filter((n) => n.endsWith('.perf.txt.gz')).map((n) => corpus + n) : []),
+  ...(hasCorpus ? readdirSync(corpus + 'variants').filter((n) => n.endsWith('.perf.txt.gz') && !n.includes('deltatime')).map((n) => corpus + 'variants/' + n) : []),
+];
+t.test('every capture: a thread is in one GIL state and one scheduler state at a time, within its life', async (t) => {
+  for (const path of captures) {
+    const { records } = await pipeline(path);
+    const errors = invariantErrors(records);
+    t.same(errors.slice(0, 3), [], path.split('/').slice(-1)[0]!);
+  }
+});
+
+t.test('an input given twice counts once, and gil-state says so', async (t) => {
+  const f = fx + 'gil_hog.perf.txt.gz';
+  const once = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', f], { stripFinalNewline: false });
+  const catted = await execa('sh', ['-c', `zcat "$1" "$1" | node ${bin('perf-parse')} | node ${bin('gil-state')}`, 'sh', f], { stripFinalNewline: false, reject: false });
+  t.ok(catted.stdout === once.stdout, 'cat a a | perf-parse | gil-state: the same records as once');
+  t.match(catted.stderr, /gil-state: dropped \d+ events seen before \(the input started over 1 time: the same capture given twice\?\)/);
+  const parsed = await execa('node', [bin('perf-parse'), f], { stripFinalNewline: false });
+  const twice = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" > "$2" && node ${bin('gil-state')} "$2" "$2"`, 'sh', f, `${process.env.TMPDIR ?? '/tmp'}/truth-twice-${process.pid}.ndjson`], { stripFinalNewline: false });
+  t.ok(twice.stdout === once.stdout, 'gil-state a a: the same records as once');
+  t.ok(parsed.stdout.length > 0);
+});
