@@ -2,18 +2,20 @@
 // gil-state: perf-parse records in, per-thread GIL and scheduler spans out.
 import { cli, outputOption, strictOption, run, Reporter, BadInput } from '../lib/cli.js';
 import { UsageError } from '../lib/errors.js';
-import { connect } from '../lib/filter.js';
 import { Output } from '../lib/io.js';
-import { JSON_LINES, LineSplitter } from '../lib/lines.js';
-import { NdjsonDecoder, TextSink, ndjsonEncoder } from '../lib/ndjson.js';
-import { openInputs, pump } from '../lib/run-stage.js';
+import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
+import { openRecordingsOrText } from '../lib/perf.js';
+import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
+import { FirstLine } from '../lib/sniff.js';
 import { GilState, DEFAULTS } from '../filters/gil-state.js';
-import { narrow, recordJson } from '../filters/records.js';
+import type { PerfParser } from '../filters/perf-parse.js';
+import { recordJson } from '../filters/records.js';
+import { recordsFrom } from '../filters/upstream.js';
 
 const prog = 'gil-state';
 
-const argv = cli(prog, '$0 [FILE...]    read perf-parse records (stdin when no FILE or -)', [
+const argv = cli(prog, '$0 [FILE...]    read perf-parse records, perf script text or perf.data (stdin when no FILE or -)', [
   ['perf script --ns -F +pid | perf-parse | $0 | to-trace > trace.json', 'GIL timeline'],
   ['perf-parse -i perf.data | $0 | gil-stats', 'GIL statistics'],
   ["perf-parse -i perf.data | $0 | jq -c 'select(.type == \"span\" and .state == \"hold\" and .dur > 10e6)'", 'holds over 10 ms'],
@@ -49,16 +51,18 @@ await run(prog, async () => {
     condWait: regex('cond-wait', argv['cond-wait']),
     keepSamples: argv['keep-samples'],
   });
-  const chain = connect((emit) => new LineSplitter(emit, bad, JSON_LINES), connect((emit) => new NdjsonDecoder(emit, bad, narrow), state));
+  // perf-parse's records; perf script text and perf.data go through perf-parse here.
+  const parsers: PerfParser[] = [];
+  const chain = new FirstLine(recordsFrom(prog, bad, parsers), state);
   try {
     // Spans still open at the end of the last input are flushed as truncated.
-    await pump(await openInputs(argv._.map(String)), chain, io);
+    await pump(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
   } catch (e) {
     io.out.discard();
     throw e;
   }
   bad.summarise();
-  for (const note of state.notes()) reporter.say(note);
+  for (const note of [...parsers.flatMap((p) => p.notes()), ...state.notes()]) reporter.say(note);
   await io.out.commit();
   return io.interrupt.exitCode;
 });

@@ -4,6 +4,7 @@
 // The parts: the thread registry (gil-state/threads.ts), the GIL machine
 // (gil-state/gil.ts) and the scheduler machine (gil-state/sched.ts); this
 // file dispatches records to them and writes what they know at the end.
+import { DataError } from '../lib/errors.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { baseName } from '../lib/perf-payload.js';
 import type { AnyRecord, Comm, DiagnosticCode, Exit, Fork, GilSource, Lost, Sample } from './records.js';
@@ -48,7 +49,7 @@ export class GilState implements Filter<AnyRecord> {
 
   constructor(
     private readonly emit: Emit<AnyRecord>,
-    _ctx: Context,
+    private readonly ctx: Context,
     private readonly opts: GilStateOptions = DEFAULTS,
   ) {
     this.diag = new Diagnostics(emit);
@@ -78,6 +79,14 @@ export class GilState implements Filter<AnyRecord> {
         }
         this.emit(rec);
         return;
+      case 'span':
+      case 'handoff':
+      case 'thread':
+      case 'process':
+      case 'capture':
+      case 'diagnostic':
+        // Run twice, every span would be written again beside new ones.
+        throw new DataError(`${this.ctx.where.file}:${this.ctx.where.line}: this is gil-state's output already (a ${rec.type} record): give it to gil-stats or to-trace`);
       default:
         this.emit(rec);
     }
@@ -287,7 +296,12 @@ export class GilState implements Filter<AnyRecord> {
     if (this.unread > 0) {
       notes.push(`${this.unread} scheduler samples had no readable fields (a thread name with a newline cuts perf's line): passed through, not used`);
     }
-    if (this.gilSource === 'none') {
+    if (this.gilSource === 'none' && this.gil.otherProbes.size > 0) {
+      notes.push(
+        `NO GIL EVENTS in the input: no probe matched take_gil or drop_gil. The probes it has: ${[...this.gil.otherProbes].join(', ')}. ` +
+          'If those are the GIL functions under other names, say which: --take-gil REGEX --drop-gil REGEX (matched against the name after the group, return suffix removed).',
+      );
+    } else if (this.gilSource === 'none') {
       notes.push(
         'NO GIL EVENTS in the input: no take_gil/drop_gil probes (nor the pthread_cond_timedwait fallback, nor take_gil in switch-out stacks). ' +
           'Only scheduler states are known; nothing here says who held the GIL. Record with gil-record, or add probes: ' +

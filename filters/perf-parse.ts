@@ -21,6 +21,8 @@ export interface PerfParseStats {
   lost: number;
   /** Events whose time is earlier than the one before (a sign of --deltatime). */
   backwards: number;
+  /** Events printed with microsecond times (perf script without --ns). */
+  micros: number;
 }
 
 const PERF_MESSAGE_RE =
@@ -30,7 +32,7 @@ const BARE_PAYLOAD_RE = /^(prev_comm=|comm=|\([0-9a-f]+( <- [0-9a-f]+)?\)$|[a-z_
 const HEADER_LINE_RE = /^#($| =+$| [A-Za-z][^:]*: | [A-Z_]+ info available)/;
 
 export class PerfParser implements Filter<string> {
-  readonly stats: PerfParseStats = { lines: 0, samples: 0, records: 0, lost: 0, backwards: 0 };
+  readonly stats: PerfParseStats = { lines: 0, samples: 0, records: 0, lost: 0, backwards: 0, micros: 0 };
   private layout: Layout = { taskWidth: 5 };
   private pending: Sample | undefined;
   /** The pending event's line had no padding: space-indented frames may follow. */
@@ -126,6 +128,11 @@ export class PerfParser implements Filter<string> {
       );
     }
     if (lost > 0) notes.push(`perf lost ${lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
+    if (this.stats.micros > 0) {
+      notes.push(
+        `${this.stats.micros} events have microsecond times (perf script without --ns): a GIL wait or hold shorter than 1 µs reads as 0 and every span is off by up to 1 µs; print with perf script --ns`,
+      );
+    }
     return notes;
   }
 
@@ -162,6 +169,7 @@ export class PerfParser implements Filter<string> {
 
   private event(head: Head, unpadded: boolean): void {
     if (head.ts < this.prevTs) this.stats.backwards++;
+    if (head.decimals === 6) this.stats.micros++;
     this.prevTs = head.ts;
     if (head.record !== undefined) {
       this.sideband(head);

@@ -16,6 +16,8 @@ export class GilMachine {
   /** Where the GIL spans come from; the best source seen wins. */
   source: GilSource = 'none';
   private warnedNoPid = false;
+  /** Probe events that matched no GIL pattern (the first 20 names). */
+  readonly otherProbes = new Set<string>();
 
   constructor(
     private readonly reg: Registry,
@@ -47,6 +49,9 @@ export class GilMachine {
       else this.condEntry(t, ts);
       return true;
     }
+    // A uprobe that is none of ours: remembered, so a capture with no GIL
+    // events can say which probes it had.
+    if (probe !== undefined && this.otherProbes.size < 20) this.otherProbes.add(rec.event);
     return false;
   }
 
