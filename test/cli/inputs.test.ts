@@ -1,0 +1,100 @@
+// Each stage knows what it was given: it reads what it can (perf.data as a
+// file, perf script text where records are expected) and names what it
+// cannot, with what reads it, exit 1. Absurd values are malformed lines.
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { bin, runBin } from '../helpers/run.js';
+
+const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-inputs-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const hasPerf = (await execa('perf', ['--version'], { reject: false })).exitCode === 0;
+const noPerf = hasPerf ? false : 'perf is not installed (Debian: apt-get install linux-perf)';
+
+const data = join(tmp, 'two_cpu-short.perf.data');
+writeFileSync(data, gunzipSync(readFileSync(fx + 'two_cpu-short.perf.data.gz')));
+const text = fx + 'two_cpu-short.perf.txt.gz';
+
+t.test('a perf.data given as a file is read as with -i', { skip: noPerf }, async (t) => {
+  const asFile = await runBin('perf-parse', [data]);
+  const withI = await runBin('perf-parse', ['-i', data]);
+  const fromText = await runBin('perf-parse', [text]);
+  t.equal(asFile.exitCode, 0, String(asFile.stderr));
+  t.ok(asFile.stdout === withI.stdout, 'perf-parse FILE = perf-parse -i FILE');
+  t.ok(asFile.stdout === fromText.stdout, 'and = perf-parse of the perf script text record.sh printed of it');
+  const state = await runBin('gil-state', [data]);
+  const piped = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', text], { stripFinalNewline: false });
+  t.equal(state.exitCode, 0);
+  t.ok(state.stdout === piped.stdout, 'gil-state perf.data = perf-parse | gil-state');
+  const stdin = await runBin('perf-parse', [], { inputFile: data });
+  t.equal(stdin.exitCode, 1, 'perf.data on stdin cannot be read: perf script reads files');
+  t.match(stdin.stderr, /perf-parse: stdin: a perf\.data file on stdin: give its path instead/);
+});
+
+t.test('perf-parse given records or a trace says what it got and what reads it', async (t) => {
+  const records = join(tmp, 'records.ndjson');
+  writeFileSync(records, (await runBin('perf-parse', [text])).stdout as string);
+  const r = await runBin('perf-parse', [records]);
+  t.equal(r.exitCode, 1);
+  t.match(r.stderr, /records\.ndjson: this is NDJSON records \(perf-parse's output\?\), not perf script text: give it to gil-state/);
+  t.equal(r.stdout, '', 'nothing written');
+  const trace = await runBin('perf-parse', [], { input: '{"traceEvents": []}\n' });
+  t.equal(trace.exitCode, 1);
+  t.match(trace.stderr, /this is trace JSON/);
+});
+
+t.test('gil-state reads perf script text itself, and refuses its own output', async (t) => {
+  const direct = await runBin('gil-state', [text]);
+  const piped = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', text], { stripFinalNewline: false });
+  t.ok(direct.stdout === piped.stdout, 'gil-state TEXT = perf-parse TEXT | gil-state');
+  const states = join(tmp, 'states.ndjson');
+  writeFileSync(states, direct.stdout as string);
+  const again = await runBin('gil-state', [states]);
+  t.equal(again.exitCode, 1);
+  t.match(again.stderr, /gil-state: .*states\.ndjson:\d+: this is gil-state's output already \(a span record\): give it to gil-stats or to-trace/);
+});
+
+t.test('no GIL probe matched: gil-state names the probes it saw and the options that map them', async (t) => {
+  const r = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')} --take-gil '^nothing$' --drop-gil '^nothing$'`, 'sh', text], { reject: false });
+  t.match(r.stderr, /NO GIL EVENTS in the input: no probe matched take_gil or drop_gil\. The probes it has: gilfix:take_gil/);
+  t.match(r.stderr, /--take-gil REGEX --drop-gil REGEX/);
+});
+
+t.test('microsecond times are warned about once', async (t) => {
+  const r = await runBin('perf-parse', [fx + 'two_cpu.default.perf.txt.gz']);
+  const lines = String(r.stderr).split('\n').filter((l) => /microsecond times/.test(l));
+  t.equal(lines.length, 1);
+  t.match(lines[0], /perf script --ns/);
+  const ns = await runBin('perf-parse', [fx + 'two_cpu.perf.txt.gz']);
+  t.notMatch(ns.stderr, /microsecond/);
+});
+
+t.test('absurd values and missing fields are malformed lines, in every stage; --strict stops', async (t) => {
+  const cases: Array<[string, object]> = [
+    ['ts 1e26', { type: 'sample', ts: 1e26, tid: 1, event: 'sched:sched_switch' }],
+    ['negative ts', { type: 'sample', ts: -5, tid: 1, event: 'x:y' }],
+    ['no event', { type: 'sample', ts: 5, tid: 1 }],
+  ];
+  for (const [what, rec] of cases) {
+    const r = await runBin('gil-state', [], { input: JSON.stringify(rec) + '\n' });
+    t.equal(r.exitCode, 0, `${what}: lenient`);
+    t.match(r.stderr, /skipped 1 malformed line \(first: stdin:1: sample record: /, what);
+    const s = await runBin('gil-state', ['--strict'], { input: JSON.stringify(rec) + '\n' });
+    t.equal(s.exitCode, 1, `${what}: --strict exits 1`);
+  }
+  const span = { type: 'span', pid: 1, tid: 1, family: 'gil', state: 'hold', ts: 100 };
+  // 1e400 is Infinity once parsed; a duration of 1e30 ns is 30 trillion years.
+  const lines = ['{"type":"span","pid":1,"tid":1,"family":"gil","state":"hold","ts":100,"dur":1e400}', JSON.stringify({ ...span, dur: 1e30 }), JSON.stringify(span)];
+  for (const stage of ['to-trace', 'gil-stats']) {
+    const r = await runBin(stage, ['--format', 'json'], { input: lines.join('\n') + '\n' });
+    t.equal(r.exitCode, 0, stage);
+    t.match(r.stderr, /skipped 3 unusable records \(first: stdin:1: span record: "dur" is not an integer >= 0/, stage);
+    const s = await runBin(stage, ['--strict'], { input: lines.join('\n') + '\n' });
+    t.equal(s.exitCode, 1, `${stage} --strict`);
+  }
+});
