@@ -1,17 +1,18 @@
 // A bounded buffer of recently closed intervals, for "what overlapped this?"
 // questions asked of a stream of spans that arrive when they close.
 //
-// gil-state writes a span when it ends, so spans arrive (nearly) in order of
-// their end. For any two overlapping spans, the one that ends later arrives
-// later; if every span, on arrival, is compared with the kept spans it
-// overlaps, every overlapping pair is seen exactly once, by whichever of the
-// two came second. What must be kept is therefore only the spans that a span
-// still to come could overlap: those ending after the start of the longest
-// span still open. That is unknowable in general (a thread may wait for a
-// minute), so the buffer keeps a window of time (`horizon`) and at most `cap`
-// spans, and remembers how far it has forgotten (`trimmedUpTo`): a later span
-// reaching back before that point knows which part of it could not be paired
-// and says so, rather than pretending the past was empty.
+// The stream this serves writes each span when it ends, so spans arrive
+// (nearly) in order of their end. For any two overlapping spans, the one that
+// ends later arrives later; if every span, on arrival, is compared with the
+// kept spans it overlaps, every overlapping pair is seen exactly once, by
+// whichever of the two came second. What must be kept is therefore only the
+// spans that a span still to come could overlap: those ending after the
+// start of the longest span still open. That is unknowable in general (a
+// thread may wait for a minute), so the buffer keeps a window of time
+// (`horizon`) and at most `cap` spans, and remembers how far it has forgotten
+// (`trimmedUpTo`): a later span reaching back before that point knows which
+// part of it could not be paired and says so, rather than pretending the past
+// was empty.
 
 export interface Interval {
   start: number;

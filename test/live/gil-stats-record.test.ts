@@ -8,8 +8,8 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, root } from './helpers/run.js';
-import type { GilStatsJSON } from '../filters/gil-stats.js';
+import { bin, root } from '../helpers/run.js';
+import type { GilStatsJSON } from '../../filters/gil-stats.js';
 
 const PY = '/root/.pyenv/versions/3.11.7/bin/python';
 const LIB = '/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0';

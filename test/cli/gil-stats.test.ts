@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, corpus, hasCorpus, root, runBin } from './helpers/run.js';
-import type { GilStatsJSON } from '../filters/gil-stats.js';
-import { fmtDur, fmtPct, fmtTs, threadLabel } from '../filters/gil-stats-format.js';
+import { bin, corpus, hasCorpus, root, runBin } from '../helpers/run.js';
+import type { GilStatsJSON } from '../../filters/gil-stats.js';
+import { fmtDur, fmtPct, fmtTs, threadLabel } from '../../filters/gil-stats/format.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gil-stats-test-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,0 +1,104 @@
+// The derived figures of a summary: rates and percentages, recomputed from
+// the raw sums, counts and histograms (after a run, and after a merge), with
+// `null` wherever the input cannot say (no GIL data, waits-only sources, no
+// scheduler events) rather than a misleading 0 or 100.
+import { LogHistogram } from '../../lib/histogram.js';
+import { HOGS_KEPT, keepLongest, type GilStatsJSON } from './summary.js';
+
+const pct = (part: number, whole: number): number | null => (whole > 0 ? (100 * part) / whole : null);
+
+/** Sorts, recomputes every `derived` block and the top-level flags from the raw figures. */
+export function finish(s: GilStatsJSON): GilStatsJSON {
+  const procGil = new Map<string, boolean>();
+  const procHeld = new Map<string, boolean>();
+  for (const p of s.processes) {
+    procGil.set(String(p.pid), p.gil);
+    procHeld.set(String(p.pid), p.gil && p.holds_known);
+  }
+  s.gil_data = s.processes.some((p) => p.gil);
+  s.processes.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1));
+  s.threads.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || Number(b.main) - Number(a.main) || a.tid - b.tid);
+  s.windows.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || a.start_ns - b.start_ns);
+  keepLongest(s.top.waits, s.options.top);
+  keepLongest(s.top.holds, s.options.top);
+  for (const p of s.processes) {
+    const wh = LogHistogram.fromJSON(p.wait_hist);
+    const hh = LogHistogram.fromJSON(p.hold_hist);
+    keepLongest(p.hogs.longest, HOGS_KEPT);
+    const waitOf = new Map<number, number>();
+    for (const t of s.threads) if (t.pid === p.pid) waitOf.set(t.tid, t.wait_ns);
+    let blamed = 0;
+    for (const b of p.blame) {
+      blamed += b.ns;
+      b.derived = { pct_of_wait: pct(b.ns, waitOf.get(b.waiter) ?? 0) };
+    }
+    p.blame.sort((x, y) => y.ns - x.ns || x.waiter - y.waiter || x.holder - y.holder);
+    const gil = p.gil;
+    // Waits-only sources (cond_timedwait, stack) say nothing about holding.
+    const held = gil && p.holds_known;
+    p.derived = {
+      held_pct: held ? pct(p.hold_ns, p.wall_ns) : null,
+      contention_pct: gil ? pct(p.contended_ns, p.wall_ns) : null,
+      mean_waiters: gil && p.contended_ns > 0 ? p.wait_ns / p.contended_ns : null,
+      wait_per_s: gil && p.wall_ns > 0 ? p.wait_ns / p.wall_ns : null,
+      forced_pct: held ? pct(p.forced_switches, p.holds) : null,
+      held_offcpu_pct: held && p.sched ? pct(p.held_offcpu_ns, p.hold_ns) : null,
+      no_holder_wait_ns: held ? Math.max(0, p.wait_ns - blamed) : null,
+      wait_p50_ns: wh.percentile(0.5),
+      wait_p90_ns: wh.percentile(0.9),
+      wait_p99_ns: wh.percentile(0.99),
+      wait_max_ns: p.wait_hist.max_ns,
+      hold_p50_ns: hh.percentile(0.5),
+      hold_p99_ns: hh.percentile(0.99),
+      hold_max_ns: p.hold_hist.max_ns,
+    };
+  }
+  const blamedOf = new Map<string, number>();
+  for (const p of s.processes) for (const b of p.blame) blamedOf.set(`${p.pid}:${b.waiter}`, (blamedOf.get(`${p.pid}:${b.waiter}`) ?? 0) + b.ns);
+  for (const t of s.threads) {
+    const gil = procGil.get(String(t.pid)) ?? false;
+    const held = procHeld.get(String(t.pid)) ?? false;
+    const wh = LogHistogram.fromJSON(t.wait_hist);
+    const hh = LogHistogram.fromJSON(t.hold_hist);
+    const tot = t.total_ns;
+    const g = (x: number): number | null => (gil ? pct(x, tot) : null);
+    const h = (x: number): number | null => (held ? pct(x, tot) : null);
+    const sch = (x: number): number | null => (t.sched ? pct(x, tot) : null);
+    const p4 = t.per4m;
+    t.derived = {
+      gil,
+      no_gil_pct: h(Math.max(0, tot - t.wait_ns - t.hold_ns - t.handoff_ns)),
+      has_gil_pct: h(t.hold_ns),
+      handoff_pct: h(t.handoff_ns),
+      wait_pct: g(t.wait_ns),
+      running_pct: sch(t.running_ns),
+      runnable_pct: sch(t.runnable_ns),
+      sleeping_pct: sch(t.sleeping_ns),
+      blocked_pct: sch(t.blocked_ns),
+      wait_p50_ns: wh.percentile(0.5),
+      wait_p90_ns: wh.percentile(0.9),
+      wait_p99_ns: wh.percentile(0.99),
+      wait_max_ns: t.wait_hist.max_ns,
+      hold_p50_ns: hh.percentile(0.5),
+      hold_max_ns: t.hold_hist.max_ns,
+      no_holder_wait_ns: held ? Math.max(0, t.wait_ns - (blamedOf.get(`${t.pid}:${t.tid}`) ?? 0)) : null,
+      per4m: {
+        total_us: p4.total_ns / 1000,
+        no_gil_pct: held ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,
+        has_gil_pct: held ? pct(p4.hold_ns, p4.total_ns) : null,
+        wait_pct: gil ? pct(p4.wait_ns, p4.total_ns) : null,
+      },
+    };
+  }
+  const iv = s.options.interval_ns;
+  if (iv) {
+    for (const w of s.windows) {
+      w.derived = {
+        wait_per_s: w.wait_ns / iv,
+        held_pct: (100 * w.hold_ns) / iv,
+        contention_pct: (100 * w.contended_ns) / iv,
+      };
+    }
+  }
+  return s;
+}

@@ -1,0 +1,214 @@
+// The `gil_stats` summary: what gil-stats writes with --format json and
+// reads back with --merge (docs/gil-stats.md documents it). It is part of the
+// record contract between the stages, so its shape lives here alone, with
+// its version.
+//
+// Everything a summary holds is either a sum, a count, a maximum, a histogram
+// or a bounded "longest N" list: figures that add up across captures. Rates
+// and percentages are derived from them at the end (derive.ts), so a merge of
+// two summaries equals one run over both inputs. The `derived` blocks are
+// recomputed from the raw figures and ignored by merge.
+import type { HISTOGRAM_SCHEME, HistogramJSON } from '../../lib/histogram.js';
+
+export const GIL_STATS_VERSION = 1;
+
+/** How many hogs each process keeps with timestamps (the longest); all are counted. */
+export const HOGS_KEPT = 100;
+
+export interface TopEntry {
+  pid: number | null;
+  tid: number;
+  ts: number;
+  dur_ns: number;
+  /** The input the span came from. */
+  source: string;
+  /** waits: the thread that held the GIL longest during the wait, as far as seen when the wait ended. */
+  holder?: number | null;
+}
+
+export interface HogEntry extends TopEntry {
+  /** The holder's native stack during the hold, leaf first, when samples with callchains were recorded. */
+  stack?: string[];
+}
+
+export interface ThreadJSON {
+  pid: number | null;
+  tid: number;
+  comm: string | null;
+  main: boolean;
+  total_ns: number;
+  wait_ns: number;
+  hold_ns: number;
+  handoff_ns: number;
+  running_ns: number;
+  runnable_ns: number;
+  sleeping_ns: number;
+  blocked_ns: number;
+  other_ns: number;
+  sched: boolean;
+  waits: number;
+  acquisitions: number;
+  gil_sleeps: number;
+  gil_sleep_ns: number;
+  held_offcpu_ns: number;
+  longest_hold: { ts: number; dur_ns: number; source: string } | null;
+  wait_hist: HistogramJSON;
+  hold_hist: HistogramJSON;
+  per4m: { total_ns: number; hold_ns: number; wait_ns: number };
+  derived?: ThreadDerived;
+}
+
+export interface ThreadDerived {
+  gil: boolean;
+  no_gil_pct: number | null;
+  has_gil_pct: number | null;
+  handoff_pct: number | null;
+  wait_pct: number | null;
+  running_pct: number | null;
+  runnable_pct: number | null;
+  sleeping_pct: number | null;
+  blocked_pct: number | null;
+  wait_p50_ns: number | null;
+  wait_p90_ns: number | null;
+  wait_p99_ns: number | null;
+  wait_max_ns: number | null;
+  hold_p50_ns: number | null;
+  hold_max_ns: number | null;
+  /** Wait while no other thread held the GIL: released but not yet taken (the waiter waking up, or a handoff). */
+  no_holder_wait_ns: number | null;
+  per4m: { total_us: number; no_gil_pct: number | null; has_gil_pct: number | null; wait_pct: number | null };
+}
+
+export interface BlameEntry {
+  waiter: number;
+  holder: number;
+  ns: number;
+  derived?: { pct_of_wait: number | null };
+}
+
+export interface ProcessJSON {
+  pid: number | null;
+  comm: string | null;
+  gil: boolean;
+  /** Holds were observed (take_gil/drop_gil probes); false when the GIL source shows waits only. */
+  holds_known: boolean;
+  sched: boolean;
+  wall_ns: number;
+  hold_ns: number;
+  wait_ns: number;
+  handoff_ns: number;
+  contended_ns: number;
+  max_waiters: number;
+  holds: number;
+  waits: number;
+  switches: number;
+  forced_switches: number;
+  held_offcpu_ns: number;
+  lookback_lost_ns: number;
+  hogs: { count: number; hold_ns: number; longest: HogEntry[] };
+  blame: BlameEntry[];
+  wait_hist: HistogramJSON;
+  hold_hist: HistogramJSON;
+  derived?: ProcessDerived;
+}
+
+export interface ProcessDerived {
+  held_pct: number | null;
+  contention_pct: number | null;
+  mean_waiters: number | null;
+  wait_per_s: number | null;
+  forced_pct: number | null;
+  held_offcpu_pct: number | null;
+  no_holder_wait_ns: number | null;
+  wait_p50_ns: number | null;
+  wait_p90_ns: number | null;
+  wait_p99_ns: number | null;
+  wait_max_ns: number | null;
+  hold_p50_ns: number | null;
+  hold_p99_ns: number | null;
+  hold_max_ns: number | null;
+}
+
+export interface WindowJSON {
+  pid: number | null;
+  start_ns: number;
+  wait_ns: number;
+  hold_ns: number;
+  contended_ns: number;
+  derived?: { wait_per_s: number; held_pct: number; contention_pct: number };
+}
+
+export interface GilStatsJSON {
+  type: 'gil_stats';
+  version: number;
+  options: { switch_interval_ns: number; hog_ns: number; top: number; interval_ns: number | null };
+  histogram: typeof HISTOGRAM_SCHEME;
+  sources: string[];
+  captures: number;
+  gil_sources: string[];
+  gil_data: boolean;
+  lost: number;
+  anomalies: number;
+  /** Spans gil-state closed early (`unknown`: lost events, impossible sequences). */
+  unknown_spans: number;
+  diagnostics: Record<string, number>;
+  processes: ProcessJSON[];
+  threads: ThreadJSON[];
+  top: { waits: TopEntry[]; holds: TopEntry[] };
+  windows: WindowJSON[];
+}
+
+/** The keys of T whose values are numbers. */
+type NumberKey<T> = { [K in keyof T]-?: T[K] extends number ? K : never }[keyof T];
+
+/**
+ * The figures of a thread that add up across captures (merge sums them);
+ * the rest of a thread is its identity, flags and the lists that merge
+ * combines its own way.
+ */
+export const THREAD_SUMS = [
+  'total_ns',
+  'wait_ns',
+  'hold_ns',
+  'handoff_ns',
+  'running_ns',
+  'runnable_ns',
+  'sleeping_ns',
+  'blocked_ns',
+  'other_ns',
+  'waits',
+  'acquisitions',
+  'gil_sleeps',
+  'gil_sleep_ns',
+  'held_offcpu_ns',
+] as const satisfies ReadonlyArray<NumberKey<ThreadJSON>>;
+
+/** The figures of a process that add up across captures (max_waiters is a maximum). */
+export const PROCESS_SUMS = [
+  'wall_ns',
+  'hold_ns',
+  'wait_ns',
+  'handoff_ns',
+  'contended_ns',
+  'holds',
+  'waits',
+  'switches',
+  'forced_switches',
+  'held_offcpu_ns',
+  'lookback_lost_ns',
+] as const satisfies ReadonlyArray<NumberKey<ProcessJSON>>;
+
+/** The figures of a window; all add up. */
+export const WINDOW_SUMS = ['wait_ns', 'hold_ns', 'contended_ns'] as const satisfies ReadonlyArray<NumberKey<WindowJSON>>;
+
+/** The order of every longest-N list: longest first, ties broken so that merged lists agree with one run. */
+export function byLongest(a: TopEntry, b: TopEntry): number {
+  return b.dur_ns - a.dur_ns || a.ts - b.ts || a.tid - b.tid || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0);
+}
+
+/** Keeps the `n` longest entries (ties: earlier first), for top lists that merge. */
+export function keepLongest<T extends TopEntry>(list: T[], n: number): T[] {
+  list.sort(byLongest);
+  if (list.length > n) list.length = n;
+  return list;
+}
