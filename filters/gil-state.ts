@@ -232,9 +232,10 @@ export class GilState implements Filter<AnyRecord> {
         tid: t.tid,
         comm: t.comm,
         main: t.pid === t.tid,
-        // Its lifetime: from the first thing known of it to the last, spans included.
-        first_ts: finite(Math.min(t.firstTs, t.spanFirst)),
-        last_ts: finite(Math.max(t.lastTs, t.spanLast)),
+        // Its own first and last events (per4m's lifetime); its spans may reach
+        // past them (a sleep until the capture ends), and gil-stats counts those too.
+        first_ts: finite(t.firstTs),
+        last_ts: finite(t.lastTs),
       });
       if (t.pid === t.tid || !procComm.has(t.pid)) procComm.set(t.pid, t.comm);
     }

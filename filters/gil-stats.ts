@@ -291,11 +291,16 @@ export class GilStats implements Filter<AnyRecord> {
     t.fig.main = rec.main;
     t.hadThreadRecord = true;
     t.mentioned = true;
-    t.fig.total_ns += last_ts - first_ts;
+    // Its life: its own events, and its spans where they reach further (a
+    // sleep until the capture ended), so that its states tile it. per4m
+    // counts from its own events only.
+    const first = Math.min(first_ts, t.seenFirst);
+    const last = Math.max(last_ts, t.seenLast);
+    t.fig.total_ns += last - first;
     t.fig.per4m.total_ns += last_ts - first_ts;
     const p = this.proc(pid);
-    if (first_ts < p.capFirst) p.capFirst = first_ts;
-    if (last_ts > p.capLast) p.capLast = last_ts;
+    if (first < p.capFirst) p.capFirst = first;
+    if (last > p.capLast) p.capLast = last;
   }
 
   private process(rec: ProcessInfo): void {
@@ -303,6 +308,8 @@ export class GilStats implements Filter<AnyRecord> {
     const p = this.proc(rec.pid);
     p.fig.comm = rec.comm;
     if (rec.gil) p.fig.gil = true;
+    if (rec.pids === 'inferred') p.fig.pids_inferred = true;
+    p.fig.two_holders += rec.two_holders ?? 0;
   }
 
   private capture(rec: Capture): void {

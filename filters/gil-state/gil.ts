@@ -299,12 +299,21 @@ export class GilMachine {
     site?: string,
   ): void {
     // A thread is in one GIL state at a time: a span whose start was inferred
-    // never reaches back over the span before it.
-    if (start < t.gilEnd) {
-      if (end <= t.gilEnd) return;
-      start = t.gilEnd;
+    // never reaches back over the span before it. Nor does an inferred hold
+    // reach back over another thread's hold: one holder per process.
+    const proc = this.reg.processOf(t);
+    const floor = state === 'hold' && flags.partial ? Math.max(t.gilEnd, proc.holdEnd) : t.gilEnd;
+    if (state === 'hold' && flags.partial && proc.holder !== undefined && proc.holder !== t.tid) {
+      // Another thread holds it now, since its take: an inferred hold ended before that.
+      const h = this.reg.threads.get(proc.holder);
+      if (h !== undefined && h.gil === 'hold' && h.pidKnown && t.pidKnown && end > h.gilSince) end = h.gilSince;
+    }
+    if (start < floor) {
+      if (end <= floor) return;
+      start = floor;
       flags = { ...flags, partial: true };
     }
+    if (state === 'hold' && end > proc.holdEnd) proc.holdEnd = end;
     const dur = end - start;
     if (dur < 0) return;
     t.gilEnd = end;

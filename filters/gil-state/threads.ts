@@ -65,6 +65,8 @@ export interface Process {
   probed: boolean;
   /** Times a thread took its GIL while another of its threads held it. */
   twoHolders: number;
+  /** End of the latest hold written for any of its threads. */
+  holdEnd: number;
   threads: Set<number>;
 }
 
@@ -145,7 +147,7 @@ export class Registry {
     if (t.pid === null && key !== null) t.pid = key;
     let p = this.processes.get(key);
     if (p === undefined) {
-      p = { pid: key, holder: undefined, lastRelease: undefined, gil: false, probed: false, twoHolders: 0, threads: new Set() };
+      p = { pid: key, holder: undefined, lastRelease: undefined, gil: false, probed: false, twoHolders: 0, holdEnd: -Infinity, threads: new Set() };
       this.processes.set(key, p);
     }
     return p;

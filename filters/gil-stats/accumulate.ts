@@ -100,6 +100,8 @@ export class ProcessAcc {
       comm: null,
       gil: false,
       holds_known: false,
+      pids_inferred: false,
+      two_holders: 0,
       sched: false,
       wall_ns: 0,
       hold_ns: 0,

@@ -202,7 +202,7 @@ export const WINDOW_COLUMNS: ReadonlyArray<Column<WindowJSON>> = [
   { key: 'wait_ns', value: (w) => w.wait_ns },
   { key: 'hold_ns', value: (w) => w.hold_ns },
   { key: 'contended_ns', value: (w) => w.contended_ns },
-  { key: 'wait_per_s', value: (w) => w.derived?.wait_per_s, head: 'wait s/s', text: (w) => w.derived!.wait_per_s.toFixed(3) },
+  { key: 'wait_per_s', value: (w) => w.derived?.wait_per_s, head: 'wait s/s', text: (w) => (w.derived?.wait_per_s == null ? '-' : w.derived.wait_per_s.toFixed(3)) },
   { key: 'held_pct', value: (w) => w.derived?.held_pct, head: 'held %', text: (w) => fmtPct(w.derived!.held_pct) },
   { key: 'contention_pct', value: (w) => w.derived?.contention_pct, head: 'contended %', text: (w) => fmtPct(w.derived!.contention_pct) },
 ];

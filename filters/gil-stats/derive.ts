@@ -11,9 +11,11 @@ const pct = (part: number, whole: number): number | null => (whole > 0 ? (100 * 
 export function finish(s: GilStatsJSON): GilStatsJSON {
   const procGil = new Map<string, boolean>();
   const procHeld = new Map<string, boolean>();
+  const procWhole = new Map<string, boolean>();
   for (const p of s.processes) {
     procGil.set(String(p.pid), p.gil);
     procHeld.set(String(p.pid), p.gil && p.holds_known);
+    procWhole.set(String(p.pid), whole(p));
   }
   s.gil_data = s.processes.some((p) => p.gil);
   s.processes.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1));
@@ -28,15 +30,22 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
     const waitOf = new Map<number, number>();
     for (const t of s.threads) if (t.pid === p.pid) waitOf.set(t.tid, t.wait_ns);
     let blamed = 0;
+    // Threads of several processes grouped as one: who held while who waited
+    // mixes GILs, so no figure of the process as a whole is told.
+    const ok = whole(p);
+    if (!ok) p.blame = [];
     for (const b of p.blame) {
       blamed += b.ns;
-      b.derived = { pct_of_wait: pct(b.ns, waitOf.get(b.waiter) ?? 0) };
+      b.derived = { pct_of_wait: ok ? pct(b.ns, waitOf.get(b.waiter) ?? 0) : null };
     }
     p.blame.sort((x, y) => y.ns - x.ns || x.waiter - y.waiter || x.holder - y.holder);
-    const gil = p.gil;
+    const gil = p.gil && ok;
     // Waits-only sources (cond_timedwait, stack) say nothing about holding.
     const held = gil && p.holds_known;
     p.derived = {
+      withheld: ok
+        ? null
+        : `its threads were grouped from fork records (no pid in the input), and ${p.two_holders} times two of them held the GIL at once: they belong to more than one process. Per-thread figures stand; record the pid (perf script -F +pid, or perf-parse -i perf.data) for the process figures`,
       held_pct: held ? pct(p.hold_ns, p.wall_ns) : null,
       contention_pct: gil ? pct(p.contended_ns, p.wall_ns) : null,
       mean_waiters: gil && p.contended_ns > 0 ? p.wait_ns / p.contended_ns : null,
@@ -81,7 +90,7 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       wait_max_ns: t.wait_hist.max_ns,
       hold_p50_ns: hh.percentile(0.5),
       hold_max_ns: t.hold_hist.max_ns,
-      no_holder_wait_ns: held ? Math.max(0, t.wait_ns - (blamedOf.get(`${t.pid}:${t.tid}`) ?? 0)) : null,
+      no_holder_wait_ns: held && procWhole.get(String(t.pid)) !== false ? Math.max(0, t.wait_ns - (blamedOf.get(`${t.pid}:${t.tid}`) ?? 0)) : null,
       per4m: {
         total_us: p4.total_ns / 1000,
         no_gil_pct: held ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,
@@ -93,12 +102,18 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
   const iv = s.options.interval_ns;
   if (iv) {
     for (const w of s.windows) {
+      const ok = procWhole.get(String(w.pid)) !== false;
       w.derived = {
-        wait_per_s: w.wait_ns / iv,
-        held_pct: (100 * w.hold_ns) / iv,
-        contention_pct: (100 * w.contended_ns) / iv,
+        wait_per_s: ok ? w.wait_ns / iv : null,
+        held_pct: ok ? (100 * w.hold_ns) / iv : null,
+        contention_pct: ok ? (100 * w.contended_ns) / iv : null,
       };
     }
   }
   return s;
+}
+
+/** Its threads are one process: pids were recorded, or the guess never put two holders together. */
+function whole(p: { pids_inferred: boolean; two_holders: number }): boolean {
+  return !(p.pids_inferred && p.two_holders > 0);
 }

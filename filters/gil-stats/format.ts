@@ -140,7 +140,9 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
     `waits p50 ${fmtDur(d.wait_p50_ns)}, p90 ${fmtDur(d.wait_p90_ns)}, p99 ${fmtDur(d.wait_p99_ns)}, max ${fmtDur(d.wait_max_ns)}` +
     (p.holds_known ? `; holds p50 ${fmtDur(d.hold_p50_ns)}, p99 ${fmtDur(d.hold_p99_ns)}, max ${fmtDur(d.hold_max_ns)}` : '') +
     ' (percentiles from log histograms, ±4.4%)';
-  const lines = p.holds_known
+  const lines = d.withheld !== null
+    ? [`process figures withheld: ${d.withheld}`, `wall ${fmtDur(p.wall_ns)}; ${p.holds} holds`, waitLine]
+    : p.holds_known
     ? [
         `wall ${fmtDur(p.wall_ns)}; GIL held ${fmtPct(d.held_pct)}% of it; contended ${fmtPct(d.contention_pct)}% ${waiters}`,
         `GIL wait per second of wall time: ${d.wait_per_s === null ? '-' : d.wait_per_s.toFixed(3)} s/s; ` +

@@ -30,7 +30,13 @@ export function parseSummary(text: string, name: string): GilStatsJSON | string 
   const why = checkSummary(j);
   if (why) return `${name}: ${why}`;
   // The one cast of a summary read back: its type, version and lists were checked above.
-  return j as GilStatsJSON;
+  const summary = j as GilStatsJSON;
+  // Fields added since version 1 was first written: a summary without them had none to say.
+  for (const p of summary.processes) {
+    p.pids_inferred ??= false;
+    p.two_holders ??= 0;
+  }
+  return summary;
 }
 
 function addHist(a: HistogramJSON, b: HistogramJSON): HistogramJSON {
@@ -82,6 +88,7 @@ export function merge(list: GilStatsJSON[]): GilStatsJSON {
       q.comm = p.comm ?? q.comm;
       q.gil ||= p.gil;
       q.holds_known ||= p.holds_known;
+      q.pids_inferred ||= p.pids_inferred;
       q.sched ||= p.sched;
       addUp(q, p, PROCESS_SUMS);
       q.max_waiters = Math.max(q.max_waiters, p.max_waiters);

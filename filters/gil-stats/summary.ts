@@ -92,6 +92,10 @@ export interface ProcessJSON {
   gil: boolean;
   /** Holds were observed (take_gil/drop_gil probes); false when the GIL source shows waits only. */
   holds_known: boolean;
+  /** Its threads were grouped by fork records, not by pids in the input (gil-state's `pids: inferred`). */
+  pids_inferred: boolean;
+  /** Times one of its threads took the GIL while another held it (gil-state's count). */
+  two_holders: number;
   sched: boolean;
   wall_ns: number;
   hold_ns: number;
@@ -113,6 +117,8 @@ export interface ProcessJSON {
 }
 
 export interface ProcessDerived {
+  /** Why the process-level figures are null, when they are: its grouping cannot be right. */
+  withheld: string | null;
   held_pct: number | null;
   contention_pct: number | null;
   mean_waiters: number | null;
@@ -135,7 +141,7 @@ export interface WindowJSON {
   wait_ns: number;
   hold_ns: number;
   contended_ns: number;
-  derived?: { wait_per_s: number; held_pct: number; contention_pct: number };
+  derived?: { wait_per_s: number | null; held_pct: number | null; contention_pct: number | null };
 }
 
 export interface GilStatsJSON {
@@ -196,6 +202,7 @@ export const PROCESS_SUMS = [
   'forced_switches',
   'held_offcpu_ns',
   'lookback_lost_ns',
+  'two_holders',
 ] as const satisfies ReadonlyArray<NumberKey<ProcessJSON>>;
 
 /** The figures of a window; all add up. */
