@@ -118,7 +118,7 @@ async function mergeFiles(files: string[]): Promise<GilStatsJSON> {
     list.push(s);
   }
   try {
-    return merge(list);
+    return merge(list, files);
   } catch (e) {
     const msg = (e as Error).message;
     // A TypeError here means a field is missing: a hand-edited or foreign summary.

@@ -254,6 +254,7 @@ export class GilState implements Filter<AnyRecord> {
     }
     let anomalies = 0;
     for (const [code, n] of this.counts) if (code !== 'repeated_event' && code !== 'no_pid') anomalies += n;
+    const id = this.repeats.id;
     this.emit({
       type: 'capture',
       first_ts: Number.isFinite(this.reg.firstTs) ? this.reg.firstTs : null,
@@ -261,6 +262,7 @@ export class GilState implements Filter<AnyRecord> {
       gil_source: this.gil.source,
       lost: this.lost,
       anomalies,
+      ...(id !== undefined ? { id } : {}),
     });
   }
 

@@ -184,6 +184,8 @@ export interface Capture {
   gil_source: GilSource;
   lost: number;
   anomalies: number;
+  /** What identifies the recording: a hash of its first events (the same capture under any name). */
+  id?: string;
 }
 
 export interface Diagnostic {
@@ -257,7 +259,7 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
   process: { required: { pid: 'int?', comm: 'string', threads: 'int', gil: 'bool' }, optional: { pids: ['recorded', 'inferred'], two_holders: 'uint' } },
   capture: {
     required: { first_ts: 'int?', last_ts: 'int?', gil_source: ['take_gil', 'cond_timedwait', 'stack', 'none'], lost: 'int', anomalies: 'int' },
-    optional: {},
+    optional: { id: 'string' },
   },
   diagnostic: { required: { code: DIAGNOSTIC_CODES, ts: 'uint', message: 'string' }, optional: { pid: 'int?', tid: 'int' } },
 };

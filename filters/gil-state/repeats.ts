@@ -2,6 +2,7 @@
 // or a line repeated. Counted twice they would double every figure, so they
 // are dropped and counted. Memory stays bounded: the keys of the events at
 // the latest time, and of the first few events of the input.
+import { createHash } from 'node:crypto';
 import type { Comm, Exit, Fork, Lost, PerfRecord, Sample } from '../records.js';
 
 type Event = Sample | Comm | Fork | Exit | Lost | PerfRecord;
@@ -38,6 +39,16 @@ export class Repeats {
   private readonly first: string[] = [];
   /** While an input repeats from its start: events up to this time are ones already seen. */
   private replayUntil: number | undefined;
+
+  /**
+   * What identifies the capture: a hash of its first events, so the same
+   * recording is known again under any file name (gil-stats refuses to add
+   * it twice). Undefined before any event.
+   */
+  get id(): string | undefined {
+    if (this.first.length === 0) return undefined;
+    return createHash('sha256').update(this.first.join('\n')).digest('hex').slice(0, 16);
+  }
 
   /** True when `r` was seen already (and so must not count again). */
   seen(r: Event): boolean {

@@ -32,6 +32,7 @@ export function parseSummary(text: string, name: string): GilStatsJSON | string 
   // The one cast of a summary read back: its type, version and lists were checked above.
   const summary = j as GilStatsJSON;
   // Fields added since version 1 was first written: a summary without them had none to say.
+  summary.capture_ids ??= [];
   for (const p of summary.processes) {
     p.pids_inferred ??= false;
     p.two_holders ??= 0;
@@ -55,8 +56,17 @@ function addUp<K extends string>(into: Record<K, number>, from: Record<K, number
  * Error with the reason when the summaries were made with different options
  * (a TypeError: one of them lacks a field, a foreign or hand-edited summary).
  */
-export function merge(list: GilStatsJSON[]): GilStatsJSON {
+export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) => `summary ${i + 1}`)): GilStatsJSON {
   if (list.length === 0) throw new Error('nothing to merge');
+  // A capture in two summaries would count twice.
+  const whose = new Map<string, string>();
+  list.forEach((s, i) => {
+    for (const id of s.capture_ids) {
+      const other = whose.get(id);
+      if (other !== undefined) throw new Error(`cannot merge: ${other} and ${names[i]} hold the same capture (id ${id}); give each capture once`);
+      whose.set(id, names[i]!);
+    }
+  });
   const o = list[0]!.options;
   for (const s of list) {
     for (const k of ['switch_interval_ns', 'hog_ns', 'top', 'interval_ns'] as const) {
@@ -71,6 +81,7 @@ export function merge(list: GilStatsJSON[]): GilStatsJSON {
     const s = structuredClone(s0);
     for (const src of s.sources) if (!out.sources.includes(src)) out.sources.push(src);
     out.captures += s.captures;
+    out.capture_ids.push(...s.capture_ids);
     for (const g of s.gil_sources) if (!out.gil_sources.includes(g)) out.gil_sources.push(g);
     out.lost += s.lost;
     out.anomalies += s.anomalies;

@@ -151,6 +151,8 @@ export interface GilStatsJSON {
   histogram: typeof HISTOGRAM_SCHEME;
   sources: string[];
   captures: number;
+  /** The ids of the captures summarised (gil-state's capture.id), so none is added twice. */
+  capture_ids: string[];
   gil_sources: string[];
   gil_data: boolean;
   lost: number;

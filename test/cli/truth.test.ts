@@ -2,7 +2,9 @@
 // counts made independently from the raw probe lines, and against the
 // invariants (a thread is in one state of a family at a time, within its life).
 import t from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -178,4 +180,25 @@ t.test('an input given twice counts once, and gil-state says so', async (t) => {
   const twice = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" > "$2" && node ${bin('gil-state')} "$2" "$2"`, 'sh', f, `${process.env.TMPDIR ?? '/tmp'}/truth-twice-${process.pid}.ndjson`], { stripFinalNewline: false });
   t.ok(twice.stdout === once.stdout, 'gil-state a a: the same records as once');
   t.ok(parsed.stdout.length > 0);
+});
+
+t.test('the same capture twice is refused by gil-stats and by --merge, under any name', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'truth-capture-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const states = (await execa('node', [bin('gil-state'), fx + 'gil_hog.perf.txt.gz'], { stripFinalNewline: false })).stdout as string;
+  writeFileSync(join(dir, 'a.ndjson'), states);
+  writeFileSync(join(dir, 'copy.ndjson'), states);
+  const twice = await execa('node', [bin('gil-stats'), join(dir, 'a.ndjson'), join(dir, 'copy.ndjson'), '--format', 'json'], { reject: false });
+  t.equal(twice.exitCode, 1);
+  t.match(twice.stderr, /copy\.ndjson:\d+: the same capture as in .*a\.ndjson \(capture id [0-9a-f]{16}\): give each capture once/);
+  t.equal(twice.stdout, '', 'no summary that would count it twice');
+  const summary = join(dir, 'a.json');
+  await execa('node', [bin('gil-stats'), join(dir, 'a.ndjson'), '-o', summary]);
+  const merged = await execa('node', [bin('gil-stats'), '--merge', summary, summary], { reject: false });
+  t.equal(merged.exitCode, 1);
+  t.match(merged.stderr, /cannot merge: .*a\.json and .*a\.json hold the same capture/);
+  const other = join(dir, 'b.json');
+  await execa('sh', ['-c', `node ${bin('gil-state')} "$1" | node ${bin('gil-stats')} -o "$2"`, 'sh', fx + 'two_cpu.perf.txt.gz', other]);
+  const ok = await execa('node', [bin('gil-stats'), '--merge', summary, other, '--format', 'json']);
+  t.equal(JSON.parse(ok.stdout as string).captures, 2, 'two different captures merge');
 });
