@@ -9,9 +9,8 @@ import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
 import { FirstLine } from '../lib/sniff.js';
 import { GilState, DEFAULTS } from '../filters/gil-state.js';
-import type { PerfParser } from '../filters/perf-parse.js';
 import { recordJson } from '../filters/records.js';
-import { recordsFrom } from '../filters/upstream.js';
+import { Upstream, recordsFrom } from '../filters/upstream.js';
 
 const prog = 'gil-state';
 
@@ -52,8 +51,8 @@ await run(prog, async () => {
     keepSamples: argv['keep-samples'],
   });
   // perf-parse's records; perf script text and perf.data go through perf-parse here.
-  const parsers: PerfParser[] = [];
-  const chain = new FirstLine(recordsFrom(prog, bad, parsers), state);
+  const up = new Upstream(bad);
+  const chain = new FirstLine(recordsFrom(prog, bad, up), state);
   try {
     // Spans still open at the end of the last input are flushed as truncated.
     await pump(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
@@ -62,7 +61,7 @@ await run(prog, async () => {
     throw e;
   }
   bad.summarise();
-  for (const note of [...parsers.flatMap((p) => p.notes()), ...state.notes()]) reporter.say(note);
+  for (const note of [...up.notes(), ...state.notes()]) reporter.say(note);
   await io.out.commit();
   return io.interrupt.exitCode;
 });

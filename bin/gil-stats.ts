@@ -3,16 +3,16 @@
 import { extname } from 'node:path';
 import { cli, outputOption, strictOption, run, Reporter, BadInput, parseDuration } from '../lib/cli.js';
 import { DataError, EXIT_OK, UsageError } from '../lib/errors.js';
-import { connect } from '../lib/filter.js';
 import { Output, readWhole } from '../lib/io.js';
-import { JSON_LINES, LineSplitter } from '../lib/lines.js';
-import { NdjsonDecoder, TextSink } from '../lib/ndjson.js';
-import { openInputs, pump } from '../lib/run-stage.js';
+import { TextSink } from '../lib/ndjson.js';
+import { openRecordingsOrText } from '../lib/perf.js';
+import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
+import { FirstLine } from '../lib/sniff.js';
 import { DEFAULTS, GilStats, type GilStatsJSON, type GilStatsOptions } from '../filters/gil-stats.js';
 import { merge, parseSummary } from '../filters/gil-stats/merge.js';
 import { CSV_TABLES, FORMATS, FORMATTERS, FORMAT_BY_EXTENSION, type CsvTable, type Format, notes } from '../filters/gil-stats/format.js';
-import { narrow } from '../filters/records.js';
+import { Upstream, spansFrom } from '../filters/upstream.js';
 
 const prog = 'gil-stats';
 
@@ -98,13 +98,16 @@ async function summarise(files: string[], opts: GilStatsOptions, reporter: Repor
   const bad = new BadInput(reporter, argv.strict, 'unusable record');
   let summary: GilStatsJSON | undefined;
   const stats = new GilStats((s) => (summary = s), bad, opts);
-  const chain = connect((emit) => new LineSplitter(emit, bad, JSON_LINES), connect((emit) => new NdjsonDecoder(emit, bad, narrow), stats));
+  // gil-state's records; perf-parse's records, perf script text and perf.data go through gil-state here.
+  const up = new Upstream(bad);
+  const chain = new FirstLine(spansFrom(prog, bad, up), stats);
   try {
     // Nothing goes out until the end: the sink stays empty.
-    await pump(await openInputs(files), chain, { out, sink: new TextSink(), bad, interrupt: new Interrupt() });
+    await pump(await openRecordingsOrText(files, reporter), chain, { out, sink: new TextSink(), bad, interrupt: new Interrupt() });
   } finally {
     bad.summarise();
   }
+  for (const note of up.notes()) reporter.say(note);
   return summary!;
 }
 

@@ -2,15 +2,15 @@
 // to-trace: gil-state records in, a Chrome Trace Event file out (Perfetto, vizviewer, chrome://tracing).
 import { cli, outputOption, strictOption, run, Reporter, BadInput, parseDuration, version } from '../lib/cli.js';
 import { UsageError } from '../lib/errors.js';
-import { connect } from '../lib/filter.js';
 import { Output } from '../lib/io.js';
-import { JSON_LINES, LineSplitter } from '../lib/lines.js';
-import { NdjsonDecoder, TextSink } from '../lib/ndjson.js';
-import { openInputs, pump } from '../lib/run-stage.js';
+import { TextSink } from '../lib/ndjson.js';
+import { openRecordingsOrText } from '../lib/perf.js';
+import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
+import { FirstLine } from '../lib/sniff.js';
 import { secondsToNs } from '../lib/trace-time.js';
 import { ToTrace, DEFAULTS, type Family } from '../filters/to-trace.js';
-import { narrow } from '../filters/records.js';
+import { Upstream, spansFrom } from '../filters/upstream.js';
 
 const prog = 'to-trace';
 
@@ -91,14 +91,17 @@ await run(prog, async () => {
     to: argv.to,
     version: version(),
   });
-  const chain = connect((emit) => new LineSplitter(emit, bad, JSON_LINES), connect((emit) => new NdjsonDecoder(emit, bad, narrow), toTrace));
+  // gil-state's records; perf-parse's records, perf script text and perf.data go through gil-state here.
+  const up = new Upstream(bad);
+  const chain = new FirstLine(spansFrom(prog, bad, up), toTrace);
   try {
-    await pump(await openInputs(argv._.map(String)), chain, io);
+    await pump(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
   } catch (e) {
     io.out.discard();
     throw e;
   }
   bad.summarise();
+  for (const note of up.notes()) reporter.say(note);
   const s = toTrace.stats;
   if (s.spans === 0 && s.records > 0 && bad.count === 0) reporter.say('no span records in the input: is it gil-state output? (perf-parse | gil-state | to-trace)');
   if (s.noPid > 0) reporter.say(`${s.noPid} spans had no pid: each such thread is drawn as a process of its own`);

@@ -1,34 +1,124 @@
-// The front of a chain, chosen by what an input holds: a stage that reads
-// records also reads perf script text, through perf-parse in the same process.
+// The front of a chain, chosen by what an input holds, so that every stage
+// reads every upstream form: a stage that wants records also reads perf
+// script text (through perf-parse, in the same process), and one that wants
+// spans also reads perf-parse's records and perf script text (through
+// gil-state as well). Nothing is serialised between stages chained here.
 import { DataError } from '../lib/errors.js';
-import { type Context, compose, type Make } from '../lib/filter.js';
+import { type Context, compose, type Emit, type Filter, type Make } from '../lib/filter.js';
 import { JSON_LINES, LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { NdjsonDecoder } from '../lib/ndjson.js';
-import { kindOf, wrongInput } from './input-kind.js';
+import { DEFAULTS as GIL_STATE_DEFAULTS, GilState, type GilStateOptions } from './gil-state.js';
+import { isGilStateType, kindOf, wrongInput } from './input-kind.js';
 import { PerfParser } from './perf-parse.js';
 import { type AnyRecord, narrow } from './records.js';
 
-/**
- * For an input whose first line is `line`: perf script text goes through
- * perf-parse, NDJSON through the decoder; what the stage cannot read at all
- * (trace JSON, a summary, perf.data on stdin) is a DataError naming it.
- */
-export function recordsFrom(stage: 'gil-state' | 'gil-stats' | 'to-trace', ctx: Context, parsers: PerfParser[] = []) {
+type Stage = 'gil-state' | 'gil-stats' | 'to-trace';
+
+/** The upstream filters a run made, so their notes can be told at the end. */
+export class Upstream {
+  readonly parsers: PerfParser[] = [];
+  readonly states: GilState[] = [];
+
+  constructor(
+    private readonly ctx: Context,
+    readonly stateOptions: GilStateOptions = GIL_STATE_DEFAULTS,
+  ) {}
+
+  parser(emit: Emit<AnyRecord>): PerfParser {
+    const p = new PerfParser(emit, this.ctx);
+    this.parsers.push(p);
+    return p;
+  }
+
+  state(emit: Emit<AnyRecord>): GilState {
+    const s = new GilState(emit, this.ctx, this.stateOptions);
+    this.states.push(s);
+    return s;
+  }
+
+  /** What perf-parse and gil-state would have said, run on their own. */
+  notes(): string[] {
+    return [...this.parsers.flatMap((p) => p.notes()), ...this.states.flatMap((s) => s.notes())];
+  }
+}
+
+/** A chooser for FirstLine: the chain that turns an input into records (perf-parse's, or anyone's). */
+export function recordsFrom(stage: Stage, ctx: Context, up: Upstream) {
   return (line: string, head: Buffer): Make<Buffer, AnyRecord> => {
     const kind = kindOf(line, head);
     const why = wrongInput(kind, stage);
     if (why !== undefined) throw new DataError(`${ctx.where.file}: ${why}`);
-    if (kind === 'perf script text') {
-      // The parsers made, so their notes (lost events, µs times) can be told at the end.
-      return compose(
-        (emit) => new LineSplitter(emit, ctx, PERF_TEXT),
-        (emit) => {
-          const p = new PerfParser(emit, ctx);
-          parsers.push(p);
-          return p;
-        },
-      );
-    }
+    if (kind === 'perf script text') return compose((emit) => new LineSplitter(emit, ctx, PERF_TEXT), (emit) => up.parser(emit));
     return compose((emit) => new LineSplitter(emit, ctx, JSON_LINES), (emit) => new NdjsonDecoder(emit, ctx, narrow));
   };
+}
+
+/** A chooser for FirstLine: the chain that turns an input into gil-state's records, running gil-state when the input is not its output. */
+export function spansFrom(stage: Stage, ctx: Context, up: Upstream) {
+  const records = recordsFrom(stage, ctx, up);
+  return (line: string, head: Buffer): Make<Buffer, AnyRecord> => {
+    if (kindOf(line, head) === 'perf script text') return compose(records(line, head), (emit) => up.state(emit));
+    return compose(records(line, head), (emit) => new SpansOrEvents(emit, up));
+  };
+}
+
+/** How many records may pass before one says whether the input is gil-state's output or the events it reads. */
+const UNDECIDED_MAX = 10_000;
+
+/**
+ * NDJSON records that are either gil-state's output (passed on) or the
+ * events it reads (run through a GilState first). A record of gil-state's
+ * own types decides: its output. Events alone do not, since gil-state
+ * --keep-samples writes the samples it read before the spans they close; so
+ * records wait, in order, until one of gil-state's appears, or until so many
+ * came without one (or the input ended) that they are events.
+ */
+export class SpansOrEvents implements Filter<AnyRecord> {
+  private mode: 'undecided' | 'spans' | 'events' = 'undecided';
+  private held: AnyRecord[] = [];
+  private state: GilState | undefined;
+
+  constructor(
+    private readonly emit: Emit<AnyRecord>,
+    private readonly up: Upstream,
+  ) {}
+
+  write(rec: AnyRecord): void {
+    if (this.mode === 'spans') return this.emit(rec);
+    if (this.mode === 'events') return this.state!.write(rec);
+    if (isGilStateType(rec.type)) this.decide('spans');
+    else if (this.held.length >= UNDECIDED_MAX) this.decide(this.held.some(readByGilState) ? 'events' : 'spans');
+    if (this.mode === 'undecided') this.held.push(rec);
+    else this.write(rec);
+  }
+
+  end(): void {
+    if (this.mode === 'undecided') this.decide(this.held.some(readByGilState) ? 'events' : 'spans');
+    this.state?.end();
+  }
+
+  private decide(mode: 'spans' | 'events'): void {
+    this.mode = mode;
+    if (mode === 'events') this.state = this.up.state(this.emit);
+    const held = this.held;
+    this.held = [];
+    for (const r of held) this.write(r);
+  }
+}
+
+/** Records gil-state consumes: scheduler tracepoints, probes, task and lost records, switch-ins. */
+function readByGilState(rec: AnyRecord): boolean {
+  switch (rec.type) {
+    case 'sample':
+      return rec.probe !== undefined || rec.event.startsWith('sched:');
+    case 'comm':
+    case 'fork':
+    case 'exit':
+    case 'lost':
+      return true;
+    case 'perf_record':
+      return rec.name === 'SWITCH';
+    default:
+      return false;
+  }
 }

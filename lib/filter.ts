@@ -34,13 +34,16 @@ export interface Filter<In> {
 /** A filter not yet connected: give it where its output goes. */
 export type Make<In, Out> = (emit: Emit<Out>) => Filter<In>;
 
-/** A filter made by `first` that feeds the filter `next`: ends reach both, in order. */
+/** A filter made by `first` that feeds the filter `next`: ends reach both, in order (an input's end only as far as a filter that ends inputs). */
 export function connect<A, B>(first: Make<A, B>, next: Filter<B>): Filter<A> {
   const a = first((item) => next.write(item));
   return {
     write: (item) => a.write(item),
     endInput() {
-      a.endInput?.();
+      // A filter without endInput makes one stream of all its inputs (as a
+      // command reading several files does): past it, no input ends early.
+      if (a.endInput === undefined) return;
+      a.endInput();
       next.endInput?.();
     },
     end() {

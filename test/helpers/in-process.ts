@@ -7,6 +7,10 @@ import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
 import { PerfParser } from '../../filters/perf-parse.js';
 import { GilState, DEFAULTS } from '../../filters/gil-state.js';
 import { recordJson, type AnyRecord } from '../../filters/records.js';
+import { DEFAULTS as STATS_DEFAULTS, GilStats, type GilStatsJSON } from '../../filters/gil-stats.js';
+import { FORMATTERS } from '../../filters/gil-stats/format.js';
+import { DEFAULTS as TRACE_DEFAULTS, ToTrace } from '../../filters/to-trace.js';
+import { version } from '../../lib/cli.js';
 
 /** Feeds bytes in 64 KiB pieces, as a file stream reads, so lines straddle chunks. */
 function feed(head: Filter<Buffer>, bytes: Buffer): void {
@@ -39,4 +43,30 @@ export async function pipeline(path: string): Promise<{ records: Array<Record<st
     text,
   );
   return { records: ndjson.split('\n').filter(Boolean).map((l) => JSON.parse(l)), ndjson };
+}
+
+/** The whole chain in one process, as a command runs it on FILE, reading it as if from stdin. */
+function chainTo(path: string, tail: (ctx: ReturnType<typeof collectingContext>) => Filter<AnyRecord>): void {
+  const raw = readFileSync(path);
+  const text = path.endsWith('.gz') ? gunzipSync(raw) : raw;
+  const ctx = collectingContext('stdin');
+  const last = tail(ctx);
+  feed(
+    connect((emit) => new LineSplitter(emit, ctx, PERF_TEXT), connect((emit) => new PerfParser(emit, ctx), connect((emit) => new GilState(emit, ctx, DEFAULTS), last))),
+    text,
+  );
+}
+
+/** perf-parse | gil-state | gil-stats --format json, in one process. */
+export function statsJson(path: string): string {
+  let summary: GilStatsJSON | undefined;
+  chainTo(path, (ctx) => new GilStats((s) => (summary = s), ctx, STATS_DEFAULTS));
+  return FORMATTERS.json(summary!, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' });
+}
+
+/** perf-parse | gil-state | to-trace, in one process. */
+export function traceJson(path: string): string {
+  let out = '';
+  chainTo(path, (ctx) => new ToTrace((s) => (out += s), ctx, { ...TRACE_DEFAULTS, version: version() }));
+  return out;
 }
