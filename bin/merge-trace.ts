@@ -1,11 +1,20 @@
 #!/usr/bin/env node
 // merge-trace: a streaming drop-in for `viztracer --combine` / `--align_combine`.
-import { createReadStream, openSync, writeSync, closeSync, rmSync, promises as fsp } from 'node:fs';
+// Pass 1 reads every input once and plans the merge; pass 2 writes it,
+// reading the usable inputs again (a pipe from the copy kept in pass 1).
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { cli, outputOption, run, Output, Reporter, DataError, UsageError, openInput, version, EXIT_INTERRUPTED } from '../lib/cli.js';
-import { scanTrace, scanFiles, openFile, planMerge, writeMerged, ChangedError, type TraceSummary, type IdMaps } from '../filters/merge-trace.js';
+import { readFileSync, promises as fsp, type Stats } from 'node:fs';
+import { cli, outputOption, run, Reporter, version } from '../lib/cli.js';
+import { DataError, EXIT_INTERRUPTED, UsageError } from '../lib/errors.js';
+import { consume, readFileBytes } from '../lib/file-bytes.js';
+import { Output, describeIoError, openInput } from '../lib/io.js';
+import { consumeFiles } from '../lib/scan-workers.js';
+import { Interrupt } from '../lib/signals.js';
+import { Spool } from '../lib/spool.js';
+import { TraceScan, type ScanOptions, type TraceSummary } from '../filters/merge-trace/scan.js';
+import { idMapParser, idMaps, parseShifts, shiftsByFile } from '../filters/merge-trace/options.js';
+import { planMerge, type MergeOptions } from '../filters/merge-trace/plan.js';
+import { writeMerged } from '../filters/merge-trace/write.js';
 
 const prog = 'merge-trace';
 // Below this much input, starting scan workers costs more than it saves.
@@ -21,9 +30,9 @@ const argv = cli(prog, '$0 TRACE.json [TRACE.json.gz ...] [-o OUT.json[.gz]]\nco
   .option('output', outputOption)
   .option('align', { type: 'boolean', default: false, describe: "shift each input to start at 0: at its viztracer_metadata.sync_marker, else its earliest ts (VizTracer's --align_combine)" })
   .option('no-negative', { type: 'boolean', default: false, describe: 'shift the whole result so that no ts is negative (Perfetto drops negative ones)' })
-  .option('shift', { type: 'string', requiresArg: true, describe: 'FILE=MICROSECONDS: add a known clock offset to every ts of FILE' })
-  .option('map-pid', { type: 'string', requiresArg: true, describe: '[FILE:]HOST=NS[,...]: rewrite pid HOST as NS (in FILE only, or in every input)' })
-  .option('map-tid', { type: 'string', requiresArg: true, describe: '[FILE:]HOST=NS[,...]: the same for tid' })
+  .option('shift', { type: 'string', requiresArg: true, coerce: parseShifts, describe: 'FILE=MICROSECONDS: add a known clock offset to every ts of FILE' })
+  .option('map-pid', { type: 'string', requiresArg: true, coerce: idMapParser('--map-pid'), describe: '[FILE:]HOST=NS[,...]: rewrite pid HOST as NS (in FILE only, or in every input)' })
+  .option('map-tid', { type: 'string', requiresArg: true, coerce: idMapParser('--map-tid'), describe: '[FILE:]HOST=NS[,...]: the same for tid' })
   .option('embed-sources', { type: 'boolean', default: false, describe: "embed the source files named by X events into file_info, read from this machine's disk, as viztracer does" })
   .option('strict', { type: 'boolean', default: false, describe: 'stop (exit 1) at an unusable input instead of skipping it' })
   .parseSync();
@@ -36,62 +45,58 @@ await run(prog, async () => {
   if (files.length === 0) throw new UsageError("no input files (try 'merge-trace --help')");
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
   const reporter = new Reporter(prog);
-  const opts = {
+  const opts: MergeOptions = {
     align: argv.align,
     noNegative: argv['no-negative'],
-    shifts: parseShifts(list(argv.shift), files),
-    pids: parseIdMaps('--map-pid', list(argv['map-pid']), files),
-    tids: parseIdMaps('--map-tid', list(argv['map-tid']), files),
-    embedSources: argv['embed-sources'],
+    shifts: shiftsByFile(argv.shift ?? [], files),
+    pids: idMaps('--map-pid', argv['map-pid'] ?? [], files),
+    tids: idMaps('--map-tid', argv['map-tid'] ?? [], files),
+    readSource: argv['embed-sources'] ? readSource : undefined,
     version: `merge-trace (gilpipe ${version()})`,
   };
+  const scanOpts = (i: number): ScanOptions => ({
+    // When the first input is unusable, a later one's object becomes the output's.
+    keepTop: i === 0 || !argv.strict,
+    embedSources: argv['embed-sources'],
+    exactTimes: opts.align || opts.noNegative,
+  });
   // Every name must exist before anything is read: a typo fails at once.
-  for (const f of files) if (f !== '-') await openCheck(f);
+  const stats: Array<Stats | undefined> = [];
+  for (const f of files) stats.push(f === '-' ? undefined : await statInput(f));
 
-  const spools = new Map<number, string>();
-  // Ctrl-C: before any output exists, stop at once; while writing, stop
-  // between two writes and remove the half-written file.
-  let writing = false;
-  let interrupted = false;
-  process.once('SIGINT', () => {
-    // Writing to stdout there is nothing to remove, and a stalled reader may never let a write finish.
-    if (writing && argv.output !== undefined && argv.output !== '-') {
-      interrupted = true;
-      return;
-    }
-    for (const p of spools.values()) rmSync(p, { force: true });
+  const spools = new Map<number, Spool>();
+  const removeSpools = (): void => spools.forEach((s) => s.remove());
+  // Ctrl-C: before any output exists, stop at once; while writing -o FILE,
+  // stop between two writes and remove the half-written file. On stdout
+  // there is nothing to remove, and a stalled reader may never let a write
+  // finish: stop at once there too.
+  const interrupt = new Interrupt();
+  let writingFile = false;
+  interrupt.onRequest(() => {
+    if (writingFile) return;
+    removeSpools();
     process.exit(EXIT_INTERRUPTED);
   });
   try {
-    // Pass 1: what each input holds, and which inputs are usable.
-    const scanOpts = (i: number) => ({
-      keepTop: i === 0 || argv.strict === false,
-      embedSources: opts.embedSources,
-      exactTimes: opts.align || opts.noNegative,
-    });
-    const regular = await Promise.all(files.map(async (f) => f !== '-' && (await fsp.stat(f)).isFile()));
-    const fileIdx = files.map((_f, i) => i).filter((i) => regular[i]);
-    const big = (await Promise.all(fileIdx.map(async (i) => (await fsp.stat(files[i]!)).size))).reduce((a, b) => a + b, 0) > PARALLEL_ABOVE;
-    const scanned = await scanFiles(
-      fileIdx.map((i) => files[i]!),
-      (k) => scanOpts(fileIdx[k]!),
+    // Pass 1: what each input holds, and which inputs are usable. Regular
+    // files first, on worker threads when there is much to read; a pipe can
+    // be read only once, so its bytes are spooled for pass 2.
+    const regular = files.map((_f, i) => i).filter((i) => stats[i]?.isFile() === true);
+    const big = regular.reduce((n, i) => n + stats[i]!.size, 0) > PARALLEL_ABOVE;
+    const scanned = await consumeFiles<ScanOptions, TraceSummary>(
+      regular.map((i) => ({ path: files[i]!, args: scanOpts(i) })),
+      { url: new URL('../filters/merge-trace/scan.js', import.meta.url), name: 'traceScan' },
       big,
     );
     const summaries: TraceSummary[] = [];
     for (const [i, name] of files.entries()) {
-      if (regular[i]) {
-        summaries.push(scanned[fileIdx.indexOf(i)]!);
+      if (regular.includes(i)) {
+        summaries.push(scanned[regular.indexOf(i)]!);
       } else {
-        // A pipe cannot be read twice: keep its bytes for pass 2.
         const input = await openInput(name);
-        const path = join(tmpdir(), `merge-trace-${process.pid}-${i}.json`);
-        spools.set(i, path);
-        const fd = openSync(path, 'w', 0o600);
-        try {
-          summaries.push(await scanTrace(input.name, input.stream, scanOpts(i), (b) => void writeSync(fd, b)));
-        } finally {
-          closeSync(fd);
-        }
+        const spool = new Spool(`${prog}-${process.pid}-${i}.json`);
+        spools.set(i, spool);
+        summaries.push(await consume(spool.tee(input.stream), new TraceScan(input.name, scanOpts(i))));
       }
     }
     for (const s of summaries) {
@@ -99,89 +104,49 @@ await run(prog, async () => {
       if (argv.strict) throw new DataError(s.problem!);
       reporter.say(`${s.problem}: skipped`);
     }
-    const usable = summaries.map((s, i) => ({ s, i })).filter((x) => x.s.usable);
+    const usable = summaries.flatMap((s, i) => (s.usable ? [i] : []));
     if (usable.length === 0) throw new DataError(`no usable input among the ${files.length} given: nothing written`);
-
     const plan = planMerge(summaries, opts);
     for (const w of plan.warnings) reporter.say(w);
 
-    // Pass 2: write the merged object, streaming the events through.
+    // Pass 2: the merged object, the events streamed through.
     const out = new Output(argv.output, reporter);
-    writing = true;
+    writingFile = argv.output !== undefined && argv.output !== '-';
+    const sink = {
+      write: async (b: Uint8Array): Promise<void> => {
+        if (interrupt.requested) throw new Interrupted();
+        if (!out.stream.write(b)) await once(out.stream, 'drain');
+      },
+    };
+    const reopen = async (k: number) => spools.get(usable[k]!)?.read() ?? (await readFileBytes(files[usable[k]!]!));
     try {
-      await writeMerged(
-        plan,
-        {
-          write: async (b) => {
-            if (interrupted) throw new Interrupted();
-            if (!out.stream.write(b)) await once(out.stream, 'drain');
-          },
-        },
-        async (k) => {
-          const i = usable[k]!.i;
-          const spool = spools.get(i);
-          return spool !== undefined ? createReadStream(spool, { highWaterMark: 1 << 20 }) : openFile(files[i]!);
-        },
-      );
+      await writeMerged(plan, sink, reopen);
     } catch (e) {
       out.discard();
       if (e instanceof Interrupted) return EXIT_INTERRUPTED;
-      if (e instanceof ChangedError) throw new DataError(e.message);
       throw e;
     }
     await out.commit();
   } finally {
-    for (const p of spools.values()) rmSync(p, { force: true });
+    removeSpools();
   }
 });
 
-// A repeated option comes as an array, a single one as a string.
-function list(v: string | string[] | undefined): string[] {
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-async function openCheck(path: string): Promise<void> {
+async function statInput(path: string): Promise<Stats> {
   let st;
   try {
     st = await fsp.stat(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new UsageError(`${path}: ${describeIoError(e as Error)}`);
   }
   if (st.isDirectory()) throw new UsageError(`${path}: is a directory, not a trace file`);
+  return st;
 }
 
-function parseShifts(values: string[], files: string[]): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const v of values) {
-    const eq = v.lastIndexOf('=');
-    const file = v.slice(0, eq);
-    const us = Number(v.slice(eq + 1));
-    if (eq <= 0 || v.slice(eq + 1).trim() === '' || !Number.isFinite(us)) throw new UsageError(`--shift ${v}: expected FILE=MICROSECONDS, e.g. gil.json=-1500`);
-    if (!files.includes(file)) throw new UsageError(`--shift ${v}: ${file} is not one of the inputs`);
-    m.set(file, us);
+function readSource(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
   }
-  return m;
-}
-
-function parseIdMaps(flag: string, values: string[], files: string[]): IdMaps {
-  const maps: IdMaps = { all: new Map(), byFile: new Map() };
-  for (const v of values) {
-    // FILE may contain ':' itself; the table after the last ':' has none.
-    const colon = v.lastIndexOf(':');
-    const file = colon === -1 ? undefined : v.slice(0, colon);
-    const table = colon === -1 ? v : v.slice(colon + 1);
-    if (file !== undefined && !files.includes(file)) throw new UsageError(`${flag} ${v}: ${file} is not one of the inputs`);
-    let target = maps.all;
-    if (file !== undefined) {
-      target = maps.byFile.get(file) ?? new Map();
-      maps.byFile.set(file, target);
-    }
-    for (const pair of table.split(',')) {
-      const m = /^\s*(\d+)\s*=\s*(\d+)\s*$/.exec(pair);
-      if (!m) throw new UsageError(`${flag} ${v}: expected [FILE:]HOST=NS[,HOST=NS...] with numeric ids, e.g. 81234=7`);
-      target.set(Number(m[1]), Number(m[2]));
-    }
-  }
-  return maps;
 }

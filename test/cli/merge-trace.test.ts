@@ -11,8 +11,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, root, runBin } from './helpers/run.js';
-import { validateTrace, validateTraceFile } from './helpers/validate-trace.js';
+import { bin, root, runBin } from '../helpers/run.js';
+import { validateTrace, validateTraceFile } from '../helpers/validate-trace.js';
 
 const FX = join(root, 'test/fixtures/viztracer');
 const OURS = `"merge-trace (gilpipe ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version})"`;
@@ -106,7 +106,8 @@ t.test('bad inputs: clear messages, right exit codes, no output file left', asyn
   mkdirSync(dir);
   writeFileSync(join(dir, 'empty.json'), '');
   writeFileSync(join(dir, 'binary.json'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]));
-  writeFileSync(join(dir, 'bad.json.gz'), 'this is not gzip');
+  // Gzip is told by its magic bytes, not by the name: broken gzip starts like gzip.
+  writeFileSync(join(dir, 'bad.json.gz'), Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from('this is not gzip')]));
   writeFileSync(join(dir, 'garbage.json'), '{"traceEvents": [{"ph": "X", "ts": 1, "dur": 2 "name": "f"}]}');
   const out = join(dir, 'out.json');
   const cases: Array<[string, string[], number, RegExp]> = [

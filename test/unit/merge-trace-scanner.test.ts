@@ -6,9 +6,12 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { JsonScanner, JsonSyntaxError, numberValue, objectEntries } from '../lib/json-stream.js';
-import { planMerge, scanTrace, writeMerged, type MergeOptions } from '../filters/merge-trace.js';
-import { root } from './helpers/run.js';
+import { JsonScanner, JsonSyntaxError, numberValue, objectEntries } from '../../lib/json-stream.js';
+import { consume } from '../../lib/file-bytes.js';
+import { TraceScan } from '../../filters/merge-trace/scan.js';
+import { planMerge, type MergeOptions } from '../../filters/merge-trace/plan.js';
+import { writeMerged } from '../../filters/merge-trace/write.js';
+import { root } from '../helpers/run.js';
 
 /** Feeds `text` in pieces cut at `cuts`; true when it is one complete JSON value. */
 function accepts(text: Buffer, cuts: number[] = []): boolean {
@@ -115,14 +118,13 @@ const chunked = (b: Buffer, sizes: number[]): Readable => {
 
 async function mergeBytes(inputs: Array<[string, Buffer]>, opts: Partial<MergeOptions>, sizes: number[]): Promise<string> {
   const summaries = [];
-  for (const [name, b] of inputs) summaries.push(await scanTrace(name, chunked(b, sizes), { keepTop: true, embedSources: false, exactTimes: true }));
+  for (const [name, b] of inputs) summaries.push(await consume(chunked(b, sizes), new TraceScan(name, { keepTop: true, embedSources: false, exactTimes: true })));
   const full: MergeOptions = {
     align: false,
     noNegative: false,
     shifts: new Map(),
     pids: { all: new Map(), byFile: new Map() },
     tids: { all: new Map(), byFile: new Map() },
-    embedSources: false,
     version: 'test',
     ...opts,
   };

@@ -1,0 +1,367 @@
+// Pass 1 of merge-trace: one read of each input with the validating scanner,
+// keeping only what the merge needs: the first file's top-level members, each
+// file's viztracer_metadata and file_info, the byte range of its events, their
+// count and their time range. Only then is it known which inputs are usable
+// and what the merged metadata is, and the output can start.
+//
+// TraceScan takes bytes and gives a summary; where the bytes come from (a
+// file, a gunzipped stream, a worker thread) is the caller's business.
+import { JsonScanner, JsonSyntaxError, keyIs, keyText, numberValue, objectEntries, type ScanHooks } from '../../lib/json-stream.js';
+import type { ByteConsumer } from '../../lib/file-bytes.js';
+
+export type Form = 'object' | 'array' | 'ndjson';
+
+/** One member of a JSON object, as source text. */
+export interface Entry {
+  key: string;
+  rawKey: string;
+  raw: string;
+}
+
+export interface TraceSummary {
+  name: string;
+  /** False when the input cannot be used at all; `problem` says why. */
+  usable: boolean;
+  problem?: string;
+  /** Things worth telling the user about a usable input. */
+  warnings: string[];
+  form: Form;
+  /**
+   * Object form: top-level members in order (traceEvents with raw undefined);
+   * kept for the first input only. Uint8Array, not Buffer: that is what
+   * arrives from a worker thread.
+   */
+  top: Array<{ key: string; rawKey: string; raw: Uint8Array | undefined }>;
+  hasTraceEvents: boolean;
+  /** viztracer_metadata's members, when it is an object. */
+  meta?: Entry[];
+  /** file_info's members, when it is an object. */
+  fileInfo?: Entry[];
+  events: number;
+  /** Byte range from the first event's first byte to the last event's last byte. */
+  eventsStart: number;
+  eventsEnd: number;
+  /** Smallest numeric ts, and largest ts+dur (µs); ±Infinity when no event has a ts. */
+  minTs: number;
+  maxEnd: number;
+  /** Whether the smallest ts was written as a float (Python keeps int - int an int). */
+  minTsFloat: boolean;
+  /** Names of X events in order of first appearance (with embedSources only). */
+  xNames?: Set<string>;
+}
+
+export interface ScanOptions {
+  /** Keep every top-level member (the first input's are the output's). */
+  keepTop: boolean;
+  /** Collect X event names, for --embed-sources. */
+  embedSources: boolean;
+  /**
+   * Read every event's ts (--align and --no-negative need the true minimum).
+   * Otherwise the time range, used only to warn about clock mismatches, comes
+   * from the first 1024 events and every 16th after: reading the fields of
+   * every event would cost about half of the scan.
+   */
+  exactTimes: boolean;
+}
+
+const TOP_KEYS_WANTED = new Set(['viztracer_metadata', 'file_info']);
+
+class NotATrace extends Error {}
+
+/**
+ * Pass 1 over one input, fed chunk by chunk. Never throws for bad data: an
+ * input that cannot be used comes back with `usable: false` and a message.
+ * Chunks may be reused by the caller after `feed` returns: what is kept is
+ * copied.
+ */
+export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
+  readonly summary: TraceSummary;
+  private readonly sc: JsonScanner;
+  private chunk: Buffer = Buffer.alloc(0);
+  private base = 0;
+  private firstKind = 0;
+  private ndjson = false;
+  private topKey = '';
+  private topRawKey = '';
+  private inTE = false;
+  private teSeen = 0;
+  // Capture of a top-level member's value.
+  private capturing = false;
+  private capFrom = 0;
+  private capParts: Buffer[] = [];
+  // The event being read.
+  private inEvent = false;
+  private evStart = 0;
+  private field = 0;
+  private ts = NaN;
+  private tsFloat = false;
+  private dur = NaN;
+  private ph: string | undefined;
+  private evName: string | undefined;
+  // The first top-level object, until we know whether it is a trace object or an NDJSON event.
+  private firstObj: { start: number; end: number; ts: number; tsFloat: boolean; dur: number; ph?: string; name?: string } | undefined;
+  private firstHasPh = false;
+
+  constructor(
+    name: string,
+    private readonly opts: ScanOptions,
+  ) {
+    this.summary = {
+      name,
+      usable: true,
+      warnings: [],
+      form: 'object',
+      top: [],
+      hasTraceEvents: false,
+      events: 0,
+      eventsStart: 0,
+      eventsEnd: 0,
+      minTs: Infinity,
+      maxEnd: -Infinity,
+      minTsFloat: false,
+      xNames: opts.embedSources ? new Set() : undefined,
+    };
+    this.sc = new JsonScanner(this, 3);
+  }
+
+  // Depth of event objects for the form at hand; -1 while unknown.
+  private get evDepth(): number {
+    if (this.firstKind === 0x5b) return 1;
+    if (this.ndjson) return 0;
+    return this.inTE ? 2 : -1;
+  }
+
+  start(depth: number, pos: number, c: number): void {
+    if (depth === 0) {
+      if (this.sc.topValues === 1) {
+        if (c !== 0x7b && c !== 0x5b) throw new NotATrace(`the top level is ${c === 0x22 ? 'a string' : 'a number or literal'}, not a trace (an object or an array)`);
+        this.firstKind = c;
+        if (c === 0x5b) {
+          this.summary.form = 'array';
+          this.sc.interest = 2;
+          this.sc.trailingComma = true;
+        } else {
+          this.resetEvent(pos);
+        }
+        return;
+      }
+      // A second top-level value: the input is NDJSON, one event per line.
+      if (this.firstKind !== 0x7b || this.summary.hasTraceEvents || this.ndjson === false && this.firstObj === undefined) {
+        throw new JsonSyntaxError('more data after the end of the JSON value', pos, this.sc.line);
+      }
+      if (!this.ndjson) this.becomeNdjson();
+      if (c !== 0x7b) throw new JsonSyntaxError('a line of NDJSON trace that is not an object', pos, this.sc.line);
+      this.resetEvent(pos);
+      return;
+    }
+    if (depth === 1 && this.firstKind === 0x7b && !this.ndjson && this.sc.topValues === 1) {
+      // A member of the top-level object (or a field of a first NDJSON event).
+      if (this.topKey === 'traceEvents') {
+        this.summary.hasTraceEvents = true;
+        if (++this.teSeen > 1) throw new NotATrace('it has two "traceEvents" members');
+        if (c !== 0x5b) throw new NotATrace('its "traceEvents" is not an array');
+        this.inTE = true;
+        this.summary.top.push({ key: 'traceEvents', rawKey: this.topRawKey, raw: undefined });
+        return;
+      }
+      if (this.opts.keepTop || TOP_KEYS_WANTED.has(this.topKey)) {
+        this.capturing = true;
+        this.capFrom = pos;
+        this.capParts.length = 0;
+      }
+      return;
+    }
+    if (depth === this.evDepth) this.resetEvent(pos);
+  }
+
+  key(depth: number, b: Buffer, s: number, e: number): boolean {
+    if (depth === 1 && this.firstKind === 0x7b && !this.ndjson && this.sc.topValues === 1) {
+      this.topKey = keyText(b, s, e);
+      this.topRawKey = b.toString('utf8', s, e);
+      if (this.topKey === 'ph') this.firstHasPh = true;
+      // The first object might be an NDJSON event: watch its fields too.
+      return this.wantField(b, s, e);
+    }
+    if (this.inEvent && depth === this.evDepth + 1) return this.wantField(b, s, e);
+    return false;
+  }
+
+  private wantField(b: Buffer, s: number, e: number): boolean {
+    this.field = 0;
+    if (keyIs(b, s, e, 'ts')) this.field = 1;
+    else if (keyIs(b, s, e, 'dur')) this.field = 2;
+    else if (this.opts.embedSources) {
+      if (keyIs(b, s, e, 'ph')) this.field = 3;
+      else if (keyIs(b, s, e, 'name')) this.field = 4;
+    }
+    return this.field !== 0;
+  }
+
+  end(depth: number, pos: number, tok: Buffer | undefined, ts: number, te: number): void {
+    if (depth === 0) {
+      if (this.firstKind === 0x7b && !this.ndjson) {
+        this.firstObj = { start: this.evStart, end: pos, ts: this.ts, tsFloat: this.tsFloat, dur: this.dur, ph: this.ph, name: this.evName };
+      } else if (this.ndjson) {
+        this.eventDone(pos);
+      }
+      return;
+    }
+    const first = depth === 1 && this.firstKind === 0x7b && !this.ndjson && this.sc.topValues === 1;
+    if (first) {
+      if (this.inTE) {
+        this.inTE = false;
+      } else if (this.capturing) {
+        this.capParts.push(this.chunk.subarray(Math.max(this.capFrom, this.base) - this.base, pos - this.base));
+        const raw = this.capParts.length === 1 ? Buffer.from(this.capParts[0]!) : Buffer.concat(this.capParts);
+        this.capParts.length = 0;
+        this.capturing = false;
+        this.member(raw);
+      }
+      if (tok !== undefined) this.fieldValue(tok, ts, te);
+      return;
+    }
+    const ev = this.evDepth;
+    if (depth === ev && this.inEvent) this.eventDone(pos);
+    else if (depth === ev + 1 && tok !== undefined && this.inEvent) this.fieldValue(tok, ts, te);
+  }
+
+  private member(raw: Buffer): void {
+    const s = this.summary;
+    if (this.opts.keepTop) s.top.push({ key: this.topKey, rawKey: this.topRawKey, raw });
+    if (this.topKey === 'viztracer_metadata') {
+      s.meta = raw[0] === 0x7b ? objectEntries(raw) : undefined;
+      if (s.meta === undefined) s.warnings.push('its viztracer_metadata is not an object: ignored');
+    } else if (this.topKey === 'file_info') {
+      s.fileInfo = raw[0] === 0x7b ? objectEntries(raw) : undefined;
+      if (s.fileInfo === undefined) s.warnings.push('its file_info is not an object: ignored');
+    }
+  }
+
+  private resetEvent(pos: number): void {
+    if (this.firstKind === 0x5b || this.ndjson || this.inTE) {
+      const ev = this.evDepth;
+      const n = this.summary.events;
+      this.sc.interest = this.opts.exactTimes || this.opts.embedSources || n < 1024 || (n & 15) === 0 ? ev + 1 : ev;
+    }
+    this.inEvent = true;
+    this.evStart = pos;
+    this.ts = NaN;
+    this.dur = NaN;
+    this.ph = undefined;
+    this.evName = undefined;
+  }
+
+  private fieldValue(b: Buffer, s: number, e: number): void {
+    const c = b[s]!;
+    const num = c === 0x2d || (c >= 0x30 && c <= 0x39);
+    switch (this.field) {
+      case 1:
+        if (num) {
+          const r = numberValue(b, s, e);
+          this.ts = r.v;
+          this.tsFloat = r.float;
+        }
+        break;
+      case 2:
+        if (num) this.dur = numberValue(b, s, e).v;
+        break;
+      case 3:
+        if (c === 0x22) this.ph = JSON.parse(b.toString('utf8', s, e));
+        break;
+      case 4:
+        if (c === 0x22) this.evName = JSON.parse(b.toString('utf8', s, e));
+        break;
+    }
+    this.field = 0;
+  }
+
+  private eventDone(pos: number): void {
+    const s = this.summary;
+    this.inEvent = false;
+    if (s.events++ === 0) s.eventsStart = this.evStart;
+    s.eventsEnd = pos;
+    const ts = this.ts;
+    if (Number.isFinite(ts)) {
+      if (ts < s.minTs) {
+        s.minTs = ts;
+        s.minTsFloat = this.tsFloat;
+      }
+      const end = Number.isFinite(this.dur) ? ts + this.dur : ts;
+      if (end > s.maxEnd) s.maxEnd = end;
+    }
+    if (s.xNames !== undefined && this.ph === 'X' && this.evName !== undefined) s.xNames.add(this.evName);
+  }
+
+  private becomeNdjson(): void {
+    const f = this.firstObj!;
+    this.ndjson = true;
+    this.summary.form = 'ndjson';
+    this.summary.top = [];
+    this.summary.meta = undefined;
+    this.summary.fileInfo = undefined;
+    this.sc.interest = 1;
+    this.evStart = f.start;
+    this.ts = f.ts;
+    this.tsFloat = f.tsFloat;
+    this.dur = f.dur;
+    this.ph = f.ph;
+    this.evName = f.name;
+    this.eventDone(f.end);
+  }
+
+  feed(chunk: Buffer): void {
+    this.chunk = chunk;
+    this.sc.feed(chunk);
+    if (this.capturing) this.capParts.push(Buffer.from(chunk.subarray(Math.max(this.capFrom, this.base) - this.base)));
+    this.base += chunk.length;
+  }
+
+  /** End of input: decides what of it is usable. */
+  finish(): TraceSummary {
+    const s = this.summary;
+    const complete = this.sc.finish();
+    if (this.sc.topValues === 0) return this.unusable('empty (no JSON in it)');
+    if (this.firstKind === 0x7b && !this.ndjson) {
+      if (!complete) return this.unusable('ends before its JSON object does (truncated?)');
+      if (!s.hasTraceEvents && this.firstHasPh) {
+        // One object that is an event, not a trace: a one-line NDJSON file.
+        this.becomeNdjson();
+      }
+      return s;
+    }
+    if (!complete) {
+      if (s.form === 'array' && this.sc.atBoundary && this.sc.openDepth === 1) return s; // the optional `]`
+      s.warnings.push(
+        `ends inside an event at byte ${this.sc.position} (cut short?): kept the ${s.events} complete event${s.events === 1 ? '' : 's'} before it`,
+      );
+    }
+    return s;
+  }
+
+  /** Records why the input cannot be used (also: it could not be read). */
+  unusable(why: string, line?: number): TraceSummary {
+    this.summary.usable = false;
+    this.summary.problem = line === undefined ? `${this.summary.name}: ${why}` : `${this.summary.name}:${line}: ${why}`;
+    return this.summary;
+  }
+
+  /** The summary after feed or finish threw `e`: bad JSON, or not a trace. */
+  fail(e: unknown): TraceSummary {
+    if (e instanceof JsonSyntaxError) {
+      if (this.sc.topValues <= 1 && e.pos === 0 && this.chunk.length > 0) {
+        const c = this.chunk[0] ?? 0;
+        if (c === 0xef) return this.unusable('starts with a UTF-8 byte-order mark, which JSON does not allow', 1);
+        if (c < 0x20 || c >= 0x7f) return this.unusable(`not JSON text (it starts with byte 0x${c.toString(16).padStart(2, '0')}; a binary file?)`, 1);
+      }
+      // An array or NDJSON trace cut short and then continued with junk is still broken: skip it whole.
+      return this.unusable(`not valid JSON at byte ${e.pos}: ${e.message}`, e.line);
+    }
+    if (e instanceof NotATrace) return this.unusable(e.message);
+    throw e;
+  }
+}
+
+/** The factory a worker thread calls by name (lib/scan-workers.ts). */
+export function traceScan(name: string, opts: ScanOptions): TraceScan {
+  return new TraceScan(name, opts);
+}

@@ -1,0 +1,255 @@
+// Pass 2 of merge-trace: writes the first file's object with the merged
+// members in place, and streams every file's events through: as one raw byte
+// range when nothing in them changes (the common case: as fast as a copy), or
+// through a light rewriter that replaces only the numbers of `ts`, `pid` and
+// `tid` where --align, --shift or an id map asks for it. Everything else in
+// an event keeps its exact bytes.
+import { DataError } from '../../lib/errors.js';
+import * as bytes from '../../lib/json-stream.js';
+import { keyIs, numberValue } from '../../lib/json-stream.js';
+import type { FileTransform, MergePlan } from './plan.js';
+import type { TraceSummary } from './scan.js';
+
+// The scanner's byte classes, as consts of this module: V8 folds those into
+// the rewriter's loop, where an imported binding is loaded on every byte.
+const PLAIN_IN_STRING = bytes.PLAIN_IN_STRING;
+const BORING = bytes.BORING;
+const NUMBER_BYTE = bytes.NUMBER_BYTE;
+
+export interface ByteSink {
+  write(b: Uint8Array): Promise<void>;
+}
+
+/** An input's bytes from the start, as pass 1 read them (gunzipped). */
+export type Bytes = AsyncIterable<Buffer>;
+
+/** Writes the merged trace. `reopen(i)` gives plan.files[i]'s bytes again from the start. */
+export async function writeMerged(plan: MergePlan, sink: ByteSink, reopen: (i: number) => Promise<Bytes>): Promise<void> {
+  let out = '{';
+  let wroteEvents = false;
+  for (const [k, m] of plan.members.entries()) {
+    out += `${k > 0 ? ', ' : ''}${m.rawKey}: `;
+    if (m.raw !== undefined) {
+      if (typeof m.raw === 'string') out += m.raw;
+      else {
+        await sink.write(Buffer.from(out));
+        out = '';
+        await sink.write(m.raw);
+      }
+      continue;
+    }
+    await sink.write(Buffer.from(out + '['));
+    out = '';
+    for (const [i, f] of plan.files.entries()) {
+      if (f.events === 0) continue;
+      const t = plan.transforms[i]!;
+      const needScan = f.form === 'ndjson' || t.alignBy !== undefined || t.shiftBy !== undefined || t.liftBy !== undefined || t.pid !== undefined || t.tid !== undefined;
+      if (wroteEvents) await sink.write(SEP);
+      const stream = await reopen(i);
+      if (needScan) await rewriteEvents(f, t, stream, sink);
+      else await copyRange(f, stream, sink);
+      wroteEvents = true;
+    }
+    out = ']';
+  }
+  await sink.write(Buffer.from(out + '}'));
+}
+
+const SEP = Buffer.from(', ');
+
+async function copyRange(f: TraceSummary, stream: Bytes, sink: ByteSink): Promise<void> {
+  const from = f.eventsStart;
+  const to = f.eventsEnd;
+  let base = 0;
+  // Leaving the loop early (done, or the sink threw) destroys the stream.
+  for await (const b of stream) {
+    const end = base + b.length;
+    if (end > from) {
+      const s = Math.max(from - base, 0);
+      const e = Math.min(to - base, b.length);
+      if (e > s) await sink.write(b.subarray(s, e));
+    }
+    base = end;
+    if (base >= to) break;
+  }
+  if (base < to) throw new ChangedError(f.name);
+}
+
+/** An input that is not what pass 1 read: nothing can be trusted, exit 1. */
+export class ChangedError extends DataError {
+  constructor(name: string) {
+    super(`${name}: changed while being merged (it no longer matches what the first read found)`);
+  }
+}
+
+const F_TS = 1;
+const F_PID = 2;
+const F_TID = 3;
+
+/**
+ * Streams one input's events (the byte range pass 1 found) joined by `, `,
+ * replacing the numbers of ts/pid/tid where the transform says so. Pass 1
+ * validated these bytes, so this only has to follow strings and brackets,
+ * which is several times cheaper than the validating scanner. An event cut by
+ * a chunk boundary is carried into the next chunk and read again.
+ */
+async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Bytes, sink: ByteSink): Promise<void> {
+  const moveTs = t.alignBy !== undefined || t.shiftBy !== undefined || t.liftBy !== undefined;
+  const want = (b: Buffer, s: number, e: number): number => {
+    if (moveTs && keyIs(b, s, e, 'ts')) return F_TS;
+    if (t.pid !== undefined && keyIs(b, s, e, 'pid')) return F_PID;
+    if (t.tid !== undefined && keyIs(b, s, e, 'tid')) return F_TID;
+    return 0;
+  };
+  let base = 0;
+  let carry: Buffer | undefined;
+  let count = 0;
+  for await (const chunk of stream) {
+    const from = Math.max(f.eventsStart - base, 0);
+    const to = Math.min(f.eventsEnd - base, chunk.length);
+    base += chunk.length;
+    if (to <= from) {
+      if (base >= f.eventsEnd) break;
+      continue;
+    }
+    const last = base >= f.eventsEnd;
+    const part = chunk.subarray(from, to);
+    const b = carry === undefined ? part : Buffer.concat([carry, part]);
+    carry = undefined;
+    const n = b.length;
+    // The chunk's output is built in one buffer: far fewer allocations than a slice per event.
+    let out = Buffer.allocUnsafe(n + (n >> 1) + 4096);
+    let o = 0;
+    const room = (k: number): void => {
+      if (o + k <= out.length) return;
+      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + k));
+      out.copy(bigger, 0, 0, o);
+      out = bigger;
+    };
+    const put = (s0: number, e0: number): void => {
+      room(e0 - s0);
+      if (e0 - s0 > 64) {
+        o += b.copy(out, o, s0, e0);
+      } else {
+        // Short runs: a loop beats the cost of calling into copy().
+        for (let k = s0; k < e0; k++) out[o++] = b[k]!;
+      }
+    };
+    let i = 0;
+    for (;;) {
+      // Between events: separators.
+      while (i < n && (b[i] === 0x2c || b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
+      if (i >= n) break;
+      const start = i;
+      let copied = start;
+      const o0 = o;
+      if (count > 0) {
+        room(2);
+        out[o++] = 0x2c;
+        out[o++] = 0x20;
+      }
+      let depth = 0;
+      let done = false;
+      let lastStrStart = -1;
+      let lastStrEnd = -1;
+      while (i < n) {
+        const ch = b[i]!;
+        if (ch === 0x22) {
+          const s0 = i;
+          i++;
+          for (;;) {
+            while (i < n && PLAIN_IN_STRING[b[i]!] === 1) i++;
+            if (i >= n) break;
+            if (b[i] === 0x5c) {
+              i += 2;
+              continue;
+            }
+            break; // the closing quote
+          }
+          if (i >= n) break;
+          i++;
+          lastStrStart = s0;
+          lastStrEnd = i;
+          if (depth === 0) {
+            done = true; // an event that is a bare string
+            break;
+          }
+        } else if (ch === 0x7b || ch === 0x5b) {
+          depth++;
+          i++;
+        } else if (ch === 0x7d || ch === 0x5d) {
+          depth--;
+          i++;
+          if (depth === 0) {
+            done = true;
+            break;
+          }
+        } else if (ch === 0x3a && depth === 1 && lastStrEnd >= 0) {
+          // A member of the event: is it one to rewrite?
+          const field = want(b, lastStrStart, lastStrEnd);
+          i++;
+          if (field !== 0) {
+            while (i < n && (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
+            const v0 = i;
+            if (i < n && (b[i] === 0x2d || (b[i]! >= 0x30 && b[i]! <= 0x39))) {
+              while (i < n && NUMBER_BYTE[b[i]!] === 1) i++;
+              if (i >= n) break;
+              put(copied, v0);
+              const r = replacement(field, b, v0, i, t);
+              room(r.length);
+              o += out.write(r, o, 'latin1');
+              copied = i;
+            }
+          }
+        } else if (depth === 0) {
+          // An event that is a bare number or literal: up to the next separator.
+          while (i < n && b[i] !== 0x2c && b[i] !== 0x20 && b[i] !== 0x0a && b[i] !== 0x0d && b[i] !== 0x09) i++;
+          if (i < n || last) done = true;
+          break;
+        } else {
+          // Numbers, literals, commas, blanks: nothing to look at until the next quote or bracket.
+          i++;
+          while (i < n && BORING[b[i]!] === 1) i++;
+        }
+      }
+      if (!done) {
+        // Cut by the chunk boundary: forget its output, read it again with the next chunk.
+        o = o0;
+        carry = Buffer.from(b.subarray(start));
+        break;
+      }
+      put(copied, i);
+      count++;
+    }
+    if (o > 0) await sink.write(out.subarray(0, o));
+    if (base >= f.eventsEnd) break;
+  }
+  if (carry !== undefined && carry.length > 0) throw new ChangedError(f.name);
+  if (count !== f.events) throw new ChangedError(f.name);
+}
+
+function replacement(field: number, b: Buffer, s: number, e: number, t: FileTransform): string {
+  const { v, float: isFloat } = numberValue(b, s, e);
+  if (!Number.isFinite(v)) return b.toString('latin1', s, e);
+  if (field === F_TS) {
+    let x = v;
+    let float = isFloat;
+    if (t.alignBy !== undefined) {
+      x = x - t.alignBy;
+      float ||= t.alignFloat === true;
+    }
+    if (t.shiftBy !== undefined) {
+      x = x + t.shiftBy;
+      float ||= !Number.isInteger(t.shiftBy);
+    }
+    if (t.liftBy !== undefined) {
+      x = x + t.liftBy;
+      float ||= !Number.isInteger(t.liftBy);
+    }
+    const str = String(x);
+    // Python writes a float that happens to be whole as `0.0`: same value, same bytes.
+    return float && Number.isInteger(x) && Math.abs(x) < 1e16 ? `${str}.0` : str;
+  }
+  const to = (field === F_PID ? t.pid : t.tid)?.get(v);
+  return to === undefined ? b.toString('latin1', s, e) : String(to);
+}

@@ -1,0 +1,92 @@
+// Reading an input's bytes whole, for consumers that take them in order (a
+// validating scan, a copy): big chunks, since such consumers pay per chunk.
+// Gzip is recognised by its magic bytes on every file, as openInput does.
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { describeIoError, fileHead, openInput } from './io.js';
+
+/** Takes an input's bytes in order and makes a result of them. */
+export interface ByteConsumer<R> {
+  /** The next chunk; it may be reused once this returns, so keep copies. */
+  feed(chunk: Buffer): void;
+  /** The end of the input. */
+  finish(): R;
+  /** The result when feed or finish threw `e`. */
+  fail(e: unknown): R;
+  /** The result when the bytes could not be read; `why` says so in the user's words. */
+  unusable(why: string): R;
+}
+
+/** Feeds every chunk to `c`; a read error ends the input with `c.unusable`. */
+export async function consume<R>(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, c: ByteConsumer<R>): Promise<R> {
+  let thrown: { e: unknown } | undefined;
+  try {
+    for await (const chunk of chunks) {
+      try {
+        c.feed(chunk);
+      } catch (e) {
+        // Leaving the loop destroys a stream: nothing more is read.
+        thrown = { e };
+        break;
+      }
+    }
+  } catch (e) {
+    return c.unusable(describeIoError(e as Error));
+  }
+  if (thrown !== undefined) return c.fail(thrown.e);
+  try {
+    return c.finish();
+  } catch (e) {
+    return c.fail(e);
+  }
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * Feeds a regular file to `c`. Uncompressed, with synchronous reads into one
+ * reused buffer: about 15% less CPU than a stream, and nothing else runs
+ * meanwhile (on a worker, or before any output exists). Gzip through a
+ * gunzipping stream.
+ */
+export async function consumeFile<R>(path: string, c: ByteConsumer<R>): Promise<R> {
+  let gzip: boolean;
+  try {
+    gzip = isGzipFile(path);
+  } catch (e) {
+    return c.unusable(describeIoError(e as Error));
+  }
+  if (gzip) return consume((await openInput(path)).stream, c);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return c.unusable(describeIoError(e as Error));
+  }
+  try {
+    return await consume(readChunks(fd), c);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function* readChunks(fd: number): Generator<Buffer> {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (;;) {
+    const n = readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) return;
+    yield buf.subarray(0, n);
+  }
+}
+
+/** A regular file's bytes from the start, in 1 MB chunks (uncompressed) or gunzipped. */
+export async function readFileBytes(path: string): Promise<Readable> {
+  if (isGzipFile(path)) return (await openInput(path)).stream;
+  return createReadStream(path, { highWaterMark: CHUNK });
+}
+
+// The same magic test as openInput's.
+function isGzipFile(path: string): boolean {
+  const head = fileHead(path, 2);
+  return head.length === 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
