@@ -102,13 +102,7 @@ await run(prog, async () => {
   }
   bad.summarise();
   for (const note of up.notes()) reporter.say(note);
-  const s = toTrace.stats;
-  if (s.spans === 0 && s.records > 0 && bad.count === 0) reporter.say('no span records in the input: is it gil-state output? (perf-parse | gil-state | to-trace)');
-  if (s.noPid > 0) reporter.say(`${s.noPid} spans had no pid: each such thread is drawn as a process of its own`);
-  if (s.gilSource === 'none') reporter.say('no GIL events in the input: only scheduler states are drawn; nothing here says who held the GIL');
-  if (s.lateCounters > 0) {
-    reporter.say(`${s.lateCounters} GIL waits/holds began before the counters written so far: the counters miss them up to that point`);
-  }
+  for (const note of toTrace.notes(bad.count)) reporter.say(note);
   await io.out.commit();
   return io.interrupt.exitCode;
 });

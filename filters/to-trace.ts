@@ -146,6 +146,19 @@ export class ToTrace implements Filter<AnyRecord> {
     return { ...this.counts, lateCounters: this.counters?.late ?? 0 };
   }
 
+  /** What to tell the user once the input is read; `unusable`: records the driver skipped. */
+  notes(unusable = 0): string[] {
+    const s = this.stats;
+    const notes: string[] = [];
+    if (s.spans === 0 && s.records > 0 && unusable === 0) notes.push('no span records in the input: is it gil-state output? (perf-parse | gil-state | to-trace)');
+    if (s.noPid > 0) notes.push(`${s.noPid} spans had no pid: each such thread is drawn as a process of its own`);
+    if (s.gilSource === 'none') notes.push('no GIL events in the input: only scheduler states are drawn; nothing here says who held the GIL');
+    if (s.lateCounters > 0) {
+      notes.push(`${s.lateCounters} GIL waits/holds began before the counters written so far: the counters miss them up to that point`);
+    }
+    return notes;
+  }
+
   write(rec: AnyRecord): void {
     this.counts.records++;
     switch (rec.type) {

@@ -53,6 +53,21 @@ export function connect<A, B>(first: Make<A, B>, next: Filter<B>): Filter<A> {
   };
 }
 
+/** One stream into several filters, in the order given. */
+export function tee<T>(filters: ReadonlyArray<Filter<T>>): Filter<T> {
+  return {
+    write(item) {
+      for (const f of filters) f.write(item);
+    },
+    endInput() {
+      for (const f of filters) f.endInput?.();
+    },
+    end() {
+      for (const f of filters) f.end();
+    },
+  };
+}
+
 /** `first` feeding `second`, still to be connected to its output. */
 export function compose<A, B, C>(first: Make<A, B>, second: Make<B, C>): Make<A, C> {
   return (emit) => connect(first, second(emit));

@@ -16,6 +16,14 @@ export interface StageIO {
   sink: TextSink;
   bad: BadInput;
   interrupt: Interrupt;
+  /** More outputs a chain fills (a tee), flushed like the first. */
+  also?: Array<{ out: Output; sink: TextSink }>;
+}
+
+/** Writes what every sink collected since the last time. */
+async function flush(io: StageIO): Promise<void> {
+  await io.out.write(io.sink.take());
+  for (const o of io.also ?? []) await o.out.write(o.sink.take());
 }
 
 /** Opens every name first, so a typo in the last one fails before any output. No names: stdin. */
@@ -67,7 +75,7 @@ export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): 
     await pumpOne(input, head, io);
   }
   head.end();
-  await io.out.write(io.sink.take());
+  await flush(io);
 }
 
 async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise<void> {
@@ -90,7 +98,10 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
   });
   input.stream.pipe(t);
   try {
-    for await (const s of t) await io.out.write(s as string);
+    for await (const s of t) {
+      await io.out.write(s as string);
+      for (const o of io.also ?? []) await o.out.write(o.sink.take());
+    }
   } finally {
     off();
   }

@@ -1,13 +1,15 @@
-// After the recording: perf-parse | gil-state > STATES, then to-trace, the
-// gil-stats table on our stdout, and merge-trace with VizTracer's file when
-// there is one: the pipeline the README shows, with the same stages.
-import { spawn } from 'node:child_process';
+// After the recording: perf script's text through perf-parse and gil-state,
+// and from there at once into to-trace (the trace file), gil-stats (the table
+// on our stdout) and, with --states, gil-state's records; all in this
+// process, nothing serialised between the stages. merge-trace then joins
+// VizTracer's file to the trace. The same stages as the README's pipeline.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BadInput, Reporter, progress } from '../lib/cli.js';
-import { connect } from '../lib/filter.js';
+import { join } from 'node:path';
+import { BadInput, Reporter, progress, version } from '../lib/cli.js';
+import { connect, tee, type Filter } from '../lib/filter.js';
+import { consumeFile, readFileBytes } from '../lib/file-bytes.js';
 import { type Input, Output } from '../lib/io.js';
 import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
@@ -16,14 +18,19 @@ import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
 import { PerfParser } from '../filters/perf-parse.js';
 import { DEFAULTS as GIL_STATE_DEFAULTS, GilState } from '../filters/gil-state.js';
-import { recordJson } from '../filters/records.js';
-import { RecordError } from './errors.js';
+import { DEFAULTS as STATS_DEFAULTS, GilStats, type GilStatsJSON } from '../filters/gil-stats.js';
+import { FORMATTERS, notes as statsNotes } from '../filters/gil-stats/format.js';
+import { DEFAULTS as TRACE_DEFAULTS, ToTrace } from '../filters/to-trace.js';
+import { TraceScan } from '../filters/merge-trace/scan.js';
+import { planMerge } from '../filters/merge-trace/plan.js';
+import { writeMerged } from '../filters/merge-trace/write.js';
+import { type AnyRecord, recordJson } from '../filters/records.js';
 
 export interface PipelineOptions {
   perfData: string;
   /** The trace to write. */
   output: string;
-  /** Keep gil-state's output here (for jq recipes); else it lives in a temp dir. */
+  /** Keep gil-state's output here (for jq recipes). */
   states?: string;
   /** A VizTracer JSON to merge in. */
   viztracer?: string;
@@ -31,127 +38,116 @@ export interface PipelineOptions {
 }
 
 export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; trace: string }> {
-  requireStages(o);
-  const tmp = mkdtempSync(join(tmpdir(), 'gil-record-'));
+  let viz = o.viztracer;
+  if (viz !== undefined && !existsSync(viz)) {
+    o.say(`VizTracer wrote no ${viz} (did the program fail?): writing the GIL trace alone`);
+    viz = undefined;
+  }
+  const tmp = viz ? mkdtempSync(join(tmpdir(), 'gil-record-')) : undefined;
   try {
-    // gil-stats names its input in the table's title: call it after the recording.
-    const statesName = `${basename(o.perfData)}.gil.ndjson`;
-    const states = o.states ?? join(tmp, statesName);
-    o.say(`perf-parse -i ${o.perfData} | gil-state`);
+    const gilTrace = tmp ? join(tmp, 'gil-trace.json') : o.output;
+    o.say(`perf-parse -i ${o.perfData} | gil-state | to-trace -o ${o.output}, gil-stats${o.states ? `, and gil-state's records in ${o.states}` : ''}`);
     const perf = await perfScript(o.perfData, new Reporter('perf-parse'));
-    const lost = await statesStage(perf.input, states, perf.done);
-    let viz = o.viztracer;
-    if (viz !== undefined && !existsSync(viz)) {
-      o.say(`VizTracer wrote no ${viz} (did the program fail?): writing the GIL trace alone`);
-      viz = undefined;
-    }
-    const gilTrace = viz ? join(tmp, 'gil-trace.json') : o.output;
-    o.say(`to-trace -o ${o.output}`);
-    await traceStage(states, gilTrace);
+    const { lost, summary } = await stages(perf.input, { trace: gilTrace, states: o.states }, perf.done);
     if (viz) {
       o.say(`merge-trace with ${viz}`);
-      await mergeStage(gilTrace, viz, o.output);
+      await mergeTraces([gilTrace, viz], o.output);
     }
-    await statsStage(states, o.states ? states : statesName);
+    process.stdout.write(FORMATTERS.table(summary, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' }));
+    for (const note of statsNotes(summary, 'table')) new Reporter('gil-stats').say(note);
     return { lost, trace: o.output };
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-// ---------------------------------------------------------------------------
-// perf-parse | gil-state, in this process
-
 /**
- * perf script's text from INPUT through perf-parse and gil-state into the
- * file STATES, saying on stderr what each stage would say run on its own;
- * `done` is awaited once the input ended (perf script's exit). Returns the
- * events perf lost, as gil-state counted them.
+ * perf script's text from INPUT through perf-parse and gil-state, then into
+ * to-trace (the file `trace`), gil-stats and, when asked, a states file;
+ * each stage says on stderr what it would say run on its own. `done` is
+ * awaited once the input ended (perf script's exit). Returns the events perf
+ * lost, as gil-state counted them, and gil-stats' summary.
  */
-export async function statesStage(input: Input, states: string, done: () => Promise<void> = async () => undefined): Promise<number> {
-  const parseSays = new Reporter('perf-parse');
-  const stateSays = new Reporter('gil-state');
-  // gil-state's input cannot be malformed here: it gets perf-parse's records as they are made.
-  const bad = new BadInput(parseSays, false);
-  const out = new Output(states, stateSays);
-  const sink = new TextSink();
-  const state = new GilState(ndjsonEncoder(sink, recordJson), bad, GIL_STATE_DEFAULTS);
+export async function stages(
+  input: Input,
+  files: { trace: string; states?: string },
+  done: () => Promise<void> = async () => undefined,
+): Promise<{ lost: number; summary: GilStatsJSON }> {
+  const say = { parse: new Reporter('perf-parse'), state: new Reporter('gil-state'), trace: new Reporter('to-trace') };
+  // Nothing downstream can be malformed: each stage gets the records the one before made.
+  const bad = new BadInput(say.parse, false);
+  const trace = { out: new Output(files.trace, say.trace), sink: new TextSink() };
+  const states = files.states !== undefined ? { out: new Output(files.states, say.state), sink: new TextSink() } : undefined;
+  const toTrace = new ToTrace(trace.sink.text, bad, { ...TRACE_DEFAULTS, version: version() });
+  let summary: GilStatsJSON | undefined;
+  const gilStats = new GilStats((s) => (summary = s), bad, STATS_DEFAULTS);
+  const after: Array<Filter<AnyRecord>> = [toTrace, gilStats];
+  if (states) {
+    const encode = ndjsonEncoder(states.sink, recordJson);
+    after.push({ write: encode, end: () => undefined });
+  }
   let parser!: PerfParser;
+  let state!: GilState;
   const head = connect(
     (emit) => new LineSplitter(emit, bad, PERF_TEXT),
-    connect((emit) => (parser = new PerfParser(emit, bad)), state),
+    connect(
+      (emit) => (parser = new PerfParser(emit, bad)),
+      connect((emit) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee(after)),
+    ),
   );
+  const outs = [trace.out, ...(states ? [states.out] : [])];
   // A Ctrl-C now exits at once (gil-record's own handler): no half file left behind.
-  const discard = (): void => out.discard();
+  const discard = (): void => outs.forEach((x) => x.discard());
   process.on('exit', discard);
   const stopProgress = progress('perf-parse', () => parser.stats.lines);
   try {
-    await pump([input], head, { out, sink, bad, interrupt: new Interrupt() });
+    await pump([input], head, { out: trace.out, sink: trace.sink, bad, interrupt: new Interrupt(), also: states ? [states] : [] });
     await done();
   } catch (e) {
-    out.discard();
+    discard();
     throw e;
   } finally {
     stopProgress();
     process.off('exit', discard);
     bad.summarise();
-    for (const note of parser.notes()) parseSays.say(note);
+    for (const note of parser.notes()) say.parse.say(note);
   }
-  for (const note of state.notes()) stateSays.say(note);
-  await out.commit();
-  return state.lostEvents;
+  for (const note of state.notes()) say.state.say(note);
+  for (const note of toTrace.notes()) say.trace.say(note);
+  for (const x of outs) await x.commit();
+  return { lost: state.lostEvents, summary: summary! };
 }
 
-// ---------------------------------------------------------------------------
-// to-trace, gil-stats and merge-trace: the compiled commands, run on the states file
-
-// TODO(lead): in-process once ToTrace/GilStats land
-/** Where the compiled stage commands sit: dist/bin, beside this module's dist/record. */
-const STAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin');
-
-function stageCommand(name: string): string {
-  return join(STAGE_DIR, `${name}.js`);
-}
-
-/** Fails before any work when a stage command is not built, saying how to go on from the kept recording. */
-function requireStages(o: PipelineOptions): void {
-  // TODO(lead): in-process once ToTrace/GilStats land (then only merge-trace is left to check)
-  for (const name of ['to-trace', 'gil-stats', ...(o.viztracer ? ['merge-trace'] : [])]) {
-    const p = stageCommand(name);
-    if (!existsSync(p)) {
-      throw new RecordError(
-        `the ${name} stage is not there (${p} is missing: run npm run build); ${o.perfData} is kept, so once it is: perf-parse -i ${o.perfData} | gil-state | to-trace -o ${o.output}`,
-      );
-    }
-  }
-}
-
-/** to-trace STATES -o TRACE. */
-async function traceStage(states: string, trace: string): Promise<void> {
-  // TODO(lead): in-process once ToTrace/GilStats land
-  await node(stageCommand('to-trace'), [states, '-o', trace], 'to-trace');
-}
-
-/** gil-stats's table of STATES on our stdout; NAME is what the table calls its input. */
-async function statsStage(states: string, name: string): Promise<void> {
-  // TODO(lead): in-process once ToTrace/GilStats land
-  // The table names its input as given: run where NAME is the file.
-  await node(stageCommand('gil-stats'), [name, '--format', 'table'], 'gil-stats', name === states ? undefined : dirname(states));
-}
-
-/** merge-trace GIL_TRACE VIZTRACER -o OUTPUT. */
-async function mergeStage(gilTrace: string, viztracer: string, output: string): Promise<void> {
-  await node(stageCommand('merge-trace'), [gilTrace, viztracer, '-o', output], 'merge-trace');
-}
-
-/** A stage command with our stdout and stderr; its own message says why it failed. */
-function node(js: string, args: string[], name: string, cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [js, ...args], { stdio: ['ignore', 'inherit', 'inherit'], cwd });
-    child.on('error', reject);
-    child.on('close', (code, sig) => {
-      if (code === 0) resolve();
-      else reject(new RecordError(`${name} failed (${code ?? sig}); see its message above`));
-    });
+/** merge-trace FILES -o OUTPUT, on regular files, in this process. */
+async function mergeTraces(files: string[], output: string): Promise<void> {
+  const say = new Reporter('merge-trace');
+  const summaries = [];
+  for (const f of files) summaries.push(await consumeFile(f, new TraceScan(f, { keepTop: true, embedSources: false, exactTimes: false })));
+  for (const s of summaries) if (!s.usable) say.say(`${s.problem}: skipped`);
+  const usable = summaries.flatMap((s, i) => (s.usable ? [i] : []));
+  const plan = planMerge(summaries, {
+    align: false,
+    noNegative: false,
+    shifts: new Map(),
+    pids: { all: new Map(), byFile: new Map() },
+    tids: { all: new Map(), byFile: new Map() },
+    version: `merge-trace (gilpipe ${version()})`,
   });
+  for (const w of plan.warnings) say.say(w);
+  const out = new Output(output, say);
+  try {
+    await writeMerged(
+      plan,
+      {
+        write: async (b) => {
+          if (!out.stream.write(b)) await once(out.stream, 'drain');
+        },
+      },
+      async (k) => readFileBytes(files[usable[k]!]!),
+    );
+  } catch (e) {
+    out.discard();
+    throw e;
+  }
+  await out.commit();
 }
