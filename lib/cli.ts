@@ -1,4 +1,4 @@
-// The command-line contract every gilpipe command shares: options and --help
+// The command-line contract every command shares: options and --help
 // through yargs, diagnostics on stderr as `PROG: FILE:LINE: message`, bad
 // lines counted and summarised once (or fatal with --strict), errors mapped
 // to exit codes (lib/errors.ts) with no stack trace for the user. Bytes in and

@@ -34,10 +34,6 @@ export function bucketOf(ns: number): number {
   return i >= MAX_BUCKET ? MAX_BUCKET - 1 : i;
 }
 
-export function bucketLow(i: number): number {
-  return Math.pow(2, i / SUB);
-}
-
 export class LogHistogram {
   private counts = new Float64Array(MAX_BUCKET);
   zero = 0;
