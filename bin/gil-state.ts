@@ -5,7 +5,7 @@ import { UsageError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
 import { openRecordingsOrText } from '../lib/perf.js';
-import { pump } from '../lib/run-stage.js';
+import { runStage } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
 import { FirstLine } from '../lib/sniff.js';
 import { GilState, DEFAULTS } from '../filters/gil-state.js';
@@ -53,14 +53,8 @@ await run(prog, async () => {
   // perf-parse's records; perf script text and perf.data go through perf-parse here.
   const up = new Upstream(bad);
   const chain = new FirstLine(recordsFrom(prog, bad, up), state);
-  try {
-    // Spans still open at the end of the last input are flushed as truncated.
-    await pump(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
-  } catch (e) {
-    io.out.discard();
-    throw e;
-  }
-  bad.summarise();
+  // Spans still open at the end of the last input are flushed as truncated.
+  await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
   for (const note of [...up.notes(), ...state.notes()]) reporter.say(note);
   await io.out.commit();
   return io.interrupt.exitCode;

@@ -5,7 +5,7 @@ import { UsageError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
 import { TextSink } from '../lib/ndjson.js';
 import { openRecordingsOrText } from '../lib/perf.js';
-import { pump } from '../lib/run-stage.js';
+import { runStage } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
 import { FirstLine } from '../lib/sniff.js';
 import { secondsToNs } from '../lib/trace-time.js';
@@ -94,13 +94,7 @@ await run(prog, async () => {
   // gil-state's records; perf-parse's records, perf script text and perf.data go through gil-state here.
   const up = new Upstream(bad);
   const chain = new FirstLine(spansFrom(prog, bad, up), toTrace);
-  try {
-    await pump(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
-  } catch (e) {
-    io.out.discard();
-    throw e;
-  }
-  bad.summarise();
+  await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
   for (const note of up.notes()) reporter.say(note);
   for (const note of toTrace.notes(bad.count)) reporter.say(note);
   await io.out.commit();

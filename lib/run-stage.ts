@@ -65,6 +65,22 @@ export function filterStream(head: Filter<Buffer>, sink: TextSink): Transform {
   );
 }
 
+/**
+ * A stage's run: every input through `head`; when it fails, no half output
+ * is left; then the unusable lines are summarised. The output is written
+ * but not committed: the command says its notes first.
+ */
+export async function runStage(inputs: Input[], head: Filter<Buffer>, io: StageIO): Promise<void> {
+  try {
+    await pump(inputs, head, io);
+  } catch (e) {
+    io.out.discard();
+    for (const o of io.also ?? []) o.out.discard();
+    throw e;
+  }
+  io.bad.summarise();
+}
+
 /** Runs every input through `head`, then ends it; the output is written but not committed. */
 export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): Promise<void> {
   for (const input of inputs) {
