@@ -46,7 +46,7 @@ export interface Layout {
   latency?: boolean;
 }
 
-export const CH_SPACE = 32;
+const CH_SPACE = 32;
 const CH_0 = 48;
 const CH_9 = 57;
 const CH_DOT = 46;

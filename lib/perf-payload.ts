@@ -3,7 +3,7 @@
 // libtraceevent's plugin format, uprobe hits `(addr)` and returns
 // `(addr <- ret)`, generic `key=value` lists, and an ip/sym/dso printed on
 // the same line.
-import { CH_SPACE, HEX_RE, type Frame, parseFrame, utf8 } from './perf-grammar.js';
+import { HEX_RE, type Frame, parseFrame, utf8 } from './perf-grammar.js';
 
 export interface Payload {
   fields?: Record<string, unknown>;
@@ -131,8 +131,8 @@ function trailingFrame(rest: string): { at: number; frame: Frame } | undefined {
   // The frame starts at a hex token; it ends the line with `(dso)`, or is a bare address.
   const m = TRAILING_FRAME_RE.exec(rest);
   if (!m) return undefined;
-  let at = m.index;
-  while (at < rest.length && rest.charCodeAt(at) === CH_SPACE) at++;
+  // Where the hex token itself starts: the separator before it may be a space or a tab.
+  const at = m.index + m[0].indexOf(m[1]!);
   const text = rest.slice(at);
   if (!(text.endsWith(')') || HEX_RE.test(text))) return undefined;
   return { at, frame: parseFrame(text) };

@@ -178,3 +178,10 @@ t.test('timestamps past 2^53 ns keep durations exact to 4 ns after a JSON round 
   t.ok(Math.abs(x! - 34560000123456789) <= 4, `start within 4 ns (${x})`);
   t.ok(Math.abs(y! - x! - 500000002) <= 4, `duration within 4 ns (${y! - x!})`);
 });
+
+t.test('an ip after a payload, separated by a tab: the address is hex alone', async (t) => {
+  // Found by the property test: a tab before the address used to stay in it.
+  const p = parsePayload('python:take_gil', '(7f885c64f7b0)     \u0000\t7f885c64f7b0 take_gil+0x0 (/usr/local/lib/libpython3.11.so.1.0)');
+  t.equal(p.ip?.addr, '7f885c64f7b0');
+  t.equal(p.ip?.sym, 'take_gil');
+});
