@@ -11,6 +11,9 @@ import type { ByteConsumer } from '../../lib/file-bytes.js';
 
 export type Form = 'object' | 'array' | 'ndjson';
 
+const RECORDS_NOT_TRACE =
+  'records of gilpipe\'s stages (a "type", no "ph"), not trace events: to-trace makes a trace of them (perf-parse | gil-state | to-trace)';
+
 /** One member of a JSON object, as source text. */
 export interface Entry {
   key: string;
@@ -81,6 +84,8 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
   private base = 0;
   private firstKind = 0;
   private ndjson = false;
+  /** The first object has a `type` member: a record of gilpipe's stages, unless it also has a `ph`. */
+  private firstHasType = false;
   private topKey = '';
   private topRawKey = '';
   private inTE = false;
@@ -179,6 +184,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
       this.topKey = keyText(b, s, e);
       this.topRawKey = b.toString('utf8', s, e);
       if (this.topKey === 'ph') this.firstHasPh = true;
+      if (this.topKey === 'type') this.firstHasType = true;
       // The first object might be an NDJSON event: watch its fields too.
       return this.wantField(b, s, e);
     }
@@ -293,6 +299,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
   }
 
   private becomeNdjson(): void {
+    this.notRecords();
     const f = this.firstObj!;
     this.ndjson = true;
     this.summary.form = 'ndjson';
@@ -307,6 +314,11 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
     this.ph = f.ph;
     this.evName = f.name;
     this.eventDone(f.end);
+  }
+
+  /** gilpipe's records (a `type`, no `ph`) look like NDJSON events, and are not. */
+  private notRecords(): void {
+    if (this.firstHasType && !this.firstHasPh) throw new NotATrace(RECORDS_NOT_TRACE);
   }
 
   feed(chunk: Buffer): void {
@@ -327,6 +339,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
         // One object that is an event, not a trace: a one-line NDJSON file.
         this.becomeNdjson();
       }
+      if (!s.hasTraceEvents && !this.firstHasPh && this.firstHasType) return this.unusable(RECORDS_NOT_TRACE);
       return s;
     }
     if (!complete) {

@@ -98,3 +98,16 @@ t.test('absurd values and missing fields are malformed lines, in every stage; --
     t.equal(s.exitCode, 1, `${stage} --strict`);
   }
 });
+
+t.test('merge-trace refuses records that are not trace events', async (t) => {
+  const records = join(tmp, 'events.ndjson');
+  writeFileSync(records, (await runBin('perf-parse', [text])).stdout as string);
+  const alone = await runBin('merge-trace', [records, '-o', join(tmp, 'm.json')]);
+  t.equal(alone.exitCode, 1);
+  t.match(alone.stderr, /events\.ndjson: records of gilpipe's stages \(a "type", no "ph"\), not trace events: to-trace makes a trace of them/);
+  t.match(alone.stderr, /no usable input among the 1 given: nothing written/);
+  const viz = fileURLToPath(new URL('../fixtures/viztracer/threads.json', import.meta.url));
+  const beside = await runBin('merge-trace', [records, viz]);
+  t.equal(beside.exitCode, 0, 'the usable input is merged alone, the other skipped with the reason');
+  t.notMatch(beside.stdout, /"type":"sample"/);
+});
