@@ -1,7 +1,11 @@
 // The two ways to drive the same filters give the same bytes: chained in one
-// process (test/helpers/in-process.ts) and as commands joined by pipes.
+// process (test/helpers/in-process.ts) and as commands joined by pipes; and
+// a command given what comes before its input runs the missing stages itself
+// with the same result.
 import t from 'tap';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { bin } from '../helpers/run.js';
@@ -9,31 +13,36 @@ import { pipeline, statsJson, traceJson } from '../helpers/in-process.js';
 
 const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const fixtures = readdirSync(fx).filter((n) => n.endsWith('.perf.txt.gz'));
+const tmp = mkdtempSync(join(tmpdir(), 'chain-test-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const run = (cmd: string, ...args: string[]) => execa('sh', ['-c', cmd, 'sh', ...args], { stripFinalNewline: false, reject: false });
 
 for (const f of fixtures) {
-  t.test(`${f}: perf-parse | gil-state equals the in-process chain`, async (t) => {
-    const piped = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', fx + f], { stripFinalNewline: false, reject: false });
+  t.test(`${f}: the pipe and the one-process chain give the same bytes`, async (t) => {
+    const piped = await run(`node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, fx + f);
     t.equal(piped.exitCode, 0);
     const chained = await pipeline(fx + f);
     t.ok(chained.ndjson.length > 0);
-    t.ok(piped.stdout === chained.ndjson, `byte-identical (${chained.ndjson.length} bytes)`);
+    t.ok(piped.stdout === chained.ndjson, `perf-parse | gil-state: byte-identical (${chained.ndjson.length} bytes)`);
+    // gil-state's output, read from stdin as the pipe would: the inputs are named alike.
+    const states = join(tmp, `${f}.ndjson`);
+    writeFileSync(states, piped.stdout as string);
+    const [stats, trace] = await Promise.all([
+      run(`node ${bin('gil-stats')} --format json < "$1"`, states),
+      run(`node ${bin('to-trace')} < "$1"`, states),
+    ]);
+    t.ok(stats.stdout === statsJson(fx + f), '| gil-stats: byte-identical');
+    t.ok(trace.stdout === traceJson(fx + f), '| to-trace: byte-identical');
   });
 }
 
-for (const f of fixtures) {
-  t.test(`${f}: perf-parse | gil-state | gil-stats and | to-trace equal the chain in one process`, async (t) => {
-    const sh = (stage: string) =>
-      execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')} | node ${bin(stage)} ${stage === 'gil-stats' ? '--format json' : ''}`, 'sh', fx + f], {
-        stripFinalNewline: false,
-        reject: false,
-      });
-    const [stats, trace] = await Promise.all([sh('gil-stats'), sh('to-trace')]);
-    t.ok(stats.stdout === statsJson(fx + f), 'gil-stats: byte-identical');
-    t.ok(trace.stdout === traceJson(fx + f), 'to-trace: byte-identical');
-    // The commands' own chains: given perf script text, they run perf-parse and gil-state in process.
-    const direct = await execa('sh', ['-c', `zcat "$1" | node ${bin('gil-stats')} --format json`, 'sh', fx + f], { stripFinalNewline: false, reject: false });
-    t.ok(direct.stdout === stats.stdout, 'perf script text | gil-stats = the pipe');
-    const traced = await execa('sh', ['-c', `zcat "$1" | node ${bin('to-trace')}`, 'sh', fx + f], { stripFinalNewline: false, reject: false });
-    t.ok(traced.stdout === trace.stdout, 'perf script text | to-trace = the pipe');
+for (const f of ['gil_hog.perf.txt.gz', 'two_procs.default.perf.txt.gz', 'lost.perf.txt.gz', 'two_cpu-dwarf.perf.txt.gz']) {
+  t.test(`${f}: perf script text straight into gil-stats and to-trace`, async (t) => {
+    const [stats, trace] = await Promise.all([
+      run(`zcat "$1" | node ${bin('gil-stats')} --format json`, fx + f),
+      run(`zcat "$1" | node ${bin('to-trace')}`, fx + f),
+    ]);
+    t.ok(stats.stdout === statsJson(fx + f), 'perf script text | gil-stats = perf-parse | gil-state | gil-stats');
+    t.ok(trace.stdout === traceJson(fx + f), 'perf script text | to-trace = perf-parse | gil-state | to-trace');
   });
 }
