@@ -137,15 +137,24 @@ const stages = [
   { name: 'to-trace', input: state, cmd: (i) => `node '${bin('to-trace')}' '${i}'` },
 ].filter((s) => existsSync(bin(s.name)));
 
-const results = { perf_script: [], pipeline: [] };
+// The answer as users ask for it: one command on the recording, perf script
+// piped into one command, and the four-process NDJSON pipe.
+const head = data ? `perf script -i '${data}' ${perfArgs} 2>/dev/null` : `cat '${text}'`;
+const chains = [
+  ...(data ? [{ name: 'gil-stats perf.data (one command)', cmd: `node '${bin('gil-stats')}' --format json '${data}' 2>/dev/null` }] : []),
+  { name: `${data ? 'perf script' : 'cat'} | gil-stats`, cmd: `${head} | node '${bin('gil-stats')}' --format json 2>/dev/null` },
+  { name: `${data ? 'perf script' : 'cat'} | to-trace`, cmd: `${head} | node '${bin('to-trace')}' 2>/dev/null` },
+  { name: `${data ? 'perf script' : 'cat'} | perf-parse | gil-state | gil-stats`, cmd: `${head} | node '${bin('perf-parse')}' | node '${bin('gil-state')}' 2>/dev/null | node '${bin('gil-stats')}' --format json` },
+  { name: `${data ? 'perf script' : 'cat'} | perf-parse | gil-state | to-trace`, cmd: `${head} | node '${bin('perf-parse')}' | node '${bin('gil-state')}' 2>/dev/null | node '${bin('to-trace')}'` },
+];
+const results = { perf_script: [] };
 for (const s of stages) results[s.name] = [];
+for (const c of chains) results[c.name] = [];
 for (let r = 0; r < RUNS; r++) {
   say(`run ${r + 1}/${RUNS}`);
   if (data) results.perf_script.push(measure(`perf script -i '${data}' ${perfArgs} > /dev/null 2>&1`));
   for (const s of stages) results[s.name].push(measure(`${s.cmd(s.input)} > /dev/null`));
-  const tail = existsSync(bin('to-trace')) ? ` | node '${bin('to-trace')}'` : '';
-  const head = data ? `perf script -i '${data}' ${perfArgs} 2>/dev/null` : `cat '${text}'`;
-  results.pipeline.push(measure(`${head} | node '${bin('perf-parse')}' | node '${bin('gil-state')}' 2>/dev/null${tail} > /dev/null`));
+  for (const c of chains) results[c.name].push(measure(`${c.cmd} > /dev/null`));
 }
 
 say(`memory on a ${SCALE}x input`);
@@ -169,18 +178,19 @@ const table = [];
 if (data) table.push({ ...row('perf script (emits the text)', results.perf_script, textLines), unit: 'lines' });
 const units = { 'perf-parse': [textLines, 'lines'], 'gil-state': [events, 'records'], 'gil-stats': [spans, 'records'], 'to-trace': [spans, 'records'] };
 for (const s of stages) table.push({ ...row(s.name, results[s.name], units[s.name][0]), unit: units[s.name][1], bigRss: big[s.name].rssMb });
-table.push({ ...row(`whole pipeline (${data ? 'perf script' : 'cat'} | perf-parse | gil-state${existsSync(bin('to-trace')) ? ' | to-trace' : ''})`, results.pipeline, textLines), unit: 'lines' });
+for (const c of chains) table.push({ ...row(c.name, results[c.name], textLines), unit: 'lines' });
 const ps = table[0].name.startsWith('perf script') ? table[0] : undefined;
 
 const fmt = (x, d = 2) => x.toFixed(d);
 const out = [];
 out.push(`Capture: ${textLines.toLocaleString('en')} lines of \`perf script\` text (${(statSync(text).size / 1e6).toFixed(1)} MB), ${events.toLocaleString('en')} events, ${spans.toLocaleString('en')} gil-state records; median of ${RUNS} interleaved runs on ${execFileSync('nproc').toString().trim()} CPUs.`);
 out.push('');
-out.push(`| command | wall s | CPU s | rate | vs perf script (wall) | peak RSS MB | on ${SCALE}x input |`);
-out.push('|---|---:|---:|---:|---:|---:|---:|');
+out.push(`| command | wall s | CPU s | rate | wall / perf script's | CPU / perf script's | peak RSS MB | on ${SCALE}x input |`);
+out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of table) {
-  const vs = ps && r !== ps ? `${fmt(ps.wall / r.wall)}x` : '';
-  out.push(`| ${r.name} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${Math.round(r.rate / 1000)}k ${r.unit}/s | ${vs} | ${Math.round(r.rssMb)} | ${r.bigRss ? Math.round(r.bigRss) : ''} |`);
+  const wall = ps && r !== ps ? `${fmt(r.wall / ps.wall, 1)}x` : '';
+  const cpu = ps && r !== ps ? `${fmt(r.cpu / ps.cpu, 1)}x` : '';
+  out.push(`| ${r.name} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${Math.round(r.rate / 1000)}k ${r.unit}/s | ${wall} | ${cpu} | ${Math.round(r.rssMb)} | ${r.bigRss ? Math.round(r.bigRss) : ''} |`);
 }
 const traceBytes = existsSync(bin('to-trace')) ? Number(execFileSync('sh', ['-c', `node '${bin('to-trace')}' '${state}' | wc -c`]).toString().trim()) : undefined;
 if (traceBytes) out.push('', `to-trace output: ${(traceBytes / 1e6).toFixed(1)} MB, ${Math.round(traceBytes / textLines)} bytes per input line (per4m: 132 MB for 378,798 lines, 348 bytes per line).`);
