@@ -83,9 +83,29 @@ export function parsePayload(event: string, text: string): Payload {
   const kv = keyValues(text);
   if (kv) {
     const out: Payload = { fields: kv };
+    lastValueFrame(out, kv);
     return out;
   }
   return text.length > 0 ? { payload: utf8(text) } : {};
+}
+
+/** A value, then an ip/sym/dso: what ends the last field of a line printed with `-F +ip,+sym,+dso`. */
+const LAST_VALUE_FRAME_RE = /^(\S+) +([0-9a-f]{8,} .*\((?:[^()]|\([^()]*\))*\))$/;
+
+/**
+ * perf prints the ip of an event that has no callchain on the payload's
+ * line, after it: the last `key=value` would swallow it
+ * (`child_pid=16896 ffffffff813a5371 __traceiter_sched_process_fork ([kernel.kallsyms])`).
+ */
+function lastValueFrame(out: Payload, kv: Record<string, unknown>): void {
+  let last: string | undefined;
+  for (const k in kv) last = k;
+  const v = last === undefined ? undefined : kv[last];
+  if (typeof v !== 'string') return;
+  const m = LAST_VALUE_FRAME_RE.exec(v);
+  if (!m) return;
+  kv[last!] = INT_RE.test(m[1]!) ? Number(m[1]) : m[1];
+  out.ip = parseFrame(m[2]!);
 }
 
 function isFrameText(text: string): boolean {

@@ -202,3 +202,21 @@ t.test('the same capture twice is refused by gil-stats and by --merge, under any
   const ok = await execa('node', [bin('gil-stats'), '--merge', summary, other, '--format', 'json']);
   t.equal(JSON.parse(ok.stdout as string).captures, 2, 'two different captures merge');
 });
+
+t.test('probes and switch-out stacks together: a wait counts once, from the probes', async (t) => {
+  const path = fx + 'two_cpu-probes-dwarf.perf.txt.gz';
+  const { records } = await pipeline(path);
+  t.equal(records.filter((r) => r.type === 'span' && r.via === 'stack').length, 0, 'no wait inferred from stacks where probes fire');
+  const text = gunzipSync(readFileSync(path)).toString('latin1');
+  t.ok(/\n\t *[0-9a-f]+ take_gil/.test(text), 'the switch-out stacks show take_gil: without probes they would be waits');
+  const raw = rawProbeTimes(path);
+  const paired = records.filter((r) => r.type !== 'span' || raw.get(r.tid)?.ends.has(r.ts + r.dur));
+  const got = gilTimes(paired, true);
+  for (const [tid, r] of raw) {
+    if (r.wait === 0) continue;
+    const g = got.get(tid)!;
+    t.ok(Math.abs(g.wait - r.wait) <= 0.01 * r.wait + 1000, `${tid}: wait ${g.wait} vs raw ${r.wait}`);
+  }
+  const s = summarise(records);
+  t.same(impossible(s), [], 'no wait % above 100');
+});

@@ -185,3 +185,11 @@ t.test('an ip after a payload, separated by a tab: the address is hex alone', as
   t.equal(p.ip?.addr, '7f885c64f7b0');
   t.equal(p.ip?.sym, 'take_gil');
 });
+
+t.test('-F +ip,+sym,+dso: the ip after a key=value payload is the ip, not part of the last value', async (t) => {
+  const p = parsePayload('sched:sched_process_fork', 'comm=python3.11 pid=2578 child_comm=python3.11 child_pid=2580 ffffffff8139bdf1 __traceiter_sched_process_fork+0x31 ([kernel.kallsyms])');
+  t.same(p.fields, { comm: 'python3.11', pid: 2578, child_comm: 'python3.11', child_pid: 2580 });
+  t.same(p.ip, { addr: 'ffffffff8139bdf1', sym: '__traceiter_sched_process_fork', off: 49, dso: '[kernel.kallsyms]' });
+  // A value with spaces and no frame after it stays whole.
+  t.same(parsePayload('x:y', 'filename=sp dir/py thon pid=1').fields, { filename: 'sp dir/py thon', pid: 1 });
+});
