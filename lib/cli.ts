@@ -10,6 +10,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Context, Where } from './filter.js';
+import { forTerminalLines } from './escape.js';
 
 /** The name and version of the package these commands come from. */
 export function packageInfo(): { name: string; version: string } {
@@ -37,8 +38,9 @@ export function debugVariable(): string {
 /** Writes `PROG: message` lines to stderr; the only channel for diagnostics. */
 export class Reporter {
   constructor(readonly prog: string) {}
+  /** A message may quote the input (a name, a line): it reaches the terminal escaped. */
   say(msg: string): void {
-    process.stderr.write(`${this.prog}: ${msg}\n`);
+    process.stderr.write(`${this.prog}: ${forTerminalLines(msg)}\n`);
   }
 }
 
@@ -88,7 +90,7 @@ export function cli(prog: string, usage: string, examples: Array<[string, string
       // those are usage errors, not bugs, and get no stack trace.
       if (err && err.name !== 'YError') throw err;
       if (err && !msg) msg = err.message;
-      process.stderr.write(`${prog}: ${msg}\nTry '${prog} --help'.\n`);
+      process.stderr.write(`${prog}: ${forTerminalLines(msg)}\nTry '${prog} --help'.\n`);
       process.exit(EXIT_USAGE);
     });
   for (const [cmd, what] of examples) y = y.example(cmd, what);
@@ -118,14 +120,14 @@ export async function run(prog: string, body: () => Promise<number | void>): Pro
     code = (await body()) ?? EXIT_OK;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`${prog}: ${e.message}\n`);
+      process.stderr.write(`${prog}: ${forTerminalLines(e.message)}\n`);
       code = EXIT_USAGE;
     } else if (e instanceof DataError) {
-      process.stderr.write(`${prog}: ${e.message}\n`);
+      process.stderr.write(`${prog}: ${forTerminalLines(e.message)}\n`);
       code = EXIT_DATA;
     } else {
       const err = e as Error;
-      process.stderr.write(`${prog}: internal error: ${err?.message ?? String(e)}\n`);
+      process.stderr.write(`${prog}: internal error: ${forTerminalLines(err?.message ?? String(e))}\n`);
       const debug = debugVariable();
       if (process.env[debug]) process.stderr.write(`${err?.stack}\n`);
       else process.stderr.write(`${prog}: (set ${debug}=1 for details, and please report it)\n`);

@@ -38,6 +38,18 @@ NAMES = [
 ]
 if "--newline" in sys.argv[1:]:
     NAMES.append((b"new\nline", "a newline: perf splits the line"))
+if "--hostile" in sys.argv[1:]:
+    # Names that would drive a terminal or break a page if shown raw.
+    NAMES += [
+        (b"\x1b[2Jclear", "ESC [2J: clears the screen"),
+        (b"\x1b]0;PWN\x07", "OSC 0: retitles the terminal, ended by BEL"),
+        ("\u009b31mred".encode(), "a C1 control (CSI, U+009B)"),
+        ("\u202etxt.exe".encode(), "a bidi override (U+202E)"),
+        (b"<script>x", "HTML"),
+        (b'"q",=1+2', "a quote, a comma, a formula"),
+        (b"|md|*b*_", "markdown table and emphasis"),
+        (b"del\x7fbs\x08", "DEL and backspace"),
+    ]
 
 WORK_S = 0.12
 truth = _truth.base("comm_names")

@@ -2,6 +2,7 @@
 // object (summary.ts) through the same columns (columns.ts): the table and
 // markdown round it for reading, CSV and NDJSON carry the numbers as they
 // are, JSON is the object itself.
+import { forCsv, forMarkdown, forTerminal } from '../../lib/escape.js';
 import {
   BLAME_COLUMNS,
   HOGS_VIEW,
@@ -231,11 +232,31 @@ function render(bs: Block[], md: boolean, depth = 0): string[] {
 }
 
 export function formatTable(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): string {
-  return render(blocks(s, o), false).join('\n').replace(/\n+$/, '\n');
+  return render(blocks(escaped(s, forTerminal), o), false).join('\n').replace(/\n+$/, '\n');
 }
 
 export function formatMarkdown(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): string {
-  return render(blocks(s, o), true).join('\n').replace(/\n+$/, '\n');
+  return render(blocks(escaped(s, forMarkdown), o), true).join('\n').replace(/\n+$/, '\n');
+}
+
+/**
+ * The summary with every string in it (thread names, sources, symbols and
+ * files of stack frames) escaped for the medium it is shown in: all of them
+ * may come from the input, and none may reach a terminal or a page raw.
+ */
+function escaped(s: GilStatsJSON, escape: (text: string) => string): GilStatsJSON {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return escape(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = walk(x);
+      return out;
+    }
+    return v;
+  };
+  // The same shape, strings replaced: the one cast of a copy made here.
+  return walk(s) as GilStatsJSON;
 }
 
 // ---------------------------------------------------------------------------
@@ -270,8 +291,7 @@ export function tableRows(s: GilStatsJSON, table: CsvTable, per4m: boolean): Row
 
 function csvCell(v: Row[string]): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return typeof v === 'string' ? forCsv(v) : String(v);
 }
 
 /** One table as CSV; an empty table is its header alone. */

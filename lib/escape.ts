@@ -1,0 +1,58 @@
+// Text from the input (thread names, paths, symbols) is chosen by whoever ran
+// the program, and gilpipe often runs as root: before it reaches a medium it
+// is escaped for that medium, so it can neither drive the terminal (ESC
+// sequences, BEL, C1 controls) nor reorder what is shown around it (bidi
+// overrides), nor break a table, a markdown page or a CSV file. JSON needs
+// none of this: JSON.stringify escapes what JSON must, and the names stay
+// exact there.
+
+/**
+ * C0 controls, DEL and C1 controls; the bidi embeddings, overrides and
+ * isolates; zero-width and other invisible format characters; the line and
+ * paragraph separators.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+const UNSAFE_KEEP_LINES = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+
+function visible(c: string): string {
+  const n = c.charCodeAt(0);
+  return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+}
+
+/** For a terminal, a table cell or any plain text: every unsafe character shown as `\xNN` or `\uNNNN`. */
+export function forTerminal(s: string): string {
+  return s.replace(UNSAFE, visible);
+}
+
+/** For a message of several lines (stderr): the same, but its newlines stay. */
+export function forTerminalLines(s: string): string {
+  return s.replace(UNSAFE_KEEP_LINES, visible);
+}
+
+const HTML: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** For HTML text and attribute values. */
+export function forHtml(s: string): string {
+  return forTerminal(s).replace(/[&<>"']/g, (c) => HTML[c]!);
+}
+
+/**
+ * For a markdown table cell: terminal-safe, HTML escaped (markdown passes
+ * HTML through), and the characters markdown gives a meaning to backslashed,
+ * `|` first, which would end the cell.
+ */
+export function forMarkdown(s: string): string {
+  return forHtml(s).replace(/[\\|`*_[\]{}()#+!~-]/g, (c) => `\\${c}`);
+}
+
+/**
+ * For a CSV cell (RFC 4180): terminal-safe; quoted when it holds a comma,
+ * a quote or a space at either end; and a text that starts like a formula
+ * (`=`, `+`, `-`, `@`) gets a leading apostrophe, so a spreadsheet shows it
+ * rather than runs it.
+ */
+export function forCsv(s: string): string {
+  let t = forTerminal(s);
+  if (/^[=+\-@]/.test(t)) t = `'${t}`;
+  return /[",]|^\s|\s$/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+}
