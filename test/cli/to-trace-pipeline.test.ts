@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bin, corpus, hasCorpus, root, runBin } from '../helpers/run.js';
+import { gilLines } from '../helpers/raw-probes.js';
 import { pipeline } from '../helpers/in-process.js';
 import { validateTrace, validateTraceFile } from '../helpers/validate-trace.js';
 import { ToTrace, DEFAULTS } from '../../filters/to-trace.js';
@@ -36,16 +37,6 @@ async function toTrace(capture: string, args: string[] = []): Promise<{ text: st
   return { text: r.stdout as string, stderr: r.stderr as string };
 }
 
-/** The GIL probe lines of a capture, read without any gilpipe code. */
-function gilLines(capture: string): Array<{ tid: number; ts: number; ev: string }> {
-  const out: Array<{ tid: number; ts: number; ev: string }> = [];
-  const re = /^\s*.+?\s+(?:\d+\/)?(\d+)\s+\[\d+\]\s+(\d+)\.(\d{9}):\s+\w+:(take_gil|take_gil__return|drop_gil|drop_gil__return):/;
-  for (const line of gunzipSync(readFileSync(capture)).toString('latin1').split('\n')) {
-    const m = re.exec(line);
-    if (m) out.push({ tid: Number(m[1]), ts: Number(m[2]) * 1e9 + Number(m[3]), ev: m[4]! });
-  }
-  return out;
-}
 
 function series(events: Ev[], name: string): Array<[number, number]> {
   return events.filter((e) => e.ph === 'C' && e.name === name).map((e) => [ns(e.ts), Object.values(e.args)[0] as number]);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { bin, corpus, hasCorpus } from '../helpers/run.js';
 import { pipeline } from '../helpers/in-process.js';
+import { gilLines } from '../helpers/raw-probes.js';
 import { collectingContext } from '../../lib/filter.js';
 import { GilStats } from '../../filters/gil-stats.js';
 import type { GilStatsJSON } from '../../filters/gil-stats/summary.js';
@@ -19,21 +20,14 @@ const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 /** Per thread, wait and hold from take_gil/drop_gil probe lines alone: entry to return, return to drop. */
 function rawProbeTimes(path: string): Map<number, { wait: number; hold: number; ends: Set<number> }> {
-  const text = gunzipSync(readFileSync(path)).toString('latin1');
   const out = new Map<number, { wait: number; hold: number; ends: Set<number> }>();
   const state = new Map<number, { phase: string; since: number }>();
-  const re = /^.*?(\d+)(?:\/(\d+))?\s+(?:\[\d+\]\s+)?(\d+)\.(\d+):\s+\S+:(take_gil|drop_gil)(__return)?:/;
-  for (const line of text.split('\n')) {
-    const m = re.exec(line);
-    if (!m) continue;
-    const tid = Number(m[2] ?? m[1]);
-    const ts = Number(m[3]) * 1e9 + Number(m[4]!.padEnd(9, '0'));
-    const ev = m[5] + (m[6] ? '_ret' : '');
+  for (const { tid, ts, ev } of gilLines(path)) {
     const s = state.get(tid);
     const acc = out.get(tid) ?? { wait: 0, hold: 0, ends: new Set<number>() };
     out.set(tid, acc);
     if (ev === 'take_gil') state.set(tid, { phase: 'wait', since: ts });
-    else if (ev === 'take_gil_ret') {
+    else if (ev === 'take_gil__return') {
       if (s?.phase === 'wait') {
         acc.wait += ts - s.since;
         acc.ends.add(ts);

@@ -5,10 +5,10 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bin, corpus, hasCorpus, root } from '../helpers/run.js';
+import { gilLines } from '../helpers/raw-probes.js';
 import { viewerAvailable, openInViewer } from '../helpers/viewer.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'to-trace-viewer-test-'));
@@ -26,16 +26,6 @@ async function toTrace(capture: string, args: string[] = []): Promise<void> {
   if (r.exitCode !== 0) throw new Error(`to-trace on ${capture}: exit ${r.exitCode}: ${r.stderr}`);
 }
 
-/** The GIL probe lines of a capture, read without any gilpipe code. */
-function gilLines(capture: string): Array<{ tid: number; ts: number; ev: string }> {
-  const out: Array<{ tid: number; ts: number; ev: string }> = [];
-  const re = /^\s*.+?\s+(?:\d+\/)?(\d+)\s+\[\d+\]\s+(\d+)\.(\d{9}):\s+\w+:(take_gil|take_gil__return|drop_gil|drop_gil__return):/;
-  for (const line of gunzipSync(readFileSync(capture)).toString('latin1').split('\n')) {
-    const m = re.exec(line);
-    if (m) out.push({ tid: Number(m[1]), ts: Number(m[2]) * 1e9 + Number(m[3]), ev: m[4]! });
-  }
-  return out;
-}
 
 t.test('the Catapult viewer opens a real capture as a user would', async (t) => {
   const why = await viewerAvailable();
