@@ -57,5 +57,6 @@ await run(prog, async () => {
   await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
   for (const note of [...up.notes(), ...state.notes()]) reporter.say(note);
   await io.out.commit();
+  if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
   return io.interrupt.exitCode;
 });

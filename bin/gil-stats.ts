@@ -2,7 +2,7 @@
 // gil-stats: gil-state records in, a summary of who held and who waited out.
 import { extname } from 'node:path';
 import { cli, outputOption, strictOption, run, Reporter, BadInput, parseDuration } from '../lib/cli.js';
-import { DataError, EXIT_OK, UsageError } from '../lib/errors.js';
+import { DataError, UsageError } from '../lib/errors.js';
 import { Output, readWhole } from '../lib/io.js';
 import { TextSink } from '../lib/ndjson.js';
 import { openRecordingsOrText } from '../lib/perf.js';
@@ -74,8 +74,11 @@ await run(prog, async () => {
   const format = argv.format ?? formatFor(argv.output);
   const table: CsvTable = argv.table ?? (opts.intervalNs !== undefined ? 'windows' : 'threads');
   const out = new Output(argv.output, reporter);
+  const interrupt = new Interrupt();
   try {
-    const summary = argv.merge ? await mergeFiles(files) : await summarise(files, opts, reporter, out);
+    const summary = argv.merge ? await mergeFiles(files) : await summarise(files, opts, reporter, out, interrupt);
+    // Cut short by a signal: the summary of what was read, and it says so.
+    if (interrupt.requested) summary.partial = true;
     for (const note of notes(summary, format)) reporter.say(note);
     await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table }));
   } catch (e) {
@@ -83,8 +86,8 @@ await run(prog, async () => {
     throw e;
   }
   await out.commit();
-  // Also after Ctrl-C, as gil-stats always has: the summary of what was read is written whole.
-  return EXIT_OK;
+  if (interrupt.partialNote) reporter.say(interrupt.partialNote);
+  return interrupt.exitCode;
 });
 
 /** No --format: a terminal gets the table; a file, the form its extension names. */
@@ -94,7 +97,7 @@ function formatFor(output: string | undefined): Format {
 }
 
 /** The records of every input through one GilStats: its one summary. */
-async function summarise(files: string[], opts: GilStatsOptions, reporter: Reporter, out: Output): Promise<GilStatsJSON> {
+async function summarise(files: string[], opts: GilStatsOptions, reporter: Reporter, out: Output, interrupt: Interrupt): Promise<GilStatsJSON> {
   const bad = new BadInput(reporter, argv.strict, 'unusable record');
   let summary: GilStatsJSON | undefined;
   const stats = new GilStats((s) => (summary = s), bad, opts);
@@ -103,7 +106,7 @@ async function summarise(files: string[], opts: GilStatsOptions, reporter: Repor
   const chain = new FirstLine(spansFrom(prog, bad, up), stats);
   try {
     // Nothing goes out until the end: the sink stays empty.
-    await pump(await openRecordingsOrText(files, reporter), chain, { out, sink: new TextSink(), bad, interrupt: new Interrupt() });
+    await pump(await openRecordingsOrText(files, reporter), chain, { out, sink: new TextSink(), bad, interrupt });
   } finally {
     bad.summarise();
   }

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { readFileSync, promises as fsp, type Stats } from 'node:fs';
 import { cli, outputOption, run, Reporter, version } from '../lib/cli.js';
-import { DataError, EXIT_INTERRUPTED, UsageError } from '../lib/errors.js';
+import { DataError, UsageError } from '../lib/errors.js';
 import { consume, readFileBytes } from '../lib/file-bytes.js';
 import { Output, describeIoError, openInput } from '../lib/io.js';
 import { consumeFiles } from '../lib/scan-workers.js';
@@ -75,7 +75,7 @@ await run(prog, async () => {
   interrupt.onRequest(() => {
     if (writingFile) return;
     removeSpools();
-    process.exit(EXIT_INTERRUPTED);
+    process.exit(interrupt.exitCode);
   });
   try {
     // Pass 1: what each input holds, and which inputs are usable. Regular
@@ -123,7 +123,7 @@ await run(prog, async () => {
       await writeMerged(plan, sink, reopen);
     } catch (e) {
       out.discard();
-      if (e instanceof Interrupted) return EXIT_INTERRUPTED;
+      if (e instanceof Interrupted) return interrupt.exitCode;
       throw e;
     }
     await out.commit();

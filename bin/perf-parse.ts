@@ -59,5 +59,6 @@ await run(prog, async () => {
     for (const note of parser.notes()) reporter.say(note);
   }
   await io.out.commit();
+  if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
   return io.interrupt.exitCode;
 });

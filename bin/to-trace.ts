@@ -98,5 +98,6 @@ await run(prog, async () => {
   for (const note of up.notes()) reporter.say(note);
   for (const note of toTrace.notes(bad.count)) reporter.say(note);
   await io.out.commit();
+  if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
   return io.interrupt.exitCode;
 });

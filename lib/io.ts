@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
 import { forTerminalLines } from './escape.js';
 
 export interface Input {
@@ -151,6 +151,7 @@ export class Output {
   private readonly tmp: string | undefined;
   private broken = false;
   private discarded = false;
+  private readonly onExit = (): void => this.discard();
 
   constructor(
     readonly path: string | undefined,
@@ -176,10 +177,13 @@ export class Output {
         // A write cut off by discard() (Ctrl-C, a failed stage) is not a write error.
         if (this.discarded) return;
         this.broken = true;
-        this.reporter.say(`${path}: ${describeIoError(e)}`);
+        this.reporter.say(`${path}: cannot write: ${describeIoError(e)}`);
         this.discard();
-        process.exit(EXIT_USAGE);
+        process.exit(EXIT_DATA);
       });
+      // Whatever ends the process before the commit (a second Ctrl-C, a
+      // closed pipe, an error), the half-written file goes with it.
+      process.once('exit', this.onExit);
     }
     exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
   }
@@ -202,6 +206,7 @@ export class Output {
     this.stream.end();
     await done;
     if (this.tmp !== undefined) await fsp.rename(this.tmp, this.path!);
+    process.off('exit', this.onExit);
   }
 
   /** Removes a half-written file; stdout is left as it is. */
@@ -237,7 +242,7 @@ export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boole
     // Writes cut off by discarding the output: the command decides how it ends.
     if (discarded()) return;
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
-    process.stderr.write(`${basename(process.argv[1] ?? '', '.js')}: write error: ${forTerminalLines(describeIoError(e))}\n`);
+    process.stderr.write(`${basename(process.argv[1] ?? '', '.js')}: cannot write to stdout: ${forTerminalLines(describeIoError(e))}\n`);
     process.exit(EXIT_DATA);
   });
 }

@@ -9,7 +9,7 @@ import type { Filter } from './filter.js';
 import type { BadInput } from './cli.js';
 import { type Input, type Output, ReadError, openInput } from './io.js';
 import type { TextSink } from './ndjson.js';
-import type { Interrupt } from './signals.js';
+import { GRACE_MS, type Interrupt } from './signals.js';
 
 export interface StageIO {
   out: Output;
@@ -98,11 +98,17 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
   io.bad.where.file = input.name;
   io.bad.where.line = 0;
   const t = filterStream(head, io.sink);
-  const stop = (): void => {
-    if (input.isPipe) return;
+  let grace: NodeJS.Timeout | undefined;
+  const cut = (): void => {
     input.stream.unpipe(t);
     input.stream.destroy();
     t.end();
+  };
+  // A file stops at once; a pipe gets a grace second for what its producer is flushing.
+  const stop = (): void => {
+    if (!input.isPipe) return cut();
+    grace = setTimeout(cut, GRACE_MS);
+    grace.unref();
   };
   const off = io.interrupt.onRequest(stop);
   let readError: Error | undefined;
@@ -120,6 +126,7 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
     }
   } finally {
     off();
+    if (grace) clearTimeout(grace);
   }
   if (readError) throw new ReadError(input.name, readError);
   await input.done?.();

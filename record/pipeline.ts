@@ -101,7 +101,7 @@ export async function stages(
   process.on('exit', discard);
   const stopProgress = progress('perf-parse', () => parser.stats.lines);
   try {
-    await pump([input], head, { out: trace.out, sink: trace.sink, bad, interrupt: new Interrupt(), also: states ? [states] : [] });
+    await pump([input], head, { out: trace.out, sink: trace.sink, bad, interrupt: new Interrupt({ handle: false }), also: states ? [states] : [] });
     await done();
   } catch (e) {
     discard();

@@ -81,6 +81,7 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
     const s = structuredClone(s0);
     for (const src of s.sources) if (!out.sources.includes(src)) out.sources.push(src);
     out.captures += s.captures;
+    if (s.partial) out.partial = true;
     out.capture_ids.push(...s.capture_ids);
     for (const g of s.gil_sources) if (!out.gil_sources.includes(g)) out.gil_sources.push(g);
     out.lost += s.lost;

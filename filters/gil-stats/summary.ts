@@ -150,6 +150,8 @@ export interface GilStatsJSON {
   options: { switch_interval_ns: number; hog_ns: number; top: number; interval_ns: number | null };
   histogram: typeof HISTOGRAM_SCHEME;
   sources: string[];
+  /** A signal cut the input short: this sums up what was read before it. */
+  partial?: true;
   captures: number;
   /** The ids of the captures summarised (gil-state's capture.id), so none is added twice. */
   capture_ids: string[];

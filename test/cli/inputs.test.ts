@@ -111,3 +111,18 @@ t.test('merge-trace refuses records that are not trace events', async (t) => {
   t.equal(beside.exitCode, 0, 'the usable input is merged alone, the other skipped with the reason');
   t.notMatch(beside.stdout, /"type":"sample"/);
 });
+
+t.test('a write that fails is exit 1, with the path and the reason; 2 stays for usage', async (t) => {
+  for (const stage of ['perf-parse', 'gil-state', 'to-trace', 'gil-stats']) {
+    const missing = await runBin(stage, [text, '-o', join(tmp, 'no-such-dir', 'out.json')]);
+    t.equal(missing.exitCode, 1, `${stage}: a missing directory`);
+    t.match(missing.stderr, new RegExp(`${stage}: .*no-such-dir/out\\.json: cannot write: no such file`));
+    const full = await runBin(stage, [text, '-o', '/dev/full']);
+    t.equal(full.exitCode, 1, `${stage}: a full disk`);
+    t.match(full.stderr, /\/dev\/full: cannot write: no space left on the device/);
+  }
+  const stdout = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" > /dev/full`, 'sh', text], { reject: false });
+  t.equal(stdout.exitCode, 1, 'stdout on a full disk');
+  t.match(stdout.stderr, /^perf-parse: cannot write to stdout: no space left on the device/m);
+  t.equal((await runBin('perf-parse', ['--no-such-option'])).exitCode, 2, 'usage is 2');
+});

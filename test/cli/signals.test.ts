@@ -1,0 +1,95 @@
+// Ctrl-C and SIGTERM, whatever the input is doing (a file, a live writer, a
+// FIFO nobody writes): each command is gone within a second or so, exits
+// 130 or 143, says its output is partial, and leaves an -o file complete or
+// not at all, never a temp file.
+import t from 'tap';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+import { bin } from '../helpers/run.js';
+
+const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-signals-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const records = join(tmp, 'records.ndjson');
+execFileSync('sh', ['-c', `node "$1" "$2" > "$3"`, 'sh', bin('perf-parse'), fx + 'gil_hog.perf.txt.gz', records]);
+
+type Feed = 'fifo' | 'writer' | 'file';
+
+/** Starts `cmd` on an input that is still open, signals it once it runs, and reports how it ended. */
+async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' | 'SIGTERM', out?: string, file = records) {
+  const dir = mkdtempSync(join(tmp, 'run-'));
+  let input = file;
+  if (feed === 'fifo') {
+    input = join(dir, 'fifo');
+    execFileSync('mkfifo', [input]);
+  }
+  const child = spawn('node', [bin(cmd), ...(feed === 'writer' ? [] : [input]), ...args, ...(out ? ['-o', join(dir, out)] : [])], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    cwd: dir,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  if (feed === 'writer') {
+    // A live writer: part of the records now, then it stays open, writing nothing.
+    child.stdin.write(readFileSync(records).subarray(0, 200_000));
+  }
+  await new Promise((r) => setTimeout(r, 700));
+  const sent = Date.now();
+  child.kill(sig);
+  const [exitCode, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  // What a shell reports: an exit code, or 128 + the signal that ended it.
+  const code = exitCode ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : -1);
+  const took = Date.now() - sent;
+  if (feed === 'writer') child.stdin.destroy();
+  const left = readdirSync(dir).filter((f) => f !== 'fifo');
+  return { code, took, stdout, stderr, left, dir };
+}
+
+// Every signal with every kind of live input, -o given and not, spread over the commands.
+const CASES = [
+  ['perf-parse', 'fifo', 'SIGINT', 'out.ndjson'],
+  ['gil-state', 'fifo', 'SIGTERM', undefined],
+  ['gil-stats', 'writer', 'SIGINT', 'out.json'],
+  ['gil-stats', 'fifo', 'SIGTERM', 'out.json'],
+  ['to-trace', 'writer', 'SIGTERM', 'out.json'],
+  ['gil-state', 'writer', 'SIGINT', undefined],
+] as const;
+
+for (const [cmd, feed, sig, out] of CASES) {
+  t.test(`${cmd}, input a ${feed}, ${sig}, ${out ? '-o' : 'stdout'}`, async (t) => {
+    const r = await signalled(cmd, cmd === 'gil-stats' ? ['--format', 'json'] : [], feed, sig, out);
+    t.equal(r.code, sig === 'SIGINT' ? 130 : 143, `exit ${r.code}: ${r.stderr}`);
+    t.ok(r.took < 2000, `gone ${r.took} ms after the signal`);
+    t.notOk(r.left.some((f) => f.includes('.tmp-')), `no temp file left: ${r.left.join(' ')}`);
+    const text = out && r.left.includes(out) ? readFileSync(join(r.dir, out), 'utf8') : out ? undefined : r.stdout;
+    if (text !== undefined && text !== '') {
+      // Complete: what was read, written whole.
+      if (cmd === 'gil-stats') t.equal(JSON.parse(text).partial, true, 'the summary says it is partial');
+      else if (cmd === 'to-trace') t.ok(Array.isArray(JSON.parse(text).traceEvents), 'the trace is whole JSON');
+      else t.ok(text.endsWith('\n'), 'whole lines');
+      t.match(r.stderr, /(interrupted|terminated): the output holds what was read before/);
+    }
+  });
+}
+
+t.test('a file input: Ctrl-C stops at once, and what was read is written whole', async (t) => {
+  // perf script text big enough that parsing it outlasts the wait before the signal.
+  const big = join(tmp, 'big.perf.txt');
+  const one = execFileSync('zcat', [fx + 'lost.perf.txt.gz'], { maxBuffer: 1 << 28 });
+  writeFileSync(big, Buffer.concat(Array.from({ length: 60 }, () => one)));
+  const r = await signalled('perf-parse', [], 'file', 'SIGINT', 'out.ndjson', big);
+  t.equal(r.code, 130, r.stderr);
+  t.ok(r.took < 1500, `gone ${r.took} ms after the signal`);
+  t.notOk(r.left.some((f) => f.includes('.tmp-')));
+  t.ok(existsSync(join(r.dir, 'out.ndjson')), 'the output of what was read is there');
+  t.ok(readFileSync(join(r.dir, 'out.ndjson'), 'utf8').endsWith('\n'), 'in whole lines');
+  const term = await signalled('perf-parse', [], 'file', 'SIGTERM', undefined, big);
+  t.equal(term.code, 143, 'SIGTERM, to stdout');
+  t.ok(term.stdout.endsWith('\n'), 'whole lines on stdout');
+});
