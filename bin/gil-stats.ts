@@ -59,7 +59,12 @@ const argv = cli(
   .option('interval', {
     type: 'string',
     describe: 'per-window rows (wait, hold, contention per process) of this length, e.g. 100ms',
-    coerce: positive('--interval'),
+    coerce: (text: string) => {
+      const ns = positive('--interval')(text);
+      // Shorter windows than this hold a few events each: noise, at a great cost in memory.
+      if (ns < 100_000) throw new UsageError(`--interval wants at least 100us, not '${text}'`);
+      return ns;
+    },
   })
   .option('table', { choices: CSV_TABLES, describe: 'which table --format csv writes (default: threads, or windows with --interval)' })
   .option('merge', { type: 'boolean', default: false, describe: 'the FILEs are JSON summaries: combine them into one' })

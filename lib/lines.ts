@@ -17,6 +17,9 @@ export interface LineOptions {
   lastLine: 'line' | 'malformed';
 }
 
+/** The longest line read; past it a line is malformed, and skipped without being held. */
+export const MAX_LINE = 16 * 1024 * 1024;
+
 /** perf script's text. */
 export const PERF_TEXT: LineOptions = { encoding: 'latin1', lastLine: 'malformed' };
 /** NDJSON. */
@@ -31,6 +34,8 @@ export class LineSplitter implements Filter<Buffer> {
   private decoder: StringDecoder;
   private rest = '';
   private lineno = 0;
+  /** Inside a line longer than MAX_LINE: its bytes are dropped until its newline. */
+  private skipping = false;
 
   constructor(
     private readonly emit: Emit<string>,
@@ -44,8 +49,17 @@ export class LineSplitter implements Filter<Buffer> {
     this.feed(this.decoder.write(chunk));
   }
 
+  /** A line past the limit: reported once, its bytes dropped up to its newline. */
+  private tooLong(): void {
+    this.ctx.where.line = ++this.lineno;
+    this.ctx.malformed(`a line longer than the limit of ${MAX_LINE} characters: skipped`);
+    this.rest = '';
+    this.skipping = true;
+  }
+
   endInput(): void {
     this.feed(this.decoder.end());
+    this.skipping = false;
     const rest = this.rest;
     this.rest = '';
     if (rest.length > 0) {
@@ -64,15 +78,35 @@ export class LineSplitter implements Filter<Buffer> {
   private feed(text: string): void {
     let nl = text.indexOf('\n');
     if (nl === -1) {
+      if (this.skipping) return;
       this.rest += text;
+      if (this.rest.length > MAX_LINE) this.tooLong();
       return;
     }
     let start = 0;
     let first = true;
     const where = this.ctx.where;
+    if (this.skipping) {
+      // The end of a line too long to keep: it was reported when it began.
+      this.skipping = false;
+      this.rest = '';
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+      if (nl === -1) {
+        this.rest = text.slice(start);
+        return;
+      }
+    }
     while (nl !== -1) {
       let line = first ? this.rest + text.slice(start, nl) : text.slice(start, nl);
       first = false;
+      if (line.length > MAX_LINE) {
+        where.line = ++this.lineno;
+        this.ctx.malformed(`a line of ${line.length} characters, longer than the limit of ${MAX_LINE}: skipped`);
+        start = nl + 1;
+        nl = text.indexOf('\n', start);
+        continue;
+      }
       if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
       where.line = ++this.lineno;
       this.emit(line);

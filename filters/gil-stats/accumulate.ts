@@ -5,6 +5,7 @@
 // the figures it keeps what one capture needs to pair spans up (the recent
 // holds and waits of a process, the off-CPU spans of a thread); that is
 // cleared when the capture ends.
+import { UsageError } from '../../lib/errors.js';
 import { LogHistogram, type HistogramJSON } from '../../lib/histogram.js';
 import { RecentIntervals } from '../../lib/recent-intervals.js';
 import { byLongest, type BlameEntry, type ProcessJSON, type ThreadJSON, type TopEntry, type WindowJSON } from './summary.js';
@@ -164,6 +165,9 @@ export class ProcessAcc {
 }
 
 /** Per-window sums (--interval): windows aligned to multiples of the interval on the perf clock. */
+/** The most windows --interval may make: past them, the figures would cost more memory than the events. */
+export const MAX_WINDOWS = 100_000;
+
 export class Windows {
   private readonly rows = new Map<string, WindowJSON>();
 
@@ -180,6 +184,9 @@ export class Windows {
       const k = `${pid}:${w}`;
       let row = this.rows.get(k);
       if (!row) {
+        if (this.rows.size >= MAX_WINDOWS) {
+          throw new UsageError(`--interval ${iv} ns makes more than ${MAX_WINDOWS.toLocaleString('en')} windows over this input: give a longer one`);
+        }
         row = { pid, start_ns: ws, wait_ns: 0, hold_ns: 0, contended_ns: 0 };
         this.rows.set(k, row);
       }

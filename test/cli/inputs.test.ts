@@ -126,3 +126,27 @@ t.test('a write that fails is exit 1, with the path and the reason; 2 stays for 
   t.match(stdout.stderr, /^perf-parse: cannot write to stdout: no space left on the device/m);
   t.equal((await runBin('perf-parse', ['--no-such-option'])).exitCode, 2, 'usage is 2');
 });
+
+t.test('bounds: --interval too fine is a usage error; a 200 MB line and 100,000-deep nesting are malformed lines, memory flat', async (t) => {
+  const fine = await runBin('gil-stats', [text, '--interval', '1ns']);
+  t.equal(fine.exitCode, 2);
+  t.match(fine.stderr, /--interval wants at least 100us, not '1ns'/);
+  const long = join(tmp, 'long.txt');
+  // 200 MB without a newline, then real lines: they are still read.
+  await execa('sh', ['-c', `head -c 209715200 /dev/zero | tr '\\0' x > "$1"; echo >> "$1"; zcat "$2" >> "$1"`, 'sh', long, text]);
+  const hasTime = (await execa('/usr/bin/time', ['-f', '%M', 'true'], { reject: false })).exitCode === 0;
+  const r = hasTime ? await execa('/usr/bin/time', ['-f', 'rss %M', 'node', bin('perf-parse'), long], { reject: false }) : await runBin('perf-parse', [long]);
+  t.equal(r.exitCode, 0);
+  t.match(r.stderr, /skipped 1 malformed line \(first: .*long\.txt:1: a line longer than the limit of 16777216 characters: skipped\)/);
+  t.ok(String(r.stdout).split('\n').length > 1000, 'the lines after it are read');
+  if (hasTime) {
+    const kb = Number(/rss (\d+)/.exec(String(r.stderr))![1]);
+    t.ok(kb < 150 * 1024, `peak RSS ${Math.round(kb / 1024)} MB`);
+  }
+  const deep = `{"type":"x","a":${'['.repeat(100_000)}${']'.repeat(100_000)}}\n{"type":"y"}\n`;
+  const d = await runBin('gil-state', [], { input: deep });
+  t.equal(d.exitCode, 0);
+  t.match(d.stderr, /stdin:1: nested deeper than 1000 levels/);
+  t.match(d.stdout, /\{"type":"y"\}/, 'the next line is read');
+  t.equal((await runBin('gil-state', ['--strict'], { input: deep })).exitCode, 1, '--strict stops at it');
+});
