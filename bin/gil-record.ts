@@ -6,6 +6,7 @@ import { UsageError } from '../lib/errors.js';
 import { RecordError } from '../record/errors.js';
 import { checkPid, describeInterpreter, findInterpreter } from '../record/interpreter.js';
 import { runPipeline } from '../record/pipeline.js';
+import { lockRecording } from '../record/lock.js';
 import { planForInterpreter } from '../record/probes.js';
 import { Recorder, recordingStatus, type Target } from '../record/session.js';
 import { checkSystem } from '../record/system.js';
@@ -60,7 +61,9 @@ await run(prog, async () => {
     const plan = await planForInterpreter(interp, { noProbes: !argv.probes, fallback: argv.fallback });
     for (const note of plan.notes) say.say(note);
 
-    // 3. perf record, with probes in a group of our own, removed whatever happens.
+    // 3. perf record, with probes in a group of our own, removed whatever happens;
+    // no other gil-record may write the same perf.data meanwhile.
+    const unlock = lockRecording(argv['perf-data']);
     const rec = await recorder.record({
       target,
       interp,
@@ -72,6 +75,7 @@ await run(prog, async () => {
       viztracer: vizOut,
     });
 
+    unlock();
     // 4. What perf did; the exit status is the command's own.
     const status = recordingStatus(rec, target, say);
     if (rec.aborted) return status;

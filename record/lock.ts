@@ -1,0 +1,42 @@
+// One gil-record per perf.data: a second one writing the same file would
+// destroy both recordings. The lock is a file beside it holding the owner's
+// pid; a lock whose owner is gone (killed, the machine rebooted) is taken over.
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { EXIT_USAGE } from '../lib/errors.js';
+import { RecordError } from './errors.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the lock of `perfData` for this process, removed when it exits; refuses when a live owner has it. */
+export function lockRecording(perfData: string): () => void {
+  const path = `${perfData}.gil-record.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      const release = (): void => rmSync(path, { force: true });
+      process.once('exit', release);
+      return release;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+        throw new RecordError(
+          `another gil-record (pid ${owner}) is writing ${perfData}: wait for it, or record elsewhere with --perf-data OTHER.data (lock: ${path})`,
+          EXIT_USAGE,
+        );
+      }
+      // Its owner is gone: a stale lock.
+      rmSync(path, { force: true });
+    }
+  }
+  throw new RecordError(`cannot take the lock ${path}`, EXIT_USAGE);
+}
