@@ -35,7 +35,12 @@ export class Repeats {
   /** Times the input started over from its first events. */
   restarts = 0;
   private latest = -Infinity;
-  private atLatest = new Set<string>();
+  /**
+   * The events at the latest time, and their keys once a second event at
+   * that time needs them: time nearly always moves on, and then no key is made.
+   */
+  private atLatest: Event[] = [];
+  private latestKeys: Set<string> | undefined;
   private readonly first: string[] = [];
   /** While an input repeats from its start: events up to this time are ones already seen. */
   private replayUntil: number | undefined;
@@ -60,10 +65,9 @@ export class Repeats {
       }
       this.replayUntil = undefined;
     }
-    const k = key(r);
     if (ts < this.latest) {
       // Back in time, to the very first event: the input starts over.
-      if (this.first.length > 0 && k === this.first[0]) {
+      if (this.first.length > 0 && key(r) === this.first[0]) {
         this.restarts++;
         this.replayUntil = this.latest;
         this.dropped++;
@@ -73,13 +77,19 @@ export class Repeats {
     }
     if (ts > this.latest) {
       this.latest = ts;
-      this.atLatest.clear();
-    } else if (this.atLatest.has(k)) {
-      this.dropped++;
-      return true;
+      this.atLatest.length = 0;
+      this.latestKeys = undefined;
+    } else {
+      this.latestKeys ??= new Set(this.atLatest.map(key));
+      const k = key(r);
+      if (this.latestKeys.has(k)) {
+        this.dropped++;
+        return true;
+      }
+      this.latestKeys.add(k);
     }
-    this.atLatest.add(k);
-    if (this.first.length < FIRST) this.first.push(k);
+    this.atLatest.push(r);
+    if (this.first.length < FIRST) this.first.push(key(r));
     return false;
   }
 }
