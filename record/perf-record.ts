@@ -5,6 +5,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
 import { EXIT_DATA, EXIT_USAGE } from '../lib/errors.js';
 import { PERF_PACKAGE_HINT } from '../lib/perf.js';
 import { RecordError } from './errors.js';
@@ -79,7 +80,10 @@ export interface RecordResult {
  * only once perf has exited, so the caller can remove the probes (perf holds
  * them open while it runs).
  */
-export async function runRecord(args: string[], opts: { quiet?: boolean } = {}): Promise<RecordResult> {
+export async function runRecord(
+  args: string[],
+  opts: { quiet?: boolean; onStart?: (pid: number, stderr: Readable | null) => void } = {},
+): Promise<RecordResult> {
   const sub: ResultPromise = execa('perf', args, {
     stdin: 'inherit',
     stdout: 'inherit',
@@ -87,6 +91,7 @@ export async function runRecord(args: string[], opts: { quiet?: boolean } = {}):
     buffer: { stderr: false },
     reject: false,
   });
+  if (sub.pid !== undefined) opts.onStart?.(sub.pid, sub.stderr);
   let tail = '';
   sub.stderr?.on('data', (chunk: Buffer) => {
     const s = chunk.toString('utf8');

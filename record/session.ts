@@ -9,6 +9,7 @@ import type { Interpreter } from './interpreter.js';
 import { type RecordResult, explainRecordFailure, recordArgs, runRecord, underViztracer, viztracerAvailable } from './perf-record.js';
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
 import type { ProbeSpec } from './probes.js';
+import { type Watchdog, watchPerf } from './watchdog.js';
 
 /** What to record: a command, or a running process for a while. */
 export interface Target {
@@ -51,6 +52,7 @@ export class Recorder {
       command = underViztracer(command, o.viztracer);
     }
     const { pid, durationS } = o.target;
+    let watchdog: Watchdog | undefined;
     try {
       this.disarm();
       const specs = await this.group.add(o.specs);
@@ -60,9 +62,13 @@ export class Recorder {
         pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
       );
       const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command });
-      return await runRecord(args, { quiet: o.quiet });
+      return await runRecord(args, {
+        quiet: o.quiet,
+        onStart: (perfPid, stderr) => (watchdog = watchPerf(perfPid, stderr, this.group.added ? this.group.name : undefined)),
+      });
     } finally {
       await this.group.remove();
+      watchdog?.done();
       const left = await this.group.list();
       if (left.length > 0) this.reporter.say(`WARNING: could not remove probes ${left.join(' ')}: perf probe -d '${this.group.name}:*'`);
       this.arm();
