@@ -3,11 +3,12 @@
 // turned into a sentence saying what to do, and the program put under
 // VizTracer when asked.
 import { execa, type ResultPromise } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Readable } from 'node:stream';
 import { EXIT_DATA, EXIT_USAGE } from '../lib/errors.js';
 import { PERF_PACKAGE_HINT } from '../lib/perf.js';
+import { which } from '../lib/which.js';
 import { RecordError } from './errors.js';
 
 /** Scheduler tracepoints the pipeline's stages use (gil-state: switches, wakeups, forks, exits). */
@@ -52,9 +53,26 @@ export function recordArgs(o: RecordOptions): string[] {
     args.push('-p', String(o.pid));
     if (o.durationS !== undefined) args.push('--', 'sleep', String(o.durationS));
   } else {
-    args.push('--', ...(o.command ?? []));
+    args.push('--', ...withDefaultSigpipe(o.command ?? []));
   }
   return args;
+}
+
+/**
+ * The command with SIGPIPE back to its default, which perf's ignoring it
+ * (runRecord) would otherwise pass on: a shell pipeline like `yes | head`
+ * in the target must end as it does outside gil-record. Python ignores
+ * SIGPIPE itself and restores it for its children, so for Python targets
+ * this changes nothing. `env --default-signal` is coreutils 8.31 and later.
+ */
+export function withDefaultSigpipe(command: string[], hasEnvDefaultSignal = envDefaultSignal()): string[] {
+  return hasEnvDefaultSignal && command.length > 0 ? ['env', '--default-signal=PIPE', ...command] : command;
+}
+
+let envDefaultSignalCache: boolean | undefined;
+function envDefaultSignal(): boolean {
+  envDefaultSignalCache ??= spawnSync('env', ['--default-signal=PIPE', 'true'], { stdio: 'ignore' }).status === 0;
+  return envDefaultSignalCache;
 }
 
 export interface RecordResult {
@@ -82,16 +100,21 @@ export interface RecordResult {
  */
 export async function runRecord(
   args: string[],
-  opts: { quiet?: boolean; onStart?: (pid: number, stderr: Readable | null) => void } = {},
+  opts: { quiet?: boolean; onStart?: (pid: number) => void } = {},
 ): Promise<RecordResult> {
-  const sub: ResultPromise = execa('perf', args, {
+  const perf = which('perf');
+  if (perf === undefined) throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
+  // perf ignores SIGPIPE (an ignored signal stays ignored across exec): if
+  // gil-record is killed, perf's last message to our gone stderr must not kill
+  // perf before it has written the perf.data header (record/watchdog.ts).
+  const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE; exec "$0" "$@"', perf, ...args], {
     stdin: 'inherit',
     stdout: 'inherit',
     stderr: 'pipe',
     buffer: { stderr: false },
     reject: false,
   });
-  if (sub.pid !== undefined) opts.onStart?.(sub.pid, sub.stderr);
+  if (sub.pid !== undefined) opts.onStart?.(sub.pid);
   let tail = '';
   sub.stderr?.on('data', (chunk: Buffer) => {
     const s = chunk.toString('utf8');
@@ -121,7 +144,6 @@ export async function runRecord(
   process.on('SIGTERM', onTerm);
   try {
     const r = await sub;
-    if ((r as { code?: string }).code === 'ENOENT') throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
     const exitCode = r.exitCode ?? (r.signal ? 128 + (constants.signals[r.signal] ?? 0) : EXIT_DATA);
     const out = outputOf(args);
     const wrote = /perf record: Captured and wrote/.test(tail) && existsSync(out) && statSync(out).size > 0;

@@ -64,7 +64,7 @@ export class Recorder {
       const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command });
       return await runRecord(args, {
         quiet: o.quiet,
-        onStart: (perfPid, stderr) => (watchdog = watchPerf(perfPid, stderr, this.group.added ? this.group.name : undefined)),
+        onStart: (perfPid) => (watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined)),
       });
     } finally {
       await this.group.remove();

@@ -5,21 +5,18 @@
 // our uprobes would stay in the kernel.
 //
 // The watchdog is a small shell in a session of its own (so the terminal's
-// Ctrl-C does not reach it), started beside perf. It holds a copy of perf's
-// stderr pipe, so perf never writes to a pipe without a reader, and blocks
-// reading a pipe from us. A normal run tells it "done" and it exits. If we
+// Ctrl-C does not reach it), started beside perf. It holds a reader of perf's
+// stderr pipe, so perf never writes to a pipe without one, and blocks reading
+// a pipe from us. A normal run tells it "done" and it exits. If we
 // die, that pipe reaches end-of-file with no word: it stops perf with SIGINT
 // (perf then writes a whole perf.data and ends the workload, as on Ctrl-C),
-// waits for perf to let go of the probes, removes them, and says so on our
-// old stderr.
+// passes perf's last words on to our old stderr, waits for perf to let go of
+// the probes, removes them, and says so.
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 
-// $1 perf's pid, $2 the probe group ('' for none). fd 3: perf's stderr.
-// perf is nobody's child once we are gone, so it may linger as a zombie until
-// reaped: its state, not its pid, says when it is done.
-// fd 3 is only held, never read: Node made the pipe non-blocking, and perf's
-// last words fit in the pipe's buffer.
+// $1 perf's pid, $2 the probe group ('' for none). perf is nobody's child
+// once we are gone and may linger as a zombie until reaped: its state, not
+// its pid, says it is done.
 const SCRIPT = `
 read -r word
 [ "$word" = done ] && exit 0
@@ -39,14 +36,14 @@ export interface Watchdog {
 }
 
 /**
- * Starts the watchdog for a running perf. `perfStderr` is the pipe we read
- * perf's stderr from; `group` the probe group to remove if we are killed.
+ * Starts the watchdog for a running perf; `group` is the probe group to
+ * remove if we are killed.
  */
-export function watchPerf(perfPid: number, perfStderr: Readable | null, group: string | undefined): Watchdog {
+export function watchPerf(perfPid: number, group: string | undefined): Watchdog {
   let child: ChildProcess | undefined;
   try {
     child = spawn('sh', ['-c', SCRIPT, 'gil-record-watchdog', String(perfPid), group ?? ''], {
-      stdio: ['pipe', 'ignore', 'inherit', perfStderr ?? 'ignore'],
+      stdio: ['pipe', 'ignore', 'inherit'],
       detached: true,
     });
     child.on('error', () => undefined); // no sh: run without a watchdog rather than fail the recording

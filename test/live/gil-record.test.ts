@@ -233,6 +233,13 @@ t.test('SIGKILL of gil-record: perf, the program and the probes do not outlive i
   t.ok(probeHits > 0, `it holds the probe hits of the killed run (${probeHits})`);
 });
 
+t.test("the program keeps SIGPIPE's default although perf ignores it", { skip }, async (t) => {
+  const r = await record(['--record-only', '--no-probes', '--python', PY, '--perf-data', join(tmp, 'pipe.data'), '--', 'sh', '-c', 'yes | head -1']);
+  t.equal(r.exitCode, 0);
+  t.equal(r.stdout.trim(), 'y');
+  t.notMatch(r.stderr, /Broken pipe/, '`yes` ended by SIGPIPE, as outside gil-record');
+});
+
 t.test('two gil-records on one perf.data: the second refuses, the first records intact', { skip }, async (t) => {
   const data = join(tmp, 'shared.data');
   const first = record(['--record-only', '--perf-data', data, '--', PY, join(W, 'two_cpu.py'), '3']);
