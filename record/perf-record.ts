@@ -53,7 +53,7 @@ export function recordArgs(o: RecordOptions): string[] {
     args.push('-p', String(o.pid));
     if (o.durationS !== undefined) args.push('--', 'sleep', String(o.durationS));
   } else {
-    args.push('--', ...withDefaultSigpipe(o.command ?? []));
+    args.push('--', ...(o.command ?? []));
   }
   return args;
 }

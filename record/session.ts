@@ -6,7 +6,7 @@ import type { Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { RecordError } from './errors.js';
 import type { Interpreter } from './interpreter.js';
-import { type RecordResult, explainRecordFailure, recordArgs, runRecord, underViztracer, viztracerAvailable } from './perf-record.js';
+import { type RecordResult, explainRecordFailure, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSigpipe } from './perf-record.js';
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
 import type { ProbeSpec } from './probes.js';
 import { type Watchdog, watchPerf } from './watchdog.js';
@@ -61,7 +61,7 @@ export class Recorder {
       this.reporter.say(
         pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
       );
-      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command });
+      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command: withDefaultSigpipe(command) });
       return await runRecord(args, {
         quiet: o.quiet,
         onStart: (perfPid) => (watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined)),
