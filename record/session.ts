@@ -6,7 +6,7 @@ import type { Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { RecordError } from './errors.js';
 import type { Interpreter } from './interpreter.js';
-import { type RecordResult, explainRecordFailure, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSigpipe } from './perf-record.js';
+import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSigpipe } from './perf-record.js';
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
 import type { ProbeSpec } from './probes.js';
 import { type Watchdog, watchPerf } from './watchdog.js';
@@ -101,13 +101,13 @@ export class Recorder {
  * end with (the command's own, as a shell passes it on), or a RecordError when
  * perf wrote nothing.
  */
-export function recordingStatus(rec: RecordResult, target: Target, reporter: Reporter): number {
+export function recordingStatus(rec: RecordResult, target: Target, reporter: Reporter, mmap: string): number {
   if (rec.aborted) {
     reporter.say(`${rec.signal === 'SIGTERM' ? 'terminated' : 'interrupted twice'}: probes removed, no trace made`);
     return rec.signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
   }
   if (!rec.wrote) throw new RecordError(explainRecordFailure(rec.stderr));
-  if (rec.lostWarning) reporter.say(`perf lost events while recording (${rec.lostWarning}); try a bigger buffer: -m 16M`);
+  if (rec.lostWarning) reporter.say(`perf lost events while recording (${rec.lostWarning}); the buffer was ${mmapText(mmap)} per CPU: -m ${biggerMmap(mmap)} loses fewer`);
   const attached = target.pid !== undefined;
   if (rec.signal !== undefined) {
     reporter.say(`stopped by ${rec.signal}: processing what was recorded`);
