@@ -142,12 +142,14 @@ export async function runRecord(
   args: string[],
   opts: { quiet?: boolean; onStart?: (pid: number) => void } = {},
 ): Promise<RecordResult> {
-  const perf = which('perf');
-  if (perf === undefined) throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
+  if (which('perf') === undefined) throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
   // perf ignores SIGPIPE (an ignored signal stays ignored across exec): if
   // gil-record is killed, perf's last message to our gone stderr must not kill
   // perf before it has written the perf.data header (record/watchdog.ts).
-  const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE; exec "$0" "$@"', perf, ...args], {
+  // Run as plain `perf`: started by a full path, perf puts that directory
+  // (/usr/bin) first on the program's PATH, and `python3` would no longer be
+  // the user's (a pyenv shim, a venv) but the system's.
+  const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE; exec perf "$@"', 'gil-record', ...args], {
     stdin: 'inherit',
     stdout: 'inherit',
     stderr: 'pipe',

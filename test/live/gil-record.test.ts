@@ -233,6 +233,13 @@ t.test('SIGKILL of gil-record: perf, the program and the probes do not outlive i
   t.ok(probeHits > 0, `it holds the probe hits of the killed run (${probeHits})`);
 });
 
+t.test('the program finds the commands the user would: PATH is the same inside', { skip }, async (t) => {
+  const outside = await execa('sh', ['-c', 'command -v python3'], { reject: false });
+  const r = await record(['--record-only', '--no-probes', '--python', PY, '--perf-data', join(tmp, 'path.data'), '--', 'sh', '-c', 'command -v python3']);
+  t.equal(r.exitCode, 0);
+  t.equal(r.stdout.trim(), String(outside.stdout).trim(), `python3 is ${String(outside.stdout).trim()} in the program too`);
+});
+
 t.test("the program keeps SIGPIPE's default although perf ignores it", { skip }, async (t) => {
   const r = await record(['--record-only', '--no-probes', '--python', PY, '--perf-data', join(tmp, 'pipe.data'), '--', 'sh', '-c', 'yes | head -1']);
   t.equal(r.exitCode, 0);
