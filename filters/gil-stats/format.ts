@@ -28,10 +28,11 @@ import {
 } from './columns.js';
 import type { GilStatsJSON, ProcessJSON, ThreadJSON } from './summary.js';
 import { originTitle } from './labels.js';
+import { formatOpenMetrics } from './openmetrics.js';
 
 export { fmtDur, fmtPct, fmtTs, threadLabel } from './columns.js';
 
-export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown'] as const;
+export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown', 'openmetrics'] as const;
 export type Format = (typeof FORMATS)[number];
 export const CSV_TABLES = ['threads', 'processes', 'blame', 'windows', 'top', 'hogs'] as const;
 export type CsvTable = (typeof CSV_TABLES)[number];
@@ -54,6 +55,7 @@ export const FORMATTERS: Readonly<Record<Format, (s: GilStatsJSON, o: FormatOpti
   ndjson: (s) => formatNdjson(s),
   csv: (s, o) => formatCsv(s, o.table, o.per4m),
   markdown: (s, o) => formatMarkdown(s, o),
+  openmetrics: (s, o) => formatOpenMetrics(s, o.top),
 };
 
 /** What to say on stderr about a summary written as `format`. */

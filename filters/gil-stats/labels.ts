@@ -6,6 +6,9 @@ import type { GilStatsJSON, OriginJSON } from './summary.js';
 /** Label names as Prometheus and OpenMetrics allow them, so every label can become a metric label. */
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+/** Names the metrics give their own labels (openmetrics.ts). */
+const RESERVED = ['pid', 'comm', 'thread', 'le'];
+
 /** `--label key=value` pairs as an object; a malformed or repeated key is a usage error. */
 export function parseLabels(pairs: readonly string[]): Record<string, string> {
   const labels: Record<string, string> = {};
@@ -15,6 +18,7 @@ export function parseLabels(pairs: readonly string[]): Record<string, string> {
     if (eq === -1 || !LABEL_NAME.test(key)) {
       throw new UsageError(`--label wants KEY=VALUE with KEY of letters, digits and _ (not starting with a digit), not '${pair}'`);
     }
+    if (RESERVED.includes(key)) throw new UsageError(`--label ${key}: that name is one gil-stats gives its own rows (${RESERVED.join(', ')}); choose another`);
     if (Object.hasOwn(labels, key)) throw new UsageError(`--label ${key} given twice`);
     labels[key] = pair.slice(eq + 1);
   }
