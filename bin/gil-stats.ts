@@ -91,7 +91,7 @@ const argv = cli(
 
 await run(prog, async () => {
   const files = argv._.map(String);
-  const reporter = new Reporter(prog);
+  const reporter = new Reporter(prog, files);
   const opts = { switchIntervalNs: argv['switch-interval'], hogNs: argv.hog, top: argv.top, intervalNs: argv.interval, labels: argv.label };
   if (argv.merge && argv.label !== undefined) throw new UsageError('--label labels a summary when it is made; the summaries given to --merge carry their own');
   const format = argv.format ?? formatFor(argv.output);
