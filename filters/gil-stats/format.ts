@@ -27,10 +27,12 @@ import {
   type TopRow,
 } from './columns.js';
 import type { GilStatsJSON, ProcessJSON, ThreadJSON } from './summary.js';
+import { originTitle } from './labels.js';
+import { formatOpenMetrics } from './openmetrics.js';
 
 export { fmtDur, fmtPct, fmtTs, threadLabel } from './columns.js';
 
-export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown'] as const;
+export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown', 'openmetrics'] as const;
 export type Format = (typeof FORMATS)[number];
 export const CSV_TABLES = ['threads', 'processes', 'blame', 'windows', 'top', 'hogs'] as const;
 export type CsvTable = (typeof CSV_TABLES)[number];
@@ -53,6 +55,7 @@ export const FORMATTERS: Readonly<Record<Format, (s: GilStatsJSON, o: FormatOpti
   ndjson: (s) => formatNdjson(s),
   csv: (s, o) => formatCsv(s, o.table, o.per4m),
   markdown: (s, o) => formatMarkdown(s, o),
+  openmetrics: (s, o) => formatOpenMetrics(s, o.top),
 };
 
 /** What to say on stderr about a summary written as `format`. */
@@ -161,8 +164,9 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
   if (p.lookback_lost_ns > 0) {
     lines.push(`${fmtDur(p.lookback_lost_ns)} of overlap could not be attributed: spans reached back past the lookback buffer`);
   }
-  const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}`;
-  const threads = s.threads.filter((t) => t.pid === p.pid);
+  const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}${originTitle(s, p)}`;
+  const mine = (r: { pid: number | null; origin?: string }): boolean => r.pid === p.pid && r.origin === p.origin;
+  const threads = s.threads.filter(mine);
   const extra: Block[] = [{ title: "Threads (% of each thread's total; * main thread)", grid: grid(THREAD_COLUMNS, threads) }];
   const pairs = blamePairs(p, threads).slice(0, top);
   if (pairs.length > 0) {
@@ -170,11 +174,11 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
   }
   const hogs = p.hogs.longest.slice(0, top);
   if (hogs.length > 0) extra.push({ title: `GIL hogs (holds > ${fmtDur(s.options.hog_ns)}), longest first`, grid: grid(HOG_COLUMNS, hogs, HOGS_VIEW) });
-  const waits = topRows(s, 'wait').filter((w) => w.pid === p.pid).slice(0, top);
+  const waits = topRows(s, 'wait').filter(mine).slice(0, top);
   if (waits.length > 0) extra.push({ title: 'Longest waits', grid: grid(TOP_COLUMNS, waits, WAITS_VIEW) });
-  const holds = topRows(s, 'hold').filter((w) => w.pid === p.pid).slice(0, top);
+  const holds = topRows(s, 'hold').filter(mine).slice(0, top);
   if (holds.length > 0) extra.push({ title: 'Longest holds', grid: grid(TOP_COLUMNS, holds, HOLDS_VIEW) });
-  const wins = s.windows.filter((w) => w.pid === p.pid);
+  const wins = s.windows.filter(mine);
   if (wins.length > 0) extra.push({ title: `Windows of ${fmtDur(s.options.interval_ns)}`, grid: grid(WINDOW_COLUMNS, wins) });
   return { title, lines, children: extra };
 }
