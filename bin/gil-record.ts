@@ -7,6 +7,7 @@ import { RecordError } from '../record/errors.js';
 import { checkPid, describeInterpreter, findInterpreter } from '../record/interpreter.js';
 import { runPipeline } from '../record/pipeline.js';
 import { defaultMmapSize, lostAdvice } from '../record/perf-record.js';
+import { checkLive, recordLive } from '../record/live.js';
 import { lockRecording } from '../record/lock.js';
 import { planForInterpreter } from '../record/probes.js';
 import { Recorder, recordingStatus, type Target } from '../record/session.js';
@@ -37,6 +38,8 @@ const y = cli(prog, '$0 [options] -- python script.py [args...]\n$0 [options] --
   .option('record-only', { type: 'boolean', default: false, describe: 'stop after perf record: keep perf.data, make no trace' })
   .option('viztracer', { type: 'boolean', default: false, describe: 'run the program under VizTracer too and merge both traces' })
   .option('mmap-pages', { alias: 'm', type: 'string', requiresArg: true, describe: "perf's ring buffer per CPU (pages, or a size: 4M); default 16M (less beyond 16 CPUs); more loses fewer events" })
+  .option('live', { type: 'boolean', default: false, describe: 'with --pid: GIL wait and hold every --every as they happen (a screen on a terminal, else NDJSON), the whole-run table at the end' })
+  .option('every', { type: 'string', default: '1s', requiresArg: true, coerce: parseDuration, describe: 'with --live: the interval (1s, 500ms)' })
   .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "don't echo perf's own messages" })
   .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true });
 
@@ -53,6 +56,7 @@ await run(prog, async () => {
 
   const recorder = new Recorder(say);
   try {
+    if (argv.live) checkLive(argv, target);
     // 1. Can this machine record at all?
     await checkSystem(argv.probes);
 
@@ -61,6 +65,9 @@ await run(prog, async () => {
     say.say(describeInterpreter(interp));
     const plan = await planForInterpreter(interp, { noProbes: !argv.probes, fallback: argv.fallback });
     for (const note of plan.notes) say.say(note);
+    if (argv.live) {
+      return await recordLive(recorder, { target, interp, specs: plan.specs, stacks: argv.stacks, mmapPages: argv['mmap-pages'] ?? defaultMmapSize(), quiet: argv.quiet }, { everyNs: argv.every, screen: process.stdout.isTTY === true, say });
+    }
 
     // 3. perf record, with probes in a group of our own, removed whatever happens;
     // no other gil-record may write the same perf.data meanwhile.

@@ -15,6 +15,14 @@ import { Diagnostics, Registry, type Thread, pidsRecorded } from './gil-state/th
 
 export type { GilSource, DiagnosticCode };
 
+/** A thread's GIL wait or hold that has begun and not ended yet. */
+export interface OpenGil {
+  pid: number | null;
+  tid: number;
+  state: 'wait' | 'hold';
+  since: number;
+}
+
 export interface GilStateOptions {
   /** Probe names (after the group, return suffix removed) that mean take_gil. */
   takeGil: RegExp;
@@ -271,6 +279,26 @@ export class GilState implements Filter<AnyRecord> {
       ...(id !== undefined ? { id } : {}),
       ...this.origin,
     });
+  }
+
+  /**
+   * The GIL waits and holds open now, with when each began, and the latest
+   * event time: a live view counts a stall while it lasts, before its span is
+   * written (filters/live.ts).
+   */
+  *openGil(): Generator<OpenGil> {
+    for (const t of this.reg.threads.values()) {
+      if (!t.dead && (t.gil === 'wait' || t.gil === 'hold')) yield { pid: t.pid, tid: t.tid, state: t.gil, since: t.gilSince };
+    }
+  }
+
+  get latestTs(): number {
+    return this.reg.lastTs;
+  }
+
+  /** A thread's name as last seen (comm records, samples). */
+  threadName(tid: number): string | undefined {
+    return this.reg.threads.get(tid)?.comm;
   }
 
   get gilSource(): GilSource {

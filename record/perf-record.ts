@@ -6,6 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
+import type { Writable } from 'node:stream';
 import { EXIT_DATA, EXIT_USAGE } from '../lib/errors.js';
 import { PERF_PACKAGE_HINT } from '../lib/perf.js';
 import { which } from '../lib/which.js';
@@ -33,6 +34,8 @@ export interface RecordOptions {
   durationS?: number;
   mmapPages?: string;
   command?: string[];
+  /** Wake perf for every event, so a pipe reader sees it at once (--live), not when half a buffer is full. */
+  noBuffering?: boolean;
 }
 
 /**
@@ -49,6 +52,7 @@ export function recordArgs(o: RecordOptions): string[] {
   }
   for (const ev of o.probeEvents) args.push('-e', ev);
   if (o.mmapPages !== undefined) args.push('-m', o.mmapPages);
+  if (o.noBuffering) args.push('--no-buffering');
   if (o.pid !== undefined) {
     args.push('-p', String(o.pid));
     if (o.durationS !== undefined) args.push('--', 'sleep', String(o.durationS));
@@ -140,7 +144,7 @@ export interface RecordResult {
  */
 export async function runRecord(
   args: string[],
-  opts: { quiet?: boolean; onStart?: (pid: number) => void } = {},
+  opts: { quiet?: boolean; onStart?: (pid: number) => void; stdout?: Writable } = {},
 ): Promise<RecordResult> {
   if (which('perf') === undefined) throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
   // perf ignores SIGPIPE (an ignored signal stays ignored across exec): if
@@ -151,7 +155,7 @@ export async function runRecord(
   // the user's (a pyenv shim, a venv) but the system's.
   const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE; exec perf "$@"', 'gil-record', ...args], {
     stdin: 'inherit',
-    stdout: 'inherit',
+    stdout: opts.stdout ?? 'inherit',
     stderr: 'pipe',
     buffer: { stderr: false },
     reject: false,

@@ -2,6 +2,7 @@
 // out whatever happens (perf fails, Ctrl-C, SIGTERM, an error of ours), since
 // uprobes outlive the process that made them. perf handles the signals while
 // it runs; before and after, a signal removes our probes and ends the run.
+import type { Writable } from 'node:stream';
 import type { Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { RecordError } from './errors.js';
@@ -30,6 +31,8 @@ export interface RecordingOptions {
   quiet: boolean;
   /** Run the program under VizTracer, which writes this file. */
   viztracer?: string;
+  /** perf's data (perfData '-') into this stream as it comes, perf woken for every event (--live). */
+  stream?: Writable;
 }
 
 export class Recorder {
@@ -61,9 +64,10 @@ export class Recorder {
       this.reporter.say(
         pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
       );
-      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command: withDefaultSigpipe(command) });
+      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command: withDefaultSigpipe(command), noBuffering: o.stream !== undefined });
       return await runRecord(args, {
         quiet: o.quiet,
+        stdout: o.stream,
         onStart: (perfPid) => (watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined)),
       });
     } finally {

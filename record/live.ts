@@ -1,0 +1,127 @@
+// gil-record --live: perf record writes its data to a pipe (-o -, woken for
+// every event) that perf script reads as it comes (-i -), and that text goes
+// through perf-parse, gil-state and, side by side, the live intervals and
+// gil-stats, in this process. Each closed interval is a `live` record on
+// stdout (NDJSON), or on a terminal a screen redrawn in place; when the
+// recording ends (Ctrl-C, SIGTERM, --duration, the process exits) the last
+// interval is written and the whole-run gil-stats table goes to stderr, so
+// stdout stays one record per line. No perf.data and no trace are kept.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { BadInput, Reporter } from '../lib/cli.js';
+import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
+import { connect, tee } from '../lib/filter.js';
+import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
+import { PERF_SCRIPT_ARGS } from '../lib/perf.js';
+import { Screen } from '../lib/screen.js';
+import { PerfParser } from '../filters/perf-parse.js';
+import { DEFAULTS as GIL_STATE_DEFAULTS, GilState } from '../filters/gil-state.js';
+import { DEFAULTS as STATS_DEFAULTS, GilStats, type GilStatsJSON } from '../filters/gil-stats.js';
+import { FORMATTERS, notes as statsNotes } from '../filters/gil-stats/format.js';
+import { DEFAULTS as LIVE_DEFAULTS, LiveIntervals, type LiveRecord, liveScreen } from '../filters/live.js';
+import { RecordError } from './errors.js';
+import { explainRecordFailure } from './perf-record.js';
+import type { Recorder, RecordingOptions } from './session.js';
+
+export interface LiveRun {
+  everyNs: number;
+  /** Draw a screen (stdout is a terminal) rather than write NDJSON. */
+  screen: boolean;
+  say: Reporter;
+}
+
+/** The options --live cannot go with: it keeps no perf.data and makes no trace. */
+export function checkLive(argv: { 'record-only': boolean; viztracer: boolean; states?: string }, target: { pid?: number }): void {
+  const clash = argv['record-only'] ? '--record-only' : argv.viztracer ? '--viztracer' : argv.states !== undefined ? '--states' : undefined;
+  if (clash) throw new RecordError(`--live keeps no perf.data and writes no trace: it cannot go with ${clash}`, EXIT_USAGE);
+  if (target.pid === undefined) throw new RecordError('--live attaches to a running process: give --pid PID (launch mode is not done yet)', EXIT_USAGE);
+}
+
+/** CLOCK_MONOTONIC now, in ns: perf records with -k CLOCK_MONOTONIC, and Node's hrtime is that clock. */
+export function monotonicNs(): number {
+  return Number(process.hrtime.bigint());
+}
+
+/** Records live until the end of the recording; returns the exit status. */
+export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, 'perfData' | 'stream'>, run: LiveRun): Promise<number> {
+  const script = perfScriptFromPipe(o.stacks);
+  const bad = new BadInput(new Reporter('perf-parse'), false);
+  let state!: GilState;
+  let parser!: PerfParser;
+  let summary: GilStatsJSON | undefined;
+  const screen = run.screen ? new Screen(process.stdout) : undefined;
+  const header = `gil-record --live: pid ${o.target.pid}, every ${run.everyNs / 1e9} s (Ctrl-C: stop, then the whole-run table)`;
+  const show = (rec: LiveRecord): void => {
+    if (screen) screen.draw(liveScreen(rec, header));
+    else process.stdout.write(JSON.stringify(rec) + '\n');
+  };
+  const live = new LiveIntervals(
+    show,
+    bad,
+    { openGil: () => state.openGil(), get latestTs() { return state.latestTs; }, threadName: (tid) => state.threadName(tid) },
+    { ...LIVE_DEFAULTS, everyNs: run.everyNs },
+  );
+  const gilStats = new GilStats((s) => (summary = s), bad, STATS_DEFAULTS);
+  const head = connect(
+    (emit) => new LineSplitter(emit, bad, PERF_TEXT),
+    connect((emit) => (parser = new PerfParser(emit, bad)), connect((emit) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee([live, gilStats]))),
+  );
+  let failure: unknown;
+  let lastData = monotonicNs();
+  script.child.stdout!.on('data', (chunk: Buffer) => {
+    lastData = monotonicNs();
+    if (failure !== undefined) return;
+    try {
+      head.write(chunk);
+    } catch (e) {
+      failure = e;
+    }
+  });
+  const ended = once(script.child, 'close');
+  // Only when perf has been quiet: while its data comes, the data's own time
+  // closes intervals, and a tick would close one before late data reached it.
+  // Ticks finer than the interval, so an idle interval closes soon after its end.
+  const ticker = setInterval(() => {
+    const now = monotonicNs();
+    if (now - lastData > LIVE_DEFAULTS.marginNs) live.tick(now);
+  }, Math.min(100, run.everyNs / 1e6 / 4));
+  let rec;
+  try {
+    rec = await recorder.record({ ...o, perfData: '-', stream: script.child.stdin! });
+  } finally {
+    // perf record is gone: what is left is in the pipe, and the end closes the last interval.
+    clearInterval(ticker);
+    script.child.stdin!.end();
+  }
+  await ended;
+  if (failure !== undefined) throw failure;
+  head.end();
+  bad.summarise();
+  for (const note of parser.notes()) new Reporter('perf-parse').say(note);
+  for (const note of state.notes()) new Reporter('gil-state').say(note);
+  if (script.stderr().trim()) run.say.say(`perf script said: ${script.stderr().trim().replace(/\n+/g, ' ')}`);
+  if (live.lateNs > 0) run.say.say(`${(live.lateNs / 1e9).toFixed(3)} s of GIL time reached gil-record after its interval was written: counted in the table, in no interval`);
+  if (rec.signal === undefined && rec.exitCode !== EXIT_OK) throw new RecordError(explainRecordFailure(rec.stderr));
+  if (summary) {
+    process.stderr.write(FORMATTERS.table(summary, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' }));
+    for (const note of statsNotes(summary, 'table')) new Reporter('gil-stats').say(note);
+  }
+  if (rec.signal === 'SIGTERM') return EXIT_TERMINATED;
+  if (rec.signal === 'SIGINT' || rec.aborted) return EXIT_INTERRUPTED;
+  return EXIT_OK;
+}
+
+/**
+ * perf script reading perf record's pipe. In a process group of its own: a
+ * Ctrl-C at the terminal stops perf record, which then flushes what it has;
+ * perf script must read on until that pipe ends, not stop with it.
+ */
+function perfScriptFromPipe(stacks: boolean): { child: ChildProcess; stderr(): string } {
+  const args = stacks ? PERF_SCRIPT_ARGS.map((a) => (a === '+pid' ? '+pid,+ip,+sym,+dso' : a)) : PERF_SCRIPT_ARGS;
+  const child = spawn('perf', ['script', '-i', '-', ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  let tail = '';
+  child.stderr!.on('data', (b: Buffer) => (tail = (tail + b.toString('utf8')).slice(-8192)));
+  child.on('error', () => undefined);
+  child.stdin!.on('error', () => undefined);
+  return { child, stderr: () => tail };
+}

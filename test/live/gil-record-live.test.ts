@@ -1,0 +1,167 @@
+// gil-record --live on a running program with GIL stalls at times it logs
+// itself (examples/workloads/live_hog.py): the interval records must show
+// each stall in the intervals where the workload says it happened, and a
+// terminal (a pty, through util-linux `script`) must get a screen redrawn in
+// place, then on Ctrl-C the whole-run table, exit 130 and no probes left.
+// Skips with the reason where this machine cannot record.
+import t from 'tap';
+import { execa, type ResultPromise } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bin, root } from '../helpers/run.js';
+
+const PY = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
+const W = join(root, 'examples/workloads');
+const tmp = mkdtempSync(join(tmpdir(), 'gil-record-live-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function whyNot(): Promise<string | false> {
+  if (process.getuid?.() !== 0) return 'not root: uprobes and tracepoints need root';
+  if ((await execa('perf', ['--version'], { reject: false })).exitCode !== 0) return 'perf is not installed';
+  if (!existsSync('/sys/kernel/tracing/uprobe_events') && !existsSync('/sys/kernel/debug/tracing/uprobe_events')) return 'no uprobe_events in tracefs';
+  if (!existsSync(PY)) return `${PY} is missing (set GILPIPE_PYTHON to an interpreter with symbols)`;
+  const r = await execa('perf', ['record', '-q', '-o', '/dev/null', '-e', 'sched:sched_switch', '--', 'true'], { reject: false });
+  if (r.exitCode !== 0) return `perf cannot record tracepoints here: ${String(r.stderr).trim().split('\n')[0]}`;
+  return false;
+}
+const skip = await whyNot();
+if (skip) t.comment(`skipping gil-record --live tests: ${skip}`);
+const noScript = skip || ((await execa('script', ['--version'], { reject: false })).exitCode === 0 ? false : 'no util-linux script for a pty');
+
+async function probesNow(group: string): Promise<string[]> {
+  const r = await execa('perf', ['probe', '-l'], { reject: false });
+  return String(r.stdout)
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((e) => e.startsWith(group + ':'));
+}
+
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+/** Resolves once `text` has appeared in what the stream wrote (or after `ms`). */
+function seen(stream: NodeJS.ReadableStream, text: RegExp, ms = 60_000): Promise<boolean> {
+  return new Promise((res) => {
+    let all = '';
+    const timer = setTimeout(() => res(false), ms);
+    stream.on('data', (b: Buffer) => {
+      all += b.toString();
+      if (text.test(all)) {
+        clearTimeout(timer);
+        res(true);
+      }
+    });
+  });
+}
+
+/**
+ * The workload, waiting for SIGUSR1 to start its schedule; killed at teardown
+ * whatever happens. In a box: a subprocess is a promise, which `await` would wait out.
+ */
+async function workload(t: { ok: (v: unknown, m: string) => void; teardown: (f: () => void) => void }, seconds: number, truthFile: string): Promise<{ w: ResultPromise }> {
+  const w = execa(PY, [join(W, 'live_hog.py'), String(seconds), '--on-signal'], { env: { ...process.env, GILPIPE_TRUTH: truthFile }, reject: false, stdin: 'ignore' });
+  t.teardown(() => {
+    w.kill('SIGKILL');
+  });
+  t.ok(await seen(w.stdout!, /ready/), 'the workload is up');
+  return { w };
+}
+
+interface LiveThread {
+  tid: number;
+  wait_ns: number;
+  hold_ns: number;
+}
+interface LiveRec {
+  type: string;
+  start_ts: number;
+  end_ts: number;
+  seconds: number;
+  partial?: boolean;
+  processes: Array<{
+    pid: number;
+    wait_per_s: number;
+    held_pct: number | null;
+    holder: { tid: number } | null;
+    worst_wait: { tid: number; dur: number; ongoing: boolean } | null;
+    threads: LiveThread[];
+  }>;
+}
+
+t.test('not on a terminal: one NDJSON record per second, the stalls where the workload logged them', { skip }, async (t) => {
+  const tf = join(tmp, 'ndjson.truth.json');
+  const { w } = await workload(t, 11, tf);
+  const sub = execa('node', [bin('gil-record'), '--pid', String(w.pid), '--live', '--duration', '10s'], { reject: false, stdin: 'ignore', cwd: tmp });
+  // The stalls begin 3 s and 7 s after SIGUSR1, sent once perf is attached:
+  // a stall already going on at attach cannot be seen to begin.
+  t.ok(await seen(sub.stderr!, /recording pid/), 'gil-record is recording');
+  await sleep(500);
+  w.kill('SIGUSR1');
+  const r = await sub;
+  await w;
+  t.equal(r.exitCode, 0, `exit 0 ${String(r.stderr).slice(-400)}`);
+  t.same(await probesNow(`gilrec_${sub.pid}`), [], 'probes removed');
+  t.match(String(r.stderr), /Longest holds/, 'the whole-run table on stderr');
+  const truth = JSON.parse(readFileSync(tf, 'utf8'));
+  const recs = String(r.stdout)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LiveRec);
+  t.ok(recs.every((x) => x.type === 'live'), 'stdout holds live records only');
+  const full = recs.filter((x) => !x.partial);
+  // perf records 10 s: ten intervals, the last perhaps cut short by a few ms of start-up.
+  t.ok(recs.length >= 10 && recs.length <= 11 && full.length >= 9, `ten interval records (${recs.length}, ${full.length} whole)`);
+  t.ok(full.every((x) => x.seconds === 1), 'each whole one a second long');
+  t.ok(recs.slice(1).every((x, i) => x.start_ts === recs[i]!.end_ts), 'back to back');
+  t.ok(recs.slice(0, -1).every((x) => !x.partial), 'only the last may be cut short');
+
+  const victim = truth.victim_tid as number;
+  const hog = truth.hog_tid as number;
+  const stalls = truth.stalls as Array<{ start_ns: number; end_ns: number }>;
+  t.equal(stalls.length, 2, 'the workload logged its two stalls');
+  const overlap = (a: number, b: number, c: number, d: number) => Math.max(0, Math.min(b, d) - Math.max(a, c));
+  for (const x of recs) {
+    const p = x.processes.find((q) => q.pid === truth.pid);
+    const waited = p?.threads.find((q) => q.tid === victim)?.wait_ns ?? 0;
+    const stalled = stalls.reduce((n, s) => n + overlap(x.start_ts, x.end_ts, s.start_ns, s.end_ns), 0);
+    const at = `[${((x.start_ts - truth.start_ns) / 1e9).toFixed(2)} s, ${((x.end_ts - truth.start_ns) / 1e9).toFixed(2)} s)`;
+    if (stalled > 50e6) {
+      // The victim waits through all of the stall (and a little more: re-taking the GIL after it).
+      t.ok(waited >= stalled * 0.9, `${at}: the victim waited ${(waited / 1e9).toFixed(3)} s of the ${(stalled / 1e9).toFixed(3)} s stall`);
+      if (stalled > 0.5e9) t.equal(p?.holder?.tid, hog, `${at}: the hog, stalling more than half of it, is the top holder`);
+      t.equal(p?.worst_wait?.tid, victim, `${at}: the worst wait is the victim's`);
+      const ongoing = stalls.some((s) => s.start_ns < x.end_ts - 50e6 && s.end_ns > x.end_ts + 50e6);
+      if (ongoing) t.equal(p?.worst_wait?.ongoing, true, `${at}: the stall goes on past the interval: its wait is still going`);
+      const ended = stalls.find((s) => s.end_ns > x.start_ts + 50e6 && s.end_ns < x.end_ts - 50e6);
+      if (ended) t.ok((p?.worst_wait?.dur ?? 0) >= 0.9 * (ended.end_ns - Math.max(ended.start_ns, recs[0]!.start_ts)), `${at}: the worst wait is the whole stall`);
+    } else if (stalls.every((s) => overlap(x.start_ts - 50e6, x.end_ts + 50e6, s.start_ns, s.end_ns) === 0)) {
+      t.ok(waited < 0.3e9, `${at}: no stall, the victim waited ${(waited / 1e9).toFixed(3)} s`);
+    }
+    if (p) t.ok(p.held_pct !== null && p.held_pct >= 0 && p.held_pct <= 100, `${at}: held % in [0, 100]`);
+  }
+});
+
+t.test('on a terminal: the screen is redrawn in place; Ctrl-C prints the table, exits 130, removes the probes', { skip: noScript }, async (t) => {
+  const tf = join(tmp, 'pty.truth.json');
+  const { w } = await workload(t, 30, tf);
+  w.kill('SIGUSR1');
+  const cmd = `node ${bin('gil-record')} --pid ${w.pid} --live --every 500ms`;
+  // script gives the command a pty of its own; what we write to script's stdin is typed at that terminal.
+  const sub = execa('script', ['-qfec', cmd, '/dev/null'], { reject: false, stdin: 'pipe', cwd: tmp, env: { ...process.env, TERM: 'xterm', COLUMNS: '100', LINES: '40' } });
+  t.teardown(() => {
+    sub.kill('SIGKILL');
+  });
+  t.ok(await seen(sub.stdout!, /(gil-record --live: pid[\s\S]*){3}/), 'three screens drawn');
+  sub.stdin!.write('\x03');
+  const r = await sub;
+  const out = String(r.stdout);
+  const frames = out.split('\x1b[H').length - 1;
+  t.ok(frames >= 3, `the screen is redrawn from the top left (${frames} times)`);
+  t.equal((out.match(/\x1b\[2J/g) ?? []).length, 1, 'and cleared only once: no flicker, no scrolling');
+  t.match(out, new RegExp(`pid ${w.pid} \\S+: GIL wait \\d+\\.\\d\\d s/s, held \\d+\\.\\d %`), 'a process line');
+  t.ok(out.lastIndexOf('Longest holds') > out.lastIndexOf('\x1b[H'), 'the whole-run table after the last screen');
+  t.equal(r.exitCode, 130, 'exit 130');
+  const gilRecord = /probes: (gilrec_\d+):/.exec(out)?.[1];
+  t.ok(gilRecord, 'the probes were named');
+  t.same(await probesNow(gilRecord!), [], 'no probe of this run remains');
+});
