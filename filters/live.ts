@@ -13,6 +13,7 @@
 import { forTerminal } from '../lib/escape.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import type { OpenGil } from './gil-state.js';
+import { fmtDur, fmtTs } from './gil-stats/columns.js';
 import type { AnyRecord } from './records.js';
 
 /** What gil-state knows now: its open waits and holds, the latest event's time, thread names. */
@@ -250,11 +251,11 @@ function round(x: number, digits: number): number {
  * threads. Names are escaped (they are the program's to choose).
  */
 export function liveScreen(rec: LiveRecord, header: string): string[] {
-  const lines = [header, `interval ${sec(rec.seconds)} s to ${clock(rec.end_ts)}${rec.partial ? ' (cut short)' : ''}${rec.late_ns ? `; ${sec(rec.late_ns / 1e9)} s of GIL time came too late to count` : ''}`, ''];
+  const lines = [header, `interval of ${fmtDur(rec.end_ts - rec.start_ts)} to ${fmtTs(rec.end_ts)}${rec.partial ? ' (cut short)' : ''}${rec.late_ns ? `; ${fmtDur(rec.late_ns)} of GIL time came too late to count` : ''}`, ''];
   if (rec.processes.length === 0) lines.push('no GIL events in this interval');
   for (const p of rec.processes) {
-    const holder = p.holder ? `${who(p.holder.name, p.holder.tid)} ${sec(p.holder.hold_ns / 1e9)} s` : '-';
-    const worst = p.worst_wait ? `${who(p.worst_wait.name, p.worst_wait.tid)} ${sec(p.worst_wait.dur / 1e9)} s${p.worst_wait.ongoing ? ', still waiting' : ''}` : '-';
+    const holder = p.holder ? `${who(p.holder.name, p.holder.tid)} ${fmtDur(p.holder.hold_ns)}` : '-';
+    const worst = p.worst_wait ? `${who(p.worst_wait.name, p.worst_wait.tid)} ${fmtDur(p.worst_wait.dur)}${p.worst_wait.ongoing ? ', still waiting' : ''}` : '-';
     lines.push(`pid ${p.pid ?? '?'} ${forTerminal(p.comm)}: GIL wait ${p.wait_per_s.toFixed(2)} s/s, held ${p.held_pct === null ? '? (holds overlap)' : `${p.held_pct.toFixed(1)} %`}`);
     lines.push(`  top holder: ${holder}`);
     lines.push(`  worst wait: ${worst}`);
@@ -273,11 +274,3 @@ function who(name: string, tid: number): string {
   return `${forTerminal(name) || '?'} (${tid})`;
 }
 
-function sec(s: number): string {
-  return s >= 10 ? s.toFixed(1) : s.toFixed(3);
-}
-
-/** CLOCK_MONOTONIC ns as seconds, as perf script prints times. */
-function clock(ns: number): string {
-  return (ns / 1e9).toFixed(3);
-}
