@@ -38,7 +38,7 @@ const y = cli(prog, '$0 [options] -- python script.py [args...]\n$0 [options] --
   .option('record-only', { type: 'boolean', default: false, describe: 'stop after perf record: keep perf.data, make no trace' })
   .option('viztracer', { type: 'boolean', default: false, describe: 'run the program under VizTracer too and merge both traces' })
   .option('mmap-pages', { alias: 'm', type: 'string', requiresArg: true, describe: "perf's ring buffer per CPU (pages, or a size: 4M); default 16M (less beyond 16 CPUs); more loses fewer events" })
-  .option('live', { type: 'boolean', default: false, describe: 'with --pid: GIL wait and hold every --every as they happen (a screen on a terminal, else NDJSON), the whole-run table at the end' })
+  .option('live', { type: 'boolean', default: false, describe: 'GIL wait and hold every --every as they happen (a screen on a terminal, else NDJSON records), the whole-run table on stderr at the end; keeps no perf.data, writes no trace' })
   .option('every', { type: 'string', default: '1s', requiresArg: true, coerce: parseDuration, describe: 'with --live: the interval (1s, 500ms)' })
   .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "don't echo perf's own messages" })
   .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true });

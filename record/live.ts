@@ -34,7 +34,16 @@ export interface LiveRun {
 export function checkLive(argv: { 'record-only': boolean; viztracer: boolean; states?: string }, target: { pid?: number }): void {
   const clash = argv['record-only'] ? '--record-only' : argv.viztracer ? '--viztracer' : argv.states !== undefined ? '--states' : undefined;
   if (clash) throw new RecordError(`--live keeps no perf.data and writes no trace: it cannot go with ${clash}`, EXIT_USAGE);
-  if (target.pid === undefined) throw new RecordError('--live attaches to a running process: give --pid PID (launch mode is not done yet)', EXIT_USAGE);
+}
+
+/**
+ * A launched program would inherit perf record's stdout, which with -o - is
+ * the data pipe: its output would corrupt the recording. Its stdout goes to
+ * stderr instead (where perf and its stderr already go), and gil-record's own
+ * stdout stays the live records.
+ */
+export function stdoutToStderr(command: string[]): string[] {
+  return command.length === 0 ? command : ['sh', '-c', 'exec "$@" >&2', 'gil-record', ...command];
 }
 
 /** CLOCK_MONOTONIC now, in ns: perf records with -k CLOCK_MONOTONIC, and Node's hrtime is that clock. */
@@ -50,7 +59,8 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   let parser!: PerfParser;
   let summary: GilStatsJSON | undefined;
   const screen = run.screen ? new Screen(process.stdout) : undefined;
-  const header = `gil-record --live: pid ${o.target.pid}, every ${run.everyNs / 1e9} s (Ctrl-C: stop, then the whole-run table)`;
+  const what = o.target.pid !== undefined ? `pid ${o.target.pid}` : o.target.command.join(' ');
+  const header = `gil-record --live: ${what}, every ${run.everyNs / 1e9} s (Ctrl-C: stop, then the whole-run table)`;
   const show = (rec: LiveRecord): void => {
     if (screen) screen.draw(liveScreen(rec, header));
     else process.stdout.write(JSON.stringify(rec) + '\n');
@@ -87,7 +97,8 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   }, Math.min(100, run.everyNs / 1e6 / 4));
   let rec;
   try {
-    rec = await recorder.record({ ...o, perfData: '-', stream: script.child.stdin! });
+    const target = { ...o.target, command: stdoutToStderr(o.target.command) };
+    rec = await recorder.record({ ...o, target, perfData: '-', stream: script.child.stdin! });
   } finally {
     // perf record is gone: what is left is in the pipe, and the end closes the last interval.
     clearInterval(ticker);
@@ -101,14 +112,18 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   for (const note of state.notes()) new Reporter('gil-state').say(note);
   if (script.stderr().trim()) run.say.say(`perf script said: ${script.stderr().trim().replace(/\n+/g, ' ')}`);
   if (live.lateNs > 0) run.say.say(`${(live.lateNs / 1e9).toFixed(3)} s of GIL time reached gil-record after its interval was written: counted in the table, in no interval`);
-  if (rec.signal === undefined && rec.exitCode !== EXIT_OK) throw new RecordError(explainRecordFailure(rec.stderr));
+  // perf says this even writing to a pipe; without it perf failed, whatever the exit code.
+  const recorded = /perf record: Captured and wrote/.test(rec.stderr);
+  if (!recorded && rec.signal === undefined) throw new RecordError(explainRecordFailure(rec.stderr));
   if (summary) {
     process.stderr.write(FORMATTERS.table(summary, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' }));
     for (const note of statsNotes(summary, 'table')) new Reporter('gil-stats').say(note);
   }
   if (rec.signal === 'SIGTERM') return EXIT_TERMINATED;
   if (rec.signal === 'SIGINT' || rec.aborted) return EXIT_INTERRUPTED;
-  return EXIT_OK;
+  if (o.target.pid === undefined && rec.exitCode !== EXIT_OK) run.say.say(`${o.target.command[0]} exited with status ${rec.exitCode} (gil-record passes it on)`);
+  // Attached, the exit status is ours; launched, the program's, as a shell passes it on.
+  return o.target.pid !== undefined ? EXIT_OK : rec.exitCode;
 }
 
 /**

@@ -90,10 +90,11 @@ threads = [threading.Thread(target=victim, name="victim"), threading.Thread(targ
 for t in threads:
     t.start()
 if ON_SIGNAL:
-    print("ready", flush=True)
+    print("live_hog: ready", flush=True)
     signal.sigwait({signal.SIGUSR1})
 start()
 for t in threads:
     t.join()
 truth["end_ns"] = _truth.now()
 _truth.write(truth)
+print(f"live_hog: {len(truth['stalls'])} stalls done", flush=True)

@@ -141,6 +141,33 @@ t.test('not on a terminal: one NDJSON record per second, the stalls where the wo
   }
 });
 
+t.test('launch mode (--live -- python app.py): the program prints on stderr, stdout stays live records', { skip }, async (t) => {
+  const tf = join(tmp, 'launch.truth.json');
+  const r = await execa('node', [bin('gil-record'), '--live', '--every', '250ms', '--', PY, join(W, 'live_hog.py'), '4.5'], {
+    reject: false,
+    stdin: 'ignore',
+    cwd: tmp,
+    env: { ...process.env, GILPIPE_TRUTH: tf },
+  });
+  t.equal(r.exitCode, 0, `exit 0 (the program's) ${String(r.stderr).slice(-300)}`);
+  t.match(String(r.stderr), /live_hog: 2 stalls done/, "the program's stdout reached stderr");
+  t.match(String(r.stderr), /Longest holds/, 'the whole-run table on stderr');
+  const recs = String(r.stdout)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LiveRec);
+  t.ok(recs.length >= 16 && recs.every((x) => x.type === 'live'), `stdout is live records only (${recs.length})`);
+  const truth = JSON.parse(readFileSync(tf, 'utf8'));
+  const stall = truth.stalls[0] as { start_ns: number; end_ns: number };
+  const inside = recs.filter((x) => x.start_ts >= stall.start_ns + 50e6 && x.end_ts <= stall.end_ns - 50e6);
+  t.ok(inside.length >= 1, `${inside.length} intervals inside the stall [${stall.start_ns}, ${stall.end_ns}); intervals from ${recs[0]?.start_ts} to ${recs.at(-1)?.end_ts}`);
+  for (const x of inside) {
+    const p = x.processes.find((q) => q.pid === truth.pid);
+    t.ok((p?.threads.find((q) => q.tid === truth.victim_tid)?.wait_ns ?? 0) >= 0.95 * (x.end_ts - x.start_ts), 'the victim waited all of an interval inside the stall');
+    t.equal(p?.worst_wait?.ongoing, true, 'its wait still going at the end');
+  }
+});
+
 t.test('on a terminal: the screen is redrawn in place; Ctrl-C prints the table, exits 130, removes the probes', { skip: noScript }, async (t) => {
   const tf = join(tmp, 'pty.truth.json');
   const { w } = await workload(t, 30, tf);
