@@ -101,6 +101,7 @@ export class LiveIntervals implements Filter<AnyRecord> {
   private counted = new Map<number, OpenGil>();
   private late = 0;
   private lateTotal = 0;
+  private unseenTotal = 0;
 
   constructor(
     private readonly emit: Emit<LiveRecord>,
@@ -113,7 +114,7 @@ export class LiveIntervals implements Filter<AnyRecord> {
 
   write(rec: AnyRecord): void {
     if (this.origin === undefined && Number.isFinite(this.view.latestTs)) this.origin = this.view.latestTs;
-    if (rec.type === 'span' && rec.family === 'gil' && (rec.state === 'wait' || rec.state === 'hold')) this.span(rec.pid, rec.tid, rec.state, rec.ts, rec.ts + rec.dur);
+    if (rec.type === 'span' && rec.family === 'gil' && (rec.state === 'wait' || rec.state === 'hold')) this.span(rec.pid, rec.tid, rec.state, rec.ts, rec.ts + rec.dur, rec.partial === true);
     this.closeUpTo(this.view.latestTs);
   }
 
@@ -133,14 +134,26 @@ export class LiveIntervals implements Filter<AnyRecord> {
     return this.lateTotal;
   }
 
-  private span(pid: number | null, tid: number, state: 'wait' | 'hold', start: number, end: number): void {
+  /**
+   * GIL time in intervals already written, of waits and holds whose start
+   * perf never saw (going on when it attached): known only once they ended (ns).
+   */
+  get unseenNs(): number {
+    return this.unseenTotal;
+  }
+
+  private span(pid: number | null, tid: number, state: 'wait' | 'hold', start: number, end: number, partial: boolean): void {
     this.origin ??= start;
     const closedTo = this.bound(this.next);
     let a = Math.max(start, this.origin);
     if (a < closedTo) {
       const c = this.counted.get(tid);
       // Counted while open (the same phase, begun at the same time): only its rest is new.
-      if (!(c && c.state === state && c.since === start)) this.late += Math.min(end, closedTo) - a;
+      // A partial span began before perf saw it (before attaching, after lost events): not late, unseen.
+      if (!(c && c.state === state && c.since === start)) {
+        if (partial) this.unseenTotal += Math.min(end, closedTo) - a;
+        else this.late += Math.min(end, closedTo) - a;
+      }
       a = closedTo;
     }
     for (let k = this.index(a); a < end; k++) {

@@ -111,6 +111,7 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   for (const note of parser.notes()) new Reporter('perf-parse').say(note);
   for (const note of state.notes()) new Reporter('gil-state').say(note);
   if (script.stderr().trim()) run.say.say(`perf script said: ${script.stderr().trim().replace(/\n+/g, ' ')}`);
+  if (live.unseenNs > 0) run.say.say(`${(live.unseenNs / 1e9).toFixed(3)} s of GIL waits and holds were going on when perf attached and seen only when they ended: counted in the table, in no interval`);
   if (live.lateNs > 0) run.say.say(`${(live.lateNs / 1e9).toFixed(3)} s of GIL time reached gil-record after its interval was written: counted in the table, in no interval`);
   // perf says this even writing to a pipe; without it perf failed, whatever the exit code.
   const recorded = /perf record: Captured and wrote/.test(rec.stderr);

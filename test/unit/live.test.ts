@@ -125,6 +125,8 @@ t.test('a stall seen while open: counted at each close, its span adds only the r
   live.write(span(2, 'wait', 500, 2100));
   // A span that began before 2000 and was never seen open: late.
   live.write(span(4, 'wait', 1900, 300));
+  // One whose start perf never saw (going on when it attached): unseen, not late.
+  live.write({ type: 'span', family: 'gil', pid: 2, tid: 5, state: 'hold', ts: 1800, dur: 400, partial: true });
   view.latestTs = 2700;
   live.end();
   t.equal(recs.length, 3, 'the end writes the last interval');
@@ -136,6 +138,8 @@ t.test('a stall seen while open: counted at each close, its span adds only the r
   t.equal(p2.threads.find((x) => x.tid === 4)!.wait_ns, 200, 'the late span: its part after 2000');
   t.equal(last.late_ns, 100, 'and its part before, said late');
   t.equal(live.lateNs, 100);
+  t.equal(live.unseenNs, 200, 'the partial span: its part before 2000 unseen');
+  t.equal(last.processes.find((p) => p.pid === 2)?.hold_ns, 200, 'and its rest counted');
   t.same(p2.worst_wait, { tid: 2, name: 'victim\x1b[31m', dur: 2100, ongoing: false }, 'the whole stall where it ended');
   const screen = liveScreen(last, 'head').join('\n');
   t.notOk(screen.includes('\x1b'), 'names escaped on the screen');
