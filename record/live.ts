@@ -61,7 +61,17 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   const screen = run.screen ? new Screen(process.stdout) : undefined;
   const what = o.target.pid !== undefined ? `pid ${o.target.pid}` : o.target.command.join(' ');
   const header = `gil-record --live: ${what}, every ${run.everyNs / 1e9} s (Ctrl-C: stop, then the whole-run table)`;
+  // A reader that goes away (`| head -3`) ends the recording as Ctrl-C does.
+  let readerGone = false;
+  const onStdoutError = (e: NodeJS.ErrnoException): void => {
+    if (readerGone) return;
+    readerGone = true;
+    run.say.say(`stdout: ${e.code === 'EPIPE' ? 'the reader went away' : e.message}: stopping`);
+    process.kill(process.pid, 'SIGINT');
+  };
+  process.stdout.on('error', onStdoutError);
   const show = (rec: LiveRecord): void => {
+    if (readerGone) return;
     if (screen) screen.draw(liveScreen(rec, header));
     else process.stdout.write(JSON.stringify(rec) + '\n');
   };

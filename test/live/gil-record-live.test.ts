@@ -192,3 +192,43 @@ t.test('on a terminal: the screen is redrawn in place; Ctrl-C prints the table, 
   t.ok(gilRecord, 'the probes were named');
   t.same(await probesNow(gilRecord!), [], 'no probe of this run remains');
 });
+
+t.test('a reader that goes away (| head) ends the recording as Ctrl-C does: table, 130, no probes', { skip }, async (t) => {
+  const w = execa(PY, [join(W, 'two_cpu.py'), '30'], { reject: false, stdin: 'ignore' });
+  t.teardown(() => {
+    w.kill('SIGKILL');
+  });
+  const sub = execa('node', [bin('gil-record'), '--pid', String(w.pid), '--live', '--every', '250ms'], { reject: false, stdin: 'ignore', cwd: tmp, buffer: { stdout: false } });
+  let lines = 0;
+  sub.stdout!.on('data', (b: Buffer) => {
+    lines += String(b).split('\n').length - 1;
+    if (lines >= 2) sub.stdout!.destroy(); // the reader goes
+  });
+  const res = await sub;
+  t.equal(res.exitCode, 130, 'exit 130');
+  t.match(String(res.stderr), /the reader went away: stopping/, 'says why it stopped');
+  t.match(String(res.stderr), /Longest holds/, 'the whole-run table on stderr');
+  t.same(await probesNow(`gilrec_${sub.pid}`), [], 'probes removed');
+});
+
+t.test('memory stays flat: VmRSS at 60 s within 8 MiB of VmRSS at 10 s (a 100-byte leak per span would be 15 MiB)', { skip: skip || (process.env.GILPIPE_LIVE_RSS === '0' ? 'GILPIPE_LIVE_RSS=0' : false) }, async (t) => {
+  // two_cpu.py: two threads handing the GIL over every 5 ms, a few thousand events a second.
+  const w = execa(PY, [join(W, 'two_cpu.py'), '75'], { reject: false, stdin: 'ignore' });
+  t.teardown(() => {
+    w.kill('SIGKILL');
+  });
+  const sub = execa('node', [bin('gil-record'), '--pid', String(w.pid), '--live', '--duration', '62s'], { reject: false, stdin: 'ignore', cwd: tmp, buffer: { stdout: false } });
+  let records = 0;
+  sub.stdout!.on('data', (b: Buffer) => (records += String(b).split('\n').length - 1));
+  t.ok(await seen(sub.stderr!, /recording pid/), 'recording');
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${sub.pid}/status`, 'utf8'))?.[1]) * 1024;
+  await sleep(10_000);
+  const at10 = rss();
+  const records10 = records;
+  await sleep(50_000);
+  const at60 = rss();
+  const r = await sub;
+  t.equal(r.exitCode, 0, 'exit 0');
+  t.ok(records - records10 >= 45, `records kept coming (${records10} at 10 s, ${records} at the end)`);
+  t.ok(at60 <= at10 + 8 * 2 ** 20, `VmRSS ${(at10 / 2 ** 20).toFixed(1)} MiB at 10 s, ${(at60 / 2 ** 20).toFixed(1)} MiB at 60 s`);
+});
