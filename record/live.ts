@@ -8,6 +8,7 @@
 // stdout stays one record per line. No perf.data and no trace are kept.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { BadInput, Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { connect, tee } from '../lib/filter.js';
@@ -100,16 +101,29 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   const ended = once(script.child, 'close');
   // Only when perf has been quiet: while its data comes, the data's own time
   // closes intervals, and a tick would close one before late data reached it.
-  // Ticks finer than the interval, so an idle interval closes soon after its end.
+  // Only while perf records: once it stops (a signal, --duration, the program
+  // ended) its data is all there is, and a tick would make intervals past its
+  // end. Ticks finer than the interval, so an idle interval closes soon after its end.
+  let perfPid: number | undefined;
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   const ticker = setInterval(() => {
+    if (stopped || perfPid === undefined) return;
+    if (!running(perfPid)) return stop();
     const now = monotonicNs();
     if (now - lastData > LIVE_DEFAULTS.marginNs) live.tick(now);
   }, Math.min(100, run.everyNs / 1e6 / 4));
   let rec;
   try {
     const target = { ...o.target, command: stdoutToStderr(o.target.command) };
-    rec = await recorder.record({ ...o, target, perfData: '-', stream: script.child.stdin! });
+    rec = await recorder.record({ ...o, target, perfData: '-', stream: script.child.stdin!, onPerf: (pid) => (perfPid = pid) });
   } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
     // perf record is gone: what is left is in the pipe, and the end closes the last interval.
     clearInterval(ticker);
     script.child.stdin!.end();
@@ -135,6 +149,15 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   if (o.target.pid === undefined && rec.exitCode !== EXIT_OK) run.say.say(`${o.target.command[0]} exited with status ${rec.exitCode} (gil-record passes it on)`);
   // Attached, the exit status is ours; launched, the program's, as a shell passes it on.
   return o.target.pid !== undefined ? EXIT_OK : rec.exitCode;
+}
+
+/** The process runs and is not a zombie (perf is reaped only when execa sees it exit). */
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /**

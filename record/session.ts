@@ -33,6 +33,8 @@ export interface RecordingOptions {
   viztracer?: string;
   /** perf's data (perfData '-') into this stream as it comes, perf woken for every event (--live). */
   stream?: Writable;
+  /** Told perf's pid once it runs. */
+  onPerf?: (pid: number) => void;
 }
 
 export class Recorder {
@@ -68,7 +70,10 @@ export class Recorder {
       return await runRecord(args, {
         quiet: o.quiet,
         stdout: o.stream,
-        onStart: (perfPid) => (watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined)),
+        onStart: (perfPid) => {
+          watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined);
+          o.onPerf?.(perfPid);
+        },
       });
     } finally {
       await this.group.remove();
