@@ -102,6 +102,7 @@ export class LiveIntervals implements Filter<AnyRecord> {
   private late = 0;
   private lateTotal = 0;
   private unseenTotal = 0;
+  private startNs: number | undefined;
 
   constructor(
     private readonly emit: Emit<LiveRecord>,
@@ -118,8 +119,17 @@ export class LiveIntervals implements Filter<AnyRecord> {
     this.closeUpTo(this.view.latestTs);
   }
 
+  /**
+   * The recording began at `ns` (perf's clock). Intervals start at the first
+   * event; if a tick comes first (an idle program), they start here.
+   */
+  start(ns: number): void {
+    this.startNs = ns;
+  }
+
   /** The wall clock says perf's time is now `nowNs`: close what must be over even if no event said so. */
   tick(nowNs: number): void {
+    this.origin ??= this.startNs;
     this.closeUpTo(nowNs - this.opts.marginNs);
   }
 

@@ -120,7 +120,12 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   let rec;
   try {
     const target = { ...o.target, command: stdoutToStderr(o.target.command) };
-    rec = await recorder.record({ ...o, target, perfData: '-', stream: script.child.stdin!, onPerf: (pid) => (perfPid = pid) });
+    rec = await recorder.record({ ...o, target, perfData: '-', stream: script.child.stdin!, onPerf: (pid) => {
+        perfPid = pid;
+        // So that an idle program, with no events, still gets an interval a second.
+        live.start(monotonicNs());
+      },
+    });
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

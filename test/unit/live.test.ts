@@ -157,3 +157,25 @@ t.test('holds that overlap make no held %', async (t) => {
   t.equal(recs[0]!.processes[0]!.hold_ns, 1600);
   t.equal(recs[0]!.processes[0]!.held_pct, null, 'null, not 160 %');
 });
+
+t.test('an idle program: no events at all, the tick still writes an interval a second from the start', async (t) => {
+  const view = { openGil: () => [], latestTs: -Infinity, threadName: () => undefined };
+  const recs: LiveRecord[] = [];
+  const live = new LiveIntervals((r) => recs.push(r), collectingContext(), view, { everyNs: 1000, marginNs: 100, top: 5 });
+  live.tick(5000);
+  t.equal(recs.length, 0, 'nothing before the recording started');
+  live.start(10_000);
+  live.tick(11_050);
+  t.equal(recs.length, 0, 'not before the margin');
+  live.tick(12_100);
+  t.same(
+    recs.map((r) => [r.start_ts, r.end_ts, r.processes.length]),
+    [
+      [10_000, 11_000, 0],
+      [11_000, 12_000, 0],
+    ],
+    'empty intervals from the start',
+  );
+  live.end();
+  t.equal(recs.length, 2, 'no events: no last interval to cut short');
+});
