@@ -39,7 +39,7 @@ const y = cli(prog, '$0 [options] -- python script.py [args...]\n$0 [options] --
   .option('viztracer', { type: 'boolean', default: false, describe: 'run the program under VizTracer too and merge both traces' })
   .option('mmap-pages', { alias: 'm', type: 'string', requiresArg: true, describe: "perf's ring buffer per CPU (pages, or a size: 4M); default 16M (less beyond 16 CPUs); more loses fewer events" })
   .option('live', { type: 'boolean', default: false, describe: 'GIL wait and hold every --every as they happen (a screen on a terminal, else NDJSON records), the whole-run table on stderr at the end; keeps no perf.data, writes no trace' })
-  .option('every', { type: 'string', default: '1s', requiresArg: true, coerce: parseDuration, describe: 'with --live: the interval (1s, 500ms)' })
+  .option('every', { type: 'string', requiresArg: true, coerce: parseDuration, describe: 'with --live: the interval (default 1s; 500ms, 10s)' })
   .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "don't echo perf's own messages" })
   .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true });
 
@@ -56,7 +56,7 @@ await run(prog, async () => {
 
   const recorder = new Recorder(say);
   try {
-    if (argv.live) checkLive(argv, target);
+    if (argv.live || argv.every !== undefined) checkLive(argv);
     // 1. Can this machine record at all?
     await checkSystem(argv.probes);
 
@@ -66,7 +66,7 @@ await run(prog, async () => {
     const plan = await planForInterpreter(interp, { noProbes: !argv.probes, fallback: argv.fallback });
     for (const note of plan.notes) say.say(note);
     if (argv.live) {
-      return await recordLive(recorder, { target, interp, specs: plan.specs, stacks: argv.stacks, mmapPages: argv['mmap-pages'] ?? defaultMmapSize(), quiet: argv.quiet }, { everyNs: argv.every, screen: process.stdout.isTTY === true, say });
+      return await recordLive(recorder, { target, interp, specs: plan.specs, stacks: argv.stacks, mmapPages: argv['mmap-pages'] ?? defaultMmapSize(), quiet: argv.quiet }, { everyNs: argv.every ?? 1e9, screen: process.stdout.isTTY === true, say });
     }
 
     // 3. perf record, with probes in a group of our own, removed whatever happens;

@@ -31,8 +31,13 @@ export interface LiveRun {
   say: Reporter;
 }
 
-/** The options --live cannot go with: it keeps no perf.data and makes no trace. */
-export function checkLive(argv: { 'record-only': boolean; viztracer: boolean; states?: string }, target: { pid?: number }): void {
+/** The shortest --every: perf's data reaches gil-record up to 0.3 s late (--no-buffering), a tenth of a second is already most of that. */
+export const MIN_EVERY_NS = 100_000_000;
+
+/** --every goes with --live, at least MIN_EVERY_NS; --live cannot go with what keeps perf.data or makes a trace. */
+export function checkLive(argv: { live: boolean; every?: number; 'record-only': boolean; viztracer: boolean; states?: string }): void {
+  if (!argv.live) throw new RecordError('--every goes with --live', EXIT_USAGE);
+  if (argv.every !== undefined && !(argv.every >= MIN_EVERY_NS)) throw new RecordError(`--every wants at least 100ms, not ${argv.every / 1e6} ms`, EXIT_USAGE);
   const clash = argv['record-only'] ? '--record-only' : argv.viztracer ? '--viztracer' : argv.states !== undefined ? '--states' : undefined;
   if (clash) throw new RecordError(`--live keeps no perf.data and writes no trace: it cannot go with ${clash}`, EXIT_USAGE);
 }
