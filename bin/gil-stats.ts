@@ -13,6 +13,7 @@ import { DEFAULTS, GilStats, type GilStatsJSON, type GilStatsOptions } from '../
 import { merge, parseSummary } from '../filters/gil-stats/merge.js';
 import { CSV_TABLES, FORMATS, FORMATTERS, FORMAT_BY_EXTENSION, type CsvTable, type Format, notes } from '../filters/gil-stats/format.js';
 import { Upstream, spansFrom } from '../filters/upstream.js';
+import { WEIGHTS, type Weight } from '../filters/gil-stats/folded.js';
 
 const prog = 'gil-stats';
 
@@ -32,6 +33,7 @@ const argv = cli(
     ['$0 run.gil.ndjson --format json -o run.stats.json', 'a summary to archive and merge later'],
     ['$0 --merge host*/run.stats.json', 'one summary of a fleet'],
     ['$0 run.gil.ndjson --interval 100ms --format csv > windows.csv', 'per-window rows for plotting'],
+    ['$0 perf.data --format folded > blame.folded', 'holders\' stacks weighted by the wait they caused (speedscope, flamegraph.pl)'],
   ],
 )
   .option('format', {
@@ -66,6 +68,11 @@ const argv = cli(
       return ns;
     },
   })
+  .option('weight', {
+    choices: WEIGHTS,
+    default: 'blame' as Weight,
+    describe: "--format folded: blame (holders' stacks by the wait they caused), wait (waiters' stacks by their wait), offcpu (holds made off a CPU)",
+  })
   .option('table', { choices: CSV_TABLES, describe: 'which table --format csv writes (default: threads, or windows with --interval)' })
   .option('merge', { type: 'boolean', default: false, describe: 'the FILEs are JSON summaries: combine them into one' })
   .option('output', outputOption)
@@ -75,8 +82,8 @@ const argv = cli(
 await run(prog, async () => {
   const files = argv._.map(String);
   const reporter = new Reporter(prog);
-  const opts = { switchIntervalNs: argv['switch-interval'], hogNs: argv.hog, top: argv.top, intervalNs: argv.interval };
   const format = argv.format ?? formatFor(argv.output);
+  const opts = { switchIntervalNs: argv['switch-interval'], hogNs: argv.hog, top: argv.top, intervalNs: argv.interval, folded: format === 'folded' };
   const table: CsvTable = argv.table ?? (opts.intervalNs !== undefined ? 'windows' : 'threads');
   const out = new Output(argv.output, reporter);
   const interrupt = new Interrupt();
@@ -85,7 +92,7 @@ await run(prog, async () => {
     // Cut short by a signal: the summary of what was read, and it says so.
     if (interrupt.requested) summary.partial = true;
     for (const note of notes(summary, format)) reporter.say(note);
-    await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table }));
+    await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight }));
   } catch (e) {
     out.discard();
     throw e;

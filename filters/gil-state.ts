@@ -117,6 +117,7 @@ export class GilState implements Filter<AnyRecord> {
       sched = false;
       used = self !== undefined && this.gil.probe(rec, name, ts, self);
     }
+    if (self !== undefined && !(used && !sched)) this.gil.ownStack(self, rec);
     if (!used && sched) this.unread++;
 
     if (!used || this.opts.keepSamples) this.emit(rec);

@@ -12,9 +12,11 @@ import { DataError } from '../lib/errors.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { HISTOGRAM_SCHEME } from '../lib/histogram.js';
 import type { AnyRecord, Capture, GilSpan, Handoff, ProcessInfo, SchedSpan, Span, ThreadInfo } from './records.js';
-import { ProcessAcc, ThreadAcc, Windows, pushTop, type WaitIv } from './gil-stats/accumulate.js';
+import { ProcessAcc, ThreadAcc, Windows, pushTop, type HoldIv, type OffcpuIv, type OwnHoldIv, type WaitIv } from './gil-stats/accumulate.js';
 import { finish } from './gil-stats/derive.js';
+import { Folded } from './gil-stats/folded.js';
 import { HogStacks } from './gil-stats/stacks.js';
+import { blockedIn, nativeLeaf, pyFunction } from './frames.js';
 import { GIL_STATS_VERSION, HOGS_KEPT, type GilStatsJSON, type HogEntry, type TopEntry } from './gil-stats/summary.js';
 
 export type { GilStatsJSON } from './gil-stats/summary.js';
@@ -28,6 +30,8 @@ export interface GilStatsOptions {
   top: number;
   /** Window length for per-window rows; undefined: no windows. */
   intervalNs?: number;
+  /** Add the folded stacks (causal flame graphs) to the summary. */
+  folded?: boolean;
 }
 
 export const DEFAULTS: GilStatsOptions = { switchIntervalNs: 5_000_000, hogNs: 10_000_000, top: 10 };
@@ -41,6 +45,7 @@ export class GilStats implements Filter<AnyRecord> {
   private readonly procs = new Map<string, ProcessAcc>();
   /** Recent callchain samples per tid, for the stacks of hogs (reset per capture). */
   private readonly stacks = new HogStacks();
+  private readonly folded = new Folded();
   private readonly windows: Windows;
   private readonly topWaits: TopEntry[] = [];
   private readonly topHolds: TopEntry[] = [];
@@ -157,12 +162,36 @@ export class GilStats implements Filter<AnyRecord> {
     t.holdsForOffcpu.dropEndingBy(ts);
     if (state === 'running' || dur <= 0) return;
     const end = ts + dur;
-    t.holdsForOffcpu.forOverlapping(ts, end, (h) => {
-      const ov = Math.min(end, h.end) - Math.max(ts, h.start);
-      t.fig.held_offcpu_ns += ov;
-      p.fig.held_offcpu_ns += ov;
-    });
-    t.offcpu.add({ start: ts, end });
+    const off: OffcpuIv = { start: ts, end, state, stack: rec.stack };
+    t.holdsForOffcpu.forOverlapping(ts, end, (h) => this.heldOffcpu(t, p, h, off));
+    t.offcpu.add(off);
+  }
+
+  /** A hold of `t` and a time it was off a CPU overlap: held while not running. */
+  private heldOffcpu(t: ThreadAcc, p: ProcessAcc, h: OwnHoldIv, s: OffcpuIv): void {
+    const ov = Math.min(s.end, h.end) - Math.max(s.start, h.start);
+    if (ov <= 0) return;
+    t.fig.held_offcpu_ns += ov;
+    p.fig.held_offcpu_ns += ov;
+    this.folded.add('offcpu', t.fig.tid, s.stack ?? h.stack, ov, s.stack === undefined ? `[${s.state}]` : undefined);
+    const hs = h.hog?.sched;
+    if (hs === undefined) return;
+    hs.running_ns -= ov;
+    hs[`${s.state === 'other' ? 'sleeping' : s.state}_ns`] += ov;
+    const fn = s.state === 'runnable' ? undefined : blockedIn(s.stack);
+    if (fn !== undefined && ov > (hs.blocked_in_ns ?? 0)) {
+      hs.blocked_in = fn;
+      hs.blocked_in_ns = ov;
+    }
+  }
+
+  /** A waiter waited `ns` while hold `h` held: blame to the holder's stack, and to the hog. */
+  private blamed(h: HoldIv, waiter: number, ns: number): void {
+    this.folded.add('blame', h.tid, h.stack, ns);
+    if (h.hog === undefined) return;
+    h.hog.blamed_ns = (h.hog.blamed_ns ?? 0) + ns;
+    h.waiters!.add(waiter);
+    h.hog.waiters = h.waiters!.size;
   }
 
   private waitSpan(t: ThreadAcc, p: ProcessAcc, rec: GilSpan, source: string): void {
@@ -176,6 +205,7 @@ export class GilStats implements Filter<AnyRecord> {
     p.fig.wait_hist.add(dur);
     if (rec.truncated !== true) t.fig.per4m.wait_ns += dur;
     this.windows.add(p.pid, a, b, 'wait_ns');
+    this.folded.add('wait', t.fig.tid, rec.stack, dur);
     let holder: number | null = null;
     if (dur > 0) {
       // Who held while this thread waited, and whose hold it outlasted.
@@ -185,6 +215,7 @@ export class GilStats implements Filter<AnyRecord> {
         if (h.tid === t.fig.tid) return;
         const ov = Math.min(b, h.end) - Math.max(a, h.start);
         p.addBlame(t.fig.tid, h.tid, ov);
+        this.blamed(h, t.fig.tid, ov);
         const sum = (byHolder.get(h.tid) ?? 0) + ov;
         byHolder.set(h.tid, sum);
         if (sum > best) {
@@ -212,7 +243,12 @@ export class GilStats implements Filter<AnyRecord> {
       this.addUncovered(p, a, b, others);
       p.waitBuf.add({ start: a, end: b, tid: t.fig.tid, depth });
     }
-    pushTop(this.topWaits, this.opts.top, { pid: p.pid, tid: t.fig.tid, ts: a, dur_ns: dur, source, holder });
+    const top: TopEntry = { pid: p.pid, tid: t.fig.tid, ts: a, dur_ns: dur, source, holder };
+    if (rec.stack !== undefined) {
+      top.python = pyFunction(rec.stack) ?? null;
+      top.stack = rec.stack;
+    }
+    pushTop(this.topWaits, this.opts.top, top);
   }
 
   /** Adds the part of (a, b) that no other waiter covers to the contended time. */
@@ -248,12 +284,23 @@ export class GilStats implements Filter<AnyRecord> {
     t.pendingHold = rec.truncated === true ? undefined : dur;
     if (t.fig.longest_hold === null || dur > t.fig.longest_hold.dur_ns) t.fig.longest_hold = { ts: a, dur_ns: dur, source };
     this.windows.add(p.pid, a, b, 'hold_ns');
+    // Where it held: what its events showed most during the hold, else where it began.
+    const where = rec.sampled_stack ?? rec.stack;
+    const iv: HoldIv = { start: a, end: b, tid, forced: false, stack: where };
     if (dur > this.opts.hogNs) {
       p.fig.hogs.count++;
       p.fig.hogs.hold_ns += dur;
-      const hog: HogEntry = { pid: p.pid, tid, ts: a, dur_ns: dur, source };
-      const stack = this.stacks.during(tid, a, b);
+      const hog: HogEntry = { pid: p.pid, tid, ts: a, dur_ns: dur, source, blamed_ns: 0, waiters: 0 };
+      const stack = rec.sampled_stack ?? this.stacks.during(tid, a, b);
       if (stack) hog.stack = stack;
+      if (rec.stack) hog.began = rec.stack;
+      if (hog.stack !== undefined || hog.began !== undefined) {
+        hog.python = pyFunction(hog.stack) ?? pyFunction(hog.began) ?? null;
+        hog.native = nativeLeaf(hog.stack) ?? null;
+      }
+      if (t.fig.sched) hog.sched = { running_ns: dur, runnable_ns: 0, sleeping_ns: 0, blocked_ns: 0 };
+      iv.hog = hog;
+      iv.waiters = new Set();
       pushTop(p.fig.hogs.longest, HOGS_KEPT, hog);
     }
     pushTop(this.topHolds, this.opts.top, { pid: p.pid, tid, ts: a, dur_ns: dur, source });
@@ -261,18 +308,19 @@ export class GilStats implements Filter<AnyRecord> {
     let forced = false;
     p.waitBuf.forOverlapping(a, b, (w) => {
       if (w.tid === tid) return;
-      p.addBlame(w.tid, tid, Math.min(b, w.end) - Math.max(a, w.start));
+      const ov = Math.min(b, w.end) - Math.max(a, w.start);
+      p.addBlame(w.tid, tid, ov);
+      this.blamed(iv, w.tid, ov);
       if (w.end >= b && b - Math.max(a, w.start) >= this.opts.switchIntervalNs) forced = true;
     });
     p.fig.lookback_lost_ns += p.waitBuf.forgotten(a, b);
     if (forced) p.fig.forced_switches++;
-    p.holdBuf.add({ start: a, end: b, tid, forced });
-    t.offcpu.forOverlapping(a, b, (s) => {
-      const ov = Math.min(b, s.end) - Math.max(a, s.start);
-      t.fig.held_offcpu_ns += ov;
-      p.fig.held_offcpu_ns += ov;
-    });
-    t.holdsForOffcpu.add({ start: a, end: b });
+    iv.forced = forced;
+    p.holdBuf.add(iv);
+    const own: OwnHoldIv = { start: a, end: b, stack: where };
+    if (iv.hog) own.hog = iv.hog;
+    t.offcpu.forOverlapping(a, b, (s) => this.heldOffcpu(t, p, own, s));
+    t.holdsForOffcpu.add(own);
     // The thread's later holds start after this one ends.
     t.offcpu.dropEndingBy(a);
   }
@@ -351,7 +399,10 @@ export class GilStats implements Filter<AnyRecord> {
   /** The summary so far (ends a capture that is still open). */
   private summary(): GilStatsJSON {
     if (this.inCapture) this.endCapture();
-    return finish({
+    const names = new Map<number, string>();
+    for (const t of this.threads.values()) if (t.fig.comm) names.set(t.fig.tid, t.fig.comm);
+    for (const p of this.procs.values()) for (const h of p.fig.hogs.longest) h.comm = names.get(h.tid) ?? null;
+    const summary = finish({
       type: 'gil_stats',
       version: GIL_STATS_VERSION,
       options: {
@@ -375,5 +426,7 @@ export class GilStats implements Filter<AnyRecord> {
       top: { waits: [...this.topWaits], holds: [...this.topHolds] },
       windows: this.windows.toJSON(),
     });
+    if (this.opts.folded) summary.folded = this.folded.toJSON((tid) => names.get(tid) ?? String(tid));
+    return summary;
   }
 }

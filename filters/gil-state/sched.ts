@@ -4,6 +4,7 @@
 import type { Emit } from '../../lib/filter.js';
 import type { AnyRecord, PerfRecord, Sample, SchedSpan } from '../records.js';
 import type { GilMachine } from './gil.js';
+import { stackOf } from '../frames.js';
 import { type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags, covers } from './threads.js';
 
 export class Scheduler {
@@ -55,6 +56,7 @@ export class Scheduler {
       } else {
         const inGilWait = this.gil.switchedOut(prev, rec, state, ts);
         this.setSched(prev, state, ts, letter, false, inGilWait && (state === 'sleeping' || state === 'blocked'));
+        if (state !== 'runnable') prev.schedStack = stackOf(rec.callchain);
       }
     }
     if (typeof nextPid === 'number' && nextPid > 0) {
@@ -91,6 +93,7 @@ export class Scheduler {
     t.schedLetter = letter;
     t.schedPartial = partial;
     t.schedGil = gil;
+    t.schedStack = undefined;
   }
 
   closeSched(t: Thread, ts: number, flags: SpanFlags): void {
@@ -114,9 +117,11 @@ export class Scheduler {
       if (t.schedLetter !== undefined) span.letter = t.schedLetter;
       if (t.schedGil) span.gil = true;
       addFlags(span, t.schedPartial, flags);
+      if (t.schedStack !== undefined) span.stack = t.schedStack;
       this.emit(span);
     }
     t.sched = 'unknown';
+    t.schedStack = undefined;
   }
 }
 

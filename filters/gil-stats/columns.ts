@@ -229,7 +229,31 @@ export const HOG_COLUMNS: ReadonlyArray<Column<HogEntry>> = [
   { key: 'ts', value: (h) => h.ts, text: (h) => fmtTs(h.ts) },
   { key: 'dur_ns', value: (h) => h.dur_ns, text: (h) => fmtDur(h.dur_ns) },
   { key: 'source', value: (h) => h.source },
+  { key: 'comm', value: (h) => h.comm ?? null, text: (h) => h.comm ?? '', left: true },
+  { key: 'blamed_ns', value: (h) => h.blamed_ns ?? null, text: (h) => (h.uncontended ? 'uncontended' : fmtDur(h.blamed_ns)) },
+  { key: 'waiters', value: (h) => h.waiters ?? null },
+  { key: 'uncontended', value: (h) => h.uncontended === true },
+  { key: 'python', value: (h) => (h.python ? `${h.python.function}:${h.python.file}` : null), text: (h) => (h.python ? `${h.python.function}()` : '-'), left: true },
+  { key: 'native', value: (h) => h.native ?? null, text: (h) => h.native ?? '-', left: true },
+  { key: 'running_ns', value: (h) => h.sched?.running_ns ?? null, text: (h) => fmtDur(h.sched?.running_ns) },
+  { key: 'runnable_ns', value: (h) => h.sched?.runnable_ns ?? null, text: (h) => fmtDur(h.sched?.runnable_ns) },
+  { key: 'asleep_ns', value: (h) => (h.sched ? h.sched.sleeping_ns + h.sched.blocked_ns : null), text: (h) => fmtDur(h.sched ? h.sched.sleeping_ns + h.sched.blocked_ns : null) },
+  { key: 'blocked_in', value: (h) => h.sched?.blocked_in ?? null, text: (h) => h.sched?.blocked_in ?? '', left: true },
+  { key: 'began', value: (h) => h.began?.join(';') ?? null },
   { key: 'stack', value: (h) => h.stack?.join(';'), text: (h) => (h.stack ? h.stack.slice(0, 4).join(' < ') : '-'), left: true },
 ];
 
-export const HOGS_VIEW = { tid: 'holder', dur_ns: 'hold', ts: 'at', stack: 'stack (leaf first)' };
+/** The hogs as the table shows them: by harm, what held, where, and whether it was running. */
+export const HOGS_VIEW = {
+  tid: 'holder',
+  comm: 'name',
+  blamed_ns: 'harm',
+  waiters: 'waiters',
+  dur_ns: 'hold',
+  running_ns: 'run',
+  runnable_ns: 'runq',
+  asleep_ns: 'asleep',
+  python: 'python',
+  native: 'C code',
+  blocked_in: 'blocked in',
+};

@@ -27,16 +27,18 @@ import {
   type TopRow,
 } from './columns.js';
 import type { GilStatsJSON, ProcessJSON, ThreadJSON } from './summary.js';
+import { foldedText, type Weight } from './folded.js';
+import { verdict } from './verdict.js';
 
 export { fmtDur, fmtPct, fmtTs, threadLabel } from './columns.js';
 
-export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown'] as const;
+export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown', 'folded'] as const;
 export type Format = (typeof FORMATS)[number];
 export const CSV_TABLES = ['threads', 'processes', 'blame', 'windows', 'top', 'hogs'] as const;
 export type CsvTable = (typeof CSV_TABLES)[number];
 
 /** The form an `-o FILE` asks for by its extension (after a `.gz`); others get JSON. */
-export const FORMAT_BY_EXTENSION: Readonly<Record<string, Format>> = { '.json': 'json', '.ndjson': 'ndjson', '.csv': 'csv', '.md': 'markdown', '.txt': 'table' };
+export const FORMAT_BY_EXTENSION: Readonly<Record<string, Format>> = { '.json': 'json', '.ndjson': 'ndjson', '.csv': 'csv', '.md': 'markdown', '.txt': 'table', '.folded': 'folded' };
 
 export interface FormatOptions {
   per4m: boolean;
@@ -44,6 +46,8 @@ export interface FormatOptions {
   top: number;
   /** Which table CSV writes. */
   table: CsvTable;
+  /** Which weight --format folded writes (default blame). */
+  weight?: Weight;
 }
 
 /** Every output form, by name. */
@@ -53,6 +57,7 @@ export const FORMATTERS: Readonly<Record<Format, (s: GilStatsJSON, o: FormatOpti
   ndjson: (s) => formatNdjson(s),
   csv: (s, o) => formatCsv(s, o.table, o.per4m),
   markdown: (s, o) => formatMarkdown(s, o),
+  folded: (s, o) => foldedText(s.folded ?? { blame: [], wait: [], offcpu: [] }, o.weight ?? 'blame'),
 };
 
 /** What to say on stderr about a summary written as `format`. */
@@ -161,6 +166,8 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
   if (p.lookback_lost_ns > 0) {
     lines.push(`${fmtDur(p.lookback_lost_ns)} of overlap could not be attributed: spans reached back past the lookback buffer`);
   }
+  // The answer first: what the waiting cost and why, then the figures behind it.
+  lines.unshift(...verdict(s, p), '');
   const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}`;
   const threads = s.threads.filter((t) => t.pid === p.pid);
   const extra: Block[] = [{ title: "Threads (% of each thread's total; * main thread)", grid: grid(THREAD_COLUMNS, threads) }];
@@ -169,7 +176,12 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
     extra.push({ title: 'Who held while who waited (top pairs; nobody: the GIL was free, the waiter not yet running)', grid: grid(BLAME_COLUMNS, pairs) });
   }
   const hogs = p.hogs.longest.slice(0, top);
-  if (hogs.length > 0) extra.push({ title: `GIL hogs (holds > ${fmtDur(s.options.hog_ns)}), longest first`, grid: grid(HOG_COLUMNS, hogs, HOGS_VIEW) });
+  if (hogs.length > 0) {
+    extra.push({
+      title: `GIL hogs (holds > ${fmtDur(s.options.hog_ns)}), by harm: the wait they caused others; uncontended last`,
+      grid: grid(HOG_COLUMNS, hogs, HOGS_VIEW),
+    });
+  }
   const waits = topRows(s, 'wait').filter((w) => w.pid === p.pid).slice(0, top);
   if (waits.length > 0) extra.push({ title: 'Longest waits', grid: grid(TOP_COLUMNS, waits, WAITS_VIEW) });
   const holds = topRows(s, 'hold').filter((w) => w.pid === p.pid).slice(0, top);
