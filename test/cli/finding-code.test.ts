@@ -121,3 +121,17 @@ t.test('pool_hog-py311: the thread and the native frame, and why no Python frame
   t.match(table, new RegExp(`^\\s*1\\. hog \\(${truth.hog_tid}\\) .*in the C function sre_\\w+`, 'm'), 'the verdict names the thread and the C function');
   t.match(table, /No Python frames in the stacks: .*3\.12\+ .*-X perf/, 'and says why there are no Python frames');
 });
+
+const hostile = fixture('comm_names-hostile');
+t.test('folded stacks: hostile thread names cannot split a line, a stack or drive a terminal', { skip: typeof hostile === 'string' ? hostile : false }, async (t) => {
+  const { capture } = hostile as Exclude<typeof hostile, string>;
+  for (const weight of ['blame', 'wait']) {
+    const text = await stats(capture, '--format', 'folded', '--weight', weight);
+    const lines = text.trimEnd().split('\n');
+    t.ok(lines.length > 1, `${weight}: lines`);
+    // eslint-disable-next-line no-control-regex
+    t.notOk(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(text), `${weight}: no control character reaches the file`);
+    t.ok(lines.every((l) => /^[^;]+;\[no stack recorded\] \d+$/.test(l)), `${weight}: each line is one name, one frame and a weight (no stacks in this capture)`);
+    t.ok(lines.some((l) => l.startsWith('?[2Jclear;')), `${weight}: ESC became ?`);
+  }
+});
