@@ -63,17 +63,20 @@ export function pyFunction(stack: readonly string[] | undefined): { function: st
 /** CPython's own machinery around a call and the GIL: not the code a user would change. */
 const INTERPRETER = /^(?:take_gil|drop_gil|PyEval_|_PyEval_|_Py_HandlePending|PyObject_Vectorcall|PyObject_Call|_PyObject_|method_vectorcall|cfunction_|_PyFunction_|_PyThreadState_|__libc_|_start\b)/;
 
-/** The innermost native frame that is not CPython's machinery or libc: the C code a holder was in (`sre_ucs1_match`). */
+/** The innermost named native frame that is not CPython's machinery or a libc helper: the C code a holder was in (`sre_ucs1_match`, `fsync`). */
 export function nativeLeaf(stack: readonly string[] | undefined): string | undefined {
   for (const s of stack ?? []) {
     if (isPyFrame(s)) return undefined;
     const name = s.replace(/ \(.*\)$/, '');
-    if (!INTERPRETER.test(name) && !isLibc(s)) return name;
+    if (!INTERPRETER.test(name) && !name.startsWith('[') && !(isLibc(s) && LIBC_HELPER.test(name))) return name;
   }
   return undefined;
 }
 
-/** libc's helpers (memmove, malloc) under the code that called them: not the code to change. */
+/** libc's helpers (memmove, malloc) under the code that called them are not the code to change; its system calls (fsync) are. */
+const LIBC_HELPER = /^_*(?:mem|str|wcs|malloc|calloc|realloc|free|cfree|_int_|tcache|arena)/;
+
+/** A frame of libc (or the loader). */
 export function isLibc(name: string): boolean {
   return /\((?:libc|libpthread|ld-linux[^)]*)\.so[^)]*\)$/.test(name);
 }

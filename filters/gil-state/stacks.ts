@@ -5,8 +5,9 @@
 // stacks are counted by the function they are in, the innermost Python
 // function where there is one (`py::parse_all`), else the native leaf
 // (libc's helpers left out: a memmove is not where a regex spends its time);
-// the hold's `sampled_stack` is the most common one. Memory is bounded per
-// thread: at most KEYS functions per hold.
+// the hold's `sampled_stack` is the most common stack of the most common
+// function. Memory is bounded per thread: at most KEYS functions per hold,
+// KEYS stacks each.
 import { isLibc, stackOf } from '../frames.js';
 import type { Frame } from '../records.js';
 
@@ -14,7 +15,8 @@ const KEYS = 64;
 
 export class HoldStacks {
   samples = 0;
-  private readonly byKey = new Map<string, { n: number; stack: string[] }>();
+  /** Per function, its stacks (the same function, different callees) and their counts. */
+  private readonly byKey = new Map<string, { n: number; stacks: Map<string, { n: number; stack: string[] }> }>();
 
   add(chain: readonly Frame[]): void {
     // The kernel's frames of an on-CPU event are the interrupt that caught it, not its code.
@@ -22,15 +24,25 @@ export class HoldStacks {
     if (stack === undefined) return;
     this.samples++;
     const key = stack.find((s) => s.startsWith('py::')) ?? stack.find((s) => !isLibc(s)) ?? stack[0]!;
-    const seen = this.byKey.get(key);
-    if (seen) seen.n++;
-    else if (this.byKey.size < KEYS) this.byKey.set(key, { n: 1, stack });
+    let k = this.byKey.get(key);
+    if (!k) {
+      if (this.byKey.size >= KEYS) return;
+      k = { n: 0, stacks: new Map() };
+      this.byKey.set(key, k);
+    }
+    k.n++;
+    const text = stack.join('\n');
+    const v = k.stacks.get(text);
+    if (v) v.n++;
+    else if (k.stacks.size < KEYS) k.stacks.set(text, { n: 1, stack });
   }
 
-  /** The most common stack (the first seen of the most common function). */
+  /** The most common stack of the most common function (ties: the first seen). */
   top(): string[] | undefined {
-    let best: { n: number; stack: string[] } | undefined;
+    let best: { n: number; stacks: Map<string, { n: number; stack: string[] }> } | undefined;
     for (const v of this.byKey.values()) if (!best || v.n > best.n) best = v;
-    return best?.stack;
+    let out: { n: number; stack: string[] } | undefined;
+    for (const v of best?.stacks.values() ?? []) if (!out || v.n > out.n) out = v;
+    return out?.stack;
   }
 }

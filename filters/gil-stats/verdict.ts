@@ -42,11 +42,14 @@ function cause(s: GilStatsJSON, p: ProcessJSON, holder: number, ns: number): str
   const one = `${hogs.length === 1 ? 'one hold' : `${hogs.length} long holds, the worst`} of ${fmtDur(h.dur_ns)} while ${h.waiters ?? '?'} thread${h.waiters === 1 ? '' : 's'} waited ${fmtDur(h.blamed_ns)}`;
   const sc = h.sched;
   const off = sc ? h.dur_ns - sc.running_ns : 0;
+  const asleep = sc ? sc.sleeping_ns + sc.blocked_ns : 0;
+  // Off a CPU: asleep or blocked (in what), or runnable behind other tasks.
+  const how = !sc
+    ? ''
+    : asleep >= sc.runnable_ns
+    ? `asleep or blocked ${fmtDur(asleep)}${sc.blocked_in ? ` (in ${sc.blocked_in})` : ''}`
+    : `runnable but not running ${fmtDur(sc.runnable_ns)} (other tasks had its CPU)`;
   if (sc && off >= h.dur_ns / 2) {
-    const asleep = sc.sleeping_ns + sc.blocked_ns;
-    const how = asleep >= sc.runnable_ns
-      ? `asleep or blocked ${fmtDur(asleep)}${sc.blocked_in ? ` (in ${sc.blocked_in})` : ''}`
-      : `runnable but not running ${fmtDur(sc.runnable_ns)} (other tasks had its CPU)`;
     return [
       `${head}${at ? `, ${at}` : ''}: ${one}; it held the GIL off a CPU ${pct(off, h.dur_ns)} of that hold: ${how}.`,
       asleep >= sc.runnable_ns
@@ -54,14 +57,16 @@ function cause(s: GilStatsJSON, p: ProcessJSON, holder: number, ns: number): str
         : '  Try: fewer busy threads or processes than CPUs, so that a holder is not preempted; or keep the hold short.',
     ];
   }
+  // Off a CPU for a good part, though not most: said beside the main reason.
+  const alsoOff = sc && off >= h.dur_ns / 4 ? `; off a CPU ${pct(off, h.dur_ns)} of it: ${how}` : '';
   if (h.native) {
     return [
-      `${head}, ${at}: ${one}, in C code that never released the GIL (on a CPU ${sc ? pct(sc.running_ns, h.dur_ns) : '-'} of it).`,
+      `${head}, ${at}: ${one}, in C code that never released the GIL${alsoOff}.`,
       `  Try: move this work to a process (ProcessPoolExecutor); if ${h.native} is your extension's, release the GIL in it (Py_BEGIN_ALLOW_THREADS).`,
     ];
   }
   return [
-    `${head}${at ? `, ${at}` : ''}: ${one}.`,
+    `${head}${at ? `, ${at}` : ''}: ${one}${alsoOff}.`,
     '  Try: move this CPU work to a process (ProcessPoolExecutor), or a free-threaded build (3.13t).',
   ];
 }

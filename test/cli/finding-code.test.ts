@@ -135,3 +135,38 @@ t.test('folded stacks: hostile thread names cannot split a line, a stack or driv
     t.ok(lines.some((l) => l.startsWith('?[2Jclear;')), `${weight}: ESC became ?`);
   }
 });
+
+interface FsyncTruth {
+  journal_tid: number;
+  fsyncs: Array<{ start_ns: number; end_ns: number }>;
+}
+const fsyncHog = (() => {
+  const capture = `${fixtures}fsync_hog-py312.perf.txt.gz`;
+  if (!existsSync(capture)) return 'test/fixtures/fsync_hog-py312.perf.txt.gz has not been recorded (sudo test/fixtures/record.sh fsync_hog-py312)';
+  return { capture, truth: JSON.parse(readFileSync(`${fixtures}fsync_hog-py312.truth.json`, 'utf8')) as FsyncTruth };
+})();
+t.test('fsync_hog-py312: a holder blocked in fsync is explained as blocked, in the kernel path of fsync', { skip: typeof fsyncHog === 'string' ? fsyncHog : false }, async (t) => {
+  const { capture, truth } = fsyncHog as Exclude<typeof fsyncHog, string>;
+  // Each fsync here takes a few ms (a VM disk with a write cache): hogs from 1 ms.
+  const s = JSON.parse(await stats(capture, '--format', 'json', '--hog', '1ms')) as GilStatsJSON;
+  const hogs = s.processes.find((x) => x.hogs.count > 0)!.hogs.longest;
+  const calls = truth.fsyncs.filter((c) => c.end_ns - c.start_ns > 2_000_000);
+  t.ok(calls.length >= 3, `the workload made ${calls.length} fsync calls over 2 ms`);
+  let explained = 0;
+  for (const c of calls) {
+    // The GIL is held through the whole call (ctypes.PyDLL): a hold of the journal thread covers it.
+    const h = hogs.find((x) => x.tid === truth.journal_tid && x.ts <= c.start_ns && x.ts + x.dur_ns >= c.end_ns);
+    if (!h) continue;
+    explained++;
+    const asleep = h.sched!.sleeping_ns + h.sched!.blocked_ns;
+    t.ok(asleep >= 0.5 * (c.end_ns - c.start_ns) && asleep <= h.dur_ns, `a hold of ${(h.dur_ns / 1e6).toFixed(1)} ms over an fsync of ${((c.end_ns - c.start_ns) / 1e6).toFixed(1)} ms: asleep or blocked ${(asleep / 1e6).toFixed(1)} ms of it`);
+    t.match(h.sched!.blocked_in, / in fsync$/, `blocked in the kernel under fsync (${h.sched!.blocked_in})`);
+    t.equal(h.native, 'fsync', 'the C function is libc\'s fsync');
+    t.equal(h.python?.function, 'journal', 'called from journal()');
+  }
+  t.ok(explained >= calls.length / 2, `${explained} of the ${calls.length} calls are within a recorded hold`);
+  const table = await stats(capture, '--format', 'table', '--hog', '1ms');
+  const line = table.split('\n').find((l) => /^\s*\d\. journal \(/.test(l));
+  t.match(line, /off a CPU \d+% of that hold: asleep or blocked .* in fsync\)/, 'the verdict says the holder was blocked, in fsync');
+  t.match(table, /Try: release the GIL around the blocking call/, 'and what to do');
+});
