@@ -41,6 +41,7 @@ const argv = cli(
     choices: FORMATS,
     describe: 'output form (default: table on a terminal; otherwise from the -o extension, else json)',
   })
+  .option('wide', { type: 'boolean', default: false, describe: 'the table with every column (the default fits 120 columns)' })
   .option('per4m', { type: 'boolean', default: false, describe: "per4m's definitions and columns (total, no gil %, has gil %, gil wait %)" })
   .option('switch-interval', {
     type: 'string',
@@ -92,7 +93,7 @@ await run(prog, async () => {
     // Cut short by a signal: the summary of what was read, and it says so.
     if (interrupt.requested) summary.partial = true;
     for (const note of notes(summary, format)) reporter.say(note);
-    await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight }));
+    await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight, wide: argv.wide }));
   } catch (e) {
     out.discard();
     throw e;

@@ -59,6 +59,7 @@ export class GilStats implements Filter<AnyRecord> {
   private anomalies = 0;
   private unknownSpans = 0;
   private inCapture = false;
+  private firstTs = Infinity;
 
   constructor(
     private readonly emit: Emit<GilStatsJSON>,
@@ -130,6 +131,7 @@ export class GilStats implements Filter<AnyRecord> {
     t.mentioned = true;
     const p = this.proc(pid);
     const end = ts + dur;
+    if (ts < this.firstTs) this.firstTs = ts;
     if (ts < t.seenFirst) t.seenFirst = ts;
     if (end > t.seenLast) t.seenLast = end;
     if (ts < p.spanFirst) p.spanFirst = ts;
@@ -346,6 +348,7 @@ export class GilStats implements Filter<AnyRecord> {
     // sleep until the capture ended), so that its states tile it. per4m
     // counts from its own events only.
     const first = Math.min(first_ts, t.seenFirst);
+    if (first < this.firstTs) this.firstTs = first;
     const last = Math.max(last_ts, t.seenLast);
     t.fig.total_ns += last - first;
     t.fig.per4m.total_ns += last_ts - first_ts;
@@ -425,6 +428,7 @@ export class GilStats implements Filter<AnyRecord> {
       threads: [...this.threads.values()].filter((t) => t.mentioned).map((t) => t.toJSON()),
       top: { waits: [...this.topWaits], holds: [...this.topHolds] },
       windows: this.windows.toJSON(),
+      first_ts: Number.isFinite(this.firstTs) ? this.firstTs : null,
     });
     if (this.opts.folded) summary.folded = this.folded.toJSON((tid) => names.get(tid) ?? String(tid));
     return summary;

@@ -5,7 +5,9 @@
 import { forCsv, forMarkdown, forTerminal } from '../../lib/escape.js';
 import {
   BLAME_COLUMNS,
+  HOGS_CUTS,
   HOGS_VIEW,
+  HOGS_WIDE_VIEW,
   HOG_COLUMNS,
   HOLDS_VIEW,
   PER4M_COLUMNS,
@@ -19,6 +21,7 @@ import {
   cellText,
   fmtDur,
   fmtPct,
+  fmtTs,
   row,
   shown,
   type BlameRow,
@@ -42,6 +45,8 @@ export const FORMAT_BY_EXTENSION: Readonly<Record<string, Format>> = { '.json': 
 
 export interface FormatOptions {
   per4m: boolean;
+  /** Every column in the table (default: the columns that fit 120). */
+  wide?: boolean;
   /** Rows of each list shown in the table (blame pairs, hogs, longest waits and holds). */
   top: number;
   /** Which table CSV writes. */
@@ -97,17 +102,27 @@ interface Block {
   children?: Block[];
 }
 
-/** The items under the columns a readable table shows (`pick`: which, under which headers). */
-function grid<R>(cols: ReadonlyArray<Column<R>>, items: readonly R[], pick?: Record<string, string>): Grid {
-  const cs = shown(cols, pick);
+/**
+ * The items under the columns a readable table shows (`pick`: which, under
+ * which headers; without --wide, columns marked wide are left out and
+ * `cuts` cuts long names, so that the table fits 120 columns).
+ */
+function grid<R>(cols: ReadonlyArray<Column<R>>, items: readonly R[], pick?: Record<string, string>, wide = true, cuts: Record<string, number> = {}): Grid {
+  const cs = shown(cols, pick, wide);
+  const cell = (c: Column<R>, r: R): string => {
+    const text = cellText(c, r);
+    const n = wide ? undefined : cuts[c.key];
+    return n === undefined || text.length <= n ? text : `${text.slice(0, n - 1)}…`;
+  };
   return {
     head: cs.map((c) => c.head!),
-    rows: items.map((r) => cs.map((c) => cellText(c, r))),
+    rows: items.map((r) => cs.map((c) => cell(c, r))),
     left: cs.flatMap((c, i) => (c.left ? [i] : [])),
   };
 }
 
-function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): Block[] {
+function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top' | 'wide'>): Block[] {
+  const wide = o.wide === true;
   const out: Block[] = [];
   const gilProcs = s.processes.filter((p) => p.gil);
   const head: string[] = [
@@ -115,10 +130,13 @@ function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): Block
       (s.lost > 0 ? `; perf lost ${s.lost} events (${s.unknown_spans} spans cut short: figures near the gaps are uncertain)` : '') +
       (s.anomalies > 0 ? `; ${s.anomalies} anomalies` : ''),
   ];
+  if (s.first_ts !== null && s.first_ts !== undefined) {
+    head.push(`times ("at") in seconds from the first event, ${fmtTs(s.first_ts)} on perf's clock (--format json keeps perf's clock)`);
+  }
   if (!s.gil_data) {
     head.push(noGilMessage(s));
     out.push({ title: 'gil-stats', lines: head });
-    if (s.threads.length > 0) out.push({ title: 'Threads (scheduler states only)', grid: grid(THREAD_COLUMNS, s.threads, SCHED_ONLY_VIEW) });
+    if (s.threads.length > 0) out.push({ title: 'Threads (scheduler states only)', grid: grid(THREAD_COLUMNS, s.threads, SCHED_ONLY_VIEW, wide) });
     return out;
   }
   out.push({ title: 'gil-stats', lines: head });
@@ -135,11 +153,11 @@ function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): Block
   }
   const others = s.processes.length - gilProcs.length;
   if (others > 0) head.push(`${others} other process${others === 1 ? '' : 'es'} without GIL events not shown (they are in --format json)`);
-  for (const p of gilProcs) out.push(processBlock(s, p, o.top));
+  for (const p of gilProcs) out.push(processBlock(s, p, o.top, wide));
   return out;
 }
 
-function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
+function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number, wide: boolean): Block {
   const d = p.derived!;
   const waiters = `(mean ${d.mean_waiters === null ? '-' : d.mean_waiters.toFixed(2)} waiters while contended, max ${p.max_waiters})`;
   const waitLine =
@@ -170,7 +188,7 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
   lines.unshift(...verdict(s, p), '');
   const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}`;
   const threads = s.threads.filter((t) => t.pid === p.pid);
-  const extra: Block[] = [{ title: "Threads (% of each thread's total; * main thread)", grid: grid(THREAD_COLUMNS, threads) }];
+  const extra: Block[] = [{ title: `Threads (% of each thread's total; * main thread${wide ? '' : '; --wide for every column'})`, grid: grid(THREAD_COLUMNS, threads, undefined, wide) }];
   const pairs = blamePairs(p, threads).slice(0, top);
   if (pairs.length > 0) {
     extra.push({ title: 'Who held while who waited (top pairs; nobody: the GIL was free, the waiter not yet running)', grid: grid(BLAME_COLUMNS, pairs) });
@@ -179,7 +197,7 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
   if (hogs.length > 0) {
     extra.push({
       title: `GIL hogs (holds > ${fmtDur(s.options.hog_ns)}), by harm: the wait they caused others; uncontended last`,
-      grid: grid(HOG_COLUMNS, hogs, HOGS_VIEW),
+      grid: wide ? grid(HOG_COLUMNS, hogs, HOGS_WIDE_VIEW) : grid(HOG_COLUMNS, hogs, HOGS_VIEW, false, HOGS_CUTS),
     });
   }
   const waits = topRows(s, 'wait').filter((w) => w.pid === p.pid).slice(0, top);
@@ -230,7 +248,10 @@ function render(bs: Block[], md: boolean, depth = 0): string[] {
     if (md) out.push(`${'#'.repeat(Math.min(6, depth + 2))} ${b.title}`, '');
     else out.push(depth === 0 ? b.title : `${b.title}:`);
     if (b.lines) {
-      for (const l of b.lines) out.push(md ? `- ${l}` : `  ${l}`);
+      for (const l of b.lines) {
+        if (md) out.push(l === '' ? '' : `- ${l.trim()}`);
+        else out.push(...(l === '' ? [''] : wrap(`  ${l}`, WIDTH)));
+      }
     }
     if (b.grid) {
       if (md) out.push(...drawMarkdownTable(b.grid));
@@ -243,12 +264,49 @@ function render(bs: Block[], md: boolean, depth = 0): string[] {
   return out;
 }
 
-export function formatTable(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): string {
-  return render(blocks(escaped(s, forTerminal), o), false).join('\n').replace(/\n+$/, '\n');
+/** The readable table's width: its sentences wrap, its default columns fit. */
+const WIDTH = 120;
+
+/** A line wrapped at word boundaries to `width`, continued under its text (after a `1. `, under what follows it). */
+export function wrap(line: string, width: number): string[] {
+  if (line.length <= width) return [line];
+  const lead = /^ */.exec(line)![0].length;
+  const item = /^ *(?:\d+\. |Try: )?/.exec(line)![0].length;
+  const pad = ' '.repeat(Math.min(item, lead + 4));
+  const out: string[] = [];
+  let cur = line.slice(0, lead);
+  for (const word of line.slice(lead).split(' ')) {
+    const head = cur.trim() === '';
+    if (!head && cur.length + 1 + word.length > width) {
+      out.push(cur);
+      cur = pad + word;
+    } else cur += (head ? '' : ' ') + word;
+  }
+  out.push(cur);
+  return out;
 }
 
-export function formatMarkdown(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): string {
-  return render(blocks(escaped(s, forMarkdown), o), true).join('\n').replace(/\n+$/, '\n');
+/**
+ * The summary with its times relative to the first event of the input, as
+ * the readable forms show them (the JSON, CSV and NDJSON keep perf's clock).
+ */
+function relative(s: GilStatsJSON): GilStatsJSON {
+  const t0 = s.first_ts;
+  if (t0 === null || t0 === undefined) return s;
+  const r = structuredClone(s);
+  for (const t of r.threads) if (t.longest_hold) t.longest_hold.ts -= t0;
+  for (const p of r.processes) for (const h of p.hogs.longest) h.ts -= t0;
+  for (const e of [...r.top.waits, ...r.top.holds]) e.ts -= t0;
+  for (const w of r.windows) w.start_ns -= t0;
+  return r;
+}
+
+export function formatTable(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top' | 'wide'>): string {
+  return render(blocks(escaped(relative(s), forTerminal), o), false).join('\n').replace(/\n+$/, '\n');
+}
+
+export function formatMarkdown(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top' | 'wide'>): string {
+  return render(blocks(escaped(relative(s), forMarkdown), o), true).join('\n').replace(/\n+$/, '\n');
 }
 
 /**

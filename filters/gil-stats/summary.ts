@@ -208,6 +208,8 @@ export interface GilStatsJSON {
   threads: ThreadJSON[];
   top: { waits: TopEntry[]; holds: TopEntry[] };
   windows: WindowJSON[];
+  /** The earliest time in the input (a span's start or a thread's first event), ns: the table's times are relative to it. */
+  first_ts?: number | null;
   /** Only when asked for (--format folded): the causal flame graphs' stacks. */
   folded?: FoldedJSON;
 }

@@ -38,6 +38,16 @@ async function stats(capture: string, ...args: string[]): Promise<string> {
   return String(r.stdout);
 }
 
+/** The verdict's sentences, one per line: the table wraps them at 120 columns, continuing under their text. */
+function verdictLines(table: string): string[] {
+  const out: string[] = [];
+  for (const l of table.slice(0, table.indexOf('Threads (')).split('\n')) {
+    if (/^ {5,}\S/.test(l) && out.length > 0) out[out.length - 1] += ` ${l.trim()}`;
+    else out.push(l);
+  }
+  return out;
+}
+
 /** The hog entry that is the parse_all call: the hog's hold that overlaps the match. */
 function parseAllHold(hogs: HogEntry[], truth: Truth): HogEntry | undefined {
   return hogs.find((h) => h.tid === truth.hog_tid && h.ts < truth.match_end_ns && h.ts + h.dur_ns > truth.parse_all_start_ns);
@@ -59,7 +69,7 @@ for (const name of ['pool_hog-py312', 'pool_hog-py313']) {
     t.same(parseAllHold(p.hogs.longest, truth), first, 'and it is the hold that spans the match');
 
     const table = await stats(capture, '--format', 'table');
-    const cause = table.split('\n').find((l) => /^\s*1\. /.test(l));
+    const cause = verdictLines(table).find((l) => /^\s*1\. /.test(l));
     t.ok(cause, 'the verdict lists a first cause');
     t.match(cause, new RegExp(`^\\s*1\\. hog \\(${truth.hog_tid}\\) made others wait`), 'naming the thread first');
     t.match(cause, /parse_all\(\)/, '... the Python function');
@@ -118,8 +128,9 @@ t.test('pool_hog-py311: the thread and the native frame, and why no Python frame
   t.equal(first.python, null, 'no Python frame to name');
   t.match(first.native, /^sre_/, "the C function: _sre's match");
   const table = await stats(capture, '--format', 'table');
-  t.match(table, new RegExp(`^\\s*1\\. hog \\(${truth.hog_tid}\\) .*in the C function sre_\\w+`, 'm'), 'the verdict names the thread and the C function');
-  t.match(table, /No Python frames in the stacks: .*3\.12\+ .*-X perf/, 'and says why there are no Python frames');
+  const verdict = verdictLines(table).join('\n');
+  t.match(verdict, new RegExp(`^\\s*1\\. hog \\(${truth.hog_tid}\\) .*in the C function sre_\\w+`, 'm'), 'the verdict names the thread and the C function');
+  t.match(verdict, /No Python frames in the stacks: .*3\.12\+ .*-X perf/, 'and says why there are no Python frames');
 });
 
 const hostile = fixture('comm_names-hostile');
@@ -166,7 +177,7 @@ t.test('fsync_hog-py312: a holder blocked in fsync is explained as blocked, in t
   }
   t.ok(explained >= calls.length / 2, `${explained} of the ${calls.length} calls are within a recorded hold`);
   const table = await stats(capture, '--format', 'table', '--hog', '1ms');
-  const line = table.split('\n').find((l) => /^\s*\d\. journal \(/.test(l));
+  const line = verdictLines(table).find((l) => /^\s*\d\. journal \(/.test(l));
   t.match(line, /off a CPU \d+% of that hold: asleep or blocked .* in fsync\)/, 'the verdict says the holder was blocked, in fsync');
-  t.match(table, /Try: release the GIL around the blocking call/, 'and what to do');
+  t.match(verdictLines(table).join('\n'), /Try: release the GIL around the blocking call/, 'and what to do');
 });
