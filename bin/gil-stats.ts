@@ -130,6 +130,7 @@ async function summarise(files: string[], opts: GilStatsOptions, reporter: Repor
 async function mergeFiles(files: string[]): Promise<GilStatsJSON> {
   if (files.length === 0) throw new UsageError('--merge needs the JSON summaries to combine');
   if (argv.interval !== undefined) throw new UsageError('--merge takes the options the summaries were made with; drop --interval');
+  if (argv.format === 'folded') throw new UsageError('--format folded needs the recordings: summaries keep no stacks to fold');
   const list: GilStatsJSON[] = [];
   for (const f of files) {
     const s = parseSummary((await readWhole(f)).toString('utf8'), f);

@@ -8,7 +8,7 @@
 import type { Frame } from './records.js';
 
 /** Frames a span's stack keeps, leaf first. */
-export const STACK_FRAMES = 32;
+export const STACK_FRAMES = 16;
 
 const PY = 'py::';
 
