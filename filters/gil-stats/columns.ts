@@ -210,7 +210,8 @@ export const WINDOW_COLUMNS: ReadonlyArray<Column<WindowJSON>> = [
 ];
 
 /** An entry of the longest waits or holds. */
-export type TopRow = TopEntry & { kind: 'wait' | 'hold' };
+/** A top-list entry as a row; a wait with what its holder was doing then (from the holder's hog, if the hold was one). */
+export type TopRow = TopEntry & { kind: 'wait' | 'hold'; holder_was?: string };
 
 export const TOP_COLUMNS: ReadonlyArray<Column<TopRow>> = [
   { key: 'kind', value: (e) => e.kind },
@@ -220,9 +221,13 @@ export const TOP_COLUMNS: ReadonlyArray<Column<TopRow>> = [
   { key: 'dur_ns', value: (e) => e.dur_ns, text: (e) => fmtDur(e.dur_ns) },
   { key: 'holder', value: (e) => (e.kind === 'hold' ? null : e.holder), text: (e) => (e.holder === null || e.holder === undefined ? '-' : String(e.holder)) },
   { key: 'source', value: (e) => e.source },
+  { key: 'python', value: (e) => (e.python ? `${e.python.function}:${e.python.file}` : null), text: (e) => (e.python ? `${e.python.function}()` : '-'), left: true },
+  { key: 'holder_was', value: (e) => e.holder_was ?? null, text: (e) => e.holder_was ?? '-', left: true },
 ];
 
-export const WAITS_VIEW = { tid: 'waiter', dur_ns: 'wait', ts: 'at', holder: 'holder' };
+export const WAITS_VIEW = { tid: 'waiter', dur_ns: 'wait', ts: 'at', python: 'waiting in', holder: 'holder', holder_was: 'the holder meanwhile' };
+/** Cells the 120-column waits table cuts to this many characters. */
+export const WAITS_CUTS = { python: 24, holder_was: 56 };
 export const HOLDS_VIEW = { tid: 'holder', dur_ns: 'hold', ts: 'at' };
 
 export const HOG_COLUMNS: ReadonlyArray<Column<HogEntry>> = [

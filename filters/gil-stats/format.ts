@@ -15,6 +15,7 @@ import {
   SCHED_ONLY_VIEW,
   THREAD_COLUMNS,
   TOP_COLUMNS,
+  WAITS_CUTS,
   WAITS_VIEW,
   WINDOW_COLUMNS,
   blameRows,
@@ -29,7 +30,7 @@ import {
   type Row,
   type TopRow,
 } from './columns.js';
-import type { GilStatsJSON, ProcessJSON, ThreadJSON } from './summary.js';
+import type { GilStatsJSON, ProcessJSON, ThreadJSON, TopEntry } from './summary.js';
 import { foldedText, type Weight } from './folded.js';
 import { verdict } from './verdict.js';
 
@@ -201,7 +202,7 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number, wide: boolea
     });
   }
   const waits = topRows(s, 'wait').filter((w) => w.pid === p.pid).slice(0, top);
-  if (waits.length > 0) extra.push({ title: 'Longest waits', grid: grid(TOP_COLUMNS, waits, WAITS_VIEW) });
+  if (waits.length > 0) extra.push({ title: 'Longest waits (and what their holder did meanwhile, when the hold was a hog)', grid: grid(TOP_COLUMNS, waits, WAITS_VIEW, wide, WAITS_CUTS) });
   const holds = topRows(s, 'hold').filter((w) => w.pid === p.pid).slice(0, top);
   if (holds.length > 0) extra.push({ title: 'Longest holds', grid: grid(TOP_COLUMNS, holds, HOLDS_VIEW) });
   const wins = s.windows.filter((w) => w.pid === p.pid);
@@ -222,7 +223,30 @@ function blamePairs(p: ProcessJSON, threads: ThreadJSON[]): BlameRow[] {
 }
 
 function topRows(s: GilStatsJSON, kind: 'wait' | 'hold'): TopRow[] {
-  return (kind === 'wait' ? s.top.waits : s.top.holds).map((e) => ({ ...e, kind }));
+  if (kind === 'hold') return s.top.holds.map((e) => ({ ...e, kind }));
+  return s.top.waits.map((e) => {
+    const was = holderWas(s, e);
+    return was === undefined ? { ...e, kind } : { ...e, kind, holder_was: was };
+  });
+}
+
+/**
+ * Why a long wait lasted: what its holder did during the hold it waited
+ * for, when that hold was a hog with scheduler figures: on a CPU, runnable
+ * behind other tasks, or asleep or blocked (and in what).
+ */
+function holderWas(s: GilStatsJSON, w: TopEntry): string | undefined {
+  if (w.holder === null || w.holder === undefined) return undefined;
+  const end = w.ts + w.dur_ns;
+  const h = s.processes.find((p) => p.pid === w.pid)?.hogs.longest.find((x) => x.tid === w.holder && x.ts < end && x.ts + x.dur_ns > w.ts);
+  const sc = h?.sched;
+  if (!h || !sc || h.dur_ns <= 0) return undefined;
+  const pct = (ns: number): string => `${((100 * ns) / h.dur_ns).toFixed(0)}%`;
+  const asleep = sc.sleeping_ns + sc.blocked_ns;
+  const parts = [`running ${pct(sc.running_ns)}`];
+  if (sc.runnable_ns > 0) parts.push(`runnable ${pct(sc.runnable_ns)}`);
+  if (asleep > 0) parts.push(`asleep ${pct(asleep)}${sc.blocked_in ? ` (${sc.blocked_in})` : ''}`);
+  return parts.join(', ');
 }
 
 function drawTable(g: Grid): string[] {

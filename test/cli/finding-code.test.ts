@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { root, runBin } from '../helpers/run.js';
 import type { GilStatsJSON } from '../../filters/gil-stats.js';
 import type { HogEntry } from '../../filters/gil-stats/summary.js';
+import { fmtTs } from '../../filters/gil-stats/format.js';
 
 const fixtures = join(root, 'test/fixtures/');
 
@@ -180,4 +181,9 @@ t.test('fsync_hog-py312: a holder blocked in fsync is explained as blocked, in t
   const line = verdictLines(table).find((l) => /^\s*\d\. journal \(/.test(l));
   t.match(line, /off a CPU \d+% of that hold: asleep or blocked .* in fsync\)/, 'the verdict says the holder was blocked, in fsync');
   t.match(verdictLines(table).join('\n'), /Try: release the GIL around the blocking call/, 'and what to do');
+  // A long wait of the cpu thread while journal held: the waits table says what the holder was doing.
+  const w = s.top.waits.find((x) => x.holder === truth.journal_tid && truth.fsyncs.some((c) => c.start_ns < x.ts + x.dur_ns && c.end_ns > x.ts));
+  t.ok(w, 'a longest wait is for a journal hold over an fsync');
+  const row = table.split('\n').find((l) => new RegExp(`^\\s*${w!.tid}\\s+\\S+ \\S+\\s+${fmtTs(w!.ts - s.first_ts!).replace('.', '\\.')}\\s`).test(l));
+  t.match(row, new RegExp(`\\s${truth.journal_tid}\\s+running \\d+%.*asleep \\d+% \\(\\w+ in fsync\\)`), `its row says the holder was asleep, in fsync: ${row?.trim()}`);
 });
