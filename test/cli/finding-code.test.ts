@@ -187,3 +187,9 @@ t.test('fsync_hog-py312: a holder blocked in fsync is explained as blocked, in t
   const row = table.split('\n').find((l) => new RegExp(`^\\s*${w!.tid}\\s+\\S+ \\S+\\s+${fmtTs(w!.ts - s.first_ts!).replace('.', '\\.')}\\s`).test(l));
   t.match(row, new RegExp(`\\s${truth.journal_tid}\\s+running \\d+%.*asleep \\d+% \\(\\w+ in fsync\\)`), `its row says the holder was asleep, in fsync: ${row?.trim()}`);
 });
+
+t.test('--merge --format folded is a usage error: summaries keep no stacks', async (t) => {
+  const r = await runBin('gil-stats', ['--merge', 'a.json', 'b.json', '--format', 'folded']);
+  t.equal(r.exitCode, 2);
+  t.match(String(r.stderr), /--format folded needs the recordings/);
+});
