@@ -6,6 +6,7 @@ import { UsageError } from '../lib/errors.js';
 import { RecordError } from '../record/errors.js';
 import { checkPid, describeInterpreter, findInterpreter } from '../record/interpreter.js';
 import { runPipeline } from '../record/pipeline.js';
+import { defaultMmapSize, lostAdvice } from '../record/perf-record.js';
 import { lockRecording } from '../record/lock.js';
 import { planForInterpreter } from '../record/probes.js';
 import { Recorder, recordingStatus, type Target } from '../record/session.js';
@@ -35,7 +36,7 @@ const y = cli(prog, '$0 [options] -- python script.py [args...]\n$0 [options] --
   .option('states', { type: 'string', requiresArg: true, describe: "keep gil-state's records in FILE (.gz compresses), for jq and gil-stats options" })
   .option('record-only', { type: 'boolean', default: false, describe: 'stop after perf record: keep perf.data, make no trace' })
   .option('viztracer', { type: 'boolean', default: false, describe: 'run the program under VizTracer too and merge both traces' })
-  .option('mmap-pages', { alias: 'm', type: 'string', requiresArg: true, describe: "perf's ring buffer size per CPU (pages or 4M); more loses fewer events" })
+  .option('mmap-pages', { alias: 'm', type: 'string', requiresArg: true, describe: "perf's ring buffer per CPU (pages, or a size: 4M); default 16M (less beyond 16 CPUs); more loses fewer events" })
   .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "don't echo perf's own messages" })
   .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true });
 
@@ -64,20 +65,21 @@ await run(prog, async () => {
     // 3. perf record, with probes in a group of our own, removed whatever happens;
     // no other gil-record may write the same perf.data meanwhile.
     const unlock = lockRecording(argv['perf-data']);
+    const mmap = argv['mmap-pages'] ?? defaultMmapSize();
     const rec = await recorder.record({
       target,
       interp,
       specs: plan.specs,
       perfData: argv['perf-data'],
       stacks: argv.stacks,
-      mmapPages: argv['mmap-pages'],
+      mmapPages: mmap,
       quiet: argv.quiet,
       viztracer: vizOut,
     });
 
     unlock();
     // 4. What perf did; the exit status is the command's own.
-    const status = recordingStatus(rec, target, say);
+    const status = recordingStatus(rec, target, say, mmap);
     if (rec.aborted) return status;
     if (argv['record-only']) {
       say.say(`wrote ${argv['perf-data']}; later: perf-parse -i ${argv['perf-data']} | gil-state | gil-stats`);
@@ -87,6 +89,8 @@ await run(prog, async () => {
     // 5. The pipeline: perf-parse | gil-state, then to-trace and gil-stats.
     const result = await runPipeline({ perfData: argv['perf-data'], output: argv.output, states: argv.states, viztracer: vizOut, say: (m) => say.say(m) });
     say.say(`perf lost ${result.lost} events${result.lost > 0 ? ': spans across those gaps are marked unknown' : ''}`);
+    const advice = lostAdvice(result.lost, result.events, mmap);
+    if (advice) say.say(advice);
     say.say(`wrote ${result.trace} (open it in https://ui.perfetto.dev or chrome://tracing) and kept ${argv['perf-data']}${argv.states ? ` and ${argv.states}` : ''}`);
     return status;
   } catch (e) {

@@ -40,7 +40,7 @@ function regex(name: string, source: string): RegExp {
 }
 
 await run(prog, async () => {
-  const reporter = new Reporter(prog);
+  const reporter = new Reporter(prog, argv._.map(String));
   const bad = new BadInput(reporter, argv.strict);
   const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
   const state = new GilState(ndjsonEncoder(io.sink, recordJson), bad, {

@@ -14,6 +14,8 @@ import { merge, parseSummary } from '../filters/gil-stats/merge.js';
 import { CSV_TABLES, FORMATS, FORMATTERS, FORMAT_BY_EXTENSION, type CsvTable, type Format, notes } from '../filters/gil-stats/format.js';
 import { Upstream, spansFrom } from '../filters/upstream.js';
 import { WEIGHTS, type Weight } from '../filters/gil-stats/folded.js';
+import { parseLabels } from '../filters/gil-stats/labels.js';
+import { ROLLUP_FORMATTERS, parseBy, rollup } from '../filters/gil-stats/rollup.js';
 
 const prog = 'gil-stats';
 
@@ -31,7 +33,9 @@ const argv = cli(
     ['perf-parse -i perf.data | gil-state | $0', 'the per-thread and per-process table'],
     ['gil-state events.ndjson | $0 --per4m', "per4m's own table, to check against it"],
     ['$0 run.gil.ndjson --format json -o run.stats.json', 'a summary to archive and merge later'],
-    ['$0 --merge host*/run.stats.json', 'one summary of a fleet'],
+    ['$0 --label host=web-3 --label service=api perf.data -o web-3.json', 'a labelled summary, to merge later'],
+    ['$0 --merge host*/run.stats.json', 'one summary of a fleet (processes of different hosts and captures apart)'],
+    ['$0 --merge host*/run.stats.json --by label:service', 'rolled up per service: sums and the percentiles of the union'],
     ['$0 run.gil.ndjson --interval 100ms --format csv > windows.csv', 'per-window rows for plotting'],
     ['$0 perf.data --format folded > blame.folded', 'holders\' stacks weighted by the wait they caused (speedscope, flamegraph.pl)'],
   ],
@@ -76,15 +80,29 @@ const argv = cli(
   })
   .option('table', { choices: CSV_TABLES, describe: 'which table --format csv writes (default: threads, or windows with --interval)' })
   .option('merge', { type: 'boolean', default: false, describe: 'the FILEs are JSON summaries: combine them into one' })
+  .option('label', {
+    type: 'string',
+    requiresArg: true,
+    describe: 'KEY=VALUE recorded with the summary (repeatable); host=NAME names the host instead of perf.data\'s header',
+    // Given once it is a string, repeated an array.
+    coerce: (pairs: string | string[]) => parseLabels(([] as string[]).concat(pairs)),
+  })
+  .option('by', {
+    type: 'string',
+    requiresArg: true,
+    describe: 'roll up across hosts and captures: host, label:KEY, comm (process name) or thread-name',
+    coerce: (text: string) => parseBy(text),
+  })
   .option('output', outputOption)
   .option('strict', strictOption)
   .parseSync();
 
 await run(prog, async () => {
   const files = argv._.map(String);
-  const reporter = new Reporter(prog);
+  const reporter = new Reporter(prog, files);
+  if (argv.merge && argv.label !== undefined) throw new UsageError('--label labels a summary when it is made; the summaries given to --merge carry their own');
   const format = argv.format ?? formatFor(argv.output);
-  const opts = { switchIntervalNs: argv['switch-interval'], hogNs: argv.hog, top: argv.top, intervalNs: argv.interval, folded: format === 'folded' };
+  const opts = { switchIntervalNs: argv['switch-interval'], hogNs: argv.hog, top: argv.top, intervalNs: argv.interval, labels: argv.label, folded: format === 'folded' };
   const table: CsvTable = argv.table ?? (opts.intervalNs !== undefined ? 'windows' : 'threads');
   const out = new Output(argv.output, reporter);
   const interrupt = new Interrupt();
@@ -93,7 +111,11 @@ await run(prog, async () => {
     // Cut short by a signal: the summary of what was read, and it says so.
     if (interrupt.requested) summary.partial = true;
     for (const note of notes(summary, format)) reporter.say(note);
-    await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight, wide: argv.wide }));
+    if (argv.by !== undefined) {
+      const write = ROLLUP_FORMATTERS[format];
+      if (write === undefined) throw new UsageError(`--by writes table, json, ndjson, csv or markdown, not ${format}`);
+      await out.write(write(rollup(summary, argv.by)));
+    } else await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight, wide: argv.wide }));
   } catch (e) {
     out.discard();
     throw e;

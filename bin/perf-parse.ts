@@ -32,7 +32,7 @@ const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FIL
 
 await run(prog, async () => {
   const files = argv._.map(String);
-  const reporter = new Reporter(prog);
+  const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
   const bad = new BadInput(reporter, argv.strict);
   const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
   const parser = new PerfParser(ndjsonEncoder(io.sink, recordJson), bad);

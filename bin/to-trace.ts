@@ -75,7 +75,7 @@ const argv = cli(prog, '$0 [FILE...]    read gil-state records (stdin when no FI
 
 await run(prog, async () => {
   if (argv.from !== undefined && argv.to !== undefined && argv.to < argv.from) throw new UsageError('--to is before --from');
-  const reporter = new Reporter(prog);
+  const reporter = new Reporter(prog, argv._.map(String));
   const bad = new BadInput(reporter, argv.strict, 'unusable record');
   const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
   const toTrace = new ToTrace(io.sink.text, bad, {

@@ -46,6 +46,8 @@ export class GilState implements Filter<AnyRecord> {
   private readonly gil: GilMachine;
   private readonly sched: Scheduler;
   private readonly repeats = new Repeats();
+  /** Where the capture came from, by perf's header (the first header of the stream). */
+  private origin: { host?: string; captured_on?: string } | undefined;
 
   constructor(
     private readonly emit: Emit<AnyRecord>,
@@ -87,6 +89,10 @@ export class GilState implements Filter<AnyRecord> {
       case 'diagnostic':
         // Run twice, every span would be written again beside new ones.
         throw new DataError(`${this.ctx.where.file}:${this.ctx.where.line}: this is gil-state's output already (a ${rec.type} record): give it to gil-stats or to-trace`);
+      case 'header':
+        this.origin ??= originOf(rec.meta);
+        this.emit(rec);
+        return;
       default:
         this.emit(rec);
     }
@@ -264,6 +270,7 @@ export class GilState implements Filter<AnyRecord> {
       lost: this.lost,
       anomalies,
       ...(id !== undefined ? { id } : {}),
+      ...this.origin,
     });
   }
 
@@ -324,4 +331,14 @@ function finite(n: number): number | null {
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
+}
+
+/** The host and time of a recording, from the `# key : value` lines of perf's header. */
+function originOf(meta: Record<string, string>): { host?: string; captured_on?: string } {
+  const o: { host?: string; captured_on?: string } = {};
+  const host = meta['hostname'];
+  const on = meta['captured on'];
+  if (host) o.host = host;
+  if (on) o.captured_on = on;
+  return o;
 }

@@ -17,7 +17,18 @@ import { finish } from './gil-stats/derive.js';
 import { Folded } from './gil-stats/folded.js';
 import { HogStacks } from './gil-stats/stacks.js';
 import { blockedIn, nativeLeaf, pyFunction } from './frames.js';
-import { GIL_STATS_VERSION, HOGS_KEPT, type GilStatsJSON, type HogEntry, type TopEntry } from './gil-stats/summary.js';
+import {
+  GIL_STATS_VERSION,
+  HOGS_KEPT,
+  originKey,
+  type GilStatsJSON,
+  type HogEntry,
+  type OriginJSON,
+  type ProcessJSON,
+  type ThreadJSON,
+  type TopEntry,
+  type WindowJSON,
+} from './gil-stats/summary.js';
 
 export type { GilStatsJSON } from './gil-stats/summary.js';
 
@@ -32,6 +43,8 @@ export interface GilStatsOptions {
   intervalNs?: number;
   /** Add the folded stacks (causal flame graphs) to the summary. */
   folded?: boolean;
+  /** The user's labels for every capture of the run (--label); `host` overrides perf's header. */
+  labels?: Record<string, string>;
 }
 
 export const DEFAULTS: GilStatsOptions = { switchIntervalNs: 5_000_000, hogNs: 10_000_000, top: 10 };
@@ -41,12 +54,18 @@ export const DEFAULTS: GilStatsOptions = { switchIntervalNs: 5_000_000, hogNs: 1
  * that had no `capture` record; `end` emits the one summary.
  */
 export class GilStats implements Filter<AnyRecord> {
+  // The capture being read; at its end its rows are labelled with its origin
+  // and kept, so two captures' pid 4242 are two processes.
   private readonly threads = new Map<string, ThreadAcc>();
   private readonly procs = new Map<string, ProcessAcc>();
+  private windows: Windows;
+  private readonly doneThreads: ThreadJSON[] = [];
+  private readonly doneProcs: ProcessJSON[] = [];
+  private readonly doneWindows: WindowJSON[] = [];
+  private readonly origins: OriginJSON[] = [];
   /** Recent callchain samples per tid, for the stacks of hogs (reset per capture). */
   private readonly stacks = new HogStacks();
   private readonly folded = new Folded();
-  private readonly windows: Windows;
   private readonly topWaits: TopEntry[] = [];
   private readonly topHolds: TopEntry[] = [];
   private readonly sources: string[] = [];
@@ -60,6 +79,8 @@ export class GilStats implements Filter<AnyRecord> {
   private unknownSpans = 0;
   private inCapture = false;
   private firstTs = Infinity;
+  /** Thread names by tid, as the captures ended: the folded stacks' root frames. */
+  private readonly names = new Map<number, string>();
 
   constructor(
     private readonly emit: Emit<GilStatsJSON>,
@@ -378,10 +399,10 @@ export class GilStats implements Filter<AnyRecord> {
     this.gilSources.add(rec.gil_source);
     this.lost += rec.lost;
     this.anomalies += rec.anomalies;
-    this.endCapture();
+    this.endCapture(rec);
   }
 
-  private endCapture(): void {
+  private endCapture(rec?: Capture): void {
     this.captures++;
     this.stacks.clear();
     this.inCapture = false;
@@ -396,15 +417,53 @@ export class GilStats implements Filter<AnyRecord> {
       }
       t.resetCapture();
     }
-    for (const p of this.procs.values()) p.endCapture();
+    // When it ran, by its spans, for an input cut before its capture record.
+    let first = Infinity;
+    let last = -Infinity;
+    for (const p of this.procs.values()) {
+      first = Math.min(first, p.capFirst, p.spanFirst);
+      last = Math.max(last, p.capLast, p.spanLast);
+      p.endCapture();
+    }
+    this.keepCapture(rec, Number.isFinite(first) ? first : null, Number.isFinite(last) ? last : null);
+  }
+
+  /** The ended capture's rows, labelled with where it came from; the accumulators start again. */
+  private keepCapture(rec: Capture | undefined, seenFirst: number | null, seenLast: number | null): void {
+    const { host: userHost, ...labels } = this.opts.labels ?? {};
+    const source = this.ctx.where.file;
+    const capture = rec?.id ?? null;
+    const host = userHost ?? rec?.host ?? null;
+    const key = originKey(host, capture, source);
+    const firstTs = rec ? rec.first_ts : seenFirst;
+    const lastTs = rec ? rec.last_ts : seenLast;
+    this.origins.push({ key, capture, source, host, labels, first_ts: firstTs, last_ts: lastTs, captured_on: rec?.captured_on ?? null });
+    for (const t of this.threads.values()) if (t.fig.comm) this.names.set(t.fig.tid, t.fig.comm);
+    for (const p of this.procs.values()) {
+      const j = p.toJSON();
+      j.origin = key;
+      for (const h of j.hogs.longest) {
+        h.origin = key;
+        h.comm = this.names.get(h.tid) ?? null;
+      }
+      this.doneProcs.push(j);
+    }
+    for (const t of this.threads.values()) {
+      if (!t.mentioned) continue;
+      const j = t.toJSON();
+      j.origin = key;
+      this.doneThreads.push(j);
+    }
+    for (const w of this.windows.toJSON()) this.doneWindows.push({ ...w, origin: key });
+    for (const e of [...this.topWaits, ...this.topHolds]) e.origin ??= key;
+    this.procs.clear();
+    this.threads.clear();
+    this.windows = new Windows(this.opts.intervalNs);
   }
 
   /** The summary so far (ends a capture that is still open). */
   private summary(): GilStatsJSON {
     if (this.inCapture) this.endCapture();
-    const names = new Map<number, string>();
-    for (const t of this.threads.values()) if (t.fig.comm) names.set(t.fig.tid, t.fig.comm);
-    for (const p of this.procs.values()) for (const h of p.fig.hogs.longest) h.comm = names.get(h.tid) ?? null;
     const summary = finish({
       type: 'gil_stats',
       version: GIL_STATS_VERSION,
@@ -418,19 +477,20 @@ export class GilStats implements Filter<AnyRecord> {
       sources: [...this.sources],
       captures: this.captures,
       capture_ids: [...this.captureIds.keys()],
+      origins: this.origins.map((o) => ({ ...o, labels: { ...o.labels } })),
       gil_sources: [...this.gilSources],
       gil_data: false,
       lost: this.lost,
       anomalies: this.anomalies,
       unknown_spans: this.unknownSpans,
       diagnostics: { ...this.diagnostics },
-      processes: [...this.procs.values()].map((p) => p.toJSON()),
-      threads: [...this.threads.values()].filter((t) => t.mentioned).map((t) => t.toJSON()),
-      top: { waits: [...this.topWaits], holds: [...this.topHolds] },
-      windows: this.windows.toJSON(),
+      processes: structuredClone(this.doneProcs),
+      threads: structuredClone(this.doneThreads),
+      top: { waits: this.topWaits.map((e) => ({ ...e })), holds: this.topHolds.map((e) => ({ ...e })) },
+      windows: this.doneWindows.map((w) => ({ ...w })),
       first_ts: Number.isFinite(this.firstTs) ? this.firstTs : null,
     });
-    if (this.opts.folded) summary.folded = this.folded.toJSON((tid) => names.get(tid) ?? String(tid));
+    if (this.opts.folded) summary.folded = this.folded.toJSON((tid) => this.names.get(tid) ?? String(tid));
     return summary;
   }
 }

@@ -29,6 +29,8 @@ const PERF_MESSAGE_RE =
   /^(Warning:|WARNING:|Processed \d+ (events|samples)|Check IO\/CPU overload|\d+ out of order events|Found \d+ unknown events|Found invalid callchains|\d+ unprocessable samples|AUX data lost|incompatible file format|Was the 'perf record' command|zero-sized data|0x[0-9a-f]+ \[0x[0-9a-f]+\]: failed to process type)/;
 const LOST_CHUNKS_RE = /^Processed (\d+) events and lost (\d+) chunks!/;
 const BARE_PAYLOAD_RE = /^(prev_comm=|comm=|\([0-9a-f]+( <- [0-9a-f]+)?\)$|[a-z_]+=)/;
+/** A line whose last field is a thread name: where a newline in a name cuts it. */
+const ENDS_IN_NAME_RE = /(?:^|[\s:])\w*comm=[^=]*$/;
 const HEADER_LINE_RE = /^#($| =+$| [A-Za-z][^:]*: | [A-Z_]+ info available)/;
 
 export class PerfParser implements Filter<string> {
@@ -42,6 +44,18 @@ export class PerfParser implements Filter<string> {
   private prevTs = -Infinity;
   /** Names from PERF_RECORD_COMM, exact: the padded comm column cannot show a name's own leading spaces. */
   private readonly names = new Map<number, string>();
+  /** A sideband record (PERF_RECORD_COMM, ...) held like a sample, so a line perf cut after it can still join it. */
+  private pendingRecord: PerfParseRecord | undefined;
+  /** The text of the pending event's line while no frame has followed it: what a cut-off rest would join. */
+  private pendingText: string | undefined;
+  /**
+   * A line with no time column, held for one line: perf prints a thread name
+   * with a newline raw, so the event's line is cut in two. Either this is the
+   * name's first half and the next line the rest of the event (the comm
+   * column was cut), or it is the rest of the event line before it (a name in
+   * the payload was cut). The next line tells which.
+   */
+  private cut: string | undefined;
 
   constructor(
     private readonly emit: Emit<PerfParseRecord>,
@@ -50,6 +64,7 @@ export class PerfParser implements Filter<string> {
 
   write(text: string): void {
     this.stats.lines++;
+    if (this.cut !== undefined && this.joinCut(text)) return;
     const c0 = text.charCodeAt(0);
     // A blank line ends a callchain block; one of only blanks is taken the same way.
     if (text.length === 0 || (c0 <= 32 && text.trim() === '')) {
@@ -71,7 +86,7 @@ export class PerfParser implements Filter<string> {
     if (head !== undefined) {
       this.flush();
       this.flushHeader();
-      this.event(head, c0 !== 32);
+      this.event(head, c0 !== 32, text);
       return;
     }
     if (this.pending !== undefined && this.pendingUnpadded) {
@@ -97,6 +112,84 @@ export class PerfParser implements Filter<string> {
       this.emit({ type: 'perf_message', text: utf8(text), ...(lost ? { lost_chunks: Number(lost[2]) } : {}) });
       return;
     }
+    if (c0 !== 9 && (this.pendingText !== undefined || parseHead(`x\n${text}`, this.layout) === undefined)) {
+      // Maybe half of a line cut by a newline in a name: decided at the next line.
+      this.cut = text;
+      return;
+    }
+    this.unusable(text);
+  }
+
+  /**
+   * The line after a cut one. The name's first half comes before a line that
+   * is an event of its own and starts in column 0 (the rest of the name; an
+   * event line's comm column is padded): the two are one event. Otherwise the
+   * cut line is the rest of the event line before it. True when `next` was
+   * used up.
+   */
+  private joinCut(next: string): boolean {
+    const cut = this.cut!;
+    this.cut = undefined;
+    const c0 = next.charCodeAt(0);
+    if (next.length > 0 && c0 !== 32 && c0 !== 9 && c0 !== 35) {
+      const head = parseHead(`${cut}\n${next}`, this.layout);
+      if (head !== undefined && head.comm !== undefined && head.comm.includes('\n')) {
+        this.flush();
+        this.flushHeader();
+        this.event(head, false, `${cut}\n${next}`);
+        return true;
+      }
+    }
+    if (!this.joinRest(cut)) this.onPreviousLine(() => this.unusable(cut));
+    return false;
+  }
+
+  /**
+   * The cut line as the rest of the pending event's line: only when that
+   * line ends inside a name (`comm=new`, or an event that cannot be read
+   * alone: a switch or PERF_RECORD_COMM cut in a name) and the whole can be
+   * read, so a stray line is never swallowed.
+   */
+  private joinRest(cut: string): boolean {
+    if (this.pendingText === undefined || (this.readable() && !ENDS_IN_NAME_RE.test(this.pendingText))) return false;
+    const joined = `${this.pendingText}\n${cut}`;
+    const head = parseHead(joined, this.layout);
+    if (head === undefined) return false;
+    const was = { pending: this.pending, record: this.pendingRecord, text: this.pendingText, unpadded: this.pendingUnpadded, prevTs: this.prevTs };
+    this.pending = undefined;
+    this.pendingRecord = undefined;
+    this.prevTs = -Infinity;
+    if (head.decimals === 6) this.stats.micros--; // the same event, counted once already
+    this.event(head, was.unpadded, joined);
+    if (this.readable()) {
+      this.prevTs = head.ts;
+      return true;
+    }
+    this.pending = was.pending;
+    this.pendingRecord = was.record;
+    this.pendingText = was.text;
+    this.prevTs = was.prevTs;
+    return false;
+  }
+
+  /** The pending event was read whole: fields or a probe, not a raw payload; a COMM with its pid/tid. */
+  private readable(): boolean {
+    if (this.pendingRecord !== undefined) return !(this.pendingRecord.type === 'perf_record' && this.pendingRecord.name === 'COMM');
+    return this.pending === undefined || this.pending.payload === undefined;
+  }
+
+  /** Reports a problem of the line before the one being read, under its own line number. */
+  private onPreviousLine(report: () => void): void {
+    const where = this.ctx.where as { line: number };
+    where.line--;
+    try {
+      report();
+    } finally {
+      where.line++;
+    }
+  }
+
+  private unusable(text: string): void {
     if (BARE_PAYLOAD_RE.test(text)) {
       this.ctx.malformed(`a tracepoint payload without time and event columns (perf script -F trace?): print at least -F tid,time,event,trace`);
       return;
@@ -106,6 +199,7 @@ export class PerfParser implements Filter<string> {
 
   /** Each input is a recording of its own: its column layout and names are its own too. */
   endInput(): void {
+    this.endCut();
     this.flush();
     this.flushHeader();
     this.layout = { taskWidth: 5 };
@@ -114,8 +208,17 @@ export class PerfParser implements Filter<string> {
   }
 
   end(): void {
+    this.endCut();
     this.flush();
     this.flushHeader();
+  }
+
+  /** The input ended after a cut line: it can only be the rest of the one before. */
+  private endCut(): void {
+    if (this.cut === undefined) return;
+    const cut = this.cut;
+    this.cut = undefined;
+    if (!this.joinRest(cut)) this.unusable(cut);
   }
 
   /** What to tell the user once the input is read (on stderr, by whoever drives the parser). */
@@ -167,10 +270,11 @@ export class PerfParser implements Filter<string> {
     this.header = undefined;
   }
 
-  private event(head: Head, unpadded: boolean): void {
+  private event(head: Head, unpadded: boolean, text: string): void {
     if (head.ts < this.prevTs) this.stats.backwards++;
     if (head.decimals === 6) this.stats.micros++;
     this.prevTs = head.ts;
+    this.pendingText = text;
     if (head.record !== undefined) {
       this.sideband(head);
       return;
@@ -198,12 +302,19 @@ export class PerfParser implements Filter<string> {
   }
 
   private addFrame(text: string): void {
+    this.pendingText = undefined;
     const frame = parseFrame(text.trimStart());
     (this.pending!.callchain ??= []).push(frame);
     this.lastFrame = frame;
   }
 
   private flush(): void {
+    this.pendingText = undefined;
+    if (this.pendingRecord !== undefined) {
+      this.emit(this.pendingRecord);
+      this.stats.records++;
+      this.pendingRecord = undefined;
+    }
     if (this.pending === undefined) return;
     this.emit(this.pending);
     this.stats.samples++;
@@ -217,7 +328,7 @@ export class PerfParser implements Filter<string> {
     const cpu = head.cpu !== undefined ? { cpu: head.cpu } : {};
     let m: RegExpExecArray | null;
     let rec: PerfParseRecord;
-    if ((m = /^COMM( exec)?: (.*):(-?\d+)\/(-?\d+)\s*$/.exec(body))) {
+    if ((m = /^COMM( exec)?: ([\s\S]*):(-?\d+)\/(-?\d+)\s*$/.exec(body))) {
       rec = { type: 'comm', ts, ...cpu, pid: Number(m[3]), tid: Number(m[4]), comm: utf8(m[2]!), exec: m[1] !== undefined };
       if (m[2]!.charCodeAt(0) === 32) this.names.set(Number(m[4]), m[2]!);
       else this.names.delete(Number(m[4]));
@@ -234,7 +345,6 @@ export class PerfParser implements Filter<string> {
       if (head.pid !== undefined) r.pid = head.pid;
       rec = r;
     }
-    this.emit(rec);
-    this.stats.records++;
+    this.pendingRecord = rec;
   }
 }

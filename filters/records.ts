@@ -197,6 +197,10 @@ export interface Capture {
   anomalies: number;
   /** What identifies the recording: a hash of its first events (the same capture under any name). */
   id?: string;
+  /** The machine it was recorded on: `# hostname` of perf's header (`perf script --header`). */
+  host?: string;
+  /** `# captured on` of perf's header: the perf.data file's modification time, in the recording host's local time. */
+  captured_on?: string;
 }
 
 export interface Diagnostic {
@@ -281,7 +285,7 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
   process: { required: { pid: 'int?', comm: 'string', threads: 'int', gil: 'bool' }, optional: { pids: ['recorded', 'inferred'], two_holders: 'uint' } },
   capture: {
     required: { first_ts: 'int?', last_ts: 'int?', gil_source: ['take_gil', 'cond_timedwait', 'stack', 'none'], lost: 'int', anomalies: 'int' },
-    optional: { id: 'string' },
+    optional: { id: 'string', host: 'string', captured_on: 'string' },
   },
   diagnostic: { required: { code: DIAGNOSTIC_CODES, ts: 'uint', message: 'string' }, optional: { pid: 'int?', tid: 'int' } },
 };

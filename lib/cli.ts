@@ -35,12 +35,27 @@ export function debugVariable(): string {
   return `${packageInfo().name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_DEBUG`;
 }
 
-/** Writes `PROG: message` lines to stderr; the only channel for diagnostics. */
+/**
+ * Writes `PROG: message` lines to stderr; the only channel for diagnostics.
+ * Given the command's inputs, every message names them (`gil-state:
+ * host-a/0042.perf.data: ...`) unless it already does, so the notes of jobs
+ * run side by side (make -j, parallel) can be told apart.
+ */
 export class Reporter {
-  constructor(readonly prog: string) {}
+  /** How the messages name the input: its name, the first and how many more, or nothing for stdin. */
+  readonly input: string | undefined;
+  constructor(
+    readonly prog: string,
+    inputs: readonly string[] = [],
+  ) {
+    const named = inputs.filter((f) => f !== '-');
+    if (named.length === 1 && inputs.length === 1) this.input = named[0];
+    else if (named.length > 0) this.input = `${inputs[0] === '-' ? 'stdin' : inputs[0]} and ${inputs.length - 1} more input${inputs.length > 2 ? 's' : ''}`;
+  }
   /** A message may quote the input (a name, a line): it reaches the terminal escaped. */
   say(msg: string): void {
-    process.stderr.write(`${this.prog}: ${forTerminalLines(msg)}\n`);
+    const named = this.input === undefined || msg.includes(this.input) ? msg : `${this.input}: ${msg}`;
+    process.stderr.write(`${this.prog}: ${forTerminalLines(named)}\n`);
   }
 }
 

@@ -56,3 +56,12 @@ export function forCsv(s: string): string {
   if (/^[=+\-@]/.test(t)) t = `'${t}`;
   return /[",]|^\s|\s$/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
 }
+
+/**
+ * For an OpenMetrics or Prometheus label value: terminal-safe (a dashboard
+ * shows it), then the backslash and the quote escaped as the text format wants
+ * (a newline never gets here: it is `\x0a` by then).
+ */
+export function forOpenMetrics(s: string): string {
+  return forTerminal(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}

@@ -17,11 +17,11 @@ export interface Payload {
 }
 
 const SWITCH_RE =
-  /^prev_comm=(.*) prev_pid=(-?\d+) prev_prio=(-?\d+) prev_state=(\S+) ==> next_comm=(.*) next_pid=(-?\d+) next_prio=(-?\d+)(?= |$)/;
-const SWITCH_PLUGIN_RE = /^(.*):(-?\d+) \[(-?\d+)\] (\S+) ==> (.*):(-?\d+) \[(-?\d+)\](?= |$)/;
-const WAKE_RE = /^comm=(.*) pid=(-?\d+) prio=(-?\d+)(?: success=(\d+))? target_cpu=(\d+)(?= |$)/;
-const WAKE_PLUGIN_RE = /^(.*):(-?\d+) \[(-?\d+)\](?: success=(\d+))? CPU:(\d+)(?= |$)/;
-const WAKE_OLD_RE = /^task (.*):(-?\d+) \[(-?\d+)\] success=(\d+) \[(\d+)\](?= |$)/;
+  /^prev_comm=([\s\S]*) prev_pid=(-?\d+) prev_prio=(-?\d+) prev_state=(\S+) ==> next_comm=([\s\S]*) next_pid=(-?\d+) next_prio=(-?\d+)(?= |$)/;
+const SWITCH_PLUGIN_RE = /^([\s\S]*):(-?\d+) \[(-?\d+)\] (\S+) ==> ([\s\S]*):(-?\d+) \[(-?\d+)\](?= |$)/;
+const WAKE_RE = /^comm=([\s\S]*) pid=(-?\d+) prio=(-?\d+)(?: success=(\d+))? target_cpu=(\d+)(?= |$)/;
+const WAKE_PLUGIN_RE = /^([\s\S]*):(-?\d+) \[(-?\d+)\](?: success=(\d+))? CPU:(\d+)(?= |$)/;
+const WAKE_OLD_RE = /^task ([\s\S]*):(-?\d+) \[(-?\d+)\] success=(\d+) \[(\d+)\](?= |$)/;
 const PROBE_RE = /^\(([0-9a-f]+)(?: <- ([0-9a-f]+))?\)/;
 const KEY_RE = /(?:^| )([A-Za-z_][A-Za-z0-9_]*)=/g;
 const INT_RE = /^-?\d{1,15}$/;

@@ -9,9 +9,10 @@ import { type Input, fileHead, openInput } from './io.js';
  * beside tid (an interpreter's lock is per process), fork/comm/exit and
  * lost-event records, and switch-in records when recorded with --switch-events.
  * --no-inline: inline frames cost addr2line calls (6x slower on DWARF stacks)
- * and add nothing the later stages use.
+ * and add nothing the later stages use. --header: the host the recording
+ * was made on, and when, for the capture record (labelled summaries).
  */
-export const PERF_SCRIPT_ARGS = ['--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--show-switch-events', '--no-inline'];
+export const PERF_SCRIPT_ARGS = ['--header', '--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--show-switch-events', '--no-inline'];
 
 /**
  * perf 6.1 stops printing recorded callchains as soon as any -F is given

@@ -37,7 +37,7 @@ export interface PipelineOptions {
   say: (msg: string) => void;
 }
 
-export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; trace: string }> {
+export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; events: number; trace: string }> {
   let viz = o.viztracer;
   if (viz !== undefined && !existsSync(viz)) {
     o.say(`VizTracer wrote no ${viz} (did the program fail?): writing the GIL trace alone`);
@@ -48,14 +48,14 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; t
     const gilTrace = tmp ? join(tmp, 'gil-trace.json') : o.output;
     o.say(`perf-parse -i ${o.perfData} | gil-state | to-trace -o ${o.output}, gil-stats${o.states ? `, and gil-state's records in ${o.states}` : ''}`);
     const perf = await perfScript(o.perfData, new Reporter('perf-parse'));
-    const { lost, summary } = await stages(perf.input, { trace: gilTrace, states: o.states }, perf.done);
+    const { lost, events, summary } = await stages(perf.input, { trace: gilTrace, states: o.states }, perf.done);
     if (viz) {
       o.say(`merge-trace with ${viz}`);
       await mergeTraces([gilTrace, viz], o.output);
     }
     process.stdout.write(FORMATTERS.table(summary, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' }));
     for (const note of statsNotes(summary, 'table')) new Reporter('gil-stats').say(note);
-    return { lost, trace: o.output };
+    return { lost, events, trace: o.output };
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
@@ -66,13 +66,13 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; t
  * to-trace (the file `trace`), gil-stats and, when asked, a states file;
  * each stage says on stderr what it would say run on its own. `done` is
  * awaited once the input ended (perf script's exit). Returns the events perf
- * lost, as gil-state counted them, and gil-stats' summary.
+ * lost, as gil-state counted them, the events it kept, and gil-stats' summary.
  */
 export async function stages(
   input: Input,
   files: { trace: string; states?: string },
   done: () => Promise<void> = async () => undefined,
-): Promise<{ lost: number; summary: GilStatsJSON }> {
+): Promise<{ lost: number; events: number; summary: GilStatsJSON }> {
   const say = { parse: new Reporter('perf-parse'), state: new Reporter('gil-state'), trace: new Reporter('to-trace') };
   // Nothing downstream can be malformed: each stage gets the records the one before made.
   const bad = new BadInput(say.parse, false);
@@ -115,7 +115,7 @@ export async function stages(
   for (const note of state.notes()) say.state.say(note);
   for (const note of toTrace.notes()) say.trace.say(note);
   for (const x of outs) await x.commit();
-  return { lost: state.lostEvents, summary: summary! };
+  return { lost: state.lostEvents, events: parser.stats.samples + parser.stats.records, summary: summary! };
 }
 
 /** merge-trace FILES -o OUTPUT, on regular files, in this process. */

@@ -6,9 +6,10 @@ import type { Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { RecordError } from './errors.js';
 import type { Interpreter } from './interpreter.js';
-import { type RecordResult, explainRecordFailure, recordArgs, runRecord, underViztracer, viztracerAvailable } from './perf-record.js';
+import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSigpipe } from './perf-record.js';
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
 import type { ProbeSpec } from './probes.js';
+import { type Watchdog, watchPerf } from './watchdog.js';
 
 /** What to record: a command, or a running process for a while. */
 export interface Target {
@@ -51,6 +52,7 @@ export class Recorder {
       command = underViztracer(command, o.viztracer);
     }
     const { pid, durationS } = o.target;
+    let watchdog: Watchdog | undefined;
     try {
       this.disarm();
       const specs = await this.group.add(o.specs);
@@ -59,10 +61,14 @@ export class Recorder {
       this.reporter.say(
         pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
       );
-      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command });
-      return await runRecord(args, { quiet: o.quiet });
+      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command: withDefaultSigpipe(command) });
+      return await runRecord(args, {
+        quiet: o.quiet,
+        onStart: (perfPid) => (watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined)),
+      });
     } finally {
       await this.group.remove();
+      watchdog?.done();
       const left = await this.group.list();
       if (left.length > 0) this.reporter.say(`WARNING: could not remove probes ${left.join(' ')}: perf probe -d '${this.group.name}:*'`);
       this.arm();
@@ -95,13 +101,13 @@ export class Recorder {
  * end with (the command's own, as a shell passes it on), or a RecordError when
  * perf wrote nothing.
  */
-export function recordingStatus(rec: RecordResult, target: Target, reporter: Reporter): number {
+export function recordingStatus(rec: RecordResult, target: Target, reporter: Reporter, mmap: string): number {
   if (rec.aborted) {
     reporter.say(`${rec.signal === 'SIGTERM' ? 'terminated' : 'interrupted twice'}: probes removed, no trace made`);
     return rec.signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
   }
   if (!rec.wrote) throw new RecordError(explainRecordFailure(rec.stderr));
-  if (rec.lostWarning) reporter.say(`perf lost events while recording (${rec.lostWarning}); try a bigger buffer: -m 16M`);
+  if (rec.lostWarning) reporter.say(`perf lost events while recording (${rec.lostWarning}); the buffer was ${mmapText(mmap)} per CPU: -m ${biggerMmap(mmap)} loses fewer`);
   const attached = target.pid !== undefined;
   if (rec.signal !== undefined) {
     reporter.say(`stopped by ${rec.signal}: processing what was recorded`);

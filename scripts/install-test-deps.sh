@@ -4,8 +4,10 @@
 # run installs nothing and does not touch the network.
 #
 #   required (missing = loud, exit 1): perf (linux-perf), jq
-#   optional (missing = one clear line; the viewer tests then skip):
-#     chromium, fonts-liberation, the Catapult trace viewer files
+#   optional (missing = one clear line; the tests that need them then skip):
+#     chromium, fonts-liberation, the Catapult trace viewer files (viewer tests);
+#     prometheus (promtool) and python3-prometheus-client (the openmetrics tests);
+#     parallel (GNU parallel: the fleet batch test)
 #
 # The Catapult viewer comes from Debian's golang-1.19-src, which carries it for
 # `go tool trace`. We need two files out of a ~20 MB package, so we download the
@@ -94,9 +96,21 @@ if viewer_ok "$viewer_dir" || viewer_ok "$viewer_src"; then :; else
 fi
 viewer_ok "$viewer_dir" || viewer_ok "$viewer_src" || missing_optional+=("Catapult viewer files in $viewer_dir")
 
+# --- optional: the metrics checkers and GNU parallel -------------------------
+want=()
+command -v promtool >/dev/null || want+=(prometheus)
+have_pkg python3-prometheus-client || want+=(python3-prometheus-client)
+command -v parallel >/dev/null || want+=(parallel)
+if [ ${#want[@]} -gt 0 ]; then
+  apt_install "${want[@]}" || say "could not install ${want[*]}"
+fi
+command -v promtool >/dev/null || missing_optional+=("promtool (package prometheus): the openmetrics tests")
+have_pkg python3-prometheus-client || missing_optional+=("python3-prometheus-client: the openmetrics tests")
+command -v parallel >/dev/null || missing_optional+=("GNU parallel (package parallel): the fleet batch test")
+
 # --- summary --------------------------------------------------------------
 for m in "${missing_optional[@]}"; do
-  say "OPTIONAL MISSING: $m -- the trace viewer tests will skip"
+  say "OPTIONAL MISSING: $m -- the tests that need it will skip"
 done
 if [ ${#failed_required[@]} -gt 0 ]; then
   for m in "${failed_required[@]}"; do say "ERROR: REQUIRED MISSING: $m -- perf-based tests cannot run"; done
@@ -104,4 +118,5 @@ if [ ${#failed_required[@]} -gt 0 ]; then
 fi
 say "ok: perf $(perf --version 2>/dev/null | awk '{print $3}'), jq $(jq --version 2>/dev/null)," \
   "chromium $([ -x /usr/bin/chromium ] && echo yes || echo no)," \
+  "promtool $(command -v promtool >/dev/null && echo yes || echo no), parallel $(command -v parallel >/dev/null && echo yes || echo no)," \
   "viewer $(viewer_ok "$viewer_dir" && echo "$viewer_dir" || { viewer_ok "$viewer_src" && echo "$viewer_src"; } || echo no)"

@@ -3,7 +3,7 @@
 // `null` wherever the input cannot say (no GIL data, waits-only sources, no
 // scheduler events) rather than a misleading 0 or 100.
 import { LogHistogram } from '../../lib/histogram.js';
-import { HOGS_KEPT, byHarm, keepLongest, type GilStatsJSON } from './summary.js';
+import { HOGS_KEPT, byHarm, keepLongest, rowKey, type GilStatsJSON } from './summary.js';
 
 const pct = (part: number, whole: number): number | null => (whole > 0 ? (100 * part) / whole : null);
 
@@ -13,14 +13,14 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
   const procHeld = new Map<string, boolean>();
   const procWhole = new Map<string, boolean>();
   for (const p of s.processes) {
-    procGil.set(String(p.pid), p.gil);
-    procHeld.set(String(p.pid), p.gil && p.holds_known);
-    procWhole.set(String(p.pid), whole(p));
+    procGil.set(procKey(p), p.gil);
+    procHeld.set(procKey(p), p.gil && p.holds_known);
+    procWhole.set(procKey(p), whole(p));
   }
   s.gil_data = s.processes.some((p) => p.gil);
-  s.processes.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1));
-  s.threads.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || Number(b.main) - Number(a.main) || a.tid - b.tid);
-  s.windows.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || a.start_ns - b.start_ns);
+  s.processes.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || byOrigin(a, b));
+  s.threads.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || byOrigin(a, b) || Number(b.main) - Number(a.main) || a.tid - b.tid);
+  s.windows.sort((a, b) => (a.pid ?? -1) - (b.pid ?? -1) || byOrigin(a, b) || a.start_ns - b.start_ns);
   keepLongest(s.top.waits, s.options.top);
   keepLongest(s.top.holds, s.options.top);
   for (const p of s.processes) {
@@ -34,7 +34,7 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       else delete h.uncontended;
     }
     const waitOf = new Map<number, number>();
-    for (const t of s.threads) if (t.pid === p.pid) waitOf.set(t.tid, t.wait_ns);
+    for (const t of s.threads) if (t.pid === p.pid && t.origin === p.origin) waitOf.set(t.tid, t.wait_ns);
     let blamed = 0;
     // Threads of several processes grouped as one: who held while who waited
     // mixes GILs, so no figure of the process as a whole is told.
@@ -69,10 +69,15 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
     };
   }
   const blamedOf = new Map<string, number>();
-  for (const p of s.processes) for (const b of p.blame) blamedOf.set(`${p.pid}:${b.waiter}`, (blamedOf.get(`${p.pid}:${b.waiter}`) ?? 0) + b.ns);
+  for (const p of s.processes) {
+    for (const b of p.blame) {
+      const k = rowKey({ origin: p.origin, pid: p.pid, tid: b.waiter });
+      blamedOf.set(k, (blamedOf.get(k) ?? 0) + b.ns);
+    }
+  }
   for (const t of s.threads) {
-    const gil = procGil.get(String(t.pid)) ?? false;
-    const held = procHeld.get(String(t.pid)) ?? false;
+    const gil = procGil.get(procKey(t)) ?? false;
+    const held = procHeld.get(procKey(t)) ?? false;
     const wh = LogHistogram.fromJSON(t.wait_hist);
     const hh = LogHistogram.fromJSON(t.hold_hist);
     const tot = t.total_ns;
@@ -96,7 +101,7 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       wait_max_ns: t.wait_hist.max_ns,
       hold_p50_ns: hh.percentile(0.5),
       hold_max_ns: t.hold_hist.max_ns,
-      no_holder_wait_ns: held && procWhole.get(String(t.pid)) !== false ? Math.max(0, t.wait_ns - (blamedOf.get(`${t.pid}:${t.tid}`) ?? 0)) : null,
+      no_holder_wait_ns: held && procWhole.get(procKey(t)) !== false ? Math.max(0, t.wait_ns - (blamedOf.get(rowKey(t)) ?? 0)) : null,
       per4m: {
         total_us: p4.total_ns / 1000,
         no_gil_pct: held ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,
@@ -108,7 +113,7 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
   const iv = s.options.interval_ns;
   if (iv) {
     for (const w of s.windows) {
-      const ok = procWhole.get(String(w.pid)) !== false;
+      const ok = procWhole.get(procKey(w)) !== false;
       w.derived = {
         wait_per_s: ok ? w.wait_ns / iv : null,
         held_pct: ok ? (100 * w.hold_ns) / iv : null,
@@ -122,4 +127,16 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
 /** Its threads are one process: pids were recorded, or the guess never put two holders together. */
 function whole(p: { pids_inferred: boolean; two_holders: number }): boolean {
   return !(p.pids_inferred && p.two_holders > 0);
+}
+
+/** A row's process: its origin and pid. */
+function procKey(r: { origin?: string; pid: number | null }): string {
+  return rowKey({ origin: r.origin, pid: r.pid });
+}
+
+/** Rows of one pid from several captures, in the order of their origin keys. */
+function byOrigin(a: { origin?: string }, b: { origin?: string }): number {
+  const x = a.origin ?? '';
+  const y = b.origin ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -32,11 +32,13 @@ import {
 } from './columns.js';
 import type { GilStatsJSON, ProcessJSON, ThreadJSON, TopEntry } from './summary.js';
 import { foldedText, type Weight } from './folded.js';
+import { originTitle } from './labels.js';
+import { formatOpenMetrics } from './openmetrics.js';
 import { verdict } from './verdict.js';
 
 export { fmtDur, fmtPct, fmtTs, threadLabel } from './columns.js';
 
-export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown', 'folded'] as const;
+export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown', 'openmetrics', 'folded'] as const;
 export type Format = (typeof FORMATS)[number];
 export const CSV_TABLES = ['threads', 'processes', 'blame', 'windows', 'top', 'hogs'] as const;
 export type CsvTable = (typeof CSV_TABLES)[number];
@@ -63,6 +65,7 @@ export const FORMATTERS: Readonly<Record<Format, (s: GilStatsJSON, o: FormatOpti
   ndjson: (s) => formatNdjson(s),
   csv: (s, o) => formatCsv(s, o.table, o.per4m),
   markdown: (s, o) => formatMarkdown(s, o),
+  openmetrics: (s, o) => formatOpenMetrics(s, o.top),
   folded: (s, o) => foldedText(s.folded ?? { blame: [], wait: [], offcpu: [] }, o.weight ?? 'blame'),
 };
 
@@ -187,8 +190,9 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number, wide: boolea
   }
   // The answer first: what the waiting cost and why, then the figures behind it.
   lines.unshift(...verdict(s, p), '');
-  const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}`;
-  const threads = s.threads.filter((t) => t.pid === p.pid);
+  const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}${originTitle(s, p)}`;
+  const mine = (r: { pid: number | null; origin?: string }): boolean => r.pid === p.pid && r.origin === p.origin;
+  const threads = s.threads.filter(mine);
   const extra: Block[] = [{ title: `Threads (% of each thread's total; * main thread${wide ? '' : '; --wide for every column'})`, grid: grid(THREAD_COLUMNS, threads, undefined, wide) }];
   const pairs = blamePairs(p, threads).slice(0, top);
   if (pairs.length > 0) {
@@ -201,11 +205,11 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number, wide: boolea
       grid: wide ? grid(HOG_COLUMNS, hogs, HOGS_WIDE_VIEW) : grid(HOG_COLUMNS, hogs, HOGS_VIEW, false, HOGS_CUTS),
     });
   }
-  const waits = topRows(s, 'wait').filter((w) => w.pid === p.pid).slice(0, top);
+  const waits = topRows(s, 'wait').filter(mine).slice(0, top);
   if (waits.length > 0) extra.push({ title: 'Longest waits (and what their holder did meanwhile, when the hold was a hog)', grid: grid(TOP_COLUMNS, waits, WAITS_VIEW, wide, WAITS_CUTS) });
-  const holds = topRows(s, 'hold').filter((w) => w.pid === p.pid).slice(0, top);
+  const holds = topRows(s, 'hold').filter(mine).slice(0, top);
   if (holds.length > 0) extra.push({ title: 'Longest holds', grid: grid(TOP_COLUMNS, holds, HOLDS_VIEW) });
-  const wins = s.windows.filter((w) => w.pid === p.pid);
+  const wins = s.windows.filter(mine);
   if (wins.length > 0) extra.push({ title: `Windows of ${fmtDur(s.options.interval_ns)}`, grid: grid(WINDOW_COLUMNS, wins) });
   return { title, lines, children: extra };
 }
@@ -238,7 +242,7 @@ function topRows(s: GilStatsJSON, kind: 'wait' | 'hold'): TopRow[] {
 function holderWas(s: GilStatsJSON, w: TopEntry): string | undefined {
   if (w.holder === null || w.holder === undefined) return undefined;
   const end = w.ts + w.dur_ns;
-  const h = s.processes.find((p) => p.pid === w.pid)?.hogs.longest.find((x) => x.tid === w.holder && x.ts < end && x.ts + x.dur_ns > w.ts);
+  const h = s.processes.find((p) => p.pid === w.pid && p.origin === w.origin)?.hogs.longest.find((x) => x.tid === w.holder && x.ts < end && x.ts + x.dur_ns > w.ts);
   const sc = h?.sched;
   if (!h || !sc || h.dur_ns <= 0) return undefined;
   const pct = (ns: number): string => `${((100 * ns) / h.dur_ns).toFixed(0)}%`;

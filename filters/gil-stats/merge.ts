@@ -4,7 +4,7 @@
 // derived figures are computed again from the result.
 import { LogHistogram, type HistogramJSON } from '../../lib/histogram.js';
 import { finish } from './derive.js';
-import { GIL_STATS_VERSION, PROCESS_SUMS, THREAD_SUMS, WINDOW_SUMS, type GilStatsJSON } from './summary.js';
+import { GIL_STATS_VERSION, PROCESS_SUMS, THREAD_SUMS, WINDOW_SUMS, rowKey, type GilStatsJSON } from './summary.js';
 
 /** Is this parsed JSON a summary this version can merge? Returns why not, or undefined. */
 export function checkSummary(j: unknown): string | undefined {
@@ -33,6 +33,7 @@ export function parseSummary(text: string, name: string): GilStatsJSON | string 
   const summary = j as GilStatsJSON;
   // Fields added since version 1 was first written: a summary without them had none to say.
   summary.capture_ids ??= [];
+  summary.origins ??= [];
   for (const p of summary.processes) {
     p.pids_inferred ??= false;
     p.two_holders ??= 0;
@@ -58,10 +59,12 @@ function addUp<K extends string>(into: Record<K, number>, from: Record<K, number
  */
 export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) => `summary ${i + 1}`)): GilStatsJSON {
   if (list.length === 0) throw new Error('nothing to merge');
-  // A capture in two summaries would count twice.
+  // A capture in two summaries would count twice. The same recording labelled
+  // with two hosts is two origins (a test's copies); without origins, its id says.
   const whose = new Map<string, string>();
   list.forEach((s, i) => {
-    for (const id of s.capture_ids) {
+    const ids = s.origins.length > 0 ? s.origins.filter((o) => o.capture !== null).map((o) => o.key) : s.capture_ids;
+    for (const id of ids) {
       const other = whose.get(id);
       if (other !== undefined) throw new Error(`cannot merge: ${other} and ${names[i]} hold the same capture (id ${id}); give each capture once`);
       whose.set(id, names[i]!);
@@ -74,9 +77,11 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
     }
   }
   const out: GilStatsJSON = structuredClone(list[0]!);
-  const procs = new Map(out.processes.map((p) => [String(p.pid), p]));
-  const threads = new Map(out.threads.map((t) => [`${t.pid}:${t.tid}`, t]));
-  const windows = new Map(out.windows.map((w) => [`${w.pid}:${w.start_ns}`, w]));
+  // Rows of different origins (hosts, captures) stay apart; only rows of
+  // summaries written before origins meet by pid.
+  const procs = new Map(out.processes.map((p) => [rowKey(p), p]));
+  const threads = new Map(out.threads.map((t) => [rowKey(t), t]));
+  const windows = new Map(out.windows.map((w) => [`${rowKey(w)}@${w.start_ns}`, w]));
   for (const s0 of list.slice(1)) {
     const s = structuredClone(s0);
     for (const src of s.sources) if (!out.sources.includes(src)) out.sources.push(src);
@@ -85,6 +90,7 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
     out.first_ts = firsts.length > 0 ? Math.min(...firsts) : null;
     if (s.partial) out.partial = true;
     out.capture_ids.push(...s.capture_ids);
+    out.origins.push(...s.origins);
     for (const g of s.gil_sources) if (!out.gil_sources.includes(g)) out.gil_sources.push(g);
     out.lost += s.lost;
     out.anomalies += s.anomalies;
@@ -93,9 +99,9 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
     out.top.waits.push(...s.top.waits);
     out.top.holds.push(...s.top.holds);
     for (const p of s.processes) {
-      const q = procs.get(String(p.pid));
+      const q = procs.get(rowKey(p));
       if (!q) {
-        procs.set(String(p.pid), p);
+        procs.set(rowKey(p), p);
         out.processes.push(p);
         continue;
       }
@@ -122,7 +128,7 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
       q.hold_hist = addHist(q.hold_hist, p.hold_hist);
     }
     for (const t of s.threads) {
-      const k = `${t.pid}:${t.tid}`;
+      const k = rowKey(t);
       const u = threads.get(k);
       if (!u) {
         threads.set(k, t);
@@ -139,7 +145,7 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
       addUp(u.per4m, t.per4m, ['total_ns', 'hold_ns', 'wait_ns'] as const);
     }
     for (const w of s.windows) {
-      const k = `${w.pid}:${w.start_ns}`;
+      const k = `${rowKey(w)}@${w.start_ns}`;
       const x = windows.get(k);
       if (!x) {
         windows.set(k, w);

@@ -15,8 +15,34 @@ export const GIL_STATS_VERSION = 1;
 /** How many hogs each process keeps with timestamps (the longest); all are counted. */
 export const HOGS_KEPT = 100;
 
+/**
+ * Where the figures of a summary came from: one capture, with the host it was
+ * recorded on and the user's labels. Every process, thread and window row
+ * names its origin by `key`, so rows of two hosts or two captures that share
+ * a pid stay apart, in one run and through --merge.
+ */
+export interface OriginJSON {
+  /** `HOST/ID`: the host (or empty) and the capture id (or, without one, the input's name). */
+  key: string;
+  /** gil-state's capture id; null when the input ended without a capture record. */
+  capture: string | null;
+  /** The input it was read from, as named to gil-stats. */
+  source: string;
+  /** --label host=..., else perf's header (`# hostname`); null when neither says. */
+  host: string | null;
+  /** The user's --label key=value pairs (host apart). */
+  labels: Record<string, string>;
+  /** The capture's first and last event on the perf clock, ns. */
+  first_ts: number | null;
+  last_ts: number | null;
+  /** perf's `# captured on` (the perf.data file's modification time), when the input had the header. */
+  captured_on: string | null;
+}
+
 export interface TopEntry {
   pid: number | null;
+  /** The row's origin (OriginJSON.key); absent in summaries written before origins. */
+  origin?: string;
   tid: number;
   ts: number;
   dur_ns: number;
@@ -75,6 +101,8 @@ export interface FoldedJSON {
 
 export interface ThreadJSON {
   pid: number | null;
+  /** Which capture (OriginJSON.key) the row comes from; absent in summaries written before origins. */
+  origin?: string;
   tid: number;
   comm: string | null;
   main: boolean;
@@ -130,6 +158,8 @@ export interface BlameEntry {
 
 export interface ProcessJSON {
   pid: number | null;
+  /** Which capture (OriginJSON.key) the row comes from; absent in summaries written before origins. */
+  origin?: string;
   comm: string | null;
   gil: boolean;
   /** Holds were observed (take_gil/drop_gil probes); false when the GIL source shows waits only. */
@@ -179,6 +209,8 @@ export interface ProcessDerived {
 
 export interface WindowJSON {
   pid: number | null;
+  /** Which capture (OriginJSON.key) the row comes from; absent in summaries written before origins. */
+  origin?: string;
   start_ns: number;
   wait_ns: number;
   hold_ns: number;
@@ -197,6 +229,8 @@ export interface GilStatsJSON {
   captures: number;
   /** The ids of the captures summarised (gil-state's capture.id), so none is added twice. */
   capture_ids: string[];
+  /** Each capture summarised: where it came from (hosts, labels, times). */
+  origins: OriginJSON[];
   gil_sources: string[];
   gil_data: boolean;
   lost: number;
@@ -260,7 +294,11 @@ export const WINDOW_SUMS = ['wait_ns', 'hold_ns', 'contended_ns'] as const satis
 
 /** The order of every longest-N list: longest first, ties broken so that merged lists agree with one run. */
 export function byLongest(a: TopEntry, b: TopEntry): number {
-  return b.dur_ns - a.dur_ns || a.ts - b.ts || a.tid - b.tid || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0);
+  return b.dur_ns - a.dur_ns || a.ts - b.ts || a.tid - b.tid || cmp(a.source, b.source) || cmp(a.origin ?? '', b.origin ?? '');
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Hogs by harm: the wait they caused first, then the longest; uncontended ones (no harm) last. */
@@ -273,4 +311,14 @@ export function keepLongest<T extends TopEntry>(list: T[], n: number): T[] {
   list.sort(byLongest);
   if (list.length > n) list.length = n;
   return list;
+}
+
+/** The origin key of a capture: rows of different hosts, or of different captures of one host, never share one. */
+export function originKey(host: string | null, capture: string | null, source: string): string {
+  return `${host ?? ''}/${capture ?? source}`;
+}
+
+/** The key that tells rows apart across captures: their origin and pid (and tid). */
+export function rowKey(r: { origin?: string; pid: number | null; tid?: number }): string {
+  return `${r.origin ?? ''}|${r.pid}${r.tid === undefined ? '' : `:${r.tid}`}`;
 }

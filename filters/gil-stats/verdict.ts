@@ -12,8 +12,13 @@ const MIN_SHARE = 0.1;
 
 const pct = (a: number, b: number): string => (b > 0 ? `${((100 * a) / b).toFixed(0)}%` : '-');
 
-function who(s: GilStatsJSON, tid: number): string {
-  const t = s.threads.find((x) => x.tid === tid);
+/** The process's own threads: of its pid and its capture (two hosts' pid 4242 are two processes). */
+function threadsOf(s: GilStatsJSON, p: ProcessJSON): GilStatsJSON['threads'] {
+  return s.threads.filter((t) => t.pid === p.pid && t.origin === p.origin);
+}
+
+function who(s: GilStatsJSON, p: ProcessJSON, tid: number): string {
+  const t = threadsOf(s, p).find((x) => x.tid === tid);
   return t?.comm ? `${t.comm} (${tid})` : `thread ${tid}`;
 }
 
@@ -28,9 +33,9 @@ function where(h: HogEntry): string {
 function cause(s: GilStatsJSON, p: ProcessJSON, holder: number, ns: number): string[] {
   const hogs = p.hogs.longest.filter((h) => h.tid === holder && (h.blamed_ns ?? 0) > 0);
   const hogNs = hogs.reduce((a, h) => a + h.blamed_ns!, 0);
-  const head = `${who(s, holder)} made others wait ${fmtDur(ns)} (${pct(ns, p.wait_ns)} of all GIL waiting)`;
+  const head = `${who(s, p, holder)} made others wait ${fmtDur(ns)} (${pct(ns, p.wait_ns)} of all GIL waiting)`;
   if (hogs.length === 0 || hogNs < ns / 2) {
-    const t = s.threads.find((x) => x.tid === holder);
+    const t = threadsOf(s, p).find((x) => x.tid === holder);
     const p50 = t?.derived?.hold_p50_ns ?? null;
     return [
       `${head} with many short holds: ${t?.acquisitions ?? '?'} holds, median ${fmtDur(p50)}, long ones (> ${fmtDur(s.options.hog_ns)}) only ${fmtDur(hogNs)} of it.`,
@@ -74,7 +79,7 @@ function cause(s: GilStatsJSON, p: ProcessJSON, holder: number, ns: number): str
 /** The verdict for one process, or nothing when it had no GIL waits to explain. */
 export function verdict(s: GilStatsJSON, p: ProcessJSON): string[] {
   if (!p.holds_known || p.derived?.withheld) return [];
-  const threads = s.threads.filter((t) => t.pid === p.pid);
+  const threads = threadsOf(s, p);
   const total = threads.reduce((a, t) => a + t.total_ns, 0);
   const waiters = threads.filter((t) => t.wait_ns > 0).length;
   const out = [
@@ -87,8 +92,8 @@ export function verdict(s: GilStatsJSON, p: ProcessJSON): string[] {
     const [first, ...rest] = cause(s, p, tid, ns);
     out.push(`${i + 1}. ${first}`, ...rest);
   });
-  const stacks = p.hogs.longest.some((h) => h.stack !== undefined || h.began !== undefined) || s.top.waits.some((w) => w.stack !== undefined);
-  const pyFrames = p.hogs.longest.some((h) => h.python) || s.top.waits.some((w) => w.python);
+  const stacks = p.hogs.longest.some((h) => h.stack !== undefined || h.began !== undefined) || s.top.waits.some((w) => w.origin === p.origin && w.stack !== undefined);
+  const pyFrames = p.hogs.longest.some((h) => h.python) || s.top.waits.some((w) => w.origin === p.origin && w.python);
   if (p.hogs.count > 0 && !stacks) out.push('No stacks were recorded: record callchains on the GIL probes (docs/finding-code.md) to see the code.');
   else if (stacks && !pyFrames) {
     out.push('No Python frames in the stacks: perf shows them only for CPython 3.12+ run with -X perf; the native frames are shown (the C function is the answer there).');
@@ -97,7 +102,7 @@ export function verdict(s: GilStatsJSON, p: ProcessJSON): string[] {
   if (idle.length > 0) {
     const l = idle.reduce((a, h) => (h.dur_ns > a.dur_ns ? h : a));
     out.push(
-      `${idle.length} long hold${idle.length === 1 ? '' : 's'} had nobody waiting (the longest ${fmtDur(l.dur_ns)} by ${who(s, l.tid)}${l.python ? ` in ${l.python.function}()` : ''}): harmless, listed last.`,
+      `${idle.length} long hold${idle.length === 1 ? '' : 's'} had nobody waiting (the longest ${fmtDur(l.dur_ns)} by ${who(s, p, l.tid)}${l.python ? ` in ${l.python.function}()` : ''}): harmless, listed last.`,
     );
   }
   return out;

@@ -166,7 +166,7 @@ t.test('a recording made here: perf-parse -i equals perf script | perf-parse', a
   if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
   const viaI = await runBin('perf-parse', ['-i', data]);
   t.equal(viaI.exitCode, 0, viaI.stderr as string);
-  const txt = await execa('perf', ['script', '-i', data, '--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--show-switch-events', '--no-inline']);
+  const txt = await execa('perf', ['script', '-i', data, '--header', '--ns', '-F', '+pid', '--show-task-events', '--show-lost-events', '--show-switch-events', '--no-inline']);
   const viaPipe = await runBin('perf-parse', [], { input: txt.stdout + '\n' });
   t.equal(viaI.stdout, viaPipe.stdout);
   const recs = parseNdjson(viaI.stdout as string);

@@ -214,3 +214,41 @@ t.test('probes and switch-out stacks together: a wait counts once, from the prob
   const s = summarise(records);
   t.same(impossible(s), [], 'no wait % above 100');
 });
+
+t.test('a thread name with a newline: perf cuts its lines in two, gilpipe joins them, and its figures stay right', async (t) => {
+  const file = fx + 'comm_names-newline.perf.txt.gz';
+  const truth = JSON.parse(readFileSync(fx + 'comm_names-newline.truth.json', 'utf8'));
+  const named = truth.threads.find((x: any) => x.expected.includes('\n'));
+  t.ok(named, 'the workload named a thread with a newline');
+  const { records } = await pipeline(file);
+  const run = await execa('node', [bin('gil-stats'), '--format', 'json', file], { reject: false });
+  t.equal(run.exitCode, 0);
+  const stderr = String(run.stderr);
+  const summary = JSON.parse(String(run.stdout)) as GilStatsJSON;
+  t.notMatch(stderr, /malformed|no readable fields/, 'no line is left over, no switch unread');
+  const th = summary.threads.find((x) => x.tid === named.tid)!;
+  t.equal(th.comm, named.expected, `its name is exactly ${JSON.stringify(named.expected)}`);
+  // GIL: the probe pairs read from the raw text (the halves after the newline carry the pid/tid column).
+  const raw = rawProbeTimes(file).get(named.tid)!;
+  const got = gilTimes(records, true).get(named.tid)!;
+  t.ok(Math.abs(got.hold - raw.hold) <= 0.01 * raw.hold + 1000, `hold ${got.hold} vs raw ${raw.hold}`);
+  t.ok(Math.abs(got.wait - raw.wait) <= 0.01 * raw.wait + 1000, `wait ${got.wait} vs raw ${raw.wait}`);
+  // Scheduler: off-CPU time from the raw lines. This per-process recording
+  // sees the thread leave a CPU (its own sched_switch line) but not always
+  // come back (a switch from another process's task is not recorded): it is
+  // off-CPU from a switch-out to its next line of its own, as gil-state
+  // counts it without --switch-events (docs/events.md).
+  const own = new RegExp(` ${truth.pid}/${named.tid} +\\[\\d+\\] +(\\d+)\\.(\\d{9}): +(\\S+):`);
+  let off = 0;
+  let out: number | undefined;
+  for (const line of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) {
+    const m = own.exec(line);
+    if (!m) continue;
+    const ts = Number(m[1]) * 1e9 + Number(m[2]);
+    if (out !== undefined) off += ts - out;
+    out = m[3] === 'sched:sched_switch' ? ts : undefined;
+  }
+  t.ok(off > 0.5 * (named.end_ns - named.renamed_ns), `the raw switches have it off-CPU most of the time (${(off / 1e6).toFixed(1)} ms): it sleeps 2 ms a round`);
+  const notRunning = th.runnable_ns + th.sleeping_ns + th.blocked_ns;
+  t.ok(Math.abs(notRunning - off) <= 0.03 * off, `off-CPU ${notRunning} vs raw ${off}`);
+});

@@ -202,6 +202,78 @@ for (const [sig, code] of [
   });
 }
 
+/** Waits until gil-record's perf is recording into DATA: its probes exist and perf has opened the file. */
+async function recording(pid: number | undefined, data: string): Promise<void> {
+  for (let i = 0; i < 300 && !((await probesNow(`gilrec_${pid}`)).length > 0 && existsSync(data)); i++) await new Promise((res) => setTimeout(res, 100));
+  await new Promise((res) => setTimeout(res, 1000));
+}
+const running = async (pattern: string): Promise<boolean> => (await execa('pgrep', ['-f', pattern], { reject: false })).exitCode === 0;
+async function gone(pattern: string, seconds: number): Promise<boolean> {
+  for (let i = 0; i < seconds * 10 && (await running(pattern)); i++) await new Promise((res) => setTimeout(res, 100));
+  return !(await running(pattern));
+}
+
+t.test('SIGKILL of gil-record: perf, the program and the probes do not outlive it; perf.data stays readable', { skip }, async (t) => {
+  const marker = `gilrec_test_kill_${process.pid}`;
+  const data = join(tmp, 'killed.data');
+  const sub = record(['--record-only', '--perf-data', data, '--', PY, '-c', `import time\nwhile True: time.sleep(0.001)  # ${marker}`]);
+  await recording(sub.pid, data);
+  t.ok((await probesNow(`gilrec_${sub.pid}`)).length > 0, 'probes exist while recording');
+  sub.kill('SIGKILL');
+  const r = await sub;
+  t.equal(r.signal, 'SIGKILL', 'gil-record was killed');
+  t.ok(await gone(`^${PY} -c .*${marker}`, 10), 'the program is gone');
+  t.ok(await gone(`perf record .*${data}`, 10), 'perf is gone');
+  t.ok(await gone(`gil-record-watchdog [0-9]+ gilrec_${sub.pid}`, 10), 'the watchdog is gone');
+  t.same(await probesNow(`gilrec_${sub.pid}`), [], 'no probe of the killed run remains');
+  t.ok((await probesNow(FOREIGN)).length > 0, "someone else's probes remain");
+  const script = await execa('perf', ['script', '-i', data, '--ns'], { reject: false, maxBuffer: 1 << 28 });
+  t.equal(script.exitCode, 0, `perf reads the perf.data left behind: ${String(script.stderr).split('\n')[0]}`);
+  const probeHits = String(script.stdout).split('\n').filter((l) => l.includes(`gilrec_${sub.pid}:take_gil`)).length;
+  t.ok(probeHits > 0, `it holds the probe hits of the killed run (${probeHits})`);
+});
+
+t.test('the program finds the commands the user would: PATH is the same inside', { skip }, async (t) => {
+  const outside = await execa('sh', ['-c', 'command -v python3'], { reject: false });
+  const r = await record(['--record-only', '--no-probes', '--python', PY, '--perf-data', join(tmp, 'path.data'), '--', 'sh', '-c', 'command -v python3']);
+  t.equal(r.exitCode, 0);
+  t.equal(r.stdout.trim(), String(outside.stdout).trim(), `python3 is ${String(outside.stdout).trim()} in the program too`);
+});
+
+t.test("the program keeps SIGPIPE's default although perf ignores it", { skip }, async (t) => {
+  const r = await record(['--record-only', '--no-probes', '--python', PY, '--perf-data', join(tmp, 'pipe.data'), '--', 'sh', '-c', 'yes | head -1']);
+  t.equal(r.exitCode, 0);
+  t.equal(r.stdout.trim(), 'y');
+  t.notMatch(r.stderr, /Broken pipe/, '`yes` ended by SIGPIPE, as outside gil-record');
+});
+
+t.test('events lost: the share and the exact fix, from the same counts perf wrote', { skip }, async (t) => {
+  const data = join(tmp, 'lossy.data');
+  // A one-page buffer and stacks on every switch: perf cannot keep up.
+  const r = await record(['-m', '1', '--stacks', '-o', join(tmp, 'lossy.json'), '--perf-data', data, '--', PY, join(W, 'busy_many.py'), '0.5', '8']);
+  t.equal(r.exitCode, 0, r.stderr.split('\n').slice(-2).join(' '));
+  const script = await execa('perf', ['script', '-i', data, '--show-lost-events', '-F', 'event'], { reject: false, maxBuffer: 1 << 28 });
+  let lost = 0;
+  for (const m of String(script.stdout).matchAll(/PERF_RECORD_LOST lost (\d+)/g)) lost += Number(m[1]);
+  if (lost === 0) return t.skip('perf lost nothing even with a one-page buffer');
+  t.match(r.stderr, new RegExp(`WARNING: perf lost [0-9.]+% of the events \\(${lost} of \\d+; the buffer was 1 pages \\(4 KiB\\) per CPU\\): record again with -m 16M`), `the lost count is perf's own (${lost})`);
+});
+
+t.test('two gil-records on one perf.data: the second refuses, the first records intact', { skip }, async (t) => {
+  const data = join(tmp, 'shared.data');
+  const first = record(['--record-only', '--perf-data', data, '--', PY, join(W, 'two_cpu.py'), '3']);
+  await recording(first.pid, data);
+  const second = await record(['--record-only', '--perf-data', data, '--', PY, join(W, 'two_cpu.py'), '0.2']);
+  t.equal(second.exitCode, 2, 'the second exits 2 (usage)');
+  t.match(second.stderr, new RegExp(`another gil-record \\(pid ${first.pid}\\) is writing .*shared\\.data.*--perf-data`), 'and says who has it, and the fix');
+  t.notMatch(second.stderr, /probes:/, 'the second added no probes');
+  const r = await first;
+  t.equal(r.exitCode, 0, `the first ends well: ${r.stderr.split('\n').slice(-2).join(' ')}`);
+  const evs = await events(data);
+  t.ok(evs.some((e) => e.event.startsWith(`gilrec_${first.pid}:take_gil`)), "the first run's perf.data holds its probe hits");
+  t.notOk(existsSync(`${data}.gil-record.lock`), 'the lock is gone with its owner');
+});
+
 t.test('--pid attaches for --duration to a running program', { skip }, async (t) => {
   const tf = join(tmp, 'pid.truth.json');
   const target = execa(PY, [join(W, 'two_cpu.py'), '20'], { reject: false, env: { ...process.env, GILPIPE_TRUTH: tf } });

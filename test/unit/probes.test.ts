@@ -20,7 +20,7 @@ import {
 import { sortSymbols, parseDefinitions, planSites, planGilProbes, planForInterpreter, GIL_SYMBOL_RE } from '../../record/probes.js';
 import { probeDefinitions, probeEvents, listedEvents, staleGroups, explainProbeFailure, renameAround } from '../../record/probe-group.js';
 import { preflight } from '../../record/system.js';
-import { recordArgs, underViztracer, explainRecordFailure, SCHED_EVENTS } from '../../record/perf-record.js';
+import { recordArgs, underViztracer, explainRecordFailure, SCHED_EVENTS, withDefaultSigpipe, defaultMmapSize, mmapBytes, biggerMmap, lostAdvice, mmapText } from '../../record/perf-record.js';
 
 const PYENV = '/root/.pyenv/versions';
 const py = (v: string) => `${PYENV}/${v}/bin/python3`;
@@ -236,6 +236,8 @@ t.test('perf record command line', async (t) => {
   t.equal(a.filter((x) => x.includes('call-graph')).length, 1, 'and nowhere else');
   for (const ev of SCHED_EVENTS.slice(1)) t.ok(a.includes(ev));
   t.same(a.slice(-3), ['--', 'python', 'x.py']);
+  t.same(withDefaultSigpipe(['python', 'x.py'], true), ['env', '--default-signal=PIPE', 'python', 'x.py'], 'the program gets SIGPIPE back where env can');
+  t.same(withDefaultSigpipe(['python', 'x.py'], false), ['python', 'x.py'], 'and runs as it is where env cannot');
   t.same(recordArgs({ output: 'p', probeEvents: [], stacks: false, pid: 42, durationS: 2.5 }).slice(-5), ['-p', '42', '--', 'sleep', '2.5']);
   t.notOk(recordArgs({ output: 'p', probeEvents: [], stacks: false, pid: 42 }).includes('--'), 'no duration: until Ctrl-C');
   t.same(underViztracer(['python3', '-X', 'dev', 'app.py', '-v'], 'v.json'), ['python3', '-X', 'dev', '-m', 'viztracer', '-o', 'v.json', '--quiet', '--', 'app.py', '-v']);
@@ -298,4 +300,24 @@ t.test('tracefs is found in /proc/mounts, which users without root can read', as
   t.equal(tracefsMount('debugfs /sys/kernel/debug debugfs rw 0 0\n'), '/sys/kernel/debug/tracing', 'old kernels: under debugfs');
   t.equal(tracefsMount('sysfs /sys sysfs rw 0 0\n'), undefined);
   t.same(preflight({ uid: 1000, paranoid: -1, tracefs: '/sys/kernel/tracing', uprobes: false, perf: '/usr/bin/perf' }, true).length, 1, 'a user is told to use sudo, not that uprobes are missing');
+});
+
+t.test('the ring buffer: a default that loses nothing here, and the fix when events are lost', async (t) => {
+  t.equal(defaultMmapSize(2), '16M', '16 MiB per CPU on small machines');
+  t.equal(defaultMmapSize(16), '16M');
+  t.equal(defaultMmapSize(64), '4M', '256 MiB shared out beyond 16 CPUs');
+  t.equal(defaultMmapSize(1024), '1M', 'never below 1 MiB');
+  t.equal(mmapBytes('128'), 128 * 4096, 'a bare number is pages, as perf reads it');
+  t.equal(mmapBytes('4M'), 4 << 20);
+  t.equal(mmapBytes('512K'), 512 << 10);
+  t.equal(mmapBytes('lots'), undefined);
+  t.equal(biggerMmap('16M'), '64M', 'four times the buffer');
+  t.equal(biggerMmap('1'), '16M', 'at least 16 MiB');
+  t.equal(biggerMmap('512M'), '2G');
+  t.equal(mmapText('1'), '1 pages (4 KiB)', 'pages said as pages');
+  t.match(lostAdvice(500, 500, '1'), /buffer was 1 pages \(4 KiB\) per CPU\): record again with -m 16M/);
+  t.equal(lostAdvice(0, 1000, '16M'), undefined, 'nothing lost: nothing to say');
+  t.equal(lostAdvice(1, 1000, '16M'), undefined, 'under 0.1 %: counted, not warned about');
+  const advice = lostAdvice(60, 940, '16M');
+  t.match(advice, /perf lost 6\.0% of the events \(60 of 1000; the buffer was 16M per CPU\): record again with -m 64M/);
 });

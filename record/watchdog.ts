@@ -1,0 +1,62 @@
+// A watchdog for the one case gil-record cannot handle itself: being killed
+// (SIGKILL, the OOM killer). perf would go on recording until the workload
+// ended, then die of SIGPIPE writing its last message to our closed stderr
+// pipe before it wrote the perf.data header ("data size field is 0"), and
+// our uprobes would stay in the kernel.
+//
+// The watchdog is a small shell in a session of its own (so the terminal's
+// Ctrl-C does not reach it), started beside perf. It holds a reader of perf's
+// stderr pipe, so perf never writes to a pipe without one, and blocks reading
+// a pipe from us. A normal run tells it "done" and it exits. If we
+// die, that pipe reaches end-of-file with no word: it stops perf with SIGINT
+// (perf then writes a whole perf.data and ends the workload, as on Ctrl-C),
+// passes perf's last words on to our old stderr, waits for perf to let go of
+// the probes, removes them, and says so.
+import { type ChildProcess, spawn } from 'node:child_process';
+
+// $1 perf's pid, $2 the probe group ('' for none). perf is nobody's child
+// once we are gone and may linger as a zombie until reaped: its state, not
+// its pid, says it is done.
+const SCRIPT = `
+read -r word
+[ "$word" = done ] && exit 0
+kill -INT "$1" 2>/dev/null || exit 0
+while [ -e "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; do sleep 0.1; done
+msg="gil-record was killed: stopped perf (pid $1), which wrote a complete perf.data and ended the program"
+if [ -n "$2" ]; then
+  perf probe -q -d "$2:*" >/dev/null 2>&1
+  msg="$msg; removed the probes $2:*"
+fi
+echo "gil-record: $msg" >&2
+`;
+
+export interface Watchdog {
+  /** The run ended normally: perf has exited and the probes are ours to remove. */
+  done(): void;
+}
+
+/**
+ * Starts the watchdog for a running perf; `group` is the probe group to
+ * remove if we are killed.
+ */
+export function watchPerf(perfPid: number, group: string | undefined): Watchdog {
+  let child: ChildProcess | undefined;
+  try {
+    child = spawn('sh', ['-c', SCRIPT, 'gil-record-watchdog', String(perfPid), group ?? ''], {
+      stdio: ['pipe', 'ignore', 'inherit'],
+      detached: true,
+    });
+    child.on('error', () => undefined); // no sh: run without a watchdog rather than fail the recording
+    child.stdin?.on('error', () => undefined);
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  } catch {
+    child = undefined;
+  }
+  return {
+    done(): void {
+      if (!child?.stdin || child.stdin.destroyed) return;
+      child.stdin.end('done\n');
+    },
+  };
+}
