@@ -31,7 +31,8 @@ function where(h: HogEntry): string {
 
 /** One cause: a holder, the waiting it caused, how it held, what to do. */
 function cause(s: GilStatsJSON, p: ProcessJSON, holder: number, ns: number): string[] {
-  const hogs = p.hogs.longest.filter((h) => h.tid === holder && (h.blamed_ns ?? 0) > 0);
+  // Its long holds that hurt: a hold that made others wait a few µs is not what to fix.
+  const hogs = p.hogs.longest.filter((h) => h.tid === holder && (h.blamed_ns ?? 0) >= 0.01 * ns);
   const hogNs = hogs.reduce((a, h) => a + h.blamed_ns!, 0);
   const head = `${who(s, p, holder)} made others wait ${fmtDur(ns)} (${pct(ns, p.wait_ns)} of all GIL waiting)`;
   if (hogs.length === 0 || hogNs < ns / 2) {
