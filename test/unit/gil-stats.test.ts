@@ -202,7 +202,7 @@ t.test('merge of per-capture summaries equals one run over both captures', async
   const o = { ...opts, intervalNs: 25 * MS };
   const a = scenario(0);
   const b = scenario(1000, 20);
-  const c = scenario(5000); // the same pid again: its figures add up with the first capture's
+  const c = scenario(5000); // the same pid again, in another capture: another process
   const together = run(
     [
       ['a', a],
@@ -214,7 +214,13 @@ t.test('merge of per-capture summaries equals one run over both captures', async
   const merged = merge([run([['a', a]], o).s, run([['b', b]], o).s, run([['c', c]], o).s]);
   t.same(merged, together);
   t.equal(together.captures, 3);
-  t.equal(together.processes.find((p) => p.pid === 10)!.hold_ns, 2 * 167 * MS);
+  const tens = together.processes.filter((p) => p.pid === 10);
+  t.same(
+    tens.map((p) => p.hold_ns),
+    [167 * MS, 167 * MS],
+    'pid 10 of two captures: two processes, each with its own holds (not one with both)',
+  );
+  t.not(tens[0]!.origin, tens[1]!.origin, 'told apart by their origin');
   t.equal(together.windows.reduce((n, w) => n + w.hold_ns, 0), 3 * 167 * MS, 'windows hold every hold ns');
   t.throws(() => merge([run([['a', a]], o).s, run([['a', a]], opts).s]), /different options: interval_ns/);
 });
