@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // perf-parse: `perf script` text (or a perf.data file) in, NDJSON records out.
-import { cli, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
+import { cli, runWhenMain, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
 import { DataError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
 import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
@@ -15,50 +15,54 @@ import { recordJson } from '../filters/records.js';
 
 const prog = 'perf-parse';
 
-const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FILE or -)\n$0 -i perf.data  run perf script on a recording`, [
-  ['perf script --ns | $0 | gil-state | to-trace > trace.json', 'the usual pipeline'],
-  ['$0 -i perf.data -o events.ndjson.gz', 'parse a recording, compressed output'],
-  ["$0 capture.txt.gz | jq -c 'select(.event == \"sched:sched_switch\")'", 'pick events with jq'],
-])
-  .option('input', {
-    alias: 'i',
-    type: 'string',
-    requiresArg: true,
-    describe: 'a perf.data file: run `perf script` on it with the fields the pipeline needs (a FILE that is perf.data is read so too)',
-  })
-  .option('output', outputOption)
-  .option('strict', strictOption)
-  .parseSync();
+export async function main(args: string[]): Promise<void> {
+  const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FILE or -)\n$0 -i perf.data  run perf script on a recording`, [
+    ['perf script --ns | $0 | gil-state | to-trace > trace.json', 'the usual pipeline'],
+    ['$0 -i perf.data -o events.ndjson.gz', 'parse a recording, compressed output'],
+    ["$0 capture.txt.gz | jq -c 'select(.event == \"sched:sched_switch\")'", 'pick events with jq'],
+  ], args)
+    .option('input', {
+      alias: 'i',
+      type: 'string',
+      requiresArg: true,
+      describe: 'a perf.data file: run `perf script` on it with the fields the pipeline needs (a FILE that is perf.data is read so too)',
+    })
+    .option('output', outputOption)
+    .option('strict', strictOption)
+    .parseSync();
 
-await run(prog, async () => {
-  const files = argv._.map(String);
-  const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
-  const bad = new BadInput(reporter, argv.strict);
-  const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
-  const parser = new PerfParser(ndjsonEncoder(io.sink, recordJson), bad);
-  // perf script's text, from a file, stdin or a perf.data file; what is not is named, with what reads it.
-  const chain = new FirstLine((line, head) => {
-    const why = wrongInput(kindOf(line, head), prog);
-    if (why !== undefined) throw new DataError(`${bad.where.file}: ${why}`);
-    return (emit) => new LineSplitter(emit, bad, PERF_TEXT);
-  }, parser);
-  try {
-    if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
-    const inputs = argv.input !== undefined ? [await perfScriptInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
-    const stop = inputs.some((i) => i.done) ? progress(prog, () => parser.stats.lines) : () => undefined;
+  await run(prog, async () => {
+    const files = argv._.map(String);
+    const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
+    const bad = new BadInput(reporter, argv.strict);
+    const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+    const parser = new PerfParser(ndjsonEncoder(io.sink, recordJson), bad);
+    // perf script's text, from a file, stdin or a perf.data file; what is not is named, with what reads it.
+    const chain = new FirstLine((line, head) => {
+      const why = wrongInput(kindOf(line, head), prog);
+      if (why !== undefined) throw new DataError(`${bad.where.file}: ${why}`);
+      return (emit) => new LineSplitter(emit, bad, PERF_TEXT);
+    }, parser);
     try {
-      await pump(inputs, chain, io);
+      if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
+      const inputs = argv.input !== undefined ? [await perfScriptInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
+      const stop = inputs.some((i) => i.done) ? progress(prog, () => parser.stats.lines) : () => undefined;
+      try {
+        await pump(inputs, chain, io);
+      } finally {
+        stop();
+      }
+    } catch (e) {
+      io.out.discard();
+      throw e;
     } finally {
-      stop();
+      bad.summarise();
+      for (const note of parser.notes()) reporter.say(note);
     }
-  } catch (e) {
-    io.out.discard();
-    throw e;
-  } finally {
-    bad.summarise();
-    for (const note of parser.notes()) reporter.say(note);
-  }
-  await io.out.commit();
-  if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
-  return io.interrupt.exitCode;
-});
+    await io.out.commit();
+    if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
+    return io.interrupt.exitCode;
+  });
+}
+
+runWhenMain(import.meta.url, main);
