@@ -42,6 +42,12 @@ export async function main(args: string[]): Promise<void> {
     .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true });
 
   const argv = y.parseSync() as ReturnType<typeof y.parseSync> & { '--'?: Array<string | number>; pid?: number; duration?: number };
+  // Everything after the options is the command to record, so yargs never
+  // sees `completion` as its command: alone and without --, it is that.
+  if (args.length === 1 && args[0] === 'completion') {
+    y.showCompletionScript();
+    return;
+  }
 
   await run(prog, async () => {
     const say = new Reporter(prog);
