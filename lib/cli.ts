@@ -134,7 +134,8 @@ export function cli(prog: string, usage: string, examples: Array<[string, string
     // `PROG --get-yargs-completions` for the options as the words are typed.
     .completion('completion', `print a ${prog} completion script for bash or zsh: source <(${prog} completion) in ~/.bashrc or ~/.zshrc`)
     .strictOptions()
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    // Help that goes to a pipe or a file is not wrapped: what reads it (a pager, the man page generator) wraps for its own width.
+    .wrap(process.stdout.isTTY ? Math.min(100, process.stdout.columns) : null)
     .fail((msg, err) => {
       // yargs reports its own parse errors (`-i` without a value) as a YError:
       // those are usage errors, not bugs, and get no stack trace.
