@@ -46,8 +46,8 @@ function header(source, name) {
     lines.push(line.replace(/^\/\/ ?/, ''));
   }
   const text = lines.join(' ').replace(new RegExp(`^${name}: `), '');
-  const first = /^(.*?[.:])(\s|$)/.exec(text);
-  return { summary: (first ? first[1] : text).replace(/[.:]$/, ''), description: text };
+  const first = /^(.*?)\.(\s|$)/.exec(text);
+  return { summary: first ? first[1] : text, description: text };
 }
 
 /** --help's sections: the usage lines, then `Title:` and its entries, split into term and text. */

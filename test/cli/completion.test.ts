@@ -3,19 +3,12 @@
 // What it must offer is read from each bin's source: the options it declares.
 import t from 'tap';
 import { execa } from 'execa';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from '../../lib/which.js';
-import { bin, root, runBin } from '../helpers/run.js';
-
-const COMMANDS = ['perf-parse', 'gil-state', 'gil-stats', 'to-trace', 'merge-trace', 'gil-record'];
-
-/** The long options a bin declares: `.option('name', ...)`, and --help and --version, which every command has. */
-function declared(name: string): string[] {
-  const src = readFileSync(join(root, 'bin', `${name}.ts`), 'utf8');
-  return [...src.matchAll(/\.option\(\s*'([a-z0-9-]+)'/g)].map((m) => `--${m[1]}`).concat(['--help', '--version']);
-}
+import { COMMANDS, declaredOptions as declared } from '../helpers/declared.js';
+import { bin, runBin } from '../helpers/run.js';
 
 const everyOption = new Set(COMMANDS.flatMap(declared));
 
