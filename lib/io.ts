@@ -9,7 +9,6 @@ import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
-import { forTerminalLines } from './escape.js';
 
 export interface Input {
   /** Name used in diagnostics: the path, or `stdin`. */
@@ -185,7 +184,7 @@ export class Output {
       // closed pipe, an error), the half-written file goes with it.
       process.once('exit', this.onExit);
     }
-    exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
+    exitQuietlyOnClosedPipe(this.stream, () => this.discarded, this.reporter);
   }
 
   /** Writes, resolving once the stream wants more (backpressure). */
@@ -237,12 +236,13 @@ function isDevice(path: string): boolean {
 }
 
 /** `| head` closes our stdout: that is a normal end, not an error. */
-export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boolean = () => false): void {
+export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boolean, reporter: { say(msg: string): void }): void {
   stream.on('error', (e: NodeJS.ErrnoException) => {
     // Writes cut off by discarding the output: the command decides how it ends.
     if (discarded()) return;
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
-    process.stderr.write(`${basename(process.argv[1] ?? '', '.js')}: cannot write to stdout: ${forTerminalLines(describeIoError(e))}\n`);
+    // Said by the command's reporter: under `gilpipe perf-parse`, argv[1] is gilpipe.
+    reporter.say(`cannot write to stdout: ${describeIoError(e)}`);
     process.exit(EXIT_DATA);
   });
 }

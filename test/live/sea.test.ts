@@ -1,6 +1,6 @@
 // The single executable (npm run sea) on a host without Node: built here in a
 // temporary directory, then run with a PATH that holds only it, perf and a
-// shell's few tools. The same code as the Node commands, so the same input
+// few coreutils (gil-record's watchdog uses env, cut, sleep). The same code as the Node commands, so the same input
 // gives byte for byte the same output: the Node commands' output is the truth.
 // Skips with the reason when esbuild or postject are not installed; gil-record
 // runs live where perf and root are there.
@@ -49,7 +49,7 @@ t.before(async () => {
   t.comment(`built the single executable in ${((Date.now() - started) / 1000).toFixed(1)} s: ${String(built.stderr).trim()}`);
   mkdirSync(bare);
   renameSync(join(tmp, 'build/gilpipe'), join(bare, 'gilpipe'));
-  for (const tool of ['sh', 'cat', 'perf']) symlinkSync(which(tool)!, join(bare, tool));
+  for (const tool of ['sh', 'cat', 'env', 'cut', 'sleep', 'perf']) symlinkSync(which(tool)!, join(bare, tool));
 });
 
 t.test('no node on that PATH', { skip }, async (t) => {
@@ -85,6 +85,9 @@ t.test('every command as a subcommand: the pipeline on a fixture, as the Node co
   t.equal(bad.exitCode, 2);
   t.match(bad.stderr, /^gil-stats: --top wants a whole number/);
   t.notMatch(bad.stderr, /at .*\.js/, 'no stack trace');
+  const full = await inBare(`gilpipe perf-parse ${capture} > /dev/full`);
+  t.equal(full.exitCode, 1, 'a failed write: exit 1');
+  t.equal(full.stderr, 'perf-parse: cannot write to stdout: no space left on the device\n', "said in the command's name, not gilpipe's");
   const unknown = await inBare('gilpipe parse');
   t.equal(unknown.exitCode, 2);
   t.match(unknown.stderr, /'parse' is not a command/);
@@ -157,7 +160,7 @@ t.test('gilpipe record: a live recording, with no node on PATH', { skip: noRecor
   const out = join(tmp, 'hog.json');
   const tf = join(tmp, 'hog.truth.json');
   const sub = execa(join(bare, 'gilpipe'), ['record', '--perf-data', data, '-o', out, '--', PY, join(root, 'examples/workloads/gil_hog.py'), '0.4'], {
-    env: { ...env, GILPIPE_TRUTH: tf },
+    env: { ...env, GILPIPE_TRUTH: tf, PYTHONDONTWRITEBYTECODE: '1' },
     extendEnv: false,
     cwd: tmp,
     reject: false,
