@@ -3,7 +3,7 @@
 // (npm run sea). `gilpipe perf-parse ...` runs a command by name (gil- may be
 // left out: `gilpipe record -- python app.py`); a link named after a command
 // runs that command, busybox style; `gilpipe install-links DIR` makes them.
-import { lstatSync, realpathSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { isSea } from 'node:sea';
 import { hideBin } from 'yargs/helpers';
@@ -48,16 +48,13 @@ function command(name: string): Main | undefined {
   return COMMANDS[name] ?? COMMANDS[`gil-${name}`];
 }
 
-/** What the links point at: this executable, or under node this script. */
-function self(): string {
-  return isSea() ? process.execPath : realpathSync(process.argv[1]!);
-}
-
 async function installLinks(args: string[]): Promise<void> {
   await run(prog, async () => {
     if (args.length !== 1) throw new UsageError('install-links wants one directory: gilpipe install-links DIR');
+    // Under node the commands are npm's to install (npm install -g), each its own file.
+    if (!isSea()) throw new UsageError('install-links links the single executable (npm run sea); under node, npm install -g installs the commands');
     const dir = args[0]!;
-    const target = self();
+    const target = process.execPath;
     for (const name of Object.keys(COMMANDS)) {
       const link = join(dir, name);
       // A link left by an earlier install is replaced; anything else is not ours to remove.
@@ -84,8 +81,13 @@ export async function main(args: string[]): Promise<void> {
   const called = command(basename(process.argv[1] ?? '', '.js'));
   if (called !== undefined) return called(args);
   const [name, ...rest] = args;
-  if (name === undefined || name === '--help' || name === '-h') {
+  if (name === '--help' || name === '-h') {
     process.stdout.write(HELP);
+    return;
+  }
+  if (name === undefined) {
+    process.stderr.write(HELP);
+    process.exitCode = 2;
     return;
   }
   if (name === '--version' || name === '-V') {

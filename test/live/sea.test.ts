@@ -88,6 +88,12 @@ t.test('every command as a subcommand: the pipeline on a fixture, as the Node co
   const full = await inBare(`gilpipe perf-parse ${capture} > /dev/full`);
   t.equal(full.exitCode, 1, 'a failed write: exit 1');
   t.equal(full.stderr, 'perf-parse: cannot write to stdout: no space left on the device\n', "said in the command's name, not gilpipe's");
+  const none = await inBare('gilpipe');
+  t.equal(none.exitCode, 2, 'no command: a usage error');
+  t.match(none.stderr, /^Usage: gilpipe COMMAND/);
+  const help = await inBare('gilpipe --help');
+  t.equal(help.exitCode, 0);
+  for (const name of COMMANDS) t.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `--help names ${name}`);
   const unknown = await inBare('gilpipe parse');
   t.equal(unknown.exitCode, 2);
   t.match(unknown.stderr, /'parse' is not a command/);
