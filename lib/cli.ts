@@ -5,7 +5,7 @@
 // out are lib/io.ts's; Ctrl-C is lib/signals.ts's.
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
@@ -94,6 +94,14 @@ export class BadInput implements Context {
   }
 }
 
+// The command cli() was called for: under `gilpipe perf-parse`, argv[1] is gilpipe.
+let running: string | undefined;
+
+/** The name of the command this process runs, for messages made outside its Reporter. */
+export function commandName(): string {
+  return running ?? basename(process.argv[1] ?? '', '.js');
+}
+
 /** True in the bundle the single executable is made of. */
 export function inBundle(): boolean {
   return typeof BUNDLED_PACKAGE !== 'undefined';
@@ -123,6 +131,7 @@ export function runWhenMain(moduleUrl: string, main: Main): void {
  * -o, --strict, --help, --version, shell completion, and exit 2 on a usage error.
  */
 export function cli(prog: string, usage: string, examples: Array<[string, string]>, args: string[]): Argv {
+  running = prog;
   let y = yargs(args)
     .scriptName(prog)
     .usage(usage)

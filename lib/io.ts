@@ -9,6 +9,8 @@ import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
+import { commandName } from './cli.js';
+import { forTerminalLines } from './escape.js';
 
 export interface Input {
   /** Name used in diagnostics: the path, or `stdin`. */
@@ -184,7 +186,7 @@ export class Output {
       // closed pipe, an error), the half-written file goes with it.
       process.once('exit', this.onExit);
     }
-    exitQuietlyOnClosedPipe(this.stream, () => this.discarded, this.reporter);
+    exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
   }
 
   /** Writes, resolving once the stream wants more (backpressure). */
@@ -236,13 +238,12 @@ function isDevice(path: string): boolean {
 }
 
 /** `| head` closes our stdout: that is a normal end, not an error. */
-export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boolean, reporter: { say(msg: string): void }): void {
+export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boolean = () => false): void {
   stream.on('error', (e: NodeJS.ErrnoException) => {
     // Writes cut off by discarding the output: the command decides how it ends.
     if (discarded()) return;
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
-    // Said by the command's reporter: under `gilpipe perf-parse`, argv[1] is gilpipe.
-    reporter.say(`cannot write to stdout: ${describeIoError(e)}`);
+    process.stderr.write(`${commandName()}: cannot write to stdout: ${forTerminalLines(describeIoError(e))}\n`);
     process.exit(EXIT_DATA);
   });
 }
