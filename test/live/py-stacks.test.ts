@@ -1,0 +1,115 @@
+// gil-record --py-stacks on examples/workloads/pool_hog.py with real perf and
+// the pyenv interpreters: thread names and Python frames, checked against the
+// workload's own truth (the name and tid of each thread, from inside) and
+// against perf script's own output of the kept recording, read with a regex.
+// Skips with the reason where this machine cannot record.
+import t from 'tap';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bin, root } from '../helpers/run.js';
+
+const W = join(root, 'examples/workloads');
+const py = (v: string) => `/root/.pyenv/versions/${v}/bin/python`;
+const tmp = mkdtempSync(join(tmpdir(), 'py-stacks-test-'));
+const pids: number[] = [];
+t.teardown(() => {
+  rmSync(tmp, { recursive: true, force: true });
+  // The interpreters' own perf files in /tmp (perf-PID.map, jit-PID.dump, jitted-PID-N.so).
+  for (const f of readdirSync('/tmp')) if (pids.some((p) => new RegExp(`^(perf-${p}\\.map|jit-${p}\\.dump|jitted-${p}-\\d+\\.so)$`).test(f))) rmSync(join('/tmp', f), { force: true });
+});
+
+async function whyNot(): Promise<string | false> {
+  if (process.getuid?.() !== 0) return 'not root: uprobes and tracepoints need root';
+  if ((await execa('perf', ['--version'], { reject: false })).exitCode !== 0) return 'perf is not installed';
+  if (!existsSync('/sys/kernel/tracing/uprobe_events') && !existsSync('/sys/kernel/debug/tracing/uprobe_events')) return 'no uprobe_events in tracefs';
+  return false;
+}
+const skip = await whyNot();
+if (skip) t.comment(`skipping --py-stacks tests: ${skip}`);
+
+/** Linux keeps 15 bytes of a name. */
+const comm15 = (name: string) => Buffer.from(name, 'utf8').subarray(0, 15).toString('utf8');
+
+interface Sample {
+  comm: string;
+  tid: number;
+  frames: string[];
+}
+/** perf script of the recording: each event's comm, tid and callchain lines. */
+async function samples(data: string): Promise<Sample[]> {
+  const r = await execa('perf', ['script', '-i', data, '-F', 'comm,tid,event,ip,sym,dso'], { reject: false, maxBuffer: 1 << 30 });
+  const out: Sample[] = [];
+  for (const line of String(r.stdout).split('\n')) {
+    const m = /^\s*(.*?)\s+(\d+)\s+\S+:\s*$/.exec(line) ?? /^\s*(.*?)\s+(\d+)\s+[a-z_]+:[a-z_0-9]+:/.exec(line);
+    if (m && !line.startsWith('\t')) out.push({ comm: m[1]!, tid: +m[2]!, frames: [] });
+    else if (line.startsWith('\t') && out.length > 0) out[out.length - 1]!.frames.push(line.trim());
+  }
+  return out;
+}
+
+async function recordHog(v: string) {
+  const data = join(tmp, `${v}.data`);
+  const trace = join(tmp, `${v}.json`);
+  const tf = join(tmp, `${v}.truth.json`);
+  const r = await execa('node', [bin('gil-record'), '-q', '--py-stacks', '--perf-data', data, '-o', trace, '--', py(v), join(W, 'pool_hog.py'), '0.2'], {
+    reject: false,
+    cwd: tmp,
+    env: { ...process.env, GILPIPE_TRUTH: tf },
+    stdin: 'ignore',
+  });
+  const truth = existsSync(tf) ? JSON.parse(readFileSync(tf, 'utf8')) : undefined;
+  if (truth) pids.push(truth.pid);
+  return { r, data, trace, truth };
+}
+
+for (const v of ['3.12.1', '3.13.0']) {
+  t.test(`Python ${v}: thread names in perf, the table and the trace; py:: frames in the stacks`, { skip: skip || (existsSync(py(v)) ? false : `${py(v)} is missing`) }, async (t) => {
+    const { r, data, trace, truth } = await recordHog(v);
+    t.equal(r.exitCode, 0, `exit 0 ${String(r.stderr).slice(-400)}`);
+    t.ok(truth, 'the workload wrote its truth');
+    if (!truth) return;
+    const names: Record<string, string> = truth.names;
+    const threads = Object.entries(names).filter(([, n]) => n !== 'MainThread');
+    t.same(threads.map(([, n]) => comm15(n)).sort(), ['ThreadPoolExecu', 'ThreadPoolExecu', 'ThreadPoolExecu', 'ThreadPoolExecu', 'hog'], "the truth's threads, cut to 15 bytes");
+    // perf's comm: the name perf recorded for the thread's events.
+    const evs = await samples(data);
+    for (const [tid, name] of threads) {
+      const comms = new Set(evs.filter((e) => e.tid === +tid).map((e) => e.comm));
+      t.ok(comms.has(comm15(name)), `perf: tid ${tid} is ${comm15(name)} (${[...comms].join(', ')})`);
+    }
+    // gil-record's table: the row of each thread names it.
+    for (const [tid, name] of threads) t.match(String(r.stdout), new RegExp(`^\\s*${tid}\\*?\\s+${comm15(name)}\\s`, 'm'), `the table's row for ${tid} says ${comm15(name)}`);
+    // The trace: thread rows named, the Python process on top.
+    const ev = JSON.parse(readFileSync(trace, 'utf8')).traceEvents as Array<Record<string, any>>;
+    const tname = new Map(ev.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => [e.tid, e.args.name]));
+    for (const [tid, name] of threads) t.equal(tname.get(+tid), comm15(name), `the trace's row for ${tid} is ${comm15(name)}`);
+    const top = ev.find((e) => e.ph === 'M' && e.name === 'process_sort_index' && e.args.sort_index === 0);
+    t.equal(top?.pid, truth.pid, 'the Python process sorts first');
+    // Python frames: perf script of the kept recording names the workload's functions.
+    const hogFrames = evs.filter((e) => e.tid === truth.hog_tid).flatMap((e) => e.frames);
+    t.ok(hogFrames.some((f) => /py::\w+:.*pool_hog\.py/.test(f)), "the hog's stacks have py:: frames of pool_hog.py");
+    if (v.startsWith('3.13')) {
+      t.ok(hogFrames.some((f) => /py::parse_all:.*pool_hog\.py/.test(f)), 'py::parse_all is in the hog thread\'s stacks (perf_jit: the whole Python stack)');
+      t.ok(existsSync(join(`${data}.py`, `jit-${truth.pid}.dump`)), 'the jit dump is kept beside perf.data');
+    } else {
+      // 3.12 -X perf without frame pointers: the unwinder stops at the first
+      // trampoline, so only the innermost function (backtrack) shows, never its caller.
+      t.ok(hogFrames.some((f) => /py::backtrack:/.test(f)), 'py::backtrack, the innermost Python function, is there');
+      t.notOk(hogFrames.some((f) => /py::parse_all:/.test(f)), 'its caller parse_all is not (docs/finding-code.md says why)');
+      t.ok(existsSync(join(`${data}.py`, `perf-${truth.pid}.map`)), 'the perf map is kept beside perf.data');
+    }
+  });
+}
+
+t.test('Python 3.11: says Python frames need 3.12, still records native stacks', { skip: skip || (existsSync(py('3.11.7')) ? false : 'no 3.11.7') }, async (t) => {
+  const { r, data, truth } = await recordHog('3.11.7');
+  t.equal(r.exitCode, 0, `exit 0 ${String(r.stderr).slice(-400)}`);
+  t.match(String(r.stderr), /Python frames need Python 3\.12\+ .*this is Python 3\.11\.7: recording native stacks only/);
+  const evs = await samples(data);
+  const chains = evs.filter((e) => e.frames.some((f) => /take_gil/.test(f)));
+  t.ok(chains.length > 0, `native stacks on the GIL probes (${chains.length} with take_gil in them)`);
+  t.notOk(evs.some((e) => e.frames.some((f) => f.includes('py::'))), 'and no py:: frame');
+  if (truth) t.ok(evs.some((e) => e.tid === truth.hog_tid && e.comm === 'hog'), 'thread names work on 3.11 too');
+});
