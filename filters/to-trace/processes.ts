@@ -43,6 +43,8 @@ export class ProcessOrder {
   private readonly held = new Map<number, Held>();
   /** Every process in the order it first appeared. */
   private readonly seen = new Map<number, number>();
+  /** Lifetimes from gil-state's thread records, for processes that drew no event at all. */
+  private readonly lives = new Map<number, { first: number; last: number }>();
 
   constructor(private readonly out: (text: string) => void) {}
 
@@ -71,6 +73,17 @@ export class ProcessOrder {
     }
   }
 
+  /** A thread of PID lived from FIRST to LAST (gil-state's thread record). */
+  lived(pid: number, first: number | null, last: number | null): void {
+    if (first === null || last === null) return;
+    const l = this.lives.get(pid);
+    if (l === undefined) this.lives.set(pid, { first, last });
+    else {
+      l.first = Math.min(l.first, first);
+      l.last = Math.max(l.last, last);
+    }
+  }
+
   /**
    * The input ended: the processes still held are folded, their events
    * written under the group's pid. Returns the group (undefined when nothing
@@ -84,6 +97,13 @@ export class ProcessOrder {
       for (const text of h.events) this.out(pid === folded.pid ? text : repid(text, folded.pid));
     }
     this.held.clear();
+    // A process with nothing drawn (only a fork and an exit) is folded by its threads' lifetimes.
+    for (const [pid, l] of this.lives) {
+      if (this.seen.has(pid) || l.last - l.first >= SHORT_NS) continue;
+      folded ??= { pid, pids: new Set() };
+      folded.pids.add(pid);
+    }
+    for (const pid of this.lives.keys()) this.see(pid);
     const withGil = [...this.waited].sort((a, b) => b[1] - a[1] || this.seen.get(a[0])! - this.seen.get(b[0])!).map(([pid]) => pid);
     const others = [...this.seen.keys()].filter((pid) => !this.waited.has(pid) && !folded?.pids.has(pid));
     return { folded, ranked: [...withGil, ...others, ...(folded ? [folded.pid] : [])] };
