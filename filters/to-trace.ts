@@ -363,7 +363,7 @@ export class ToTrace implements Filter<AnyRecord> {
     const pid = this.pidFor(rec.pid, rec.tid);
     const comm = rec.comm.length > 0 ? rec.comm : String(rec.tid);
     this.threads.set(rec.tid, { pid, comm, main: rec.main || rec.tid === pid });
-    this.order.lived(pid, rec.first_ts, rec.last_ts);
+    if (this.wanted(pid)) this.order.lived(pid, rec.first_ts, rec.last_ts);
   }
 
   private process(rec: ProcessInfo): void {
