@@ -67,7 +67,7 @@ await run(prog, async () => {
     say.say(describeInterpreter(interp));
     const plan = await planForInterpreter(interp, { noProbes: !argv.probes, fallback: argv.fallback });
     for (const note of plan.notes) say.say(note);
-    const py = argv['py-stacks'] ? planPyStacks(interp, target.pid !== undefined) : undefined;
+    const py = argv['py-stacks'] ? planPyStacks(interp, target.pid) : undefined;
     for (const note of py?.notes ?? []) say.say(note);
 
     // 3. perf record, with probes in a group of our own, removed whatever happens;

@@ -22,6 +22,8 @@ export interface PyStacksPlan {
   mode?: PyPerfMode;
   /** Environment variables that turn it on (the command line is left as the user wrote it). */
   env: Record<string, string>;
+  /** Attached to this process: its perf files count whenever they were written. */
+  pid?: number;
   notes: string[];
 }
 
@@ -30,8 +32,12 @@ function minor(version: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** What --py-stacks does for this interpreter. `attach`: the process runs already, its options are its own. */
-export function planPyStacks(interp: Interpreter, attach: boolean): PyStacksPlan {
+/**
+ * What --py-stacks does for this interpreter. Attached (`pid`), the process's
+ * options are its own: its perf files in /tmp say whether it was started
+ * with -X perf or -X perf_jit.
+ */
+export function planPyStacks(interp: Interpreter, pid?: number, tmp = '/tmp'): PyStacksPlan {
   const m = minor(interp.version);
   if (m === undefined || m < 12) {
     return {
@@ -39,11 +45,21 @@ export function planPyStacks(interp: Interpreter, attach: boolean): PyStacksPlan
       notes: [`--py-stacks: Python frames need Python 3.12+ (-X perf); this is Python ${interp.version ?? '?'}: recording native stacks only`],
     };
   }
-  if (attach) {
+  if (pid !== undefined) {
+    // Measured with perf 6.1: the user stacks of a process perf attached to
+    // stop after a frame or two on -k CLOCK_MONOTONIC, and without -k the
+    // trampolines are still not named; so the files are kept for a newer perf.
+    const attached = `perf does not name the Python frames of a process it attached to (perf 6.1 here): start the program with gil-record --py-stacks for them`;
+    if (existsSync(join(tmp, `jit-${pid}.dump`))) {
+      return { mode: 'perf_jit', env: {}, pid, notes: [`--py-stacks: process ${pid} writes ${tmp}/jit-${pid}.dump (-X perf_jit), kept with the recording; ${attached}`] };
+    }
+    if (existsSync(join(tmp, `perf-${pid}.map`))) {
+      return { mode: 'perf', env: {}, pid, notes: [`--py-stacks: process ${pid} writes ${tmp}/perf-${pid}.map (-X perf), kept with the recording; ${attached}`] };
+    }
     return {
       env: {},
       notes: [
-        '--py-stacks: attached, so Python frames show only if the process was started with -X perf (3.12+) or -X perf_jit (3.13+); native stacks are recorded either way',
+        `--py-stacks: process ${pid} was not started with -X perf (3.12+) or -X perf_jit (3.13+) (no ${tmp}/perf-${pid}.map or jit-${pid}.dump): native stacks only`,
       ],
     };
   }
@@ -57,8 +73,8 @@ export function planPyStacks(interp: Interpreter, attach: boolean): PyStacksPlan
   };
 }
 
-/** The interpreter's perf files written during the recording (they are named by pid). */
-export function perfFilesSince(since: number, dir = '/tmp'): string[] {
+/** The interpreter's perf files written during the recording, or named for PID (they are named by pid). */
+export function perfFilesSince(since: number, pid?: number, dir = '/tmp'): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -69,6 +85,7 @@ export function perfFilesSince(since: number, dir = '/tmp'): string[] {
     .filter((n) => /^(perf-\d+\.map|jit-\d+\.dump|jitted-\d+-\d+\.so)$/.test(n))
     .map((n) => join(dir, n))
     .filter((p) => {
+      if (pid !== undefined && new RegExp(`^(perf|jit|jitted)-${pid}[-.]`).test(p.slice(dir.length + 1))) return true;
       try {
         return statSync(p).mtimeMs >= since;
       } catch {
@@ -101,7 +118,7 @@ export async function finishPyStacks(
     }
     rmSync(raw, { force: true });
   }
-  const files = perfFilesSince(since);
+  const files = perfFilesSince(since, plan.pid);
   if (files.length === 0) {
     say('--py-stacks: the interpreter wrote no /tmp/perf-PID.map or jit-PID.dump: the stacks have native frames only');
     return;

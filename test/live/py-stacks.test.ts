@@ -113,3 +113,35 @@ t.test('Python 3.11: says Python frames need 3.12, still records native stacks',
   t.notOk(evs.some((e) => e.frames.some((f) => f.includes('py::'))), 'and no py:: frame');
   if (truth) t.ok(evs.some((e) => e.tid === truth.hog_tid && e.comm === 'hog'), 'thread names work on 3.11 too');
 });
+
+t.test('--pid: a process started with -X perf_jit has its jit dump kept, and both say where Python frames come from', { skip: skip || (existsSync(py('3.13.0')) ? false : 'no 3.13.0') }, async (t) => {
+  for (const [opts, frames] of [[['-X', 'perf_jit'], true], [[], false]] as const) {
+    const sub = execa(py('3.13.0'), [...opts, join(W, 'two_cpu.py'), '20'], { reject: false, stdin: 'ignore' });
+    pids.push(sub.pid!);
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // the threads are spinning by now
+      const data = join(tmp, `attach${frames}.data`);
+      const r = await execa('node', [bin('gil-record'), '-q', '--py-stacks', '--record-only', '--perf-data', data, '--pid', String(sub.pid), '--duration', '1s'], {
+        reject: false,
+        cwd: tmp,
+        stdin: 'ignore',
+      });
+      t.equal(r.exitCode, 0, `exit 0 ${String(r.stderr).slice(-300)}`);
+      const evs = await samples(data);
+      const spin = evs.some((e) => e.frames.some((f) => /py::spin:.*two_cpu\.py/.test(f)));
+      if (frames) {
+        t.match(String(r.stderr), new RegExp(`process ${sub.pid} writes /tmp/jit-${sub.pid}\\.dump .*start the program with gil-record --py-stacks`), 'says perf cannot name them attached, and what to do');
+        // perf 6.1 cuts an attached process's user stacks short on -k CLOCK_MONOTONIC: if a newer perf names them, the note is wrong.
+        t.notOk(spin, 'no py::spin: perf did not name the Python frames, as the note says');
+        t.ok(existsSync(join(`${data}.py`, `jit-${sub.pid}.dump`)), 'its jit dump is kept, although it was written before the recording');
+      } else {
+        t.match(String(r.stderr), /was not started with -X perf .*native stacks only/, 'says why there are no Python frames');
+        t.notOk(spin, 'and there are none');
+        t.ok(evs.some((e) => e.frames.length > 0), 'native stacks all the same');
+      }
+    } finally {
+      sub.kill();
+      await sub;
+    }
+  }
+});
