@@ -338,3 +338,14 @@ t.test('processes: a process without GIL events is held back only until it has l
   t.ok(text.length > before, 'and from then on as it comes');
   b.end();
 });
+
+t.test('processes: a short process busier than what is held back is drawn as itself, with every event', async (t) => {
+  const { HOLD_MAX } = await import('../../filters/to-trace/processes.js');
+  // Built: HOLD_MAX running spans of 1 µs in 0.2 s, no GIL event.
+  const recs = Array.from({ length: HOLD_MAX }, (_, i) => ({ type: 'span', pid: 80, tid: 80, family: 'sched', state: 'running', ts: i * 2000, dur: 1000 }));
+  const { events, b } = build([...recs, { type: 'thread', pid: 80, tid: 80, comm: 'busy', main: true, first_ts: 0, last_ts: 2e8 }]);
+  const bs = events.filter((e) => e.ph === 'b');
+  t.equal(bs.length, HOLD_MAX, 'every span drawn');
+  t.ok(bs.every((e) => e.pid === 80), 'under its own pid');
+  t.notMatch(b.notes().join('\n'), /folded/, 'nothing folded');
+});
