@@ -57,6 +57,24 @@ def _install():
 
     threading.Thread._bootstrap_inner = _bootstrap_inner
 
+    # A running thread renamed later (`thread.name = ...`, from itself or
+    # another thread) is renamed for the OS too; the main thread excepted.
+    setname = getattr(ctypes.CDLL(None), "pthread_setname_np", None)
+    prop = threading.Thread.__dict__.get("name")
+    if setname is None or not isinstance(prop, property) or prop.fset is None:
+        return
+    setname.argtypes = [ctypes.c_ulong, ctypes.c_char_p]
+
+    def _set_name(self, name):
+        prop.fset(self, name)
+        try:
+            if self.ident is not None and self is not threading.main_thread() and self.is_alive():
+                setname(self.ident, _name_bytes(self.name))
+        except Exception:
+            pass
+
+    threading.Thread.name = property(prop.fget, _set_name, prop.fdel, prop.__doc__)
+
 
 def _chain():
     # The program's own sitecustomize, if any: found on the path after ours.

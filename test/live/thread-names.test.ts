@@ -40,6 +40,17 @@ writeFileSync(
     '    out[name] = me()',
     `for n in ${JSON.stringify(NAMES)}:`,
     '    th = threading.Thread(target=run, args=(n,), name=n); th.start(); th.join()',
+    // Renamed once running: by itself, and by another thread; the main thread keeps the program name.
+    'def rename_self():',
+    '    threading.current_thread().name = "renamed-by-itself"',
+    '    out["<self>"] = me()',
+    'th = threading.Thread(target=rename_self, name="before"); th.start(); th.join()',
+    'ev, done = threading.Event(), threading.Event()',
+    'def wait_rename():',
+    '    ev.wait(); out["<other>"] = me(); done.set()',
+    'th = threading.Thread(target=wait_rename, name="before"); th.start()',
+    'th.name = "renamed-from-main"; ev.set(); done.wait(); th.join()',
+    'threading.main_thread().name = "MainRenamed"',
     'out["<main>"] = open("/proc/self/comm").read().rstrip("\\n")',
     'out["<own site>"] = os.environ.get("OWN_SITE", "")',
     'print(json.dumps(out))',
@@ -62,6 +73,8 @@ for (const v of VERSIONS) {
     const out = JSON.parse(String(r.stdout));
     for (const n of NAMES) t.equal(out[n], expected(n), `${JSON.stringify(n)} is ${JSON.stringify(expected(n))} in /proc`);
     t.match(out['<main>'], /^python/, 'the main thread keeps the program name');
+    t.equal(out['<self>'], expected('renamed-by-itself'), 'a thread that renames itself is renamed');
+    t.equal(out['<other>'], expected('renamed-from-main'), 'a thread renamed by another is renamed');
     t.equal(out['<own site>'], 'ran', "the program's own sitecustomize still runs");
     const plain = await execa(py(v), [prog], { env: { ...process.env, PYTHONPATH: own }, reject: false });
     const without = JSON.parse(String(plain.stdout));
