@@ -145,3 +145,33 @@ t.test('--pid: a process started with -X perf_jit has its jit dump kept, and bot
     }
   }
 });
+
+t.test('hostile Python thread names: exact in the trace, escaped in the table', { skip: skip || (existsSync(py('3.12.1')) ? false : 'no 3.12.1') }, async (t) => {
+  // Names a program may give its threads; Linux keeps 15 bytes of each.
+  const names = ['\u001b[31mred\u001b[0m', 'bell\u0007ring', '\u202eevil'];
+  const prog = join(tmp, 'hostile.py');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(
+    prog,
+    [
+      'import threading, time',
+      'def spin():',
+      '    end = time.monotonic() + 0.3',
+      '    while time.monotonic() < end: pass',
+      `ts = [threading.Thread(target=spin, name=n) for n in ${JSON.stringify(names)}]`,
+      'for th in ts: th.start()',
+      'for th in ts: th.join()',
+    ].join('\n'),
+  );
+  const trace = join(tmp, 'hostile.json');
+  const r = await execa('node', [bin('gil-record'), '-q', '--perf-data', join(tmp, 'hostile.data'), '-o', trace, '--', py('3.12.1'), prog], { reject: false, cwd: tmp, stdin: 'ignore' });
+  t.equal(r.exitCode, 0, String(r.stderr).slice(-300));
+  const ev = JSON.parse(readFileSync(trace, 'utf8')).traceEvents as Array<Record<string, any>>;
+  const tnames = new Set(ev.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => e.args.name));
+  for (const n of names) t.ok(tnames.has(comm15(n)), `the trace names a thread ${JSON.stringify(comm15(n))}, exactly`);
+  const out = String(r.stdout);
+  t.notMatch(out, /[\u0007\u001b\u202e]/, 'no raw control or bidi character reaches the terminal');
+  t.match(out, /\\x1b\[31mred/, 'the escape shows as \\x1b');
+  t.match(out, /bell\\x07ring/, 'the bell as \\x07');
+  t.match(out, /\\u202eevil/, 'the override as \\u202e');
+});
