@@ -8,12 +8,15 @@
 # character. The main thread keeps the program's name (renaming it would rename
 # the process in ps and perf). Python 3.14 names threads itself: nothing is
 # done there. Any failure leaves the program exactly as it would have run.
+# Nothing is imported at start-up: threading is patched when the program
+# imports it, ctypes loaded when the first thread starts.
 #
 # A program's own sitecustomize (later on sys.path) is imported after this
 # one, as if this directory were not there.
 import sys
 
 _HERE = __file__
+_PR_SET_NAME = 15
 
 
 def _name_bytes(name):
@@ -27,9 +30,26 @@ def _name_bytes(name):
     return b
 
 
-def _install():
-    import threading
+_libc_cache = []
 
+
+def _libc():
+    """libc through ctypes, loaded once; None where it cannot be."""
+    if not _libc_cache:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            setname = getattr(libc, "pthread_setname_np", None)
+            if setname is not None:
+                setname.argtypes = [ctypes.c_ulong, ctypes.c_char_p]
+            _libc_cache.append((libc.prctl, setname))
+        except (OSError, AttributeError, ImportError):
+            _libc_cache.append(None)
+    return _libc_cache[0]
+
+
+def _install(threading):
     try:
         import _thread
 
@@ -39,18 +59,13 @@ def _install():
         return
     if not sys.platform.startswith("linux"):
         return
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError, ImportError):
-        return
-    PR_SET_NAME = 15
     original = threading.Thread._bootstrap_inner
 
     def _bootstrap_inner(self):
         try:
-            prctl(PR_SET_NAME, ctypes.c_char_p(_name_bytes(self.name)), 0, 0, 0)
+            fns = _libc()
+            if fns is not None:
+                fns[0](_PR_SET_NAME, _name_bytes(self.name), 0, 0, 0)
         except Exception:
             pass
         return original(self)
@@ -59,17 +74,17 @@ def _install():
 
     # A running thread renamed later (`thread.name = ...`, from itself or
     # another thread) is renamed for the OS too; the main thread excepted.
-    setname = getattr(ctypes.CDLL(None), "pthread_setname_np", None)
     prop = threading.Thread.__dict__.get("name")
-    if setname is None or not isinstance(prop, property) or prop.fset is None:
+    if not isinstance(prop, property) or prop.fset is None:
         return
-    setname.argtypes = [ctypes.c_ulong, ctypes.c_char_p]
 
     def _set_name(self, name):
         prop.fset(self, name)
         try:
             if self.ident is not None and self is not threading.main_thread() and self.is_alive():
-                setname(self.ident, _name_bytes(self.name))
+                fns = _libc()
+                if fns is not None and fns[1] is not None:
+                    fns[1](self.ident, _name_bytes(self.name))
         except Exception:
             pass
 
@@ -78,22 +93,56 @@ def _install():
 
 def _chain():
     # The program's own sitecustomize, if any: found on the path after ours.
-    import importlib.machinery
-    import importlib.util
+    # The import system's own modules are loaded already (importing
+    # importlib.util would cost a few ms at every start).
     import os
 
+    external = sys.modules.get("_frozen_importlib_external")
+    bootstrap = sys.modules.get("_frozen_importlib")
+    if external is None or bootstrap is None:
+        import importlib.machinery as external
+        import importlib.util as bootstrap
     here = os.path.dirname(os.path.abspath(_HERE))
     rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    spec = external.PathFinder.find_spec("sitecustomize", rest)
     if spec is None or spec.loader is None:
         return
-    module = importlib.util.module_from_spec(spec)
+    module = bootstrap.module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
 
 
+class _WhenThreadingImported:
+    """A finder first on sys.meta_path that patches threading once it is executed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "threading":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        loader = spec.loader if spec is not None else None
+        if loader is None or isinstance(loader, type) or not hasattr(loader, "exec_module"):
+            return spec  # a loader shared by many modules is left alone: no names
+        run = loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            try:
+                _install(module)
+            except Exception:
+                pass
+
+        loader.exec_module = exec_module
+        return spec
+
+
 try:
-    _install()
+    if "threading" in sys.modules:
+        _install(sys.modules["threading"])
+    else:
+        sys.meta_path.insert(0, _WhenThreadingImported())
 except Exception:
     pass
 _chain()
