@@ -9,7 +9,11 @@
 # the process in ps and perf). Python 3.14 names threads itself: nothing is
 # done there. Any failure leaves the program exactly as it would have run.
 # Nothing is imported at start-up: threading is patched when the program
-# imports it, ctypes loaded when the first thread starts.
+# imports it, and ctypes is loaded then too, in the thread that imports
+# threading, so no thread of the program does an import (its file reads would
+# release and retake the GIL: GIL events of ours in the recording). libc is
+# called through PyDLL, which keeps the GIL: naming a thread is one prctl
+# call, with no GIL release of its own.
 #
 # A program's own sitecustomize (later on sys.path) is imported after this
 # one, as if this directory were not there.
@@ -39,7 +43,7 @@ def _libc():
         try:
             import ctypes
 
-            libc = ctypes.CDLL(None, use_errno=True)
+            libc = ctypes.PyDLL(None)
             setname = getattr(libc, "pthread_setname_np", None)
             if setname is not None:
                 setname.argtypes = [ctypes.c_ulong, ctypes.c_char_p]
@@ -59,6 +63,7 @@ def _install(threading):
         return
     if not sys.platform.startswith("linux"):
         return
+    _libc()
     original = threading.Thread._bootstrap_inner
 
     def _bootstrap_inner(self):
