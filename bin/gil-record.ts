@@ -9,6 +9,7 @@ import { runPipeline } from '../record/pipeline.js';
 import { defaultMmapSize, lostAdvice } from '../record/perf-record.js';
 import { lockRecording } from '../record/lock.js';
 import { planForInterpreter } from '../record/probes.js';
+import { finishPyStacks, planPyStacks } from '../record/py-stacks.js';
 import { Recorder, recordingStatus, type Target } from '../record/session.js';
 import { checkSystem } from '../record/system.js';
 
@@ -34,6 +35,11 @@ export async function main(args: string[]): Promise<void> {
     .option('probes', { type: 'boolean', default: true, describe: 'probe take_gil/drop_gil (--no-probes: scheduler events only)' })
     .option('fallback', { type: 'boolean', default: true, describe: 'on a stripped interpreter, probe libc pthread_cond_timedwait (--no-fallback: fail instead)' })
     .option('stacks', { type: 'boolean', default: false, describe: 'DWARF call stacks on sched_switch (only there: stacks on every probe hit lose events)' })
+    .option('py-stacks', {
+      type: 'boolean',
+      default: false,
+      describe: 'Python functions in the stacks: the interpreter\'s perf support (3.12+), DWARF stacks on GIL probes and sched_switch',
+    })
     .option('states', { type: 'string', requiresArg: true, describe: "keep gil-state's records in FILE (.gz compresses), for jq and gil-stats options" })
     .option('record-only', { type: 'boolean', default: false, describe: 'stop after perf record: keep perf.data, make no trace' })
     .option('viztracer', { type: 'boolean', default: false, describe: 'run the program under VizTracer too and merge both traces' })
@@ -68,22 +74,28 @@ export async function main(args: string[]): Promise<void> {
       say.say(describeInterpreter(interp));
       const plan = await planForInterpreter(interp, { noProbes: !argv.probes, fallback: argv.fallback });
       for (const note of plan.notes) say.say(note);
+      const py = argv['py-stacks'] ? planPyStacks(interp, target.pid) : undefined;
+      for (const note of py?.notes ?? []) say.say(note);
 
       // 3. perf record, with probes in a group of our own, removed whatever happens;
       // no other gil-record may write the same perf.data meanwhile.
       const unlock = lockRecording(argv['perf-data']);
       const mmap = argv['mmap-pages'] ?? defaultMmapSize();
+      const started = Date.now();
       const rec = await recorder.record({
         target,
         interp,
         specs: plan.specs,
         perfData: argv['perf-data'],
         stacks: argv.stacks,
+        pyStacks: py,
         mmapPages: mmap,
         quiet: argv.quiet,
         viztracer: vizOut,
       });
 
+      // The interpreter's perf files: perf inject --jit, and a copy beside perf.data.
+      if (py && rec.wrote && !rec.aborted) await finishPyStacks(py, argv['perf-data'], started, (m) => say.say(m));
       unlock();
       // 4. What perf did; the exit status is the command's own.
       const status = recordingStatus(rec, target, say, mmap);

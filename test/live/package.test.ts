@@ -36,7 +36,10 @@ t.test('npm pack builds the commands, and an install runs all six from PATH', { 
   for (const name of ['perf-parse', 'gil-state', 'gil-stats', 'to-trace', 'merge-trace', 'gil-record']) {
     t.ok(list.includes(`package/dist/man/${name}.1`), `the tarball holds the man page of ${name}`);
   }
-  t.notOk(list.some((f) => /^package\/(test|bin|filters|lib|record)\//.test(f) || f.endsWith('.ts') || f.endsWith('.map')), 'no tests, sources or source maps');
+  // record/python/ is data: gil-record's start-up hook for the programs it runs.
+  const data = (f: string) => f.startsWith('package/record/python/');
+  t.notOk(list.some((f) => !data(f) && (/^package\/(test|bin|filters|lib|record)\//.test(f) || f.endsWith('.ts') || f.endsWith('.map'))), 'no tests, sources or source maps');
+  t.ok(list.includes('package/record/python/sitecustomize.py'), "the tarball holds gil-record's thread-name hook");
 
   const prefix = join(tmp, 'prefix');
   const inst = await execa('npm', ['install', '-g', '--prefix', prefix, tarball, '--prefer-offline', '--no-audit', '--no-fund'], { reject: false });
@@ -74,4 +77,8 @@ t.test('npm pack builds the commands, and an install runs all six from PATH', { 
   t.ok(existsSync(join(prefix, 'share/man/man1/gil-record.1')), 'installed in PREFIX/share/man/man1');
   const completion = await sh('gil-stats --get-yargs-completions gil-stats --');
   t.match(completion.stdout, /^--switch-interval$/m, 'the installed command answers its completion');
+  // The installed gil-record finds its hook from dist/.
+  const installed = join(prefix, 'lib/node_modules/gilpipe');
+  const found = await execa('node', ['--input-type=module', '-e', `import { threadNameHook } from ${JSON.stringify(join(installed, 'dist/record/thread-names.js'))}; console.log(threadNameHook())`], { reject: false });
+  t.equal(String(found.stdout).trim(), join(installed, 'record/python'), 'the installed gil-record finds its thread-name hook');
 });
