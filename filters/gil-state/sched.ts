@@ -61,10 +61,11 @@ export class Scheduler {
     }
     if (typeof nextPid === 'number' && nextPid > 0) {
       const next = this.reg.thread(nextPid, undefined, str(f.next_comm));
-      if (!next.dead || next.sched === 'unknown') {
-        next.dead = false;
-        this.setSched(next, 'running', ts, undefined, false);
-      }
+      // An exited task is switched in once more to finish dying, and a
+      // per-task recording does not see it leave (perf's events are gone by
+      // then): it stays dead, or it would run to the end of the recording.
+      // Only a fork of its tid (reused) brings it back (GilState.task).
+      if (!next.dead) this.setSched(next, 'running', ts, undefined, false);
     }
     return true;
   }
