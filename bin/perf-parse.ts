@@ -3,19 +3,17 @@
 import { cli, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
 import { DataError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
-import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
-import { openRecordingsOrText, perfScriptInput } from '../lib/perf.js';
+import { openRecordingsOrText, recordingInput } from '../lib/perf.js';
 import { FirstLine } from '../lib/sniff.js';
 import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
-import { PerfParser } from '../filters/perf-parse.js';
-import { kindOf, wrongInput } from '../filters/input-kind.js';
-import { recordJson } from '../filters/records.js';
+import { Upstream, recordsFrom } from '../filters/upstream.js';
+import { type AnyRecord, recordJson } from '../filters/records.js';
 
 const prog = 'perf-parse';
 
-const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FILE or -)\n$0 -i perf.data  run perf script on a recording`, [
+const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FILE or -)\n$0 -i perf.data  read a recording (perf.data, file or pipe mode)`, [
   ['perf script --ns | $0 | gil-state | to-trace > trace.json', 'the usual pipeline'],
   ['$0 -i perf.data -o events.ndjson.gz', 'parse a recording, compressed output'],
   ["$0 capture.txt.gz | jq -c 'select(.event == \"sched:sched_switch\")'", 'pick events with jq'],
@@ -24,7 +22,7 @@ const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FIL
     alias: 'i',
     type: 'string',
     requiresArg: true,
-    describe: 'a perf.data file: run `perf script` on it with the fields the pipeline needs (a FILE that is perf.data is read so too)',
+    describe: 'a perf.data file: its records, as perf script would print them with the fields the pipeline needs (a FILE that is perf.data is read so too)',
   })
   .option('output', outputOption)
   .option('strict', strictOption)
@@ -35,17 +33,14 @@ await run(prog, async () => {
   const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
   const bad = new BadInput(reporter, argv.strict);
   const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
-  const parser = new PerfParser(ndjsonEncoder(io.sink, recordJson), bad);
-  // perf script's text, from a file, stdin or a perf.data file; what is not is named, with what reads it.
-  const chain = new FirstLine((line, head) => {
-    const why = wrongInput(kindOf(line, head), prog);
-    if (why !== undefined) throw new DataError(`${bad.where.file}: ${why}`);
-    return (emit) => new LineSplitter(emit, bad, PERF_TEXT);
-  }, parser);
+  const encode = ndjsonEncoder<AnyRecord>(io.sink, recordJson);
+  // perf script's text (a file or stdin) or a perf.data recording; what is neither is named, with what reads it.
+  const up = new Upstream(bad);
+  const chain = new FirstLine(recordsFrom(prog, bad, up), { write: encode, end: () => undefined });
   try {
     if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
-    const inputs = argv.input !== undefined ? [await perfScriptInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
-    const stop = inputs.some((i) => i.done) ? progress(prog, () => parser.stats.lines) : () => undefined;
+    const inputs = argv.input !== undefined ? [await recordingInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
+    const stop = inputs.some((i) => i.done) ? progress(prog, () => up.read()) : () => undefined;
     try {
       await pump(inputs, chain, io);
     } finally {
@@ -56,7 +51,7 @@ await run(prog, async () => {
     throw e;
   } finally {
     bad.summarise();
-    for (const note of parser.notes()) reporter.say(note);
+    for (const note of up.notes()) reporter.say(note);
   }
   await io.out.commit();
   if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);

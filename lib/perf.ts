@@ -1,8 +1,11 @@
-// Running perf itself: `perf script` on a recording, streamed.
+// Opening recordings: perf.data read natively (lib/perf-data/), or through
+// `perf script` when it needs what only perf has (symbols for callchains).
 import { existsSync, statSync } from 'node:fs';
 import type { Reporter } from './cli.js';
 import { DataError, UsageError } from './errors.js';
 import { type Input, fileHead, openInput } from './io.js';
+import { magicOrder } from './perf-data/bytes.js';
+import { PerfDataFileError, openPerfDataFile } from './perf-data/file.js';
 
 /**
  * The options the pipeline needs from `perf script`: nanosecond times, pid
@@ -32,27 +35,65 @@ export async function perfScriptArgs(file: string): Promise<string[]> {
 export const PERF_PACKAGE_HINT =
   'install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); Fedora: dnf install perf)';
 
-const PERF_DATA_MAGIC = 'PERFILE2';
-
-/** The first bytes of a perf.data file (perf's own magic; pipe-mode files start the same). */
+/** The first bytes of a perf.data file (perf's own magic, either byte order; pipe-mode files start the same). */
 export function isPerfData(head: Buffer): boolean {
-  return head.length >= 8 && head.toString('latin1', 0, 8) === PERF_DATA_MAGIC;
+  return magicOrder(head) !== undefined;
 }
 
 /**
- * Opens every name (stdin for none): a perf.data file through `perf script`,
- * anything else as it is. Each perf.data input's `done` says how perf ended.
+ * Set to read every perf.data through `perf script`, as before the native
+ * reader: a debugging aid for comparing the two (docs/perf-data.md), not an option.
+ */
+export const PERF_SCRIPT_ENV = 'GILPIPE_PERF_SCRIPT';
+
+/**
+ * Opens every name (stdin for none): a perf.data file as its records (read
+ * here, or by `perf script` when it must be), anything else as it is.
  */
 export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
     if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(fileHead(name, 8))) {
-      inputs.push(await perfScriptInput(name, reporter));
+      inputs.push(await recordingInput(name, reporter));
     } else {
       inputs.push(await openInput(name));
     }
   }
   return inputs;
+}
+
+/**
+ * A perf.data file as an input. A file-mode recording is streamed as a
+ * pipe-mode one (lib/perf-data/file.ts) and read in this process; one with
+ * callchains or code samples goes through `perf script`, which resolves
+ * their symbols, and that is said once.
+ */
+export async function recordingInput(file: string, reporter: Reporter): Promise<Input> {
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  if (process.env[PERF_SCRIPT_ENV]) return perfScriptInput(file, reporter);
+  let pd;
+  try {
+    pd = openPerfDataFile(file);
+  } catch (e) {
+    if (e instanceof PerfDataFileError) throw new DataError(`${file}: ${e.message}`);
+    throw e;
+  }
+  if (pd === 'pipe') return { ...(await openInput(file)), isPipe: false };
+  if (pd.needsPerfScript !== undefined) {
+    reporter.say(`${file}: read through perf script: ${pd.needsPerfScript}`);
+    return perfScriptInput(file, reporter);
+  }
+  const cut = pd.cut;
+  return {
+    name: file,
+    stream: pd.stream(),
+    isPipe: false,
+    ...(cut !== undefined
+      ? {
+          done: () => Promise.reject(new DataError(`${file}: ${cut}`)),
+        }
+      : {}),
+  };
 }
 
 /** `perf script` on FILE as an input, whose `done` says how perf ended. */

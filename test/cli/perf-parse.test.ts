@@ -144,18 +144,27 @@ t.test('a closed downstream pipe ends quietly with exit 0', { skip }, async (t) 
   t.equal(r.pipedFrom[0]!.stderr, '', 'and nothing on stderr');
 });
 
-t.test('-i with a perf.data perf cannot read: what was parsed is kept, perf said why, exit 1', async (t) => {
-  const hasPerf = await execa('perf', ['--version'], { reject: false }).then((r) => r.exitCode === 0).catch(() => false);
-  if (!hasPerf) return t.skip('perf is not installed');
+t.test('-i with a file that is no perf.data: named, exit 1; a missing one is a usage error', async (t) => {
   const data = join(tmp, 'broken.data');
   writeFileSync(data, Buffer.alloc(4096, 0x41));
   const r = await runBin('perf-parse', ['-i', data]);
   t.equal(r.exitCode, 1);
-  t.match(r.stderr, /perf-parse: perf script -i .*broken\.data failed \(exit \d+\).*perf said:/s);
+  t.match(r.stderr, /perf-parse: .*broken\.data: not a perf\.data file \(no PERFILE2 magic\)/);
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   const none = await runBin('perf-parse', ['-i', join(tmp, 'absent.data')]);
   t.equal(none.exitCode, 2);
   t.match(none.stderr, /absent\.data: no such file/);
+});
+
+t.test('through perf script (GILPIPE_PERF_SCRIPT), a perf.data perf cannot read: perf said why, exit 1', async (t) => {
+  const hasPerf = await execa('perf', ['--version'], { reject: false }).then((r) => r.exitCode === 0).catch(() => false);
+  if (!hasPerf) return t.skip('perf is not installed');
+  const data = join(tmp, 'broken-perf.data');
+  writeFileSync(data, Buffer.concat([Buffer.from('PERFILE2'), Buffer.alloc(4096, 0x41)]));
+  const r = await runBin('perf-parse', ['-i', data], { env: { GILPIPE_PERF_SCRIPT: '1' } });
+  t.equal(r.exitCode, 1);
+  t.match(r.stderr, /perf-parse: perf script -i .*broken-perf\.data failed \(exit \d+\).*perf said:/s);
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
 t.test('a recording made here: perf-parse -i equals perf script | perf-parse', async (t) => {
