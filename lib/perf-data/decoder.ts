@@ -84,12 +84,6 @@ export interface PerfDataStats {
   unresolved: number;
 }
 
-/** One record waiting for its turn; `tid` is set on samples, whose comm is their thread's when they are delivered. */
-interface Queued {
-  ts: number;
-  rec: PerfDataRecord;
-}
-
 interface Thread {
   pid: number;
   comm: string;
@@ -110,7 +104,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
   private attrs: Attr[] = [];
   private byId = new Map<number, Attr>();
   private formats = new Map<number, Format>();
-  private queue: Queued[] = [];
+  /** Records waiting for their turn, each by its own ts; a sample's comm is its thread's when it is delivered. */
+  private queue: PerfDataRecord[] = [];
   private nextFlush = 0;
   private maxTs = 0;
   private threads = new Map<number, Thread>();
@@ -171,7 +166,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
   notes(): string[] {
     const notes: string[] = [];
     if (this.stats.lost > 0) notes.push(`perf lost ${this.stats.lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
-    if (this.stats.lostSamples > 0) notes.push(`the kernel dropped ${this.stats.lostSamples} samples while recording (PERF_RECORD_LOST_SAMPLES)`);
+    // perf record (6.x) also writes the losses it counted as LOST_SAMPLES at the end: said only when no LOST said them.
+    if (this.stats.lostSamples > 0 && this.stats.lost === 0) notes.push(`the kernel dropped ${this.stats.lostSamples} samples while recording (PERF_RECORD_LOST_SAMPLES)`);
     if (this.stats.unresolved > 0) {
       notes.push(`${this.stats.unresolved} samples have callchains, kept as addresses: symbols are resolved only when perf.data is given by its path (through perf script)`);
     }
@@ -367,10 +363,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
     let q = p + 8;
     const need = (n: number): boolean => q + n <= end;
     if (st & SAMPLE.IDENTIFIER) q += 8;
-    let ip: string | undefined;
+    const ipAt = st & SAMPLE.IP ? q : -1;
     if (st & SAMPLE.IP) {
       if (!need(8)) return this.short(p);
-      ip = o.hex64(b, q);
       q += 8;
     }
     let pid: number | undefined;
@@ -425,11 +420,14 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (cpu !== undefined) s.cpu = cpu;
     if (a.type === ATTR_TYPE.TRACEPOINT && raw !== undefined) {
       const f = this.formats.get(a.config);
-      const text = f === undefined ? '' : f.print(raw, o);
-      if (text.length > 0) Object.assign(s, parsePayload(event, text));
-    } else if (ip !== undefined && chain === undefined) {
+      if (f?.payload !== undefined) Object.assign(s, f.payload(raw, o));
+      else {
+        const text = f === undefined ? '' : f.print(raw, o);
+        if (text.length > 0) Object.assign(s, parsePayload(event, text));
+      }
+    } else if (ipAt >= 0 && chain === undefined) {
       // perf script prints a software or hardware event's ip with its symbol; the address is what is known here.
-      s.ip = { addr: ip };
+      s.ip = { addr: o.hex64(b, ipAt) };
       this.stats.unresolved++;
     }
     if (chain !== undefined) {
@@ -442,8 +440,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
 
   /** perf delivers records without a time at once, the others in time order. */
   private enqueue(ts: number, rec: PerfDataRecord): void {
-    if (ts === 0) return this.deliver({ ts, rec });
-    this.queue.push({ ts, rec });
+    if (ts === 0) return this.deliver(rec);
+    this.queue.push(rec);
     if (ts > this.maxTs) this.maxTs = ts;
   }
 
@@ -473,8 +471,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
     return t;
   }
 
-  private deliver(item: Queued): void {
-    const r = item.rec;
+  private deliver(r: PerfDataRecord): void {
     if (r.type === 'sample') {
       const t = this.thread(r.pid ?? -1, r.tid ?? -1);
       r.comm = t.comm;

@@ -7,6 +7,8 @@
 // __print_flags, __print_symbolic, __get_str), so the text comes out as perf
 // printed it and is read by the same payload reader as perf script's text.
 import { ByteOrder } from './bytes.js';
+import { utf8 } from '../perf-grammar.js';
+import type { Payload } from '../perf-payload.js';
 
 export interface Field {
   name: string;
@@ -26,6 +28,13 @@ export interface Format {
   fields: Map<string, Field>;
   /** The payload text from a raw record, as libtraceevent prints it. */
   print: (raw: Buffer, order: ByteOrder) => string;
+  /**
+   * The payload as perf-parse reads that text, built from the fields
+   * without printing and reading it back: for the events every GIL
+   * capture is made of (uprobes, sched_switch, the wakeups), whose formats
+   * are known word for word. Undefined for every other format.
+   */
+  payload?: (raw: Buffer, order: ByteOrder) => Payload;
 }
 
 /** Cut tracing data: what is missing is named. */
@@ -128,7 +137,71 @@ export function parseFormat(system: string, text: string, order: ByteOrder): For
     print = () => `[cannot print ${system}:${name}: ${why}]`;
   }
   void order;
-  return { id: Number(id), system, name, fields, print };
+  const payload = direct(system, name, pf, fields);
+  return { id: Number(id), system, name, fields, print, ...(payload ? { payload } : {}) };
+}
+
+const SWITCH_FMT = '"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", ';
+const WAKE_FMT = '"comm=%s pid=%d prio=%d target_cpu=%03d", REC->comm, REC->pid, REC->prio, REC->target_cpu';
+
+/** The payload builders for formats known word for word (see Format.payload); they give what parsePayload gives for the printed text. */
+function direct(system: string, name: string, pf: string, fields: Map<string, Field>): Format['payload'] {
+  const f = (n: string): Field | undefined => fields.get(n);
+  const hex = (x: Field) => (raw: Buffer, order: ByteOrder): string =>
+    x.size === 8 ? order.hex64(raw, x.offset) : order.u32(raw, x.offset).toString(16);
+  if (pf === '"(%lx)", REC->__probe_ip' && f('__probe_ip')) {
+    const ip = hex(f('__probe_ip')!);
+    return (raw, order) => ({ probe: { func: ip(raw, order) } });
+  }
+  if (pf === '"(%lx <- %lx)", REC->__probe_func, REC->__probe_ret_ip' && f('__probe_func') && f('__probe_ret_ip')) {
+    const func = hex(f('__probe_func')!);
+    const ret = hex(f('__probe_ret_ip')!);
+    return (raw, order) => ({ probe: { func: func(raw, order), ret: ret(raw, order) } });
+  }
+  if (system !== 'sched') return undefined;
+  const int = (n: string): ((raw: Buffer, order: ByteOrder) => number) | undefined => {
+    const x = f(n);
+    if (x === undefined || x.chars || x.loc !== undefined || x.size > 4) return undefined;
+    return (raw, order) => readInt(raw, order, x) as number;
+  };
+  const chars = (n: string): ((raw: Buffer) => string) | undefined => {
+    const x = f(n);
+    if (x === undefined || !x.chars) return undefined;
+    return (raw) => utf8(readChars(raw, x.offset, x.offset + x.size));
+  };
+  if (name === 'sched_switch' && pf.startsWith(SWITCH_FMT) && pf.endsWith(', REC->next_comm, REC->next_pid, REC->next_prio')) {
+    // prev_state is the two %s of the format, evaluated as libtraceevent does (its letters differ across kernels).
+    let state: Format['print'];
+    try {
+      state = compilePrintFmt('"%s%s", ' + pf.slice(SWITCH_FMT.length + 'REC->prev_comm, REC->prev_pid, REC->prev_prio, '.length, -', REC->next_comm, REC->next_pid, REC->next_prio'.length), fields);
+    } catch {
+      return undefined;
+    }
+    if (!pf.slice(SWITCH_FMT.length).startsWith('REC->prev_comm, REC->prev_pid, REC->prev_prio, ')) return undefined;
+    const pc = chars('prev_comm'), pp = int('prev_pid'), pr = int('prev_prio'), nc = chars('next_comm'), np = int('next_pid'), nr = int('next_prio');
+    if (!pc || !pp || !pr || !nc || !np || !nr) return undefined;
+    return (raw, order) => {
+      return {
+        fields: {
+          prev_comm: pc(raw),
+          prev_pid: pp(raw, order),
+          prev_prio: pr(raw, order),
+          prev_state: state(raw, order),
+          next_comm: nc(raw),
+          next_pid: np(raw, order),
+          next_prio: nr(raw, order),
+        },
+      };
+    };
+  }
+  if ((name === 'sched_waking' || name === 'sched_wakeup' || name === 'sched_wakeup_new') && pf === WAKE_FMT) {
+    const c = chars('comm'), p = int('pid'), pr = int('prio'), cpu = int('target_cpu');
+    if (!c || !p || !pr || !cpu) return undefined;
+    return (raw, order) => {
+      return { fields: { comm: c(raw), pid: p(raw, order), prio: pr(raw, order), target_cpu: cpu(raw, order) } };
+    };
+  }
+  return undefined;
 }
 
 // ------------------------------------------------------------ values
