@@ -137,6 +137,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (!this.broken) {
       if (!this.started) {
         this.fail(this.buf.length === 0 ? 'empty: no perf.data header' : `truncated at byte ${this.at(this.buf.length)} (in the header)`);
+      } else if (this.attrs.length === 0) {
+        this.fail(`truncated at byte ${this.at(this.buf.length)} (no event attributes after the header)`);
       } else if (this.buf.length > 0) {
         const what = this.buf.length >= 8 ? `in a ${recordName(this.order!.u32(this.buf, 0))} record` : 'in a record header';
         this.fail(`truncated at byte ${this.at(this.buf.length)} (${what})`);
@@ -420,6 +422,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (cpu !== undefined) s.cpu = cpu;
     if (a.type === ATTR_TYPE.TRACEPOINT && raw !== undefined) {
       const f = this.formats.get(a.config);
+      if (f !== undefined && raw.length < f.size) return this.unusable(p, `a ${event} sample of ${raw.length} bytes of data, where its format has ${f.size}`);
       if (f?.payload !== undefined) Object.assign(s, f.payload(raw, o));
       else {
         const text = f === undefined ? '' : f.print(raw, o);

@@ -26,6 +26,8 @@ export interface Format {
   system: string;
   name: string;
   fields: Map<string, Field>;
+  /** Bytes the fields need: raw data shorter than this is not of this format. */
+  size: number;
   /** The payload text from a raw record, as libtraceevent prints it. */
   print: (raw: Buffer, order: ByteOrder) => string;
   /**
@@ -138,7 +140,9 @@ export function parseFormat(system: string, text: string, order: ByteOrder): For
   }
   void order;
   const payload = direct(system, name, pf, fields);
-  return { id: Number(id), system, name, fields, print, ...(payload ? { payload } : {}) };
+  let size = 0;
+  for (const x of fields.values()) size = Math.max(size, x.offset + x.size);
+  return { id: Number(id), system, name, fields, size, print, ...(payload ? { payload } : {}) };
 }
 
 const SWITCH_FMT = '"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", ';
