@@ -100,7 +100,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
   private started = false;
   private broken = false;
   /** Stream offset and file offset of the data section, when the stream is a rewritten file. */
-  private dataAt: { stream: number; file: number } | undefined;
+  private dataAt: { stream: number; file: number; tailLost: boolean } | undefined;
   private attrs: Attr[] = [];
   private byId = new Map<number, Attr>();
   private formats = new Map<number, Format>();
@@ -141,7 +141,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
         this.fail(`truncated at byte ${this.at(this.buf.length)} (no event attributes after the header)`);
       } else if (this.buf.length > 0) {
         const what = this.buf.length >= 8 ? `in a ${recordName(this.order!.u32(this.buf, 0))} record` : 'in a record header';
-        this.fail(`truncated at byte ${this.at(this.buf.length)} (${what})`);
+        const lost = this.dataAt?.tailLost ? '; the event names and tracepoint formats kept after the data are lost with it' : '';
+        this.fail(`truncated at byte ${this.at(this.buf.length)} (${what})${lost}`);
       }
     }
     this.flushQueue(Infinity);
@@ -272,7 +273,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
         }
         return;
       case RECORD.GILPIPE_DATA_AT:
-        if (size >= 16) this.dataAt = { stream: this.base + p + size, file: o.u64(b, p + 8) };
+        if (size >= 16) this.dataAt = { stream: this.base + p + size, file: o.u64(b, p + 8), tailLost: size >= 24 && o.u64(b, p + 16) === 1 };
         return;
       case RECORD.COMPRESSED:
         throw new Broken(`at byte ${this.at(p)}: compressed records (perf record -z) are not read here: perf script reads them (perf-parse -i FILE)`);

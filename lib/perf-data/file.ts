@@ -124,8 +124,10 @@ export function openPerfDataFile(path: string): PerfDataFile | 'pipe' {
       else size.writeUInt32BE(tracing.length);
       head.push(record(order, RECORD.HEADER_TRACING_DATA, size), tracing);
     }
-    const at = Buffer.alloc(8);
+    // Where the data starts in the file, and whether what follows it (names, formats) was lost to a cut.
+    const at = Buffer.alloc(16);
     writeU64(order, at, 0, dataAt);
+    writeU64(order, at, 8, cut !== undefined ? 1 : 0);
     head.push(record(order, RECORD.GILPIPE_DATA_AT, at));
     const prelude = Buffer.concat(head);
     return {

@@ -1,0 +1,82 @@
+// The commands on perf.data, read natively (lib/perf-data/): the same
+// answers as from the perf script text of the same recording, a cut file
+// kept up to the cut with the byte it broke at and exit 1, callchains handed
+// to perf script with a note, and the old path still there for comparison.
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { runBin } from '../helpers/run.js';
+import { schemaErrors } from '../helpers/schema.js';
+
+const dir = fileURLToPath(new URL('../fixtures/perfdata/', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-cli-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const hasPerf = (await execa('perf', ['--version'], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
+
+function fixture(name: string): string {
+  const path = join(tmp, `${name}.data`);
+  writeFileSync(path, gunzipSync(readFileSync(dir + `${name}.perf.data.gz`)));
+  return path;
+}
+
+/** A summary without its input names, which differ by design (the .data and the .txt.gz). */
+function summary(stdout: string): unknown {
+  return JSON.parse(stdout.replace(/"(sources|source)":(\[[^\]]*\]|"[^"]*")/g, '"$1":null'));
+}
+
+t.test('gil-stats and to-trace on a perf.data answer as on its perf script text', async (t) => {
+  for (const name of ['file', 'pipe', 'py313']) {
+    const data = fixture(name);
+    const text = dir + `${name}.perf.txt.gz`;
+    const a = await runBin('gil-stats', ['--format', 'json', data]);
+    const b = await runBin('gil-stats', ['--format', 'json', text]);
+    t.equal(a.exitCode, 0, String(a.stderr));
+    t.same(summary(String(a.stdout)), summary(String(b.stdout)), `${name}: the same summary`);
+    const ta = await runBin('to-trace', [data]);
+    const tb = await runBin('to-trace', [text]);
+    t.ok(String(ta.stdout).length > 1000 && String(ta.stdout).replaceAll(data, '') === String(tb.stdout).replaceAll(text, ''), `${name}: the same trace`);
+  }
+});
+
+t.test('a cut perf.data: the records before the cut, the byte it broke at, exit 1, no stack trace', async (t) => {
+  for (const name of ['pipe', 'file']) {
+    const whole = readFileSync(fixture(name));
+    const cut = join(tmp, `${name}-cut.data`);
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6) + 3));
+    const r = await runBin('perf-parse', [cut]);
+    t.equal(r.exitCode, 1, `${name}: exit 1`);
+    t.match(String(r.stderr), new RegExp(`perf-parse: .*${name}-cut\\.data: truncated at byte \\d+ \\(in a [A-Z_0-9]+ record\\)`), String(r.stderr));
+    t.notMatch(String(r.stderr), /\n\s+at /, 'no stack trace');
+    const out = String(r.stdout);
+    t.ok(out.split('\n').length > 1000, `${name}: ${out.split('\n').length - 1} records kept`);
+    t.same(schemaErrors(out), [], 'whole, valid records');
+    const s = await runBin('gil-stats', [cut]);
+    t.equal(s.exitCode, 1, `${name}: gil-stats exits 1 too`);
+    t.match(String(s.stderr), /truncated at byte \d+/);
+  }
+  const empty = join(tmp, 'empty.data');
+  writeFileSync(empty, Buffer.from('PERFILE2'));
+  const e = await runBin('perf-parse', ['-i', empty]);
+  t.equal(e.exitCode, 1);
+  t.match(String(e.stderr), /empty\.data: truncated at byte 8 \(in the file header\)/);
+});
+
+t.test('a recording with callchains goes through perf script, said once', { skip: hasPerf ? false : 'perf is not installed' }, async (t) => {
+  const data = fixture('callchain');
+  const r = await runBin('perf-parse', [data]);
+  t.equal(r.exitCode, 0, String(r.stderr));
+  t.equal((String(r.stderr).match(/read through perf script: it has callchains/g) ?? []).length, 1, 'said once');
+  t.match(String(r.stdout), /"sym":"__schedule"/, 'with its symbols');
+});
+
+t.test('GILPIPE_PERF_SCRIPT=1 reads through perf script: the same records', { skip: hasPerf ? false : 'perf is not installed' }, async (t) => {
+  const data = fixture('noswitch');
+  const native = await runBin('perf-parse', [data]);
+  const old = await runBin('perf-parse', [data], { env: { GILPIPE_PERF_SCRIPT: '1' } });
+  t.equal(old.exitCode, 0, String(old.stderr));
+  t.ok(String(native.stdout).length > 0 && native.stdout === old.stdout, 'byte for byte');
+});
