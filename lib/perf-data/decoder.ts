@@ -424,7 +424,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (a.type === ATTR_TYPE.TRACEPOINT && raw !== undefined) {
       const f = this.formats.get(a.config);
       if (f !== undefined && raw.length < f.size) return this.unusable(p, `a ${event} sample of ${raw.length} bytes of data, where its format has ${f.size}`);
-      if (f?.payload !== undefined) Object.assign(s, f.payload(raw, o));
+      if (f?.payload !== undefined) f.payload(raw, o, s);
       else {
         const text = f === undefined ? '' : f.print(raw, o);
         if (text.length > 0) Object.assign(s, parsePayload(event, text));

@@ -36,7 +36,7 @@ export interface Format {
    * capture is made of (uprobes, sched_switch, the wakeups), whose formats
    * are known word for word. Undefined for every other format.
    */
-  payload?: (raw: Buffer, order: ByteOrder) => Payload;
+  payload?: (raw: Buffer, order: ByteOrder, into: Payload) => void;
 }
 
 /** Cut tracing data: what is missing is named. */
@@ -155,12 +155,16 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
     x.size === 8 ? order.hex64(raw, x.offset) : order.u32(raw, x.offset).toString(16);
   if (pf === '"(%lx)", REC->__probe_ip' && f('__probe_ip')) {
     const ip = hex(f('__probe_ip')!);
-    return (raw, order) => ({ probe: { func: ip(raw, order) } });
+    return (raw, order, into) => {
+      into.probe = { func: ip(raw, order) };
+    };
   }
   if (pf === '"(%lx <- %lx)", REC->__probe_func, REC->__probe_ret_ip' && f('__probe_func') && f('__probe_ret_ip')) {
     const func = hex(f('__probe_func')!);
     const ret = hex(f('__probe_ret_ip')!);
-    return (raw, order) => ({ probe: { func: func(raw, order), ret: ret(raw, order) } });
+    return (raw, order, into) => {
+      into.probe = { func: func(raw, order), ret: ret(raw, order) };
+    };
   }
   if (system !== 'sched') return undefined;
   const int = (n: string): ((raw: Buffer, order: ByteOrder) => number) | undefined => {
@@ -184,25 +188,23 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
     if (!pf.slice(SWITCH_FMT.length).startsWith('REC->prev_comm, REC->prev_pid, REC->prev_prio, ')) return undefined;
     const pc = chars('prev_comm'), pp = int('prev_pid'), pr = int('prev_prio'), nc = chars('next_comm'), np = int('next_pid'), nr = int('next_prio');
     if (!pc || !pp || !pr || !nc || !np || !nr) return undefined;
-    return (raw, order) => {
-      return {
-        fields: {
-          prev_comm: pc(raw),
-          prev_pid: pp(raw, order),
-          prev_prio: pr(raw, order),
-          prev_state: state(raw, order),
-          next_comm: nc(raw),
-          next_pid: np(raw, order),
-          next_prio: nr(raw, order),
-        },
+    return (raw, order, into) => {
+      into.fields = {
+        prev_comm: pc(raw),
+        prev_pid: pp(raw, order),
+        prev_prio: pr(raw, order),
+        prev_state: state(raw, order),
+        next_comm: nc(raw),
+        next_pid: np(raw, order),
+        next_prio: nr(raw, order),
       };
     };
   }
   if ((name === 'sched_waking' || name === 'sched_wakeup' || name === 'sched_wakeup_new') && pf === WAKE_FMT) {
     const c = chars('comm'), p = int('pid'), pr = int('prio'), cpu = int('target_cpu');
     if (!c || !p || !pr || !cpu) return undefined;
-    return (raw, order) => {
-      return { fields: { comm: c(raw), pid: p(raw, order), prio: pr(raw, order), target_cpu: cpu(raw, order) } };
+    return (raw, order, into) => {
+      into.fields = { comm: c(raw), pid: p(raw, order), prio: pr(raw, order), target_cpu: cpu(raw, order) };
     };
   }
   return undefined;
@@ -211,7 +213,17 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
 // ------------------------------------------------------------ values
 
 type Value = number | bigint | string;
-type Eval = (raw: Buffer, order: ByteOrder) => Value;
+type Eval = ((raw: Buffer, order: ByteOrder) => Value) & { constant?: Value };
+
+/** A value known when the format is read: the kernel's formats spell masks out as long sums of constants, folded once here. */
+function constant(v: Value): Eval {
+  const e: Eval = () => v;
+  e.constant = v;
+  return e;
+}
+
+const NO_RECORD = Buffer.alloc(0);
+const fold = (e: Eval): Eval => constant(e(NO_RECORD, new ByteOrder(true)));
 
 const TWO31 = 2 ** 31;
 
@@ -444,6 +456,7 @@ class ExprParser {
     const a = this.expr();
     this.expect(':');
     const b = this.expr();
+    if (cond.constant !== undefined) return truthy(cond.constant) ? a : b;
     return (r, o) => (truthy(cond(r, o)) ? a(r, o) : b(r, o));
   }
 
@@ -459,6 +472,7 @@ class ExprParser {
       const l = left;
       const op = t.v;
       left = (r, o) => binary(op, l(r, o), right(r, o));
+      if (l.constant !== undefined && right.constant !== undefined) left = fold(left);
     }
   }
 
@@ -468,12 +482,14 @@ class ExprParser {
       if (t.v === '!') {
         this.i++;
         const e = this.unary();
-        return (r, o) => (truthy(e(r, o)) ? 0 : 1);
+        const f: Eval = (r, o) => (truthy(e(r, o)) ? 0 : 1);
+        return e.constant !== undefined ? fold(f) : f;
       }
       if (t.v === '-') {
         this.i++;
         const e = this.unary();
-        return (r, o) => binary('-', 0, e(r, o));
+        const f: Eval = (r, o) => binary('-', 0, e(r, o));
+        return e.constant !== undefined ? fold(f) : f;
       }
       if (t.v === '~') {
         this.i++;
@@ -504,14 +520,7 @@ class ExprParser {
   private primary(): Eval {
     const t = this.t[this.i++];
     if (t === undefined) throw new Error('expression cut short');
-    if (t.k === 'num') {
-      const v = t.v;
-      return () => v;
-    }
-    if (t.k === 'str') {
-      const v = t.v;
-      return () => v;
-    }
+    if (t.k === 'num' || t.k === 'str') return constant(t.v);
     if (t.k === 'id') {
       if (t.v === 'REC') {
         this.expect('->');

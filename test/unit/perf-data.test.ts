@@ -231,8 +231,12 @@ t.test('sched_switch: the print fmt evaluated as libtraceevent does, printed and
   const cases: Array<[bigint, string]> = [[0n, 'R'], [0x100n, 'R+'], [1n, 'S'], [2n, 'D'], [0x80n, 'I'], [3n, 'S|D'], [0x101n, 'S+'], [0x20n, 'Z'], [0x10n, 'X']];
   for (const [state, letters] of cases) {
     t.equal(f.print(raw(state), LITTLE), `prev_comm=python prev_pid=4242 prev_prio=120 prev_state=${letters} ==> next_comm=swapper/1 next_pid=0 next_prio=120`, `state ${state}: ${letters}`);
-    t.same(f.payload!(raw(state), LITTLE).fields, { prev_comm: 'python', prev_pid: 4242, prev_prio: 120, prev_state: letters, next_comm: 'swapper/1', next_pid: 0, next_prio: 120 });
+    const built: { fields?: Record<string, unknown> } = {};
+    f.payload!(raw(state), LITTLE, built);
+    t.same(built.fields, { prev_comm: 'python', prev_pid: 4242, prev_prio: 120, prev_state: letters, next_comm: 'swapper/1', next_pid: 0, next_prio: 120 });
   }
   // A 16-byte name has no NUL of its own: it ends with the field.
-  t.equal(f.payload!(raw(0n, 'abcdefghijklmnop'), LITTLE).fields!.prev_comm, 'abcdefghijklmnop');
+  const long: { fields?: Record<string, unknown> } = {};
+  f.payload!(raw(0n, 'abcdefghijklmnop'), LITTLE, long);
+  t.equal(long.fields!.prev_comm, 'abcdefghijklmnop');
 });
