@@ -62,6 +62,13 @@ export const FEATURE = { TRACING_DATA: 1, HOSTNAME: 3, OSRELEASE: 4, CMDLINE: 11
 const MISC_COMM_EXEC = 1 << 13;
 const MISC_SWITCH_OUT = 1 << 13;
 const MISC_SWITCH_OUT_PREEMPT = 1 << 14;
+/**
+ * Records held for ordering at most: perf record ends a round every time it
+ * empties its buffers, so a round holds a fraction of a second of events;
+ * a stream without rounds would otherwise be held whole. Past this the older
+ * half is delivered, as perf's ordered-events queue does when it is full.
+ */
+const QUEUE_MAX = 1 << 19;
 /** Callchain entries at or above this are context markers (PERF_CONTEXT_KERNEL, _USER...), not frames. */
 const CONTEXT_MAX = 0xfffffffffffff000n;
 
@@ -447,8 +454,13 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (ts === 0) return this.deliver(rec);
     this.queue.push(rec);
     if (ts > this.maxTs) this.maxTs = ts;
+    if (this.queue.length > QUEUE_MAX) {
+      this.flushQueue(-1);
+      this.flushQueue(this.queue[this.queue.length >> 1]!.ts);
+    }
   }
 
+  /** Delivers the records up to `limit` in time order (-1: only sorts them). */
   private flushQueue(limit: number): void {
     const q = this.queue;
     if (q.length === 0) return;
