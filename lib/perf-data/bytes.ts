@@ -33,8 +33,20 @@ export class ByteOrder {
   hex64(b: Buffer, o: number): string {
     const lo = this.little ? b.readUInt32LE(o) : b.readUInt32BE(o + 4);
     const hi = this.little ? b.readUInt32LE(o + 4) : b.readUInt32BE(o);
-    return hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
+    // Probe addresses repeat (a few functions and call sites): their text is made once.
+    const key = hi < 0x200000 ? hi * 4294967296 + lo : -1;
+    if (key >= 0) {
+      const known = this.hexes.get(key);
+      if (known !== undefined) return known;
+    }
+    const s = hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
+    if (key >= 0) {
+      if (this.hexes.size >= 4096) this.hexes.clear();
+      this.hexes.set(key, s);
+    }
+    return s;
   }
+  private readonly hexes = new Map<number, string>();
   /**
    * Bit `n` of the attribute's flag word (disabled is 0, sample_id_all 18,
    * context_switch 26): C bit-fields are laid out from the other end of the
