@@ -240,3 +240,17 @@ t.test('sched_switch: the print fmt evaluated as libtraceevent does, printed and
   f.payload!(raw(0n, 'abcdefghijklmnop'), LITTLE, long);
   t.equal(long.fields!.prev_comm, 'abcdefghijklmnop');
 });
+
+t.test('the feature sections: clock, command line and host, as the fixture script recorded them', async (t) => {
+  for (const name of ['file', 'pipe']) {
+    const s = await streamOf(unzipped(name, dir + `${name}.perf.data.gz`));
+    const { decoder } = decode(s.bytes);
+    // record-perfdata.sh records with -k CLOCK_MONOTONIC (clock id 1), to a file or to stdout (-o -).
+    t.equal(decoder.info.clockid, 1, `${name}: CLOCK_MONOTONIC`);
+    const cmd = decoder.info.cmdline ?? [];
+    t.ok(cmd.includes('record') && cmd.includes('CLOCK_MONOTONIC'), `${name}: perf record's command line`);
+    t.equal(cmd[cmd.indexOf('-o') + 1] === '-', name === 'pipe', `${name}: ${name === 'pipe' ? 'to a pipe' : 'to a file'}`);
+    t.ok(cmd.some((a) => a.endsWith('two_cpu.py')), 'the workload');
+    t.ok((decoder.info.hostname ?? '').length > 0 && (decoder.info.osrelease ?? '').length > 0, 'host and kernel');
+  }
+});
