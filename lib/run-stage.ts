@@ -131,7 +131,8 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
   }
   if (readError) throw new ReadError(input.name, readError);
   const broken = io.bad.brokenInput;
-  if (broken !== undefined) {
+  // Ctrl-C cuts a file anywhere, mid-record too: that is the interrupt's partial output, not a broken input.
+  if (broken !== undefined && !io.interrupt.requested) {
     // Whatever later inputs hold, this one's records are all there is: the chain is flushed, then the run fails.
     head.end();
     await flush(io);

@@ -145,6 +145,8 @@ export function openPerfDataFile(path: string): PerfDataFile | 'pipe' {
         }
         const data = createReadStream(path, { start: dataAt, end: dataAt + dataLen - 1, highWaterMark: 256 * 1024 });
         data.on('error', (e) => out.destroy(e));
+        // Ctrl-C destroys the input: the file read behind it stops too.
+        out.on('close', () => data.destroy());
         data.pipe(out);
         return out;
       },

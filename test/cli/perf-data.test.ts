@@ -80,3 +80,22 @@ t.test('GILPIPE_PERF_SCRIPT=1 reads through perf script: the same records', { sk
   t.equal(old.exitCode, 0, String(old.stderr));
   t.ok(String(native.stdout).length > 0 && native.stdout === old.stdout, 'byte for byte');
 });
+
+t.test('Ctrl-C while reading a perf.data: exit 130, the partial note, no truncation reported', async (t) => {
+  // A long pipe-mode stream: the recording's records (its header records too) again and again.
+  const one = readFileSync(fixture('pipe'));
+  const big = join(tmp, 'long-pipe.data');
+  writeFileSync(big, Buffer.concat([one, ...Array.from({ length: 60 }, () => one.subarray(16))]));
+  const out = join(tmp, 'interrupted.ndjson');
+  const p = execa('node', [fileURLToPath(new URL('../../dist/bin/perf-parse.js', import.meta.url)), '-o', out, big], { reject: false });
+  await new Promise((res) => setTimeout(res, 1500));
+  p.kill('SIGINT');
+  const r = await p;
+  t.equal(r.exitCode, 130, String(r.stderr));
+  t.match(String(r.stderr), /interrupted: the output holds what was read before/);
+  t.notMatch(String(r.stderr), /truncated at byte/, 'a cut made by Ctrl-C is not a broken file');
+  const text = readFileSync(out, 'utf8');
+  t.ok(text.length > 0 && text.endsWith('\n'), 'whole lines');
+  t.same(schemaErrors(text), [], 'valid records');
+  t.ok(text.split('\n').length - 1 < 61 * 7509, 'it stopped early');
+});
