@@ -78,7 +78,6 @@ export async function recordingInput(file: string, reporter: Reporter): Promise<
     if (e instanceof PerfDataFileError) throw new DataError(`${file}: ${e.message}`);
     throw e;
   }
-  if (pd === 'pipe') return { ...(await openInput(file)), isPipe: false };
   if (pd.needsPerfScript !== undefined) {
     reporter.say(`${file}: read through perf script: ${pd.needsPerfScript}`);
     return perfScriptInput(file, reporter);

@@ -37,6 +37,8 @@ export interface Attr {
   /** The event's name (HEADER_EVENT_DESC), when the recording has one. */
   name?: string;
   ids: number[];
+  /** The attribute as recorded (its own size), for the header's description of it. */
+  raw: Buffer;
   /** Bytes of the sample_id trailer of non-sample records. */
   idTrailer: number;
   /** Where the id is: from the start of a sample's body, from the end of a record's trailer (in bytes), or -1. */
@@ -69,6 +71,7 @@ export function parseAttr(b: Buffer, o: number, order: ByteOrder): Attr {
     // PERF_SAMPLE_BRANCH_HW_INDEX: a branch stack starts with an index word.
     branchHwIndex: (branch & (1 << 17)) !== 0,
     ids: [],
+    raw: Buffer.from(b.subarray(o, o + size)),
     idTrailer: trailer,
     sampleIdAt,
     trailerIdFromEnd,

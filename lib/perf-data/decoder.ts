@@ -19,7 +19,11 @@ import { parsePayload } from '../perf-payload.js';
 import { type Attr, ATTR_TYPE, SAMPLE, fallbackName, parseAttr, readSize } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
 import { type Format, parseTracingData, TracingDataError } from './tracing.js';
-import type { PerfDataRecord, SampleRecord } from './records.js';
+import type { HeaderRecord, OtherRecord, PerfDataRecord, SampleRecord } from './records.js';
+
+/** Every record but the header has a time. */
+type Timed = Exclude<PerfDataRecord, HeaderRecord>;
+import { type HeaderFacts, STRING_FEATURES, eventAttrs, headerMeta } from './header.js';
 import { utf8 } from '../perf-grammar.js';
 
 export const RECORD = {
@@ -57,7 +61,24 @@ export function recordName(type: number): string {
   return NAMES[type] ?? `type ${type}`;
 }
 
-export const FEATURE = { TRACING_DATA: 1, HOSTNAME: 3, OSRELEASE: 4, CMDLINE: 11, EVENT_DESC: 12, CLOCKID: 23, COMPRESSED: 27 } as const;
+export const FEATURE = {
+  TRACING_DATA: 1,
+  HOSTNAME: 3,
+  OSRELEASE: 4,
+  VERSION: 5,
+  ARCH: 6,
+  NRCPUS: 7,
+  CPUDESC: 8,
+  CPUID: 9,
+  TOTAL_MEM: 10,
+  CMDLINE: 11,
+  EVENT_DESC: 12,
+  PMU_MAPPINGS: 16,
+  SAMPLE_TIME: 21,
+  CLOCKID: 23,
+  COMPRESSED: 27,
+  CLOCK_DATA: 29,
+} as const;
 
 const MISC_COMM_EXEC = 1 << 13;
 const MISC_SWITCH_OUT = 1 << 13;
@@ -77,7 +98,10 @@ export interface PerfDataInfo {
   hostname?: string;
   osrelease?: string;
   cmdline?: string[];
+  /** The clock of the times (CLOCK_DATA; the attributes' clockid with -k): 1 is CLOCK_MONOTONIC. */
   clockid?: number;
+  /** That clock's resolution (HEADER_CLOCKID). */
+  clockResNs?: number;
 }
 
 export interface PerfDataStats {
@@ -112,11 +136,13 @@ export class PerfDataDecoder implements Filter<Buffer> {
   private byId = new Map<number, Attr>();
   private formats = new Map<number, Format>();
   /** Records waiting for their turn, each by its own ts; a sample's comm is its thread's when it is delivered. */
-  private queue: PerfDataRecord[] = [];
+  private queue: Timed[] = [];
   private nextFlush = 0;
   private maxTs = 0;
   private threads = new Map<number, Thread>();
   private eventDescNames: string[] = [];
+  private facts: HeaderFacts = { strings: new Map() };
+  private headerSent = false;
 
   constructor(
     private readonly emit: Emit<PerfDataRecord>,
@@ -152,6 +178,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
         this.fail(`truncated at byte ${this.at(this.buf.length)} (${what})${lost}`);
       }
     }
+    if (this.started) this.sendHeader();
     this.flushQueue(Infinity);
     // Each input is a recording of its own.
     this.buf = Buffer.alloc(0);
@@ -166,6 +193,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
     this.nextFlush = 0;
     this.maxTs = 0;
     this.eventDescNames = [];
+    this.facts = { strings: new Map() };
+    this.headerSent = false;
     this.resetThreads();
   }
 
@@ -281,6 +310,11 @@ export class PerfDataDecoder implements Filter<Buffer> {
         return;
       case RECORD.GILPIPE_DATA_AT:
         if (size >= 16) this.dataAt = { stream: this.base + p + size, file: o.u64(b, p + 8), tailLost: size >= 24 && o.u64(b, p + 16) === 1 };
+        if (size >= 56) {
+          this.facts.layout = [o.u64(b, p + 24), o.u64(b, p + 32), o.u64(b, p + 40)];
+          const mtime = o.u64(b, p + 48);
+          if (mtime > 0) this.facts.mtimeMs = mtime;
+        }
         return;
       case RECORD.COMPRESSED:
         throw new Broken(`at byte ${this.at(p)}: compressed records (perf record -z) are not read here: perf script reads them (perf-parse -i FILE)`);
@@ -301,19 +335,53 @@ export class PerfDataDecoder implements Filter<Buffer> {
 
   private feature(id: number, d: Buffer): void {
     const o = this.order!;
+    const facts = this.facts;
     switch (id) {
       case FEATURE.TRACING_DATA:
         for (const [k, f] of parseTracingData(d)) this.formats.set(k, f);
         return;
-      case FEATURE.HOSTNAME:
-        this.info.hostname = headerString(d, 0, o).s;
+      case STRING_FEATURES.HOSTNAME:
+      case STRING_FEATURES.OSRELEASE:
+      case STRING_FEATURES.VERSION:
+      case STRING_FEATURES.ARCH:
+      case STRING_FEATURES.CPUDESC:
+      case STRING_FEATURES.CPUID: {
+        const s = headerString(d, 0, o).s;
+        facts.strings.set(id, s);
+        if (id === FEATURE.HOSTNAME) this.info.hostname = s;
+        if (id === FEATURE.OSRELEASE) this.info.osrelease = s;
         return;
-      case FEATURE.OSRELEASE:
-        this.info.osrelease = headerString(d, 0, o).s;
+      }
+      case FEATURE.NRCPUS:
+        // Written as nr_cpus_avail, then nr_cpus_online.
+        facts.nrcpus = [o.u32(d, 4), o.u32(d, 0)];
+        return;
+      case FEATURE.TOTAL_MEM:
+        facts.totalMem = o.u64(d, 0);
+        return;
+      case FEATURE.SAMPLE_TIME:
+        facts.sampleTime = [o.u64(d, 0), o.u64(d, 8)];
         return;
       case FEATURE.CLOCKID:
-        this.info.clockid = o.u64(d, 0);
+        facts.clockResNs = this.info.clockResNs = o.u64(d, 0);
         return;
+      case FEATURE.CLOCK_DATA:
+        facts.clockData = { clockid: o.u32(d, 4), todNs: o.u64(d, 8), clockNs: o.u64(d, 16) };
+        this.info.clockid = facts.clockData.clockid;
+        return;
+      case FEATURE.PMU_MAPPINGS: {
+        const n = o.u32(d, 0);
+        let q = 4;
+        const maps: Array<[string, number]> = [];
+        for (let i = 0; i < n; i++) {
+          const type = o.u32(d, q);
+          const r = headerString(d, q + 4, o);
+          maps.push([r.s, type]);
+          q = r.next;
+        }
+        facts.pmuMappings = maps;
+        return;
+      }
       case FEATURE.CMDLINE: {
         const n = o.u32(d, 0);
         let q = 4;
@@ -323,7 +391,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
           args.push(r.s);
           q = r.next;
         }
-        this.info.cmdline = args;
+        this.info.cmdline = facts.cmdline = args;
         return;
       }
       case FEATURE.EVENT_DESC: {
@@ -450,7 +518,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
   }
 
   /** perf delivers records without a time at once, the others in time order. */
-  private enqueue(ts: number, rec: PerfDataRecord): void {
+  private enqueue(ts: number, rec: Timed): void {
     if (ts === 0) return this.deliver(rec);
     this.queue.push(rec);
     if (ts > this.maxTs) this.maxTs = ts;
@@ -487,7 +555,19 @@ export class PerfDataDecoder implements Filter<Buffer> {
     return t;
   }
 
-  private deliver(r: PerfDataRecord): void {
+  /** perf script --header's block, once, before the first record (perf-parse emits it so). */
+  private sendHeader(): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    this.facts.layout ??= [0, 0, 0];
+    const o = this.order!;
+    const events = this.attrs.map((a) => ({ name: this.nameOf(a), attrs: eventAttrs(a, o).trim() }));
+    const rec: HeaderRecord = { type: 'header', meta: headerMeta(this.facts), events };
+    this.emit(rec);
+  }
+
+  private deliver(r: Timed): void {
+    if (!this.headerSent) this.sendHeader();
     if (r.type === 'sample') {
       const t = this.thread(r.pid ?? -1, r.tid ?? -1);
       r.comm = t.comm;
@@ -559,7 +639,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
       case RECORD.FORK:
       case RECORD.EXIT: {
         if (body < 32) return this.short(p);
-        const rec: PerfDataRecord = {
+        const rec: Timed = {
           type: type === RECORD.FORK ? 'fork' : 'exit',
           ts,
           ...c,
@@ -598,8 +678,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
     // MMAP, MMAP2, THROTTLE, NAMESPACES, KSYMBOL...: read by perf for symbols, not printed with these options.
   }
 
-  private perfRecord(ts: number, c: { cpu?: number }, name: string, body: string, pid: number | undefined, tid: number | undefined): PerfDataRecord {
-    const r: PerfDataRecord = { type: 'perf_record', ts, ...c, name, body };
+  private perfRecord(ts: number, c: { cpu?: number }, name: string, body: string, pid: number | undefined, tid: number | undefined): Timed {
+    const r: OtherRecord = { type: 'perf_record', ts, ...c, name, body };
     if (tid !== undefined) r.tid = tid;
     if (pid !== undefined) r.pid = pid;
     return r;

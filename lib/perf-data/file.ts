@@ -42,14 +42,19 @@ function read(fd: number, pos: number, len: number, size: number): Buffer {
 }
 
 /** Reads the header, the attributes and the feature sections of a file-mode perf.data. */
-export function openPerfDataFile(path: string): PerfDataFile | 'pipe' {
+export function openPerfDataFile(path: string): PerfDataFile {
   const fd = openSync(path, 'r');
   try {
-    const fileSize = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    const fileSize = st.size;
     const h = read(fd, 0, HEADER_SIZE, fileSize);
     const order = magicOrder(h);
     if (order === undefined) throw new PerfDataFileError('not a perf.data file (no PERFILE2 magic)');
-    if (h.length >= 16 && order.u64(h, 8) === 16) return 'pipe';
+    if (h.length >= 16 && order.u64(h, 8) === 16) {
+      // A pipe-mode recording saved to a file: as it is, with where its records start and when it was written.
+      const prelude = Buffer.concat([h.subarray(0, 16), dataAtRecord(order, 16, false, [0, 0, 0], st.mtimeMs)]);
+      return { path, order, attrs: [], stream: () => withPrelude(prelude, path, 16, fileSize - 16) };
+    }
     if (h.length < HEADER_SIZE) throw new PerfDataFileError(`truncated at byte ${h.length} (in the file header)`);
     const attrSize = order.u64(h, 16);
     const attrsAt = order.u64(h, 24);
@@ -109,7 +114,7 @@ export function openPerfDataFile(path: string): PerfDataFile | 'pipe' {
     else if (features.has(FEATURE.COMPRESSED)) needsPerfScript = 'its records are compressed (perf record -z)';
 
     const head: Buffer[] = [pipeHeader(h, order), ...attrRecords];
-    for (const id of [FEATURE.EVENT_DESC, FEATURE.HOSTNAME, FEATURE.OSRELEASE, FEATURE.CMDLINE, FEATURE.CLOCKID]) {
+    for (const id of FORWARDED) {
       const d = features.get(id);
       if (d === undefined) continue;
       const payload = Buffer.alloc(8 + d.length);
@@ -124,11 +129,7 @@ export function openPerfDataFile(path: string): PerfDataFile | 'pipe' {
       else size.writeUInt32BE(tracing.length);
       head.push(record(order, RECORD.HEADER_TRACING_DATA, size), tracing);
     }
-    // Where the data starts in the file, and whether what follows it (names, formats) was lost to a cut.
-    const at = Buffer.alloc(16);
-    writeU64(order, at, 0, dataAt);
-    writeU64(order, at, 8, cut !== undefined ? 1 : 0);
-    head.push(record(order, RECORD.GILPIPE_DATA_AT, at));
+    head.push(dataAtRecord(order, dataAt, cut !== undefined, [dataAt, order.u64(h, 48), dataAt + order.u64(h, 48)], st.mtimeMs));
     const prelude = Buffer.concat(head);
     return {
       path,
@@ -136,27 +137,64 @@ export function openPerfDataFile(path: string): PerfDataFile | 'pipe' {
       attrs,
       ...(needsPerfScript !== undefined ? { needsPerfScript } : {}),
       ...(cut !== undefined ? { cut } : {}),
-      stream: () => {
-        const out = new PassThrough({ highWaterMark: 256 * 1024 });
-        out.write(prelude);
-        if (dataLen === 0) {
-          out.end();
-          return out;
-        }
-        const data = createReadStream(path, { start: dataAt, end: dataAt + dataLen - 1, highWaterMark: 256 * 1024 });
-        data.on('error', (e) => out.destroy(e));
-        // Ctrl-C destroys the input: the file read behind it stops too.
-        out.on('close', () => data.destroy());
-        data.pipe(out);
-        return out;
-      },
+      stream: () => withPrelude(prelude, path, dataAt, dataLen),
     };
   } finally {
     closeSync(fd);
   }
 }
 
-const WANTED = new Set<number>([FEATURE.TRACING_DATA, FEATURE.EVENT_DESC, FEATURE.HOSTNAME, FEATURE.OSRELEASE, FEATURE.CMDLINE, FEATURE.CLOCKID, FEATURE.COMPRESSED]);
+/** The features sent ahead of the data: what the reader uses, and what perf script --header prints of them. */
+const FORWARDED = [
+  FEATURE.EVENT_DESC,
+  FEATURE.HOSTNAME,
+  FEATURE.OSRELEASE,
+  FEATURE.VERSION,
+  FEATURE.ARCH,
+  FEATURE.NRCPUS,
+  FEATURE.CPUDESC,
+  FEATURE.CPUID,
+  FEATURE.TOTAL_MEM,
+  FEATURE.CMDLINE,
+  FEATURE.PMU_MAPPINGS,
+  FEATURE.SAMPLE_TIME,
+  FEATURE.CLOCKID,
+  FEATURE.CLOCK_DATA,
+];
+const WANTED = new Set<number>([FEATURE.TRACING_DATA, FEATURE.COMPRESSED, ...FORWARDED]);
+
+/**
+ * gilpipe's own record ahead of the data: where the data starts in the
+ * file, whether what follows it was lost to a cut, the header's layout
+ * (data offset, size, feature offset) and the file's time, which perf
+ * script --header prints as `captured on`.
+ */
+function dataAtRecord(order: ByteOrder, dataAt: number, tailLost: boolean, layout: [number, number, number], mtimeMs: number): Buffer {
+  const b = Buffer.alloc(48);
+  writeU64(order, b, 0, dataAt);
+  writeU64(order, b, 8, tailLost ? 1 : 0);
+  writeU64(order, b, 16, layout[0]);
+  writeU64(order, b, 24, layout[1]);
+  writeU64(order, b, 32, layout[2]);
+  writeU64(order, b, 40, Math.floor(mtimeMs));
+  return record(order, RECORD.GILPIPE_DATA_AT, b);
+}
+
+/** The prelude, then `len` bytes of the file from `start`. */
+function withPrelude(prelude: Buffer, path: string, start: number, len: number): Readable {
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  out.write(prelude);
+  if (len <= 0) {
+    out.end();
+    return out;
+  }
+  const data = createReadStream(path, { start, end: start + len - 1, highWaterMark: 256 * 1024 });
+  data.on('error', (e) => out.destroy(e));
+  // Ctrl-C destroys the input: the file read behind it stops too.
+  out.on('close', () => data.destroy());
+  data.pipe(out);
+  return out;
+}
 
 /** Feature bit `i` of the header's bitmap (a bitmap of u64 words, bit 0 the lowest of the first). */
 function bit(h: Buffer, order: ByteOrder, i: number): boolean {

@@ -58,4 +58,11 @@ export interface OtherRecord {
   body: string;
 }
 
-export type PerfDataRecord = SampleRecord | CommRecord | TaskRecord | LostRecord | OtherRecord;
+/** The `perf script --header` block: `# key : value` lines and the events. */
+export interface HeaderRecord {
+  type: 'header';
+  meta: Record<string, string>;
+  events: Array<{ name: string; attrs: string }>;
+}
+
+export type PerfDataRecord = SampleRecord | CommRecord | TaskRecord | LostRecord | OtherRecord | HeaderRecord;

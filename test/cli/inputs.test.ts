@@ -48,7 +48,9 @@ t.test('a perf.data given as a file is read as with -i', async (t) => {
   writeFileSync(pipeMode, gunzipSync(readFileSync(fx + 'perfdata/pipe.perf.data.gz')));
   const fromPipe = await runBin('perf-parse', [], { inputFile: pipeMode });
   t.equal(fromPipe.exitCode, 0, 'a pipe-mode one is read from stdin, as perf record -o - | perf-parse would');
-  t.ok(fromPipe.stdout === (await runBin('perf-parse', [fx + 'perfdata/pipe.perf.txt.gz'])).stdout, 'the same records as its perf script text');
+  const fromItsText = String((await runBin('perf-parse', [fx + 'perfdata/pipe.perf.txt.gz'])).stdout);
+  // After the header (which on stdin has no file time, and perf's has lines the reader leaves out: docs/perf-data.md).
+  t.ok(String(fromPipe.stdout).split('\n').slice(1).join('\n') === fromItsText.split('\n').slice(1).join('\n'), 'the same records as its perf script text');
 });
 
 t.test('perf-parse given records or a trace says what it got and what reads it', async (t) => {

@@ -5,7 +5,8 @@
 // beside it, so no perf is needed here). Then cut and corrupted files: what
 // was read is kept, where it broke is said, nothing throws.
 import t from 'tap';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,16 +32,19 @@ const fixtures = readdirSync(dir)
 // The perf.data kept beside record.sh's fixtures is one more.
 fixtures.push({ name: 'two_cpu-short', data: fx + 'two_cpu-short.perf.data.gz', text: fx + 'two_cpu-short.perf.txt.gz' });
 
+/** The texts were printed from copies dated so (perf script --header prints a file's time as `captured on`). */
+const PRINTED_AT = Date.parse('2026-12-01T13:40:00Z') / 1000;
+
 function unzipped(name: string, gz: string): string {
   const path = join(tmp, `${name}.data`);
   writeFileSync(path, gunzipSync(readFileSync(gz)));
+  utimesSync(path, PRINTED_AT, PRINTED_AT);
   return path;
 }
 
 /** The stream the commands read for a perf.data path: a file rewritten as a pipe, or a pipe-mode file as it is. */
 async function streamOf(path: string): Promise<{ bytes: Buffer; cut?: string; perfScript?: string }> {
   const pd = openPerfDataFile(path);
-  if (pd === 'pipe') return { bytes: readFileSync(path) };
   const chunks: Buffer[] = [];
   for await (const c of pd.stream()) chunks.push(c as Buffer);
   return { bytes: Buffer.concat(chunks), ...(pd.cut ? { cut: pd.cut } : {}), ...(pd.needsPerfScript ? { perfScript: pd.needsPerfScript } : {}) };
@@ -91,6 +95,19 @@ for (const f of fixtures) {
     const s = await streamOf(path);
     const native = decode(s.bytes);
     const text = parseText(f.text);
+    // The header: every `# key : value` the reader writes is perf's, word for word; the events too.
+    const [nh, th] = [native.out[0]!, text[0]!].map((l) => JSON.parse(l));
+    t.equal(nh.type, 'header', 'a header first');
+    if (th.type === 'header') {
+      const missing = Object.keys(th.meta).filter((k) => !(k in nh.meta));
+      t.same(Object.fromEntries(Object.keys(nh.meta).map((k) => [k, th.meta[k]])), nh.meta, `header lines as perf printed them (not written: ${missing.join(', ')})`);
+      t.ok(['hostname', 'os release', 'cmdline', 'captured on', 'perf version'].every((k) => k in nh.meta), 'with host, kernel, command line, time and perf');
+      t.same(nh.events, th.events, 'the events, named and described as perf does');
+    } else {
+      t.comment(`${f.name}: its text was printed without --header`);
+    }
+    native.out[0] = text[0]!.startsWith('{"type":"header"') ? text[0]! : '';
+    if (native.out[0] === '') native.out.shift();
     t.same(native.problems, [], 'nothing unreadable');
     t.same(native.broke, [], 'nothing broken');
     t.equal(s.cut, undefined, 'not cut');
@@ -151,7 +168,8 @@ t.test('a perf.data cut anywhere: no exception, what was read is kept, where it 
       const said = [...r.broke, ...(s.cut ? [s.cut] : [])];
       if (at < whole.length) t.ok(said.some((m) => /truncated at byte \d+|corrupt at byte|empty|never written/.test(m)), `cut at ${at}: ${said[0] ?? 'NOTHING SAID'}`);
       // Records read before the cut are records of the whole file (a cut file-mode recording has lost its tracepoint formats, so only its task records match).
-      const mine = r.out.filter((l) => !l.startsWith('{"type":"sample"') || name === 'pipe');
+      // (The header: a cut file has its own time, and a cut file-mode one no features.)
+      const mine = r.out.filter((l) => (!l.startsWith('{"type":"sample"') || name === 'pipe') && !l.startsWith('{"type":"header"'));
       const strangers = mine.filter((l) => !all.has(unnamed(l)));
       t.same(strangers.slice(0, 1), [], `cut at ${at}: ${mine.length} records, all of the whole file`);
       kept += r.out.length;
