@@ -328,7 +328,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
     try {
       return f();
     } catch (e) {
-      if (e instanceof RangeError) throw new Broken(`corrupt at byte ${this.at(p)}: a ${what} record: ${e.message}`);
+      if (e instanceof RangeError || e instanceof TracingDataError) throw new Broken(`corrupt at byte ${this.at(p)}: a ${what} record: ${e.message}`);
       throw e;
     }
   }
