@@ -272,3 +272,22 @@ t.test('the feature sections: clock, command line and host, as the fixture scrip
     t.ok((decoder.info.hostname ?? '').length > 0 && (decoder.info.osrelease ?? '').length > 0, 'host and kernel');
   }
 });
+
+t.test('a header record whose content does not parse: corrupt at its byte, no exception', async (t) => {
+  const head = Buffer.alloc(16);
+  head.write('PERFILE2', 0, 'latin1');
+  head.writeBigUInt64LE(16n, 8);
+  // HEADER_FEATURE (80) carrying HEADER_TRACING_DATA (1) that is not tracing data.
+  const feature = Buffer.alloc(32);
+  feature.writeUInt32LE(80, 0);
+  feature.writeUInt16LE(32, 6);
+  feature.writeBigUInt64LE(1n, 8);
+  feature.write('not tracing data', 16, 'latin1');
+  const r = decode(Buffer.concat([head, feature]));
+  t.match(r.broke[0], /^rec\.data: corrupt at byte 16: a HEADER_FEATURE record: tracing data without its magic$/);
+  // A record shorter than its own header.
+  const tiny = Buffer.alloc(8);
+  tiny.writeUInt32LE(9, 0);
+  tiny.writeUInt16LE(4, 6);
+  t.match(decode(Buffer.concat([head, tiny])).broke[0], /corrupt at byte 16: a SAMPLE record of 4 bytes/);
+});
