@@ -53,7 +53,9 @@ export function openPerfDataFile(path: string): PerfDataFile {
     if (h.length >= 16 && order.u64(h, 8) === 16) {
       // A pipe-mode recording saved to a file: as it is, with where its records start and when it was written.
       const prelude = Buffer.concat([h.subarray(0, 16), dataAtRecord(order, 16, false, [0, 0, 0], st.mtimeMs)]);
-      return { path, order, attrs: [], stream: () => withPrelude(prelude, path, 16, fileSize - 16) };
+      const attrs = pipeAttrs(read(fd, 16, PIPE_HEAD_MAX, fileSize), order);
+      const needsPerfScript = perfScriptReason(attrs, false);
+      return { path, order, attrs, ...(needsPerfScript !== undefined ? { needsPerfScript } : {}), stream: () => withPrelude(prelude, path, 16, fileSize - 16) };
     }
     if (h.length < HEADER_SIZE) throw new PerfDataFileError(`truncated at byte ${h.length} (in the file header)`);
     const attrSize = order.u64(h, 16);
@@ -108,10 +110,7 @@ export function openPerfDataFile(path: string): PerfDataFile {
         features.set(id, read(fd, at, len, fileSize));
       }
     }
-    let needsPerfScript: string | undefined;
-    if (attrs.some((a) => a.sampleType & SAMPLE.CALLCHAIN)) needsPerfScript = 'it has callchains, whose symbols perf script resolves';
-    else if (attrs.some(samplesCode)) needsPerfScript = 'it samples code (not only tracepoints), whose symbols perf script resolves';
-    else if (features.has(FEATURE.COMPRESSED)) needsPerfScript = 'its records are compressed (perf record -z)';
+    const needsPerfScript = perfScriptReason(attrs, features.has(FEATURE.COMPRESSED));
 
     const head: Buffer[] = [pipeHeader(h, order), ...attrRecords];
     for (const id of FORWARDED) {
@@ -200,6 +199,42 @@ function withPrelude(prelude: Buffer, path: string, start: number, len: number):
 function bit(h: Buffer, order: ByteOrder, i: number): boolean {
   const word = order.u64big(h, 72 + 8 * (i >> 6));
   return ((word >> BigInt(i & 63)) & 1n) === 1n;
+}
+
+/** What only perf script can do for a recording of these events, if anything. */
+function perfScriptReason(attrs: Attr[], compressed: boolean): string | undefined {
+  if (attrs.some((a) => a.sampleType & SAMPLE.CALLCHAIN)) return 'it has callchains, whose symbols perf script resolves';
+  if (attrs.some(samplesCode)) return 'it samples code (not only tracepoints), whose symbols perf script resolves';
+  if (compressed) return 'its records are compressed (perf record -z)';
+  return undefined;
+}
+
+/** How far into a pipe-mode file its attributes are looked for: they come first, one record per event. */
+const PIPE_HEAD_MAX = 1 << 20;
+
+/** The HEADER_ATTR records at the start of a pipe-mode recording (up to its first other record). */
+function pipeAttrs(b: Buffer, order: ByteOrder): Attr[] {
+  const attrs: Attr[] = [];
+  for (let p = 0; p + 8 <= b.length; ) {
+    const type = order.u32(b, p);
+    const size = order.u16(b, p + 6);
+    if (size < 8 || p + size > b.length || type < RECORD.HEADER_ATTR) break;
+    if (type === RECORD.HEADER_TRACING_DATA) {
+      // Its data follows the record, outside the record's size.
+      if (p + 12 > b.length) break;
+      p += size + order.u32(b, p + 8);
+      continue;
+    }
+    if (type === RECORD.HEADER_ATTR) {
+      try {
+        attrs.push(parseAttr(b, p + 8, order));
+      } catch {
+        break;
+      }
+    }
+    p += size;
+  }
+  return attrs;
 }
 
 /** An event that samples code: its samples carry an ip perf script would print with a symbol. */

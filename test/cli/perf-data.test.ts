@@ -94,7 +94,7 @@ t.test('Ctrl-C while reading a perf.data: exit 130, the partial note, no truncat
   // A long pipe-mode stream: the recording's records (its header records too) again and again.
   const one = readFileSync(fixture('pipe'));
   const big = join(tmp, 'long-pipe.data');
-  writeFileSync(big, Buffer.concat([one, ...Array.from({ length: 60 }, () => one.subarray(16))]));
+  writeFileSync(big, Buffer.concat([one, ...Array.from({ length: 200 }, () => one.subarray(16))]));
   const out = join(tmp, 'interrupted.ndjson');
   const p = execa('node', [fileURLToPath(new URL('../../dist/bin/perf-parse.js', import.meta.url)), '-o', out, big], { reject: false });
   await new Promise((res) => setTimeout(res, 1500));
@@ -106,5 +106,21 @@ t.test('Ctrl-C while reading a perf.data: exit 130, the partial note, no truncat
   const text = readFileSync(out, 'utf8');
   t.ok(text.length > 0 && text.endsWith('\n'), 'whole lines');
   t.same(schemaErrors(text), [], 'valid records');
-  t.ok(text.split('\n').length - 1 < 61 * 7509, 'it stopped early');
+  t.ok(text.split('\n').length - 1 < 201 * 7509, 'it stopped early');
+});
+
+t.test('a pipe-mode recording with callchains: by its path through perf script; on stdin, addresses and a note', async (t) => {
+  if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
+  const data = join(tmp, 'callchain-pipe.data');
+  const rec = await execa('sh', ['-c', 'perf record -q -g -k CLOCK_MONOTONIC -o - -e sched:sched_switch -- sleep 0.05 > "$1"', 'sh', data], { reject: false });
+  if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
+  const byPath = await runBin('perf-parse', [data]);
+  t.equal(byPath.exitCode, 0, String(byPath.stderr));
+  t.match(String(byPath.stderr), /read through perf script: it has callchains/);
+  t.match(String(byPath.stdout), /"callchain":\[\{"addr":"[0-9a-f]+","sym":"[^"]+"/, 'symbols resolved');
+  const onStdin = await runBin('perf-parse', [], { inputFile: data });
+  t.equal(onStdin.exitCode, 0, String(onStdin.stderr));
+  t.match(String(onStdin.stderr), /samples have callchains, kept as addresses/);
+  const frames = (s: string) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.callchain).map((r) => r.callchain.map((f: { addr: string }) => f.addr).filter((a: string) => a.startsWith('ffff')));
+  t.same(frames(String(onStdin.stdout)), frames(String(byPath.stdout)), "the kernel frames' addresses are perf's");
 });
