@@ -3,7 +3,7 @@
 // kept up to the cut with the byte it broke at and exit 1, callchains handed
 // to perf script with a note, and the old path still there for comparison.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,4 +123,25 @@ t.test('a pipe-mode recording with callchains: by its path through perf script; 
   t.match(String(onStdin.stderr), /samples have callchains, kept as addresses/);
   const frames = (s: string) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.callchain).map((r) => r.callchain.map((f: { addr: string }) => f.addr).filter((a: string) => a.startsWith('ffff')));
   t.same(frames(String(onStdin.stdout)), frames(String(byPath.stdout)), "the kernel frames' addresses are perf's");
+});
+
+t.test('a gzipped file-mode perf.data is read through a temporary copy, removed after; a cut archive keeps what unzips', async (t) => {
+  const gz = join(tmp, 'file.perf.data.gz');
+  writeFileSync(gz, readFileSync(dir + 'file.perf.data.gz'));
+  utimesSync(gz, PRINTED_AT, PRINTED_AT);
+  const scratch = mkdtempSync(join(tmp, 'scratch-'));
+  const env = { TMPDIR: scratch };
+  const zipped = await runBin('perf-parse', [gz], { env });
+  const plain = await runBin('perf-parse', [fixture('file')]);
+  t.equal(zipped.exitCode, 0, String(zipped.stderr));
+  t.ok(String(zipped.stdout).length > 0 && zipped.stdout === plain.stdout, 'the same records (and header, dated as the archive)');
+  t.same(readdirSync(scratch), [], 'no temporary copy left');
+  const cut = join(tmp, 'cut.perf.data.gz');
+  writeFileSync(cut, readFileSync(gz).subarray(0, 20000));
+  const r = await runBin('perf-parse', [cut], { env });
+  t.equal(r.exitCode, 1);
+  t.match(String(r.stderr), /cut\.perf\.data\.gz: not valid gzip data .*reading the part that unzips/);
+  t.match(String(r.stderr), /cut\.perf\.data\.gz: truncated at byte \d+ \(in a [A-Z_]+ record\)/);
+  t.ok(String(r.stdout).split('\n').length > 1000, 'records kept');
+  t.same(readdirSync(scratch), [], 'no temporary copy left');
 });
