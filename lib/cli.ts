@@ -87,6 +87,11 @@ export class BadInput implements Context {
     if (this.first === undefined) this.first = where;
     if (this.strict) throw new DataError(where);
   }
+  /** The current input broke off (lib/filter.ts `broken`): the driver raises it once the input's records are out. */
+  brokenInput: string | undefined;
+  broken(why: string): void {
+    this.brokenInput ??= `${this.where.file}: ${why}`;
+  }
   summarise(): void {
     if (this.count === 0) return;
     const plural = this.count === 1 ? this.what : `${this.what}s`;
