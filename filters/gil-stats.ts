@@ -23,6 +23,7 @@ import {
   originKey,
   type GilStatsJSON,
   type HogEntry,
+  type HogSched,
   type OriginJSON,
   type ProcessJSON,
   type ThreadJSON,
@@ -63,6 +64,8 @@ export class GilStats implements Filter<AnyRecord> {
   private readonly doneProcs: ProcessJSON[] = [];
   private readonly doneWindows: WindowJSON[] = [];
   private readonly origins: OriginJSON[] = [];
+  /** Per hog, the tasks that had its CPU while it was runnable holding the GIL, and for how long. */
+  private readonly preemptions = new WeakMap<HogSched, Map<number, { comm: string; ns: number }>>();
   /** Recent callchain samples per tid, for the stacks of hogs (reset per capture). */
   private readonly stacks = new HogStacks();
   private readonly folded = new Folded();
@@ -185,7 +188,7 @@ export class GilStats implements Filter<AnyRecord> {
     t.holdsForOffcpu.dropEndingBy(ts);
     if (state === 'running' || dur <= 0) return;
     const end = ts + dur;
-    const off: OffcpuIv = { start: ts, end, state, stack: rec.stack };
+    const off: OffcpuIv = { start: ts, end, state, stack: rec.stack, ...(rec.preempted_by ? { by: rec.preempted_by } : {}) };
     t.holdsForOffcpu.forOverlapping(ts, end, (h) => this.heldOffcpu(t, p, h, off));
     t.offcpu.add(off);
   }
@@ -205,6 +208,17 @@ export class GilStats implements Filter<AnyRecord> {
     if (fn !== undefined && ov > (hs.blocked_in_ns ?? 0)) {
       hs.blocked_in = fn;
       hs.blocked_in_ns = ov;
+    }
+    if (s.state === 'runnable' && s.by !== undefined) {
+      // Summed per task over the hold: the one that had its CPU longest.
+      let by = this.preemptions.get(hs);
+      if (by === undefined) this.preemptions.set(hs, (by = new Map()));
+      const ns = (by.get(s.by.tid)?.ns ?? 0) + ov;
+      by.set(s.by.tid, { comm: s.by.comm, ns });
+      if (ns > (hs.preempted_by_ns ?? 0)) {
+        hs.preempted_by = { tid: s.by.tid, comm: s.by.comm };
+        hs.preempted_by_ns = ns;
+      }
     }
   }
 

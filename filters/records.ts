@@ -145,6 +145,8 @@ export interface SchedSpan extends SpanBase {
   gil?: true;
   /** Not running: the stack it was switched out with, leaf first (the kernel's frames say what it blocked in). */
   stack?: string[];
+  /** Runnable because preempted: the task sched_switch put on its CPU (`next_comm`, `next_pid`). */
+  preempted_by?: { tid: number; comm: string };
 }
 
 export type Span = GilSpan | SchedSpan;
@@ -275,6 +277,7 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
       stack: 'array',
       sampled_stack: 'array',
       samples: 'uint',
+      preempted_by: 'object',
     },
   },
   handoff: {

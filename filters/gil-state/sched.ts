@@ -57,6 +57,7 @@ export class Scheduler {
         const inGilWait = this.gil.switchedOut(prev, rec, state, ts);
         this.setSched(prev, state, ts, letter, false, inGilWait && (state === 'sleeping' || state === 'blocked'));
         if (state !== 'runnable') prev.schedStack = stackOf(rec.callchain);
+        else if (nextPid > 0) prev.schedBy = { tid: nextPid, comm: str(f.next_comm) ?? '' };
       }
     }
     if (typeof nextPid === 'number' && nextPid > 0) {
@@ -95,6 +96,7 @@ export class Scheduler {
     t.schedPartial = partial;
     t.schedGil = gil;
     t.schedStack = undefined;
+    t.schedBy = undefined;
   }
 
   closeSched(t: Thread, ts: number, flags: SpanFlags): void {
@@ -119,10 +121,12 @@ export class Scheduler {
       if (t.schedGil) span.gil = true;
       addFlags(span, t.schedPartial, flags);
       if (t.schedStack !== undefined) span.stack = t.schedStack;
+      if (t.schedBy !== undefined) span.preempted_by = t.schedBy;
       this.emit(span);
     }
     t.sched = 'unknown';
     t.schedStack = undefined;
+    t.schedBy = undefined;
   }
 }
 

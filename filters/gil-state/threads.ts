@@ -42,6 +42,8 @@ export interface Thread {
   sched: SchedPhase;
   schedSince: number;
   schedStack: string[] | undefined;
+  /** Preempted: the task that got its CPU (sched_switch's next). */
+  schedBy: { tid: number; comm: string } | undefined;
   schedLetter: string | undefined;
   schedPartial: boolean;
   schedGil: boolean;
@@ -112,6 +114,7 @@ export class Registry {
         gilStack: undefined,
         holdStacks: undefined,
         schedStack: undefined,
+        schedBy: undefined,
         gilUnknownStart: true,
         gilStartLost: false,
         gilEnd: -Infinity,

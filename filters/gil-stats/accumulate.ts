@@ -31,6 +31,8 @@ export interface OffcpuIv {
   end: number;
   state: 'runnable' | 'sleeping' | 'blocked' | 'other';
   stack: string[] | undefined;
+  /** Runnable because preempted: who got its CPU. */
+  by?: { tid: number; comm: string };
 }
 
 /** A hold of the thread, for the off-CPU figures: its hog entry, when it is one. */

@@ -246,6 +246,12 @@ export const HOG_COLUMNS: ReadonlyArray<Column<HogEntry>> = [
   { key: 'runnable_ns', value: (h) => h.sched?.runnable_ns ?? null, text: (h) => fmtDur(h.sched?.runnable_ns) },
   { key: 'asleep_ns', value: (h) => (h.sched ? h.sched.sleeping_ns + h.sched.blocked_ns : null), text: (h) => fmtDur(h.sched ? h.sched.sleeping_ns + h.sched.blocked_ns : null) },
   { key: 'blocked_in', value: (h) => h.sched?.blocked_in ?? null, text: (h) => h.sched?.blocked_in ?? '', left: true },
+  {
+    key: 'preempted_by',
+    value: (h) => (h.sched?.preempted_by ? `${h.sched.preempted_by.comm} (${h.sched.preempted_by.tid})` : null),
+    text: (h) => (h.sched?.preempted_by ? `${h.sched.preempted_by.comm} (${h.sched.preempted_by.tid})` : ''),
+    left: true,
+  },
   { key: 'began', value: (h) => h.began?.join(';') ?? null },
   { key: 'stack', value: (h) => h.stack?.join(';'), text: (h) => (h.stack ? h.stack.slice(0, 4).join(' < ') : '-'), left: true },
 ];
@@ -280,4 +286,5 @@ export const HOGS_WIDE_VIEW = {
   python: 'python',
   native: 'C code',
   blocked_in: 'blocked in',
+  preempted_by: 'CPU went to',
 };

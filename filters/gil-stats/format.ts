@@ -248,7 +248,7 @@ function holderWas(s: GilStatsJSON, w: TopEntry): string | undefined {
   const pct = (ns: number): string => `${((100 * ns) / h.dur_ns).toFixed(0)}%`;
   const asleep = sc.sleeping_ns + sc.blocked_ns;
   const parts = [`running ${pct(sc.running_ns)}`];
-  if (sc.runnable_ns > 0) parts.push(`runnable ${pct(sc.runnable_ns)}`);
+  if (sc.runnable_ns > 0) parts.push(`runnable ${pct(sc.runnable_ns)}${sc.preempted_by ? ` (its CPU went to ${sc.preempted_by.comm} (${sc.preempted_by.tid}))` : ''}`);
   if (asleep > 0) parts.push(`asleep ${pct(asleep)}${sc.blocked_in ? ` (${sc.blocked_in})` : ''}`);
   return parts.join(', ');
 }

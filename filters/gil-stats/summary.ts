@@ -84,6 +84,9 @@ export interface HogSched {
   /** Off CPU while holding: the kernel function of its longest sleep or block (from the switch-out stack). */
   blocked_in?: string;
   blocked_in_ns?: number;
+  /** Runnable while holding: the task that had its CPU longest during the hold (sched_switch's next), and for how long in all. */
+  preempted_by?: { tid: number; comm: string };
+  preempted_by_ns?: number;
 }
 
 /** A wait's place in the code: the waiter's Python function at take_gil (entries of top.waits). */

@@ -54,7 +54,9 @@ function cause(s: GilStatsJSON, p: ProcessJSON, holder: number, ns: number): str
     ? ''
     : asleep >= sc.runnable_ns
     ? `asleep or blocked ${fmtDur(asleep)}${sc.blocked_in ? ` (in ${sc.blocked_in})` : ''}`
-    : `runnable but not running ${fmtDur(sc.runnable_ns)} (other tasks had its CPU)`;
+    : `runnable but not running ${fmtDur(sc.runnable_ns)} (${
+        sc.preempted_by ? `its CPU went to ${sc.preempted_by.comm || '?'} (${sc.preempted_by.tid}) for ${fmtDur(sc.preempted_by_ns)} of it` : 'other tasks had its CPU'
+      })`;
   if (sc && off >= h.dur_ns / 2) {
     return [
       `${head}${at ? `, ${at}` : ''}: ${one}; it held the GIL off a CPU ${pct(off, h.dur_ns)} of that hold: ${how}.`,

@@ -494,3 +494,23 @@ t.test('the table fits 120 columns; the verdict says when there are no stacks', 
   t.match(table, /No stacks were recorded/);
   t.match(table, /times \("at"\) in seconds from the first event/);
 });
+
+t.test('a hog preempted while it holds: whose task had its CPU, summed per task', async (t) => {
+  // 11 holds 0-100 ms while 12 waits; 11 is preempted 10-40 by task 900, 50-60 by 901, 70-85 by 900 again.
+  const recs: R[] = [
+    span(11, 'sched', 'running', 0, 10),
+    span(11, 'sched', 'runnable', 10, 40, { letter: 'R', preempted_by: { tid: 900, comm: 'make' } }),
+    span(11, 'sched', 'running', 40, 50),
+    span(11, 'sched', 'runnable', 50, 60, { letter: 'R', preempted_by: { tid: 901, comm: 'cc1' } }),
+    span(11, 'sched', 'running', 60, 70),
+    span(11, 'sched', 'runnable', 70, 85, { letter: 'R', preempted_by: { tid: 900, comm: 'make' } }),
+    span(11, 'sched', 'running', 85, 100),
+    span(11, 'gil', 'hold', 0, 100),
+    span(12, 'gil', 'wait', 5, 100),
+  ];
+  const { s } = run([['a', recs]]);
+  const hog = s.processes[0]!.hogs.longest[0]!;
+  t.equal(hog.sched!.runnable_ns, 55 * MS, 'runnable 55 ms of the hold');
+  t.same(hog.sched!.preempted_by, { tid: 900, comm: 'make' }, 'the task that had its CPU longest');
+  t.equal(hog.sched!.preempted_by_ns, 45 * MS, 'for 30 + 15 ms');
+});
