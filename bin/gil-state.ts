@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // gil-state: perf-parse records in, per-thread GIL and scheduler spans out.
-import { cli, outputOption, strictOption, run, Reporter, BadInput } from '../lib/cli.js';
+import { cli, runWhenMain, outputOption, strictOption, run, Reporter, BadInput } from '../lib/cli.js';
 import { UsageError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
@@ -14,23 +14,6 @@ import { Upstream, recordsFrom } from '../filters/upstream.js';
 
 const prog = 'gil-state';
 
-const argv = cli(prog, '$0 [FILE...]    read perf-parse records, perf script text or perf.data (stdin when no FILE or -)', [
-  ['perf script --ns -F +pid | perf-parse | $0 | to-trace > trace.json', 'GIL timeline'],
-  ['perf-parse -i perf.data | $0 | gil-stats', 'GIL statistics'],
-  ["perf-parse -i perf.data | $0 | jq -c 'select(.type == \"span\" and .state == \"hold\" and .dur > 10e6)'", 'holds over 10 ms'],
-])
-  .option('take-gil', { type: 'string', describe: 'regex for take_gil probe names (after the group)', default: DEFAULTS.takeGil.source })
-  .option('drop-gil', { type: 'string', describe: 'regex for drop_gil probe names', default: DEFAULTS.dropGil.source })
-  .option('cond-wait', {
-    type: 'string',
-    describe: 'regex for pthread_cond_timedwait probe names (stripped interpreters)',
-    default: DEFAULTS.condWait.source,
-  })
-  .option('keep-samples', { type: 'boolean', default: false, describe: 'also forward the samples gil-state used' })
-  .option('output', outputOption)
-  .option('strict', strictOption)
-  .parseSync();
-
 function regex(name: string, source: string): RegExp {
   try {
     return new RegExp(source);
@@ -39,24 +22,45 @@ function regex(name: string, source: string): RegExp {
   }
 }
 
-await run(prog, async () => {
-  const reporter = new Reporter(prog, argv._.map(String));
-  const bad = new BadInput(reporter, argv.strict);
-  const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
-  const state = new GilState(ndjsonEncoder(io.sink, recordJson), bad, {
-    ...DEFAULTS,
-    takeGil: regex('take-gil', argv['take-gil']),
-    dropGil: regex('drop-gil', argv['drop-gil']),
-    condWait: regex('cond-wait', argv['cond-wait']),
-    keepSamples: argv['keep-samples'],
+export async function main(args: string[]): Promise<void> {
+  const argv = cli(prog, '$0 [FILE...]    read perf-parse records, perf script text or perf.data (stdin when no FILE or -)', [
+    ['perf script --ns -F +pid | perf-parse | $0 | to-trace > trace.json', 'GIL timeline'],
+    ['perf-parse -i perf.data | $0 | gil-stats', 'GIL statistics'],
+    ["perf-parse -i perf.data | $0 | jq -c 'select(.type == \"span\" and .state == \"hold\" and .dur > 10e6)'", 'holds over 10 ms'],
+  ], args)
+    .option('take-gil', { type: 'string', describe: 'regex for take_gil probe names (after the group)', default: DEFAULTS.takeGil.source })
+    .option('drop-gil', { type: 'string', describe: 'regex for drop_gil probe names', default: DEFAULTS.dropGil.source })
+    .option('cond-wait', {
+      type: 'string',
+      describe: 'regex for pthread_cond_timedwait probe names (stripped interpreters)',
+      default: DEFAULTS.condWait.source,
+    })
+    .option('keep-samples', { type: 'boolean', default: false, describe: 'also forward the samples gil-state used' })
+    .option('output', outputOption)
+    .option('strict', strictOption)
+    .parseSync();
+
+  await run(prog, async () => {
+    const reporter = new Reporter(prog, argv._.map(String));
+    const bad = new BadInput(reporter, argv.strict);
+    const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+    const state = new GilState(ndjsonEncoder(io.sink, recordJson), bad, {
+      ...DEFAULTS,
+      takeGil: regex('take-gil', argv['take-gil']),
+      dropGil: regex('drop-gil', argv['drop-gil']),
+      condWait: regex('cond-wait', argv['cond-wait']),
+      keepSamples: argv['keep-samples'],
+    });
+    // perf-parse's records; perf script text and perf.data go through perf-parse here.
+    const up = new Upstream(bad);
+    const chain = new FirstLine(recordsFrom(prog, bad, up), state);
+    // Spans still open at the end of the last input are flushed as truncated.
+    await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
+    for (const note of [...up.notes(), ...state.notes()]) reporter.say(note);
+    await io.out.commit();
+    if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
+    return io.interrupt.exitCode;
   });
-  // perf-parse's records; perf script text and perf.data go through perf-parse here.
-  const up = new Upstream(bad);
-  const chain = new FirstLine(recordsFrom(prog, bad, up), state);
-  // Spans still open at the end of the last input are flushed as truncated.
-  await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
-  for (const note of [...up.notes(), ...state.notes()]) reporter.say(note);
-  await io.out.commit();
-  if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
-  return io.interrupt.exitCode;
-});
+}
+
+runWhenMain(import.meta.url, main);

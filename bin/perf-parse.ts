@@ -1,64 +1,81 @@
 #!/usr/bin/env node
 // perf-parse: `perf script` text (or a perf.data file) in, NDJSON records out.
-import { cli, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
+import { cli, runWhenMain, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
 import { DataError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
-import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
-import { openRecordingsOrText, perfScriptInput } from '../lib/perf.js';
+import { openRecordingsOrText, recordingInput } from '../lib/perf.js';
 import { FirstLine } from '../lib/sniff.js';
 import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
+import { compose, type Make } from '../lib/filter.js';
+import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
+import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
 import { PerfParser } from '../filters/perf-parse.js';
 import { kindOf, wrongInput } from '../filters/input-kind.js';
-import { recordJson } from '../filters/records.js';
+import { type PerfParseRecord, recordJson } from '../filters/records.js';
 
 const prog = 'perf-parse';
 
-const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FILE or -)\n$0 -i perf.data  run perf script on a recording`, [
-  ['perf script --ns | $0 | gil-state | to-trace > trace.json', 'the usual pipeline'],
-  ['$0 -i perf.data -o events.ndjson.gz', 'parse a recording, compressed output'],
-  ["$0 capture.txt.gz | jq -c 'select(.event == \"sched:sched_switch\")'", 'pick events with jq'],
-])
-  .option('input', {
-    alias: 'i',
-    type: 'string',
-    requiresArg: true,
-    describe: 'a perf.data file: run `perf script` on it with the fields the pipeline needs (a FILE that is perf.data is read so too)',
-  })
-  .option('output', outputOption)
-  .option('strict', strictOption)
-  .parseSync();
+export async function main(args: string[]): Promise<void> {
+  const argv = cli(prog, `$0 [FILE...]    read perf script text (stdin when no FILE or -)\n$0 -i perf.data  read a recording (perf.data, file or pipe mode)`, [
+    ['perf script --ns | $0 | gil-state | to-trace > trace.json', 'the usual pipeline'],
+    ['$0 -i perf.data -o events.ndjson.gz', 'parse a recording, compressed output'],
+    ["$0 capture.txt.gz | jq -c 'select(.event == \"sched:sched_switch\")'", 'pick events with jq'],
+  ], args)
+    .option('input', {
+      alias: 'i',
+      type: 'string',
+      requiresArg: true,
+      describe: 'a perf.data file: its records, as perf script would print them with the fields the pipeline needs (a FILE that is perf.data is read so too)',
+    })
+    .option('output', outputOption)
+    .option('strict', strictOption)
+    .parseSync();
 
-await run(prog, async () => {
-  const files = argv._.map(String);
-  const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
-  const bad = new BadInput(reporter, argv.strict);
-  const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
-  const parser = new PerfParser(ndjsonEncoder(io.sink, recordJson), bad);
-  // perf script's text, from a file, stdin or a perf.data file; what is not is named, with what reads it.
-  const chain = new FirstLine((line, head) => {
-    const why = wrongInput(kindOf(line, head), prog);
-    if (why !== undefined) throw new DataError(`${bad.where.file}: ${why}`);
-    return (emit) => new LineSplitter(emit, bad, PERF_TEXT);
-  }, parser);
-  try {
-    if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
-    const inputs = argv.input !== undefined ? [await perfScriptInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
-    const stop = inputs.some((i) => i.done) ? progress(prog, () => parser.stats.lines) : () => undefined;
+  await run(prog, async () => {
+    const files = argv._.map(String);
+    const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
+    const bad = new BadInput(reporter, argv.strict);
+    const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+    const encode = ndjsonEncoder<PerfParseRecord>(io.sink, recordJson);
+    // perf script's text (a file or stdin) or a perf.data recording; what is neither is named, with what reads it.
+    // (Not filters/upstream.ts: it would load gil-state, and a later start lets an early Ctrl-C find no handler.)
+    const texts: PerfParser[] = [];
+    const recordings: PerfDataDecoder[] = [];
+    const fromText: Make<Buffer, PerfParseRecord> = compose(
+      (emit) => new LineSplitter(emit, bad, PERF_TEXT),
+      (emit) => texts[texts.push(new PerfParser(emit, bad)) - 1]!,
+    );
+    const fromRecording: Make<Buffer, PerfParseRecord> = (emit) => recordings[recordings.push(new PerfDataDecoder(emit, bad)) - 1]!;
+    const chain = new FirstLine<PerfParseRecord>((line, head) => {
+      const kind = kindOf(line, head);
+      const why = wrongInput(kind, prog);
+      if (why !== undefined) throw new DataError(`${bad.where.file}: ${why}`);
+      return kind === 'perf.data' ? fromRecording : fromText;
+    }, { write: encode, end: () => undefined });
+    const parsers = (): Array<PerfParser | PerfDataDecoder> => [...texts, ...recordings];
+    const read = (): number => texts.reduce((n, p) => n + p.stats.lines, 0) + recordings.reduce((n, d) => n + d.stats.records, 0);
     try {
-      await pump(inputs, chain, io);
+      if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
+      const inputs = argv.input !== undefined ? [await recordingInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
+      const stop = inputs.some((i) => i.done) ? progress(prog, read) : () => undefined;
+      try {
+        await pump(inputs, chain, io);
+      } finally {
+        stop();
+      }
+    } catch (e) {
+      io.out.discard();
+      throw e;
     } finally {
-      stop();
+      bad.summarise();
+      for (const note of parsers().flatMap((p) => p.notes())) reporter.say(note);
     }
-  } catch (e) {
-    io.out.discard();
-    throw e;
-  } finally {
-    bad.summarise();
-    for (const note of parser.notes()) reporter.say(note);
-  }
-  await io.out.commit();
-  if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
-  return io.interrupt.exitCode;
-});
+    await io.out.commit();
+    if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
+    return io.interrupt.exitCode;
+  });
+}
+
+runWhenMain(import.meta.url, main);

@@ -131,6 +131,7 @@ export class GilState implements Filter<AnyRecord> {
       sched = false;
       used = self !== undefined && this.gil.probe(rec, name, ts, self);
     }
+    if (self !== undefined && !(used && !sched)) this.gil.ownStack(self, rec);
     if (!used && sched) this.unread++;
 
     if (!used || this.opts.keepSamples) this.emit(rec);
@@ -143,7 +144,10 @@ export class GilState implements Filter<AnyRecord> {
     if (rec.type === 'fork') {
       this.reg.parentOf.set(tid, pid);
       const t = this.reg.threads.get(tid);
-      if (t) this.reg.setPid(t, pid, true);
+      if (t) {
+        t.dead = false; // a new task under a tid that was used before
+        this.reg.setPid(t, pid, true);
+      }
     } else if (rec.type === 'comm') {
       const t = this.reg.thread(tid, pid, rec.comm);
       if (ts > 0) this.sched.ownEvent(t, ts);
@@ -166,6 +170,7 @@ export class GilState implements Filter<AnyRecord> {
     const child = this.reg.threads.get(f.child_pid);
     if (child && !child.pidKnown) this.reg.setPid(child, this.reg.parentOf.get(f.child_pid)!, false);
     const c = this.reg.thread(f.child_pid, undefined, str(f.child_comm));
+    c.dead = false; // a new task under a tid that was used before
     c.bornTs ??= rec.ts;
     return true;
   }

@@ -12,15 +12,18 @@ import { DataError } from '../lib/errors.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { HISTOGRAM_SCHEME } from '../lib/histogram.js';
 import type { AnyRecord, Capture, GilSpan, Handoff, ProcessInfo, SchedSpan, Span, ThreadInfo } from './records.js';
-import { ProcessAcc, ThreadAcc, Windows, pushTop, type WaitIv } from './gil-stats/accumulate.js';
+import { ProcessAcc, ThreadAcc, Windows, pushTop, type HoldIv, type OffcpuIv, type OwnHoldIv, type WaitIv } from './gil-stats/accumulate.js';
 import { finish } from './gil-stats/derive.js';
+import { Folded } from './gil-stats/folded.js';
 import { HogStacks } from './gil-stats/stacks.js';
+import { blockedIn, nativeLeaf, pyFunction } from './frames.js';
 import {
   GIL_STATS_VERSION,
   HOGS_KEPT,
   originKey,
   type GilStatsJSON,
   type HogEntry,
+  type HogSched,
   type OriginJSON,
   type ProcessJSON,
   type ThreadJSON,
@@ -39,6 +42,8 @@ export interface GilStatsOptions {
   top: number;
   /** Window length for per-window rows; undefined: no windows. */
   intervalNs?: number;
+  /** Add the folded stacks (causal flame graphs) to the summary. */
+  folded?: boolean;
   /** The user's labels for every capture of the run (--label); `host` overrides perf's header. */
   labels?: Record<string, string>;
 }
@@ -59,8 +64,11 @@ export class GilStats implements Filter<AnyRecord> {
   private readonly doneProcs: ProcessJSON[] = [];
   private readonly doneWindows: WindowJSON[] = [];
   private readonly origins: OriginJSON[] = [];
+  /** Per hog, the tasks that had its CPU while it was runnable holding the GIL, and for how long. */
+  private readonly preemptions = new WeakMap<HogSched, Map<number, { comm: string; ns: number }>>();
   /** Recent callchain samples per tid, for the stacks of hogs (reset per capture). */
   private readonly stacks = new HogStacks();
+  private readonly folded = new Folded();
   private readonly topWaits: TopEntry[] = [];
   private readonly topHolds: TopEntry[] = [];
   private readonly sources: string[] = [];
@@ -73,6 +81,9 @@ export class GilStats implements Filter<AnyRecord> {
   private anomalies = 0;
   private unknownSpans = 0;
   private inCapture = false;
+  private firstTs = Infinity;
+  /** Thread names by tid, as the captures ended: the folded stacks' root frames. */
+  private readonly names = new Map<number, string>();
 
   constructor(
     private readonly emit: Emit<GilStatsJSON>,
@@ -144,6 +155,7 @@ export class GilStats implements Filter<AnyRecord> {
     t.mentioned = true;
     const p = this.proc(pid);
     const end = ts + dur;
+    if (ts < this.firstTs) this.firstTs = ts;
     if (ts < t.seenFirst) t.seenFirst = ts;
     if (end > t.seenLast) t.seenLast = end;
     if (ts < p.spanFirst) p.spanFirst = ts;
@@ -176,12 +188,47 @@ export class GilStats implements Filter<AnyRecord> {
     t.holdsForOffcpu.dropEndingBy(ts);
     if (state === 'running' || dur <= 0) return;
     const end = ts + dur;
-    t.holdsForOffcpu.forOverlapping(ts, end, (h) => {
-      const ov = Math.min(end, h.end) - Math.max(ts, h.start);
-      t.fig.held_offcpu_ns += ov;
-      p.fig.held_offcpu_ns += ov;
-    });
-    t.offcpu.add({ start: ts, end });
+    const off: OffcpuIv = { start: ts, end, state, stack: rec.stack, ...(rec.preempted_by ? { by: rec.preempted_by } : {}) };
+    t.holdsForOffcpu.forOverlapping(ts, end, (h) => this.heldOffcpu(t, p, h, off));
+    t.offcpu.add(off);
+  }
+
+  /** A hold of `t` and a time it was off a CPU overlap: held while not running. */
+  private heldOffcpu(t: ThreadAcc, p: ProcessAcc, h: OwnHoldIv, s: OffcpuIv): void {
+    const ov = Math.min(s.end, h.end) - Math.max(s.start, h.start);
+    if (ov <= 0) return;
+    t.fig.held_offcpu_ns += ov;
+    p.fig.held_offcpu_ns += ov;
+    this.folded.add('offcpu', t.fig.tid, s.stack ?? h.stack, ov, s.stack === undefined ? `[${s.state}]` : undefined);
+    const hs = h.hog?.sched;
+    if (hs === undefined) return;
+    hs.running_ns -= ov;
+    hs[`${s.state === 'other' ? 'sleeping' : s.state}_ns`] += ov;
+    const fn = s.state === 'runnable' ? undefined : blockedIn(s.stack);
+    if (fn !== undefined && ov > (hs.blocked_in_ns ?? 0)) {
+      hs.blocked_in = fn;
+      hs.blocked_in_ns = ov;
+    }
+    if (s.state === 'runnable' && s.by !== undefined) {
+      // Summed per task over the hold: the one that had its CPU longest.
+      let by = this.preemptions.get(hs);
+      if (by === undefined) this.preemptions.set(hs, (by = new Map()));
+      const ns = (by.get(s.by.tid)?.ns ?? 0) + ov;
+      by.set(s.by.tid, { comm: s.by.comm, ns });
+      if (ns > (hs.preempted_by_ns ?? 0)) {
+        hs.preempted_by = { tid: s.by.tid, comm: s.by.comm };
+        hs.preempted_by_ns = ns;
+      }
+    }
+  }
+
+  /** A waiter waited `ns` while hold `h` held: blame to the holder's stack, and to the hog. */
+  private blamed(h: HoldIv, waiter: number, ns: number): void {
+    this.folded.add('blame', h.tid, h.stack, ns);
+    if (h.hog === undefined) return;
+    h.hog.blamed_ns = (h.hog.blamed_ns ?? 0) + ns;
+    h.waiters!.add(waiter);
+    h.hog.waiters = h.waiters!.size;
   }
 
   private waitSpan(t: ThreadAcc, p: ProcessAcc, rec: GilSpan, source: string): void {
@@ -195,6 +242,7 @@ export class GilStats implements Filter<AnyRecord> {
     p.fig.wait_hist.add(dur);
     if (rec.truncated !== true) t.fig.per4m.wait_ns += dur;
     this.windows.add(p.pid, a, b, 'wait_ns');
+    this.folded.add('wait', t.fig.tid, rec.stack, dur);
     let holder: number | null = null;
     if (dur > 0) {
       // Who held while this thread waited, and whose hold it outlasted.
@@ -204,6 +252,7 @@ export class GilStats implements Filter<AnyRecord> {
         if (h.tid === t.fig.tid) return;
         const ov = Math.min(b, h.end) - Math.max(a, h.start);
         p.addBlame(t.fig.tid, h.tid, ov);
+        this.blamed(h, t.fig.tid, ov);
         const sum = (byHolder.get(h.tid) ?? 0) + ov;
         byHolder.set(h.tid, sum);
         if (sum > best) {
@@ -231,7 +280,12 @@ export class GilStats implements Filter<AnyRecord> {
       this.addUncovered(p, a, b, others);
       p.waitBuf.add({ start: a, end: b, tid: t.fig.tid, depth });
     }
-    pushTop(this.topWaits, this.opts.top, { pid: p.pid, tid: t.fig.tid, ts: a, dur_ns: dur, source, holder });
+    const top: TopEntry = { pid: p.pid, tid: t.fig.tid, ts: a, dur_ns: dur, source, holder };
+    if (rec.stack !== undefined) {
+      top.python = pyFunction(rec.stack) ?? null;
+      top.stack = rec.stack;
+    }
+    pushTop(this.topWaits, this.opts.top, top);
   }
 
   /** Adds the part of (a, b) that no other waiter covers to the contended time. */
@@ -267,12 +321,23 @@ export class GilStats implements Filter<AnyRecord> {
     t.pendingHold = rec.truncated === true ? undefined : dur;
     if (t.fig.longest_hold === null || dur > t.fig.longest_hold.dur_ns) t.fig.longest_hold = { ts: a, dur_ns: dur, source };
     this.windows.add(p.pid, a, b, 'hold_ns');
+    // Where it held: what its events showed most during the hold, else where it began.
+    const where = rec.sampled_stack ?? rec.stack;
+    const iv: HoldIv = { start: a, end: b, tid, forced: false, stack: where };
     if (dur > this.opts.hogNs) {
       p.fig.hogs.count++;
       p.fig.hogs.hold_ns += dur;
-      const hog: HogEntry = { pid: p.pid, tid, ts: a, dur_ns: dur, source };
-      const stack = this.stacks.during(tid, a, b);
+      const hog: HogEntry = { pid: p.pid, tid, ts: a, dur_ns: dur, source, blamed_ns: 0, waiters: 0 };
+      const stack = rec.sampled_stack ?? this.stacks.during(tid, a, b);
       if (stack) hog.stack = stack;
+      if (rec.stack) hog.began = rec.stack;
+      if (hog.stack !== undefined || hog.began !== undefined) {
+        hog.python = pyFunction(hog.stack) ?? pyFunction(hog.began) ?? null;
+        hog.native = nativeLeaf(hog.stack) ?? null;
+      }
+      if (t.fig.sched) hog.sched = { running_ns: dur, runnable_ns: 0, sleeping_ns: 0, blocked_ns: 0 };
+      iv.hog = hog;
+      iv.waiters = new Set();
       pushTop(p.fig.hogs.longest, HOGS_KEPT, hog);
     }
     pushTop(this.topHolds, this.opts.top, { pid: p.pid, tid, ts: a, dur_ns: dur, source });
@@ -280,18 +345,19 @@ export class GilStats implements Filter<AnyRecord> {
     let forced = false;
     p.waitBuf.forOverlapping(a, b, (w) => {
       if (w.tid === tid) return;
-      p.addBlame(w.tid, tid, Math.min(b, w.end) - Math.max(a, w.start));
+      const ov = Math.min(b, w.end) - Math.max(a, w.start);
+      p.addBlame(w.tid, tid, ov);
+      this.blamed(iv, w.tid, ov);
       if (w.end >= b && b - Math.max(a, w.start) >= this.opts.switchIntervalNs) forced = true;
     });
     p.fig.lookback_lost_ns += p.waitBuf.forgotten(a, b);
     if (forced) p.fig.forced_switches++;
-    p.holdBuf.add({ start: a, end: b, tid, forced });
-    t.offcpu.forOverlapping(a, b, (s) => {
-      const ov = Math.min(b, s.end) - Math.max(a, s.start);
-      t.fig.held_offcpu_ns += ov;
-      p.fig.held_offcpu_ns += ov;
-    });
-    t.holdsForOffcpu.add({ start: a, end: b });
+    iv.forced = forced;
+    p.holdBuf.add(iv);
+    const own: OwnHoldIv = { start: a, end: b, stack: where };
+    if (iv.hog) own.hog = iv.hog;
+    t.offcpu.forOverlapping(a, b, (s) => this.heldOffcpu(t, p, own, s));
+    t.holdsForOffcpu.add(own);
     // The thread's later holds start after this one ends.
     t.offcpu.dropEndingBy(a);
   }
@@ -317,6 +383,7 @@ export class GilStats implements Filter<AnyRecord> {
     // sleep until the capture ended), so that its states tile it. per4m
     // counts from its own events only.
     const first = Math.min(first_ts, t.seenFirst);
+    if (first < this.firstTs) this.firstTs = first;
     const last = Math.max(last_ts, t.seenLast);
     t.fig.total_ns += last - first;
     t.fig.per4m.total_ns += last_ts - first_ts;
@@ -385,10 +452,14 @@ export class GilStats implements Filter<AnyRecord> {
     const firstTs = rec ? rec.first_ts : seenFirst;
     const lastTs = rec ? rec.last_ts : seenLast;
     this.origins.push({ key, capture, source, host, labels, first_ts: firstTs, last_ts: lastTs, captured_on: rec?.captured_on ?? null });
+    for (const t of this.threads.values()) if (t.fig.comm) this.names.set(t.fig.tid, t.fig.comm);
     for (const p of this.procs.values()) {
       const j = p.toJSON();
       j.origin = key;
-      for (const h of j.hogs.longest) h.origin = key;
+      for (const h of j.hogs.longest) {
+        h.origin = key;
+        h.comm = this.names.get(h.tid) ?? null;
+      }
       this.doneProcs.push(j);
     }
     for (const t of this.threads.values()) {
@@ -407,7 +478,7 @@ export class GilStats implements Filter<AnyRecord> {
   /** The summary so far (ends a capture that is still open). */
   private summary(): GilStatsJSON {
     if (this.inCapture) this.endCapture();
-    return finish({
+    const summary = finish({
       type: 'gil_stats',
       version: GIL_STATS_VERSION,
       options: {
@@ -431,6 +502,9 @@ export class GilStats implements Filter<AnyRecord> {
       threads: structuredClone(this.doneThreads),
       top: { waits: this.topWaits.map((e) => ({ ...e })), holds: this.topHolds.map((e) => ({ ...e })) },
       windows: this.doneWindows.map((w) => ({ ...w })),
+      first_ts: Number.isFinite(this.firstTs) ? this.firstTs : null,
     });
+    if (this.opts.folded) summary.folded = this.folded.toJSON((tid) => this.names.get(tid) ?? String(tid));
+    return summary;
   }
 }

@@ -4,7 +4,7 @@ import { parseHead } from '../lib/perf-grammar.js';
 import { isPerfData } from '../lib/perf.js';
 
 export type InputKind =
-  /** A perf.data file (binary; `perf script` reads it). */
+  /** A perf.data recording (binary; lib/perf-data/ reads it). */
   | 'perf.data'
   /** `perf script` text. */
   | 'perf script text'
@@ -47,8 +47,6 @@ export function isGilStateType(type: string): boolean {
 /** Why a stage cannot read an input of this kind, and what reads it; undefined when it can. */
 export function wrongInput(kind: InputKind, stage: 'perf-parse' | 'gil-state' | 'gil-stats' | 'to-trace'): string | undefined {
   switch (kind) {
-    case 'perf.data':
-      return 'a perf.data file on stdin: give its path instead (perf script reads it from a file)';
     case 'gil-stats summary':
       return 'this is a gil-stats summary, not events: gil-stats --merge combines summaries';
     case 'trace JSON':

@@ -125,6 +125,15 @@ export interface GilSpan extends SpanBase {
   via?: Exclude<GilSource, 'none'>;
   /** cond_timedwait fallback: the return address, telling call sites apart. */
   site?: string;
+  /**
+   * Where the span began, leaf first (filters/frames.ts names the frames),
+   * when callchains were recorded on the probes: a wait's at take_gil's
+   * entry, a hold's at take_gil's return.
+   */
+  stack?: string[];
+  /** A hold: the user-space stack its own events showed most during it (where it spent the hold), and how many did. */
+  sampled_stack?: string[];
+  samples?: number;
 }
 
 export interface SchedSpan extends SpanBase {
@@ -134,6 +143,10 @@ export interface SchedSpan extends SpanBase {
   letter?: string;
   /** A sleep that began while waiting for the GIL: S(GIL). */
   gil?: true;
+  /** Not running: the stack it was switched out with, leaf first (the kernel's frames say what it blocked in). */
+  stack?: string[];
+  /** Runnable because preempted: the task sched_switch put on its CPU (`next_comm`, `next_pid`). */
+  preempted_by?: { tid: number; comm: string };
 }
 
 export type Span = GilSpan | SchedSpan;
@@ -253,7 +266,19 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
   perf_message: { required: { text: 'string' }, optional: { lost_chunks: 'int' } },
   span: {
     required: { pid: 'int?', tid: 'int', family: ['gil', 'sched'], state: [...GIL_STATES, ...SCHED_STATES], ts: 'uint', dur: 'uint' },
-    optional: { letter: 'string', gil: 'true', via: ['take_gil', 'cond_timedwait', 'stack'], site: 'string', partial: 'true', truncated: 'true', unknown: 'true' },
+    optional: {
+      letter: 'string',
+      gil: 'true',
+      via: ['take_gil', 'cond_timedwait', 'stack'],
+      site: 'string',
+      partial: 'true',
+      truncated: 'true',
+      unknown: 'true',
+      stack: 'array',
+      sampled_stack: 'array',
+      samples: 'uint',
+      preempted_by: 'object',
+    },
   },
   handoff: {
     required: { pid: 'int?', ts: 'uint', from_tid: 'int?', to_tid: 'int' },

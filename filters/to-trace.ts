@@ -19,10 +19,16 @@
 // - Counters (threads waiting for the GIL, the holder's tid) are per process,
 //   in time order although spans arrive in order of their end
 //   (filters/to-trace/counters.ts).
+// - Processes with GIL data come first, the most contended on top; short
+//   processes without GIL events (a pyenv shim's bash, readlink, basename)
+//   are folded into one row at the bottom (filters/to-trace/processes.ts).
+//   Times stay absolute µs (CLOCK_MONOTONIC, as VizTracer's), so merge-trace
+//   lines the traces up; the viewers draw them from the first event as zero.
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { usText } from '../lib/trace-time.js';
 import type { AnyRecord, Capture, Diagnostic, GilSource, Handoff, ProcessInfo, Span, ThreadInfo } from './records.js';
 import { GilCounters } from './to-trace/counters.js';
+import { ProcessOrder, type Folded } from './to-trace/processes.js';
 import { TraceText, type TraceFormat } from './to-trace/trace-text.js';
 import { TimeWindow } from './to-trace/window.js';
 
@@ -129,6 +135,8 @@ export class ToTrace implements Filter<AnyRecord> {
   private readonly pidOfTid = new Map<number, number>();
   private readonly threads = new Map<number, { pid: number; comm: string; main: boolean }>();
   private readonly processes = new Map<number, string>();
+  private readonly order: ProcessOrder;
+  private folded: Folded | undefined;
   private flowId = 0;
   private ended = false;
 
@@ -140,6 +148,7 @@ export class ToTrace implements Filter<AnyRecord> {
     this.text = new TraceText(opts.format, opts.version);
     this.time = new TimeWindow(opts.from, opts.to);
     this.counters = opts.counters ? new GilCounters(this.text, this.time) : undefined;
+    this.order = new ProcessOrder((text) => this.text.ev(text));
   }
 
   get stats(): ToTraceStats {
@@ -153,6 +162,10 @@ export class ToTrace implements Filter<AnyRecord> {
     if (s.spans === 0 && s.records > 0 && unusable === 0) notes.push('no span records in the input: is it gil-state output? (perf-parse | gil-state | to-trace)');
     if (s.noPid > 0) notes.push(`${s.noPid} spans had no pid: each such thread is drawn as a process of its own`);
     if (s.gilSource === 'none') notes.push('no GIL events in the input: only scheduler states are drawn; nothing here says who held the GIL');
+    if (this.folded !== undefined) {
+      const n = this.folded.pids.size;
+      notes.push(`${n} short process${n === 1 ? '' : 'es'} without GIL events (under 1 s each) folded into one process row, pid ${this.folded.pid}`);
+    }
     if (s.lateCounters > 0) {
       notes.push(`${s.lateCounters} GIL waits/holds began before the counters written so far: the counters miss them up to that point`);
     }
@@ -197,17 +210,44 @@ export class ToTrace implements Filter<AnyRecord> {
         this.emit(this.text.take());
       }
     }
-    for (const [pid, comm] of this.processes) {
-      if (!this.wanted(pid)) continue;
-      this.text.ev(`{"ph":"M","pid":${pid},"tid":${pid},"name":"process_name","args":{"name":${JSON.stringify(comm)}}}`);
-    }
-    for (const [tid, t] of this.threads) {
-      if (!this.wanted(t.pid)) continue;
-      const name = t.main ? `${t.comm} (main thread)` : t.comm;
-      this.text.ev(`{"ph":"M","pid":${t.pid},"tid":${tid},"name":"thread_name","args":{"name":${JSON.stringify(name)}}}`);
-    }
+    const { folded, ranked } = this.order.finish();
+    this.folded = folded;
+    this.names(folded, ranked);
     this.text.close();
     if (this.text.length > 0) this.emit(this.text.take());
+  }
+
+  /**
+   * Process and thread names, and the order the viewers list them in
+   * (process_sort_index, thread_sort_index: Catapult sorts by them; the
+   * main thread first, then threads by tid).
+   */
+  private names(folded: Folded | undefined, ranked: number[]): void {
+    const M = (pid: number, tid: number, what: string, args: string): void =>
+      this.text.ev(`{"ph":"M","pid":${pid},"tid":${tid},"name":"${what}","args":{${args}}}`);
+    const rank = new Map(ranked.map((pid, i) => [pid, i]));
+    for (const [pid, comm] of this.processes) {
+      if (!this.wanted(pid) || folded?.pids.has(pid)) continue;
+      M(pid, pid, 'process_name', `"name":${JSON.stringify(comm)}`);
+    }
+    if (folded !== undefined) {
+      const n = folded.pids.size;
+      M(folded.pid, folded.pid, 'process_name', `"name":${JSON.stringify(`${n} short process${n === 1 ? '' : 'es'} without GIL events`)}`);
+    }
+    for (const pid of new Set([...ranked, ...this.processes.keys()])) {
+      if (!this.wanted(pid) || (folded?.pids.has(pid) && pid !== folded.pid)) continue;
+      M(pid, pid, 'process_sort_index', `"sort_index":${pid === folded?.pid ? ranked.length : (rank.get(pid) ?? ranked.length - 1)}`);
+    }
+    const threads = [...this.threads].sort((a, b) => Number(b[1].main) - Number(a[1].main) || a[0] - b[0]);
+    threads.forEach(([tid, t], i) => {
+      if (!this.wanted(t.pid)) return;
+      const inGroup = folded?.pids.has(t.pid) === true;
+      const pid = inGroup ? folded!.pid : t.pid;
+      // In the folded group a row says whose it is: its process's pid.
+      const name = inGroup ? `${t.comm} (pid ${t.pid})` : t.main ? `${t.comm} (main thread)` : t.comm;
+      M(pid, tid, 'thread_name', `"name":${JSON.stringify(name)}`);
+      M(pid, tid, 'thread_sort_index', `"sort_index":${i}`);
+    });
   }
 
   private pidFor(pid: number | null | undefined, tid: number): number {
@@ -230,6 +270,7 @@ export class ToTrace implements Filter<AnyRecord> {
     const pid = this.pidFor(rec.pid, tid);
     if (!this.wanted(pid)) return;
     const end = ts + dur;
+    if (family === 'gil') this.order.gil(pid, rec.state === 'wait' ? dur : 0);
     const counters = this.counters;
     if (counters !== undefined) {
       counters.seen(end);
@@ -255,7 +296,7 @@ export class ToTrace implements Filter<AnyRecord> {
       // Names the track in Perfetto: it must be the earliest event on it.
       const at = ts > 0 ? ts - 1 : 0;
       tr.first = at;
-      this.text.ev(`{"ph":"n","cat":"${family}","id":${tid},"pid":${pid},"tid":${tid},"ts":${usText(at)},"name":"${family === 'gil' ? 'GIL' : 'sched'} ${tid}"}`);
+      this.order.event(pid, at, at, `{"ph":"n","cat":"${family}","id":${tid},"pid":${pid},"tid":${tid},"ts":${usText(at)},"name":"${family === 'gil' ? 'GIL' : 'sched'} ${tid}"}`);
     }
     const name = spanName(rec);
     let args = '';
@@ -268,8 +309,8 @@ export class ToTrace implements Filter<AnyRecord> {
     if (rec.unknown === true) args += ',"unknown":true';
     if (clipped) args += ',"clipped":true';
     const nameText = quoted(name);
-    this.text.ev(`${tr.b}${usText(ts)},"name":${nameText}${args ? `,"args":{${args.slice(1)}}` : ''}}`);
-    this.text.ev(`${tr.e}${usText(end)},"name":${nameText}}`);
+    this.order.event(pid, ts, end, `${tr.b}${usText(ts)},"name":${nameText}${args ? `,"args":{${args.slice(1)}}` : ''}}`);
+    this.order.event(pid, ts, end, `${tr.e}${usText(end)},"name":${nameText}}`);
     if (this.opts.diagnostics) {
       // Gaps in the data show on the thread's own track, where the eye is.
       if (rec.partial === true) this.instant(pid, tid, ts, `partial: ${name}`, 'the start of this state was not recorded', 't');
@@ -282,7 +323,9 @@ export class ToTrace implements Filter<AnyRecord> {
     if (!this.time.contains(ts)) return;
     // Global instants belong to no process; pid 0 keeps every pid a number.
     const where = `"pid":${pid ?? 0},"tid":${tid ?? pid ?? 0},`;
-    this.text.ev(`{"ph":"i","cat":"gilpipe","s":"${scope}",${where}"ts":${usText(ts)},"name":${JSON.stringify(name)},"args":{"message":${JSON.stringify(message)}}}`);
+    const text = `{"ph":"i","cat":"gilpipe","s":"${scope}",${where}"ts":${usText(ts)},"name":${JSON.stringify(name)},"args":{"message":${JSON.stringify(message)}}}`;
+    if (pid === undefined) this.text.ev(text);
+    else this.order.event(pid, ts, ts, text);
   }
 
   private handoff(rec: Handoff): void {
@@ -293,6 +336,8 @@ export class ToTrace implements Filter<AnyRecord> {
     const pid = this.pidFor(rec.pid, toTid);
     if (!this.wanted(pid) || !this.time.contains(releasedTs) || !this.time.contains(ts)) return;
     const fromPid = this.pidOfTid.get(fromTid) ?? pid;
+    this.order.gil(pid);
+    this.order.gil(fromPid);
     const id = ++this.flowId;
     const gap = rec.gap ?? ts - releasedTs;
     // Producer first: Catapult pairs flow ends in (ts, file order).
@@ -318,6 +363,7 @@ export class ToTrace implements Filter<AnyRecord> {
     const pid = this.pidFor(rec.pid, rec.tid);
     const comm = rec.comm.length > 0 ? rec.comm : String(rec.tid);
     this.threads.set(rec.tid, { pid, comm, main: rec.main || rec.tid === pid });
+    if (this.wanted(pid)) this.order.lived(pid, rec.first_ts, rec.last_ts);
   }
 
   private process(rec: ProcessInfo): void {

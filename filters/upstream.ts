@@ -7,16 +7,18 @@ import { DataError } from '../lib/errors.js';
 import { type Context, compose, type Emit, type Filter, type Make } from '../lib/filter.js';
 import { JSON_LINES, LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { NdjsonDecoder } from '../lib/ndjson.js';
+import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
 import { DEFAULTS as GIL_STATE_DEFAULTS, GilState, type GilStateOptions } from './gil-state.js';
 import { isGilStateType, kindOf, wrongInput } from './input-kind.js';
 import { PerfParser } from './perf-parse.js';
 import { type AnyRecord, narrow } from './records.js';
 
-type Stage = 'gil-state' | 'gil-stats' | 'to-trace';
+type Stage = 'perf-parse' | 'gil-state' | 'gil-stats' | 'to-trace';
 
 /** The upstream filters a run made, so their notes can be told at the end. */
 export class Upstream {
   readonly parsers: PerfParser[] = [];
+  readonly recordings: PerfDataDecoder[] = [];
   readonly states: GilState[] = [];
 
   constructor(
@@ -30,6 +32,21 @@ export class Upstream {
     return p;
   }
 
+  /** perf.data's records, read without perf (lib/perf-data/). */
+  recording(emit: Emit<AnyRecord>): PerfDataDecoder {
+    const d = new PerfDataDecoder(emit, this.ctx);
+    this.recordings.push(d);
+    return d;
+  }
+
+  /** Lines or records read so far, for the progress line. */
+  read(): number {
+    let n = 0;
+    for (const p of this.parsers) n += p.stats.lines;
+    for (const d of this.recordings) n += d.stats.records;
+    return n;
+  }
+
   state(emit: Emit<AnyRecord>): GilState {
     const s = new GilState(emit, this.ctx, this.stateOptions);
     this.states.push(s);
@@ -38,7 +55,7 @@ export class Upstream {
 
   /** What perf-parse and gil-state would have said, run on their own. */
   notes(): string[] {
-    return [...this.parsers.flatMap((p) => p.notes()), ...this.states.flatMap((s) => s.notes())];
+    return [...this.parsers.flatMap((p) => p.notes()), ...this.recordings.flatMap((d) => d.notes()), ...this.states.flatMap((s) => s.notes())];
   }
 }
 
@@ -48,7 +65,9 @@ export function recordsFrom(stage: Stage, ctx: Context, up: Upstream) {
     const kind = kindOf(line, head);
     const why = wrongInput(kind, stage);
     if (why !== undefined) throw new DataError(`${ctx.where.file}: ${why}`);
-    if (kind === 'perf script text') return compose((emit) => new LineSplitter(emit, ctx, PERF_TEXT), (emit) => up.parser(emit));
+    if (kind === 'perf.data') return (emit) => up.recording(emit);
+    // perf-parse reads whatever is not a recording as text, and says which lines are not perf script's.
+    if (kind === 'perf script text' || stage === 'perf-parse') return compose((emit) => new LineSplitter(emit, ctx, PERF_TEXT), (emit) => up.parser(emit));
     return compose((emit) => new LineSplitter(emit, ctx, JSON_LINES), (emit) => new NdjsonDecoder(emit, ctx, narrow));
   };
 }
@@ -57,7 +76,8 @@ export function recordsFrom(stage: Stage, ctx: Context, up: Upstream) {
 export function spansFrom(stage: Stage, ctx: Context, up: Upstream) {
   const records = recordsFrom(stage, ctx, up);
   return (line: string, head: Buffer): Make<Buffer, AnyRecord> => {
-    if (kindOf(line, head) === 'perf script text') return compose(records(line, head), (emit) => up.state(emit));
+    const kind = kindOf(line, head);
+    if (kind === 'perf script text' || kind === 'perf.data') return compose(records(line, head), (emit) => up.state(emit));
     return compose(records(line, head), (emit) => new SpansOrEvents(emit, up));
   };
 }

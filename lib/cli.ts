@@ -3,17 +3,25 @@
 // lines counted and summarised once (or fatal with --strict), errors mapped
 // to exit codes (lib/errors.ts) with no stack trace for the user. Bytes in and
 // out are lib/io.ts's; Ctrl-C is lib/signals.ts's.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Context, Where } from './filter.js';
 import { forTerminalLines } from './escape.js';
 
+/**
+ * Set by the bundler (scripts/sea/build.mjs) to the package a bundle was made
+ * from: a single executable has no package.json beside it, and there the
+ * multi-call entry (bin/gilpipe.ts), not the module, decides which command runs.
+ */
+declare const BUNDLED_PACKAGE: { name: string; version: string } | undefined;
+
 /** The name and version of the package these commands come from. */
 export function packageInfo(): { name: string; version: string } {
+  if (typeof BUNDLED_PACKAGE !== 'undefined') return BUNDLED_PACKAGE;
   const here = dirname(fileURLToPath(import.meta.url));
   for (const p of [join(here, '..', 'package.json'), join(here, '..', '..', 'package.json')]) {
     try {
@@ -79,6 +87,11 @@ export class BadInput implements Context {
     if (this.first === undefined) this.first = where;
     if (this.strict) throw new DataError(where);
   }
+  /** The current input broke off (lib/filter.ts `broken`): the driver raises it once the input's records are out. */
+  brokenInput: string | undefined;
+  broken(why: string): void {
+    this.brokenInput ??= `${this.where.file}: ${why}`;
+  }
   summarise(): void {
     if (this.count === 0) return;
     const plural = this.count === 1 ? this.what : `${this.what}s`;
@@ -86,20 +99,57 @@ export class BadInput implements Context {
   }
 }
 
+// The command cli() was called for: under `gilpipe perf-parse`, argv[1] is gilpipe.
+let running: string | undefined;
+
+/** The name of the command this process runs, for messages made outside its Reporter. */
+export function commandName(): string {
+  return running ?? basename(process.argv[1] ?? '', '.js');
+}
+
+/** True in the bundle the single executable is made of. */
+export function inBundle(): boolean {
+  return typeof BUNDLED_PACKAGE !== 'undefined';
+}
+
+/** A command's body: what it does with its arguments (those after its name). */
+export type Main = (args: string[]) => Promise<void>;
+
+/**
+ * Runs a command's main when its module is the script node was started with
+ * (`node dist/bin/perf-parse.js`, or an npm link to it), and not when the
+ * multi-call entry bin/gilpipe.ts imports it.
+ */
+export function runWhenMain(moduleUrl: string, main: Main): void {
+  if (inBundle() || process.argv[1] === undefined) return;
+  let script: string;
+  try {
+    script = realpathSync(process.argv[1]);
+  } catch {
+    return;
+  }
+  if (script === fileURLToPath(moduleUrl)) void main(hideBin(process.argv));
+}
+
 /**
  * The yargs skeleton every command starts from: its usage line, examples,
- * -o, --strict, --help, --version, and exit 2 on a usage error.
+ * -o, --strict, --help, --version, shell completion, and exit 2 on a usage error.
  */
-export function cli(prog: string, usage: string, examples: Array<[string, string]>): Argv {
-  let y = yargs(hideBin(process.argv))
+export function cli(prog: string, usage: string, examples: Array<[string, string]>, args: string[]): Argv {
+  running = prog;
+  let y = yargs(args)
     .scriptName(prog)
     .usage(usage)
     .version(version())
     .help()
     .alias('h', 'help')
     .alias('V', 'version')
+    // `PROG completion` prints a bash script (zsh when $SHELL is zsh) that asks
+    // `PROG --get-yargs-completions` for the options as the words are typed.
+    .completion('completion', `print a ${prog} completion script for bash or zsh: source <(${prog} completion) in ~/.bashrc or ~/.zshrc`)
     .strictOptions()
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    // Help that goes to a pipe or a file is not wrapped: what reads it (a pager, the man page generator) wraps for its own width.
+    .wrap(process.stdout.isTTY ? Math.min(100, process.stdout.columns) : null)
     .fail((msg, err) => {
       // yargs reports its own parse errors (`-i` without a value) as a YError:
       // those are usage errors, not bugs, and get no stack trace.

@@ -19,6 +19,13 @@ export interface Context {
    * once at the end (strict mode: throws, which ends the run with exit 1).
    */
   malformed(why: string): void;
+  /**
+   * The input is cut or corrupt at this point and nothing after it can be
+   * read (a binary input's framing): what was read before is kept, and the
+   * run ends with exit 1 once it is written. Drivers without it count the
+   * input as malformed.
+   */
+  broken?(why: string): void;
 }
 
 export type Emit<T> = (item: T) => void;
@@ -74,14 +81,19 @@ export function compose<A, B, C>(first: Make<A, B>, second: Make<B, C>): Make<A,
 }
 
 /** A Context for code that drives filters itself (tests, in-process chains): malformed items are collected. */
-export function collectingContext(file = 'input'): Context & { problems: string[] } {
+export function collectingContext(file = 'input'): Context & { problems: string[]; broke: string[] } {
   const where = { file, line: 0 };
   const problems: string[] = [];
+  const broke: string[] = [];
   return {
     where,
     problems,
+    broke,
     malformed(why) {
       problems.push(`${where.file}:${where.line}: ${why}`);
+    },
+    broken(why) {
+      broke.push(`${where.file}: ${why}`);
     },
   };
 }

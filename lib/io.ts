@@ -9,6 +9,7 @@ import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
+import { commandName } from './cli.js';
 import { forTerminalLines } from './escape.js';
 
 export interface Input {
@@ -242,7 +243,7 @@ export function exitQuietlyOnClosedPipe(stream: Writable, discarded: () => boole
     // Writes cut off by discarding the output: the command decides how it ends.
     if (discarded()) return;
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_OK);
-    process.stderr.write(`${basename(process.argv[1] ?? '', '.js')}: cannot write to stdout: ${forTerminalLines(describeIoError(e))}\n`);
+    process.stderr.write(`${commandName()}: cannot write to stdout: ${forTerminalLines(describeIoError(e))}\n`);
     process.exit(EXIT_DATA);
   });
 }

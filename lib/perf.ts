@@ -1,8 +1,15 @@
-// Running perf itself: `perf script` on a recording, streamed.
-import { existsSync, statSync } from 'node:fs';
+// Opening recordings: perf.data read natively (lib/perf-data/), or through
+// `perf script` when it needs what only perf has (symbols for callchains).
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
 import { DataError, UsageError } from './errors.js';
-import { type Input, fileHead, openInput } from './io.js';
+import { type Input, describeIoError, fileHead, openInput } from './io.js';
+import { magicOrder } from './perf-data/bytes.js';
+import { PerfDataFileError, openPerfDataFile } from './perf-data/file.js';
 
 /**
  * The options the pipeline needs from `perf script`: nanosecond times, pid
@@ -32,27 +39,106 @@ export async function perfScriptArgs(file: string): Promise<string[]> {
 export const PERF_PACKAGE_HINT =
   'install perf (Debian: apt-get install linux-perf; Ubuntu: apt-get install linux-tools-$(uname -r); Fedora: dnf install perf)';
 
-const PERF_DATA_MAGIC = 'PERFILE2';
-
-/** The first bytes of a perf.data file (perf's own magic; pipe-mode files start the same). */
+/** The first bytes of a perf.data file (perf's own magic, either byte order; pipe-mode files start the same). */
 export function isPerfData(head: Buffer): boolean {
-  return head.length >= 8 && head.toString('latin1', 0, 8) === PERF_DATA_MAGIC;
+  return magicOrder(head) !== undefined;
 }
 
 /**
- * Opens every name (stdin for none): a perf.data file through `perf script`,
- * anything else as it is. Each perf.data input's `done` says how perf ended.
+ * Set to read every perf.data through `perf script`, as before the native
+ * reader: a debugging aid for comparing the two (docs/perf-data.md), not an option.
+ */
+export const PERF_SCRIPT_ENV = 'GILPIPE_PERF_SCRIPT';
+
+/**
+ * Opens every name (stdin for none): a perf.data file as its records (read
+ * here, or by `perf script` when it must be), anything else as it is.
  */
 export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
     if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(fileHead(name, 8))) {
-      inputs.push(await perfScriptInput(name, reporter));
+      inputs.push(await recordingInput(name, reporter));
+    } else if (name !== '-' && existsSync(name) && statSync(name).isFile() && isFileModeGzip(name)) {
+      inputs.push(await recordingInput(await gunzipToTemp(name, reporter), reporter, name));
     } else {
       inputs.push(await openInput(name));
     }
   }
   return inputs;
+}
+
+/**
+ * A perf.data file as an input. A file-mode recording is streamed as a
+ * pipe-mode one (lib/perf-data/file.ts) and read in this process; one with
+ * callchains or code samples goes through `perf script`, which resolves
+ * their symbols, and that is said once.
+ */
+export async function recordingInput(file: string, reporter: Reporter, shownAs = file): Promise<Input> {
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  if (process.env[PERF_SCRIPT_ENV]) return { ...(await perfScriptInput(file, reporter)), name: shownAs };
+  let pd;
+  try {
+    pd = openPerfDataFile(file);
+  } catch (e) {
+    if (e instanceof PerfDataFileError) throw new DataError(`${shownAs}: ${e.message}`);
+    throw e;
+  }
+  if (pd.needsPerfScript !== undefined) {
+    reporter.say(`${shownAs}: read through perf script: ${pd.needsPerfScript}`);
+    return { ...(await perfScriptInput(file, reporter)), name: shownAs };
+  }
+  const cut = pd.cut;
+  return {
+    name: shownAs,
+    stream: pd.stream(),
+    isPipe: false,
+    ...(cut !== undefined
+      ? {
+          done: () => Promise.reject(new DataError(`${shownAs}: ${cut}`)),
+        }
+      : {}),
+  };
+}
+
+/** A gzipped file whose first bytes, unzipped, are a file-mode perf.data (a pipe-mode one streams as it is). */
+function isFileModeGzip(path: string): boolean {
+  const head = fileHead(path, 2);
+  if (head[0] !== 0x1f || head[1] !== 0x8b) return false;
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    // A partial gzip stream: what its first bytes hold, without an error for the rest.
+    const start = gunzipSync(buf.subarray(0, n), { finishFlush: zlib.Z_SYNC_FLUSH });
+    const order = magicOrder(start);
+    return order !== undefined && start.length >= 16 && order.u64(start, 8) !== 16;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A gzipped file-mode perf.data, unzipped into a temporary file (its
+ * header is at its end, so it cannot be read as it streams), removed when
+ * the process ends. Memory stays flat; the disk holds one copy.
+ */
+async function gunzipToTemp(path: string, reporter: Reporter): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'perf.data');
+  try {
+    await pipeline(createReadStream(path), createGunzip(), createWriteStream(out));
+  } catch (e) {
+    // A cut archive: what it held is read, and the reader says where the recording breaks off.
+    reporter.say(`${path}: ${describeIoError(e as Error)}; reading the part that unzips`);
+  }
+  // perf script --header says when the recording was written: the archive's time, not the copy's.
+  const { mtime } = statSync(path);
+  utimesSync(out, mtime, mtime);
+  return out;
 }
 
 /** `perf script` on FILE as an input, whose `done` says how perf ended. */

@@ -10,6 +10,7 @@ import type { BadInput } from './cli.js';
 import { type Input, type Output, ReadError, openInput } from './io.js';
 import type { TextSink } from './ndjson.js';
 import { GRACE_MS, type Interrupt } from './signals.js';
+import { DataError } from './errors.js';
 
 export interface StageIO {
   out: Output;
@@ -129,5 +130,13 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
     if (grace) clearTimeout(grace);
   }
   if (readError) throw new ReadError(input.name, readError);
+  const broken = io.bad.brokenInput;
+  // Ctrl-C cuts a file anywhere, mid-record too: that is the interrupt's partial output, not a broken input.
+  if (broken !== undefined && !io.interrupt.requested) {
+    // Whatever later inputs hold, this one's records are all there is: the chain is flushed, then the run fails.
+    head.end();
+    await flush(io);
+    throw new DataError(broken);
+  }
   await input.done?.();
 }

@@ -2,7 +2,8 @@
 // threads: such a scan is CPU-bound, so scanning several big files at once
 // takes the time of the biggest instead of the sum.
 import { availableParallelism } from 'node:os';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { getAsset, isSea } from 'node:sea';
+import { Worker, isMainThread, parentPort, workerData, type WorkerOptions } from 'node:worker_threads';
 import { consumeFile, type ByteConsumer } from './file-bytes.js';
 
 /** Where a worker finds the consumer: the module's export `name(path, args)` returns one. */
@@ -13,13 +14,29 @@ export interface ConsumerModule {
 
 type MakeConsumer = (path: string, args: unknown) => ByteConsumer<unknown>;
 
+/** The asset of the single executable that holds its own bundle (scripts/sea/build.mjs puts it there). */
+export const SEA_BUNDLE = 'gilpipe.cjs';
+
+// A bundle has no module files to import: its entry links the consumers in by name.
+const linked = new Map<string, MakeConsumer>();
+
+export function linkConsumer<A>(name: string, make: (path: string, args: A) => ByteConsumer<unknown>): void {
+  linked.set(name, make as MakeConsumer);
+}
+
 async function load(m: { url: string; name: string }): Promise<MakeConsumer> {
-  const fn = ((await import(m.url)) as Record<string, unknown>)[m.name];
+  const fn = linked.get(m.name) ?? ((await import(m.url)) as Record<string, unknown>)[m.name];
   if (typeof fn !== 'function') throw new Error(`${m.url} has no function ${m.name}`);
   return fn as MakeConsumer;
 }
 
 const ROLE = 'consume-files';
+
+/** What a worker runs: this module, or in the single executable (no files) the whole bundle, as source. */
+function workerScript(): [string | URL, WorkerOptions] {
+  if (isSea()) return [getAsset(SEA_BUNDLE, 'utf8'), { eval: true }];
+  return [new URL(import.meta.url), {}];
+}
 
 /**
  * Feeds each file to its own consumer and returns the results in the order
@@ -36,8 +53,9 @@ export async function consumeFiles<A, R>(jobs: Array<{ path: string; args: A }>,
   }
   const out: R[] = new Array(jobs.length);
   let next = 0;
+  const [script, options] = workerScript();
   const runWorker = async (): Promise<void> => {
-    const w = new Worker(new URL(import.meta.url), { workerData: { role: ROLE, url: module.url.href, name: module.name } });
+    const w = new Worker(script, { ...options, workerData: { role: ROLE, url: module.url.href, name: module.name } });
     let fail: (e: Error) => void = () => undefined;
     w.on('error', (e) => fail(e));
     try {
@@ -57,9 +75,16 @@ export async function consumeFiles<A, R>(jobs: Array<{ path: string; args: A }>,
   return out;
 }
 
-if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
-  const make = load(workerData as { url: string; name: string });
+/** True on a worker thread that consumeFiles started. */
+export function isWorker(): boolean {
+  return !isMainThread && (workerData as { role?: string } | null)?.role === ROLE;
+}
+
+if (isWorker()) {
+  // Loaded at the first job, not now: a bundle's entry links its consumers after this module has run.
+  let make: Promise<MakeConsumer> | undefined;
   parentPort!.on('message', (job: { path: string; args: unknown }) => {
+    make ??= load(workerData as { url: string; name: string });
     void make.then((fn) => consumeFile(job.path, fn(job.path, job.args))).then((r) => parentPort!.postMessage(r));
   });
 }

@@ -35,10 +35,11 @@ export interface LiveRun {
 export const MIN_EVERY_NS = 100_000_000;
 
 /** --every goes with --live, at least MIN_EVERY_NS; --live cannot go with what keeps perf.data or makes a trace. */
-export function checkLive(argv: { live: boolean; every?: number; 'record-only': boolean; viztracer: boolean; states?: string }): void {
+export function checkLive(argv: { live: boolean; every?: number; 'record-only': boolean; viztracer: boolean; states?: string; 'py-stacks': boolean }): void {
   if (!argv.live) throw new RecordError('--every goes with --live', EXIT_USAGE);
   if (argv.every !== undefined && !(argv.every >= MIN_EVERY_NS)) throw new RecordError(`--every wants at least 100ms, not ${argv.every / 1e6} ms`, EXIT_USAGE);
-  const clash = argv['record-only'] ? '--record-only' : argv.viztracer ? '--viztracer' : argv.states !== undefined ? '--states' : undefined;
+  // --py-stacks needs perf inject --jit over a finished perf.data.
+  const clash = argv['record-only'] ? '--record-only' : argv.viztracer ? '--viztracer' : argv.states !== undefined ? '--states' : argv['py-stacks'] ? '--py-stacks' : undefined;
   if (clash) throw new RecordError(`--live keeps no perf.data and writes no trace: it cannot go with ${clash}`, EXIT_USAGE);
 }
 

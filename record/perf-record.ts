@@ -28,6 +28,8 @@ export interface RecordOptions {
   probeEvents: string[];
   /** DWARF call chains on sched_switch only. */
   stacks: boolean;
+  /** --py-stacks: DWARF call chains on the GIL probes' entries and on sched_switch. */
+  pyStacks?: boolean;
   /** Attach to a running process instead of running a command. */
   pid?: number;
   /** With pid: how long, in seconds (else until Ctrl-C or the process exits). */
@@ -47,10 +49,12 @@ export interface RecordOptions {
  */
 export function recordArgs(o: RecordOptions): string[] {
   const args = ['record', '-k', 'CLOCK_MONOTONIC', '--switch-events', '-o', o.output];
+  const switchStacks = o.stacks || o.pyStacks === true;
   for (const ev of SCHED_EVENTS) {
-    args.push('-e', o.stacks && ev === 'sched:sched_switch' ? `${ev}/call-graph=dwarf/` : ev);
+    args.push('-e', switchStacks && ev === 'sched:sched_switch' ? `${ev}/call-graph=dwarf/` : ev);
   }
-  for (const ev of o.probeEvents) args.push('-e', ev);
+  // A return probe's stack is its entry's: only entries get one (half the cost).
+  for (const ev of o.probeEvents) args.push('-e', o.pyStacks === true && !/__return$/.test(ev) ? `${ev}/call-graph=dwarf/` : ev);
   if (o.mmapPages !== undefined) args.push('-m', o.mmapPages);
   if (o.noBuffering) args.push('--no-buffering');
   if (o.pid !== undefined) {
@@ -144,7 +148,7 @@ export interface RecordResult {
  */
 export async function runRecord(
   args: string[],
-  opts: { quiet?: boolean; onStart?: (pid: number) => void; stdout?: Writable } = {},
+  opts: { quiet?: boolean; env?: NodeJS.ProcessEnv; onStart?: (pid: number) => void; stdout?: Writable } = {},
 ): Promise<RecordResult> {
   if (which('perf') === undefined) throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
   // perf ignores SIGPIPE (an ignored signal stays ignored across exec): if
@@ -154,6 +158,7 @@ export async function runRecord(
   // (/usr/bin) first on the program's PATH, and `python3` would no longer be
   // the user's (a pyenv shim, a venv) but the system's.
   const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE; exec perf "$@"', 'gil-record', ...args], {
+    ...(opts.env !== undefined ? { env: opts.env, extendEnv: false } : {}),
     stdin: 'inherit',
     stdout: opts.stdout ?? 'inherit',
     stderr: 'pipe',

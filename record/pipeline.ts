@@ -8,12 +8,14 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadInput, Reporter, progress, version } from '../lib/cli.js';
-import { connect, tee, type Filter } from '../lib/filter.js';
+import { compose, connect, tee, type Filter, type Make } from '../lib/filter.js';
 import { consumeFile, readFileBytes } from '../lib/file-bytes.js';
 import { type Input, Output } from '../lib/io.js';
 import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
-import { perfScript } from '../lib/perf.js';
+import { recordingInput } from '../lib/perf.js';
+import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
+import { FirstLine } from '../lib/sniff.js';
 import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
 import { PerfParser } from '../filters/perf-parse.js';
@@ -24,7 +26,8 @@ import { DEFAULTS as TRACE_DEFAULTS, ToTrace } from '../filters/to-trace.js';
 import { TraceScan } from '../filters/merge-trace/scan.js';
 import { planMerge } from '../filters/merge-trace/plan.js';
 import { writeMerged } from '../filters/merge-trace/write.js';
-import { type AnyRecord, recordJson } from '../filters/records.js';
+import { type AnyRecord, type PerfParseRecord, recordJson } from '../filters/records.js';
+import { kindOf } from '../filters/input-kind.js';
 
 export interface PipelineOptions {
   perfData: string;
@@ -47,8 +50,9 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; e
   try {
     const gilTrace = tmp ? join(tmp, 'gil-trace.json') : o.output;
     o.say(`perf-parse -i ${o.perfData} | gil-state | to-trace -o ${o.output}, gil-stats${o.states ? `, and gil-state's records in ${o.states}` : ''}`);
-    const perf = await perfScript(o.perfData, new Reporter('perf-parse'));
-    const { lost, events, summary } = await stages(perf.input, { trace: gilTrace, states: o.states }, perf.done);
+    // The native reader, or perf script where the recording needs it (callchains): what perf-parse -i reads.
+    const input = await recordingInput(o.perfData, new Reporter('perf-parse'));
+    const { lost, events, summary } = await stages(input, { trace: gilTrace, states: o.states }, input.done);
     if (viz) {
       o.say(`merge-trace with ${viz}`);
       await mergeTraces([gilTrace, viz], o.output);
@@ -62,7 +66,7 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; e
 }
 
 /**
- * perf script's text from INPUT through perf-parse and gil-state, then into
+ * perf script's text or a perf.data stream from INPUT through perf-parse and gil-state, then into
  * to-trace (the file `trace`), gil-stats and, when asked, a states file;
  * each stage says on stderr what it would say run on its own. `done` is
  * awaited once the input ended (perf script's exit). Returns the events perf
@@ -86,20 +90,36 @@ export async function stages(
     const encode = ndjsonEncoder(states.sink, recordJson);
     after.push({ write: encode, end: () => undefined });
   }
-  let parser!: PerfParser;
+  // perf script's text, or a recording the native reader streams: its first bytes say which.
+  const parsers: Array<PerfParser | PerfDataDecoder> = [];
   let state!: GilState;
-  const head = connect(
-    (emit) => new LineSplitter(emit, bad, PERF_TEXT),
-    connect(
-      (emit) => (parser = new PerfParser(emit, bad)),
-      connect((emit) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee(after)),
-    ),
+  let events = 0;
+  const gilState = connect((emit) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee(after));
+  const counted: Filter<PerfParseRecord> = {
+    write: (r) => {
+      events++;
+      gilState.write(r);
+    },
+    endInput: () => gilState.endInput?.(),
+    end: () => gilState.end(),
+  };
+  const fromRecording: Make<Buffer, PerfParseRecord> = (emit) => parsers[parsers.push(new PerfDataDecoder(emit, bad)) - 1] as PerfDataDecoder;
+  const head = new FirstLine<PerfParseRecord>(
+    (line, first) =>
+      kindOf(line, first) === 'perf.data'
+        ? fromRecording
+        : compose(
+            (emit) => new LineSplitter(emit, bad, PERF_TEXT),
+            (emit) => parsers[parsers.push(new PerfParser(emit, bad)) - 1]!,
+          ),
+    counted,
   );
+  const read = (): number => parsers.reduce((n, p) => n + (p instanceof PerfParser ? p.stats.lines : p.stats.records), 0);
   const outs = [trace.out, ...(states ? [states.out] : [])];
   // A Ctrl-C now exits at once (gil-record's own handler): no half file left behind.
   const discard = (): void => outs.forEach((x) => x.discard());
   process.on('exit', discard);
-  const stopProgress = progress('perf-parse', () => parser.stats.lines);
+  const stopProgress = progress('perf-parse', read);
   try {
     await pump([input], head, { out: trace.out, sink: trace.sink, bad, interrupt: new Interrupt({ handle: false }), also: states ? [states] : [] });
     await done();
@@ -110,12 +130,12 @@ export async function stages(
     stopProgress();
     process.off('exit', discard);
     bad.summarise();
-    for (const note of parser.notes()) say.parse.say(note);
+    for (const note of parsers.flatMap((p) => p.notes())) say.parse.say(note);
   }
   for (const note of state.notes()) say.state.say(note);
   for (const note of toTrace.notes()) say.trace.say(note);
   for (const x of outs) await x.commit();
-  return { lost: state.lostEvents, events: parser.stats.samples + parser.stats.records, summary: summary! };
+  return { lost: state.lostEvents, events, summary: summary! };
 }
 
 /** merge-trace FILES -o OUTPUT, on regular files, in this process. */

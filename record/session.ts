@@ -11,6 +11,7 @@ import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordAr
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
 import type { ProbeSpec } from './probes.js';
 import { type Watchdog, watchPerf } from './watchdog.js';
+import { threadNameHook, withThreadNames } from './thread-names.js';
 
 /** What to record: a command, or a running process for a while. */
 export interface Target {
@@ -27,6 +28,8 @@ export interface RecordingOptions {
   specs: ProbeSpec[];
   perfData: string;
   stacks: boolean;
+  /** --py-stacks: callchains on the GIL probes too, and these variables in the target's environment (PYTHONPERFSUPPORT...). */
+  pyStacks?: { env: Record<string, string> };
   mmapPages?: string;
   quiet: boolean;
   /** Run the program under VizTracer, which writes this file. */
@@ -66,9 +69,20 @@ export class Recorder {
       this.reporter.say(
         pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
       );
-      const args = recordArgs({ output: o.perfData, probeEvents: events, stacks: o.stacks, pid, durationS, mmapPages: o.mmapPages, command: withDefaultSigpipe(command), noBuffering: o.stream !== undefined });
+      const args = recordArgs({
+        output: o.perfData,
+        probeEvents: events,
+        stacks: o.stacks,
+        pyStacks: o.pyStacks !== undefined,
+        pid,
+        durationS,
+        mmapPages: o.mmapPages,
+        command: withDefaultSigpipe(command),
+        noBuffering: o.stream !== undefined,
+      });
       return await runRecord(args, {
         quiet: o.quiet,
+        env: pid === undefined ? this.targetEnv(o) : undefined,
         stdout: o.stream,
         onStart: (perfPid) => {
           watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined);
@@ -82,6 +96,14 @@ export class Recorder {
       if (left.length > 0) this.reporter.say(`WARNING: could not remove probes ${left.join(' ')}: perf probe -d '${this.group.name}:*'`);
       this.arm();
     }
+  }
+
+  /** The program's environment: Python thread names (the start-up hook) and --py-stacks' variables. */
+  private targetEnv(o: RecordingOptions): NodeJS.ProcessEnv {
+    const hook = threadNameHook();
+    if (hook === undefined) this.reporter.say('the thread-name hook (record/python/sitecustomize.py) is missing from this install: threads keep the name python');
+    const env = hook !== undefined ? withThreadNames(process.env, hook) : { ...process.env };
+    return { ...env, ...(o.pyStacks?.env ?? {}) };
   }
 
   private readonly onSignal = (sig: NodeJS.Signals): void => {

@@ -5,6 +5,8 @@
 import type { Emit } from '../../lib/filter.js';
 import type { AnyRecord, GilSource, GilSpan, Handoff, Sample } from '../records.js';
 import type { GilStateOptions } from '../gil-state.js';
+import { stackOf } from '../frames.js';
+import { HoldStacks } from './stacks.js';
 import { type Diagnostics, type GilPhase, type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags, covers } from './threads.js';
 
 const RETURN_SUFFIX = /_{1,2}return$/;
@@ -35,6 +37,7 @@ export class GilMachine {
       this.gilSeen(t, 'take_gil');
       if (isReturn) this.takeReturn(t, ts);
       else this.takeEntry(t, ts);
+      if (t.gil === 'wait' || t.gil === 'hold') this.began(t, rec);
       return true;
     }
     if (this.opts.dropGil.test(base)) {
@@ -75,6 +78,18 @@ export class GilMachine {
       this.closeStackWait(prev, prev.stackWaitEnd);
     }
     return inGilWait;
+  }
+
+  /** The GIL span just opened began with this event's stack. */
+  private began(t: Thread, rec: Sample): void {
+    if (t.gilSince !== rec.ts) return;
+    t.gilStack = stackOf(rec.callchain);
+    if (t.gil === 'hold' && rec.callchain !== undefined) t.holdStacks = new HoldStacks();
+  }
+
+  /** An event of `t` other than its GIL probes: during a hold, a look at what it is doing. */
+  ownStack(t: Thread, rec: Sample): void {
+    if (t.gil === 'hold' && t.holdStacks !== undefined && rec.callchain !== undefined) t.holdStacks.add(rec.callchain);
   }
 
   private stackSaysGil(rec: Sample): boolean {
@@ -274,6 +289,8 @@ export class GilMachine {
   private openGil(t: Thread, phase: GilPhase, ts: number): void {
     t.gil = phase;
     t.gilSince = ts;
+    t.gilStack = undefined;
+    t.holdStacks = undefined;
     t.gilUnknownStart = false;
     t.gilStartLost = false;
   }
@@ -286,7 +303,16 @@ export class GilMachine {
       const proc = this.reg.processOf(t);
       if (proc.holder === t.tid && (flags.unknown || flags.truncated)) proc.holder = undefined;
     }
-    this.spanGil(t, phase, t.gilSince, ts, flags, phase === 'wait' ? 'take_gil' : undefined);
+    const extra: Pick<GilSpan, 'stack' | 'sampled_stack' | 'samples'> = {};
+    if (t.gilStack !== undefined) extra.stack = t.gilStack;
+    const sampled = t.holdStacks?.top();
+    if (sampled !== undefined) {
+      extra.sampled_stack = sampled;
+      extra.samples = t.holdStacks!.samples;
+    }
+    t.gilStack = undefined;
+    t.holdStacks = undefined;
+    this.spanGil(t, phase, t.gilSince, ts, flags, phase === 'wait' ? 'take_gil' : undefined, undefined, extra);
   }
 
   private spanGil(
@@ -297,6 +323,7 @@ export class GilMachine {
     flags: SpanFlags,
     via?: GilSpan['via'],
     site?: string,
+    extra?: Pick<GilSpan, 'stack' | 'sampled_stack' | 'samples'>,
   ): void {
     // A thread is in one GIL state at a time: a span whose start was inferred
     // never reaches back over the span before it. Nor does an inferred hold
@@ -322,6 +349,8 @@ export class GilMachine {
     if (via !== undefined) span.via = via;
     if (site !== undefined) span.site = site;
     addFlags(span, false, flags);
+    // A stack is where the span began: a span cut at its start began elsewhere.
+    if (extra !== undefined && span.partial !== true) Object.assign(span, extra);
     this.emit(span);
   }
 }

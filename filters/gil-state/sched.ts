@@ -4,6 +4,7 @@
 import type { Emit } from '../../lib/filter.js';
 import type { AnyRecord, PerfRecord, Sample, SchedSpan } from '../records.js';
 import type { GilMachine } from './gil.js';
+import { stackOf } from '../frames.js';
 import { type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags, covers } from './threads.js';
 
 export class Scheduler {
@@ -55,14 +56,17 @@ export class Scheduler {
       } else {
         const inGilWait = this.gil.switchedOut(prev, rec, state, ts);
         this.setSched(prev, state, ts, letter, false, inGilWait && (state === 'sleeping' || state === 'blocked'));
+        if (state !== 'runnable') prev.schedStack = stackOf(rec.callchain);
+        else if (nextPid > 0) prev.schedBy = { tid: nextPid, comm: str(f.next_comm) ?? '' };
       }
     }
     if (typeof nextPid === 'number' && nextPid > 0) {
       const next = this.reg.thread(nextPid, undefined, str(f.next_comm));
-      if (!next.dead || next.sched === 'unknown') {
-        next.dead = false;
-        this.setSched(next, 'running', ts, undefined, false);
-      }
+      // An exited task is switched in once more to finish dying, and a
+      // per-task recording does not see it leave (perf's events are gone by
+      // then): it stays dead, or it would run to the end of the recording.
+      // Only a fork of its tid (reused) brings it back (GilState.task).
+      if (!next.dead) this.setSched(next, 'running', ts, undefined, false);
     }
     return true;
   }
@@ -91,6 +95,8 @@ export class Scheduler {
     t.schedLetter = letter;
     t.schedPartial = partial;
     t.schedGil = gil;
+    t.schedStack = undefined;
+    t.schedBy = undefined;
   }
 
   closeSched(t: Thread, ts: number, flags: SpanFlags): void {
@@ -114,9 +120,13 @@ export class Scheduler {
       if (t.schedLetter !== undefined) span.letter = t.schedLetter;
       if (t.schedGil) span.gil = true;
       addFlags(span, t.schedPartial, flags);
+      if (t.schedStack !== undefined) span.stack = t.schedStack;
+      if (t.schedBy !== undefined) span.preempted_by = t.schedBy;
       this.emit(span);
     }
     t.sched = 'unknown';
+    t.schedStack = undefined;
+    t.schedBy = undefined;
   }
 }
 

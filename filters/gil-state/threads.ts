@@ -2,6 +2,7 @@
 // and how threads are grouped into processes (one GIL per process).
 import type { Emit } from '../../lib/filter.js';
 import type { AnyRecord, Diagnostic, DiagnosticCode, GilSpan, SchedSpan } from '../records.js';
+import type { HoldStacks } from './stacks.js';
 
 export type GilPhase = 'none' | 'wait' | 'hold' | 'handoff';
 /** A thread's scheduler state; `unknown` until an event says, and after lost events. */
@@ -28,6 +29,9 @@ export interface Thread {
 
   gil: GilPhase;
   gilSince: number;
+  /** The stack the open GIL span began with, and during a hold the stacks its own events showed (filters/frames.ts). */
+  gilStack: string[] | undefined;
+  holdStacks: HoldStacks | undefined;
   gilUnknownStart: boolean;
   /** A hold of its was closed by another thread's take_gil: when its next GIL span began is not known. */
   gilStartLost: boolean;
@@ -37,6 +41,9 @@ export interface Thread {
 
   sched: SchedPhase;
   schedSince: number;
+  schedStack: string[] | undefined;
+  /** Preempted: the task that got its CPU (sched_switch's next). */
+  schedBy: { tid: number; comm: string } | undefined;
   schedLetter: string | undefined;
   schedPartial: boolean;
   schedGil: boolean;
@@ -104,6 +111,10 @@ export class Registry {
         resetTs: undefined,
         gil: 'none',
         gilSince: 0,
+        gilStack: undefined,
+        holdStacks: undefined,
+        schedStack: undefined,
+        schedBy: undefined,
         gilUnknownStart: true,
         gilStartLost: false,
         gilEnd: -Infinity,

@@ -8,7 +8,7 @@
 import { UsageError } from '../../lib/errors.js';
 import { LogHistogram, type HistogramJSON } from '../../lib/histogram.js';
 import { RecentIntervals } from '../../lib/recent-intervals.js';
-import { byLongest, type BlameEntry, type ProcessJSON, type ThreadJSON, type TopEntry, type WindowJSON } from './summary.js';
+import { byLongest, type BlameEntry, type HogEntry, type ProcessJSON, type ThreadJSON, type TopEntry, type WindowJSON } from './summary.js';
 
 /** A part of the summary while it is added up: its histograms still LogHistograms. */
 type Adding<T> = { [K in keyof T]: T[K] extends HistogramJSON ? LogHistogram : T[K] };
@@ -18,6 +18,29 @@ export interface HoldIv {
   end: number;
   tid: number;
   forced: boolean;
+  /** Where it held (leaf first), for the blame flame graph. */
+  stack: string[] | undefined;
+  /** A hog: its entry, to add the waits that overlap it as they close, and who they were. */
+  hog?: HogEntry;
+  waiters?: Set<number>;
+}
+
+/** A thread off a CPU: how, and the stack it was switched out with. */
+export interface OffcpuIv {
+  start: number;
+  end: number;
+  state: 'runnable' | 'sleeping' | 'blocked' | 'other';
+  stack: string[] | undefined;
+  /** Runnable because preempted: who got its CPU. */
+  by?: { tid: number; comm: string };
+}
+
+/** A hold of the thread, for the off-CPU figures: its hog entry, when it is one. */
+export interface OwnHoldIv {
+  start: number;
+  end: number;
+  stack: string[] | undefined;
+  hog?: HogEntry;
 }
 
 export interface WaitIv {
@@ -38,8 +61,8 @@ export class ThreadAcc {
   hadThreadRecord = false;
   /** per4m counts a hold only once drop_gil returns: the hold waiting for its handoff. */
   pendingHold: number | undefined;
-  holdsForOffcpu = new RecentIntervals<{ start: number; end: number }>(20_000);
-  offcpu = new RecentIntervals<{ start: number; end: number }>(20_000);
+  holdsForOffcpu = new RecentIntervals<OwnHoldIv>(20_000);
+  offcpu = new RecentIntervals<OffcpuIv>(20_000);
 
   constructor(pid: number | null, tid: number) {
     this.fig = {

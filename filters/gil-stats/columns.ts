@@ -19,6 +19,8 @@ export interface Column<R> {
   text?: (r: R) => string;
   /** Text, aligned left; numbers are aligned right. */
   left?: true;
+  /** Shown in the readable tables only with --wide (the default table fits 120 columns). */
+  wide?: true;
 }
 
 // ---------------------------------------------------------------------------
@@ -73,8 +75,8 @@ export function row<R>(cols: ReadonlyArray<Column<R>>, r: R): Row {
  * given `pick` (column name to header), those columns in that order under
  * those headers.
  */
-export function shown<R>(cols: ReadonlyArray<Column<R>>, pick?: Record<string, string>): Array<Column<R>> {
-  if (pick === undefined) return cols.filter((c) => c.head !== undefined);
+export function shown<R>(cols: ReadonlyArray<Column<R>>, pick?: Record<string, string>, wide = true): Array<Column<R>> {
+  if (pick === undefined) return cols.filter((c) => c.head !== undefined && (wide || c.wide !== true));
   return Object.entries(pick).map(([key, head]) => {
     const c = cols.find((x) => x.key === key);
     if (c === undefined) throw new Error(`no column ${key}`);
@@ -100,24 +102,24 @@ export const THREAD_COLUMNS: ReadonlyArray<Column<ThreadJSON>> = [
   { key: 'comm', value: (t) => t.comm, head: 'comm', text: (t) => t.comm ?? '', left: true },
   { key: 'main', value: (t) => t.main },
   { key: 'total_ns', value: (t) => t.total_ns, head: 'total', text: (t) => fmtDur(t.total_ns) },
-  { key: 'no_gil_pct', value: (t) => d(t).no_gil_pct, head: 'no gil', text: (t) => fmtPct(d(t).no_gil_pct) },
+  { key: 'no_gil_pct', value: (t) => d(t).no_gil_pct, head: 'no gil', text: (t) => fmtPct(d(t).no_gil_pct), wide: true },
   { key: 'has_gil_pct', value: (t) => d(t).has_gil_pct, head: 'has gil', text: (t) => fmtPct(d(t).has_gil_pct) },
-  { key: 'handoff_pct', value: (t) => d(t).handoff_pct, head: 'handoff', text: (t) => fmtPct(d(t).handoff_pct) },
+  { key: 'handoff_pct', value: (t) => d(t).handoff_pct, head: 'handoff', text: (t) => fmtPct(d(t).handoff_pct), wide: true },
   { key: 'wait_pct', value: (t) => d(t).wait_pct, head: 'wait', text: (t) => fmtPct(d(t).wait_pct) },
   { key: 'running_pct', value: (t) => d(t).running_pct, head: 'run', text: (t) => fmtPct(d(t).running_pct) },
   { key: 'runnable_pct', value: (t) => d(t).runnable_pct, head: 'runq', text: (t) => fmtPct(d(t).runnable_pct) },
   { key: 'sleeping_pct', value: (t) => d(t).sleeping_pct, head: 'sleep', text: (t) => fmtPct(d(t).sleeping_pct) },
   { key: 'blocked_pct', value: (t) => d(t).blocked_pct, head: 'block', text: (t) => fmtPct(d(t).blocked_pct) },
-  { key: 'acquisitions', value: (t) => t.acquisitions, head: 'acq' },
+  { key: 'acquisitions', value: (t) => t.acquisitions, head: 'acq', wide: true },
   { key: 'waits', value: (t) => t.waits },
   { key: 'wait_p50_ns', value: (t) => d(t).wait_p50_ns, head: 'wait p50', text: (t) => fmtDur(d(t).wait_p50_ns) },
-  { key: 'wait_p90_ns', value: (t) => d(t).wait_p90_ns, head: 'p90', text: (t) => fmtDur(d(t).wait_p90_ns) },
-  { key: 'wait_p99_ns', value: (t) => d(t).wait_p99_ns, head: 'p99', text: (t) => fmtDur(d(t).wait_p99_ns) },
+  { key: 'wait_p90_ns', value: (t) => d(t).wait_p90_ns, head: 'p90', text: (t) => fmtDur(d(t).wait_p90_ns), wide: true },
+  { key: 'wait_p99_ns', value: (t) => d(t).wait_p99_ns, head: 'p99', text: (t) => fmtDur(d(t).wait_p99_ns), wide: true },
   { key: 'wait_max_ns', value: (t) => d(t).wait_max_ns, head: 'max', text: (t) => fmtDur(d(t).wait_max_ns) },
   { key: 'no_holder_wait_ns', value: (t) => d(t).no_holder_wait_ns },
   { key: 'longest_hold_ns', value: (t) => t.longest_hold?.dur_ns, head: 'longest hold', text: (t) => fmtDur(t.longest_hold?.dur_ns) },
-  { key: 'longest_hold_ts', value: (t) => t.longest_hold?.ts, head: 'at', text: (t) => fmtTs(t.longest_hold?.ts) },
-  { key: 'gil_sleeps', value: (t) => t.gil_sleeps, head: 'GIL sleeps' },
+  { key: 'longest_hold_ts', value: (t) => t.longest_hold?.ts, head: 'at', text: (t) => fmtTs(t.longest_hold?.ts), wide: true },
+  { key: 'gil_sleeps', value: (t) => t.gil_sleeps, head: 'GIL sleeps', wide: true },
   { key: 'held_offcpu_ns', value: (t) => t.held_offcpu_ns },
 ];
 
@@ -208,7 +210,8 @@ export const WINDOW_COLUMNS: ReadonlyArray<Column<WindowJSON>> = [
 ];
 
 /** An entry of the longest waits or holds. */
-export type TopRow = TopEntry & { kind: 'wait' | 'hold' };
+/** A top-list entry as a row; a wait with what its holder was doing then (from the holder's hog, if the hold was one). */
+export type TopRow = TopEntry & { kind: 'wait' | 'hold'; holder_was?: string };
 
 export const TOP_COLUMNS: ReadonlyArray<Column<TopRow>> = [
   { key: 'kind', value: (e) => e.kind },
@@ -218,9 +221,13 @@ export const TOP_COLUMNS: ReadonlyArray<Column<TopRow>> = [
   { key: 'dur_ns', value: (e) => e.dur_ns, text: (e) => fmtDur(e.dur_ns) },
   { key: 'holder', value: (e) => (e.kind === 'hold' ? null : e.holder), text: (e) => (e.holder === null || e.holder === undefined ? '-' : String(e.holder)) },
   { key: 'source', value: (e) => e.source },
+  { key: 'python', value: (e) => (e.python ? `${e.python.function}:${e.python.file}` : null), text: (e) => (e.python ? `${e.python.function}()` : '-'), left: true },
+  { key: 'holder_was', value: (e) => e.holder_was ?? null, text: (e) => e.holder_was ?? '-', left: true },
 ];
 
-export const WAITS_VIEW = { tid: 'waiter', dur_ns: 'wait', ts: 'at', holder: 'holder' };
+export const WAITS_VIEW = { tid: 'waiter', dur_ns: 'wait', ts: 'at', python: 'waiting in', holder: 'holder', holder_was: 'the holder meanwhile' };
+/** Cells the 120-column waits table cuts to this many characters. */
+export const WAITS_CUTS = { python: 24, holder_was: 56 };
 export const HOLDS_VIEW = { tid: 'holder', dur_ns: 'hold', ts: 'at' };
 
 export const HOG_COLUMNS: ReadonlyArray<Column<HogEntry>> = [
@@ -229,7 +236,55 @@ export const HOG_COLUMNS: ReadonlyArray<Column<HogEntry>> = [
   { key: 'ts', value: (h) => h.ts, text: (h) => fmtTs(h.ts) },
   { key: 'dur_ns', value: (h) => h.dur_ns, text: (h) => fmtDur(h.dur_ns) },
   { key: 'source', value: (h) => h.source },
+  { key: 'comm', value: (h) => h.comm ?? null, text: (h) => h.comm ?? '', left: true },
+  { key: 'blamed_ns', value: (h) => h.blamed_ns ?? null, text: (h) => (h.uncontended ? 'uncontended' : fmtDur(h.blamed_ns)) },
+  { key: 'waiters', value: (h) => h.waiters ?? null },
+  { key: 'uncontended', value: (h) => h.uncontended === true },
+  { key: 'python', value: (h) => (h.python ? `${h.python.function}:${h.python.file}` : null), text: (h) => (h.python ? `${h.python.function}()` : '-'), left: true },
+  { key: 'native', value: (h) => h.native ?? null, text: (h) => h.native ?? '-', left: true },
+  { key: 'running_ns', value: (h) => h.sched?.running_ns ?? null, text: (h) => fmtDur(h.sched?.running_ns) },
+  { key: 'runnable_ns', value: (h) => h.sched?.runnable_ns ?? null, text: (h) => fmtDur(h.sched?.runnable_ns) },
+  { key: 'asleep_ns', value: (h) => (h.sched ? h.sched.sleeping_ns + h.sched.blocked_ns : null), text: (h) => fmtDur(h.sched ? h.sched.sleeping_ns + h.sched.blocked_ns : null) },
+  { key: 'blocked_in', value: (h) => h.sched?.blocked_in ?? null, text: (h) => h.sched?.blocked_in ?? '', left: true },
+  {
+    key: 'preempted_by',
+    value: (h) => (h.sched?.preempted_by ? `${h.sched.preempted_by.comm} (${h.sched.preempted_by.tid})` : null),
+    text: (h) => (h.sched?.preempted_by ? `${h.sched.preempted_by.comm} (${h.sched.preempted_by.tid})` : ''),
+    left: true,
+  },
+  { key: 'began', value: (h) => h.began?.join(';') ?? null },
   { key: 'stack', value: (h) => h.stack?.join(';'), text: (h) => (h.stack ? h.stack.slice(0, 4).join(' < ') : '-'), left: true },
 ];
 
-export const HOGS_VIEW = { tid: 'holder', dur_ns: 'hold', ts: 'at', stack: 'stack (leaf first)' };
+/** The hogs as the table shows them: by harm, what held, where, and whether it was running (120 columns). */
+export const HOGS_VIEW = {
+  tid: 'holder',
+  comm: 'name',
+  blamed_ns: 'harm',
+  dur_ns: 'hold',
+  ts: 'at',
+  runnable_ns: 'runq',
+  asleep_ns: 'asleep',
+  python: 'python',
+  native: 'C code',
+};
+
+/** Cells the 120-column hogs table cuts to this many characters. */
+export const HOGS_CUTS = { python: 20, native: 18 };
+
+/** The same with --wide: every figure and the names whole. */
+export const HOGS_WIDE_VIEW = {
+  tid: 'holder',
+  comm: 'name',
+  blamed_ns: 'harm',
+  waiters: 'waiters',
+  dur_ns: 'hold',
+  ts: 'at',
+  running_ns: 'run',
+  runnable_ns: 'runq',
+  asleep_ns: 'asleep',
+  python: 'python',
+  native: 'C code',
+  blocked_in: 'blocked in',
+  preempted_by: 'CPU went to',
+};

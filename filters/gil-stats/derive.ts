@@ -3,7 +3,7 @@
 // `null` wherever the input cannot say (no GIL data, waits-only sources, no
 // scheduler events) rather than a misleading 0 or 100.
 import { LogHistogram } from '../../lib/histogram.js';
-import { HOGS_KEPT, keepLongest, rowKey, type GilStatsJSON } from './summary.js';
+import { HOGS_KEPT, byHarm, keepLongest, rowKey, type GilStatsJSON } from './summary.js';
 
 const pct = (part: number, whole: number): number | null => (whole > 0 ? (100 * part) / whole : null);
 
@@ -27,6 +27,12 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
     const wh = LogHistogram.fromJSON(p.wait_hist);
     const hh = LogHistogram.fromJSON(p.hold_hist);
     keepLongest(p.hogs.longest, HOGS_KEPT);
+    // Kept by length (so that merges agree), shown by harm.
+    p.hogs.longest.sort(byHarm);
+    for (const h of p.hogs.longest) {
+      if (h.blamed_ns === 0) h.uncontended = true;
+      else delete h.uncontended;
+    }
     const waitOf = new Map<number, number>();
     for (const t of s.threads) if (t.pid === p.pid && t.origin === p.origin) waitOf.set(t.tid, t.wait_ns);
     let blamed = 0;

@@ -5,7 +5,9 @@
 import { forCsv, forMarkdown, forTerminal } from '../../lib/escape.js';
 import {
   BLAME_COLUMNS,
+  HOGS_CUTS,
   HOGS_VIEW,
+  HOGS_WIDE_VIEW,
   HOG_COLUMNS,
   HOLDS_VIEW,
   PER4M_COLUMNS,
@@ -13,12 +15,14 @@ import {
   SCHED_ONLY_VIEW,
   THREAD_COLUMNS,
   TOP_COLUMNS,
+  WAITS_CUTS,
   WAITS_VIEW,
   WINDOW_COLUMNS,
   blameRows,
   cellText,
   fmtDur,
   fmtPct,
+  fmtTs,
   row,
   shown,
   type BlameRow,
@@ -26,26 +30,32 @@ import {
   type Row,
   type TopRow,
 } from './columns.js';
-import type { GilStatsJSON, ProcessJSON, ThreadJSON } from './summary.js';
+import type { GilStatsJSON, ProcessJSON, ThreadJSON, TopEntry } from './summary.js';
+import { foldedText, type Weight } from './folded.js';
 import { originTitle } from './labels.js';
 import { formatOpenMetrics } from './openmetrics.js';
+import { verdict } from './verdict.js';
 
 export { fmtDur, fmtPct, fmtTs, threadLabel } from './columns.js';
 
-export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown', 'openmetrics'] as const;
+export const FORMATS = ['table', 'json', 'ndjson', 'csv', 'markdown', 'openmetrics', 'folded'] as const;
 export type Format = (typeof FORMATS)[number];
 export const CSV_TABLES = ['threads', 'processes', 'blame', 'windows', 'top', 'hogs'] as const;
 export type CsvTable = (typeof CSV_TABLES)[number];
 
 /** The form an `-o FILE` asks for by its extension (after a `.gz`); others get JSON. */
-export const FORMAT_BY_EXTENSION: Readonly<Record<string, Format>> = { '.json': 'json', '.ndjson': 'ndjson', '.csv': 'csv', '.md': 'markdown', '.txt': 'table' };
+export const FORMAT_BY_EXTENSION: Readonly<Record<string, Format>> = { '.json': 'json', '.ndjson': 'ndjson', '.csv': 'csv', '.md': 'markdown', '.txt': 'table', '.folded': 'folded' };
 
 export interface FormatOptions {
   per4m: boolean;
+  /** Every column in the table (default: the columns that fit 120). */
+  wide?: boolean;
   /** Rows of each list shown in the table (blame pairs, hogs, longest waits and holds). */
   top: number;
   /** Which table CSV writes. */
   table: CsvTable;
+  /** Which weight --format folded writes (default blame). */
+  weight?: Weight;
 }
 
 /** Every output form, by name. */
@@ -56,6 +66,7 @@ export const FORMATTERS: Readonly<Record<Format, (s: GilStatsJSON, o: FormatOpti
   csv: (s, o) => formatCsv(s, o.table, o.per4m),
   markdown: (s, o) => formatMarkdown(s, o),
   openmetrics: (s, o) => formatOpenMetrics(s, o.top),
+  folded: (s, o) => foldedText(s.folded ?? { blame: [], wait: [], offcpu: [] }, o.weight ?? 'blame'),
 };
 
 /** What to say on stderr about a summary written as `format`. */
@@ -95,17 +106,27 @@ interface Block {
   children?: Block[];
 }
 
-/** The items under the columns a readable table shows (`pick`: which, under which headers). */
-function grid<R>(cols: ReadonlyArray<Column<R>>, items: readonly R[], pick?: Record<string, string>): Grid {
-  const cs = shown(cols, pick);
+/**
+ * The items under the columns a readable table shows (`pick`: which, under
+ * which headers; without --wide, columns marked wide are left out and
+ * `cuts` cuts long names, so that the table fits 120 columns).
+ */
+function grid<R>(cols: ReadonlyArray<Column<R>>, items: readonly R[], pick?: Record<string, string>, wide = true, cuts: Record<string, number> = {}): Grid {
+  const cs = shown(cols, pick, wide);
+  const cell = (c: Column<R>, r: R): string => {
+    const text = cellText(c, r);
+    const n = wide ? undefined : cuts[c.key];
+    return n === undefined || text.length <= n ? text : `${text.slice(0, n - 1)}…`;
+  };
   return {
     head: cs.map((c) => c.head!),
-    rows: items.map((r) => cs.map((c) => cellText(c, r))),
+    rows: items.map((r) => cs.map((c) => cell(c, r))),
     left: cs.flatMap((c, i) => (c.left ? [i] : [])),
   };
 }
 
-function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): Block[] {
+function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top' | 'wide'>): Block[] {
+  const wide = o.wide === true;
   const out: Block[] = [];
   const gilProcs = s.processes.filter((p) => p.gil);
   const head: string[] = [
@@ -113,10 +134,13 @@ function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): Block
       (s.lost > 0 ? `; perf lost ${s.lost} events (${s.unknown_spans} spans cut short: figures near the gaps are uncertain)` : '') +
       (s.anomalies > 0 ? `; ${s.anomalies} anomalies` : ''),
   ];
+  if (s.first_ts !== null && s.first_ts !== undefined) {
+    head.push(`times ("at") in seconds from the first event, ${fmtTs(s.first_ts)} on perf's clock (--format json keeps perf's clock)`);
+  }
   if (!s.gil_data) {
     head.push(noGilMessage(s));
     out.push({ title: 'gil-stats', lines: head });
-    if (s.threads.length > 0) out.push({ title: 'Threads (scheduler states only)', grid: grid(THREAD_COLUMNS, s.threads, SCHED_ONLY_VIEW) });
+    if (s.threads.length > 0) out.push({ title: 'Threads (scheduler states only)', grid: grid(THREAD_COLUMNS, s.threads, SCHED_ONLY_VIEW, wide) });
     return out;
   }
   out.push({ title: 'gil-stats', lines: head });
@@ -133,11 +157,11 @@ function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): Block
   }
   const others = s.processes.length - gilProcs.length;
   if (others > 0) head.push(`${others} other process${others === 1 ? '' : 'es'} without GIL events not shown (they are in --format json)`);
-  for (const p of gilProcs) out.push(processBlock(s, p, o.top));
+  for (const p of gilProcs) out.push(processBlock(s, p, o.top, wide));
   return out;
 }
 
-function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
+function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number, wide: boolean): Block {
   const d = p.derived!;
   const waiters = `(mean ${d.mean_waiters === null ? '-' : d.mean_waiters.toFixed(2)} waiters while contended, max ${p.max_waiters})`;
   const waitLine =
@@ -164,18 +188,25 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number): Block {
   if (p.lookback_lost_ns > 0) {
     lines.push(`${fmtDur(p.lookback_lost_ns)} of overlap could not be attributed: spans reached back past the lookback buffer`);
   }
+  // The answer first: what the waiting cost and why, then the figures behind it.
+  lines.unshift(...verdict(s, p), '');
   const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}${originTitle(s, p)}`;
   const mine = (r: { pid: number | null; origin?: string }): boolean => r.pid === p.pid && r.origin === p.origin;
   const threads = s.threads.filter(mine);
-  const extra: Block[] = [{ title: "Threads (% of each thread's total; * main thread)", grid: grid(THREAD_COLUMNS, threads) }];
+  const extra: Block[] = [{ title: `Threads (% of each thread's total; * main thread${wide ? '' : '; --wide for every column'})`, grid: grid(THREAD_COLUMNS, threads, undefined, wide) }];
   const pairs = blamePairs(p, threads).slice(0, top);
   if (pairs.length > 0) {
     extra.push({ title: 'Who held while who waited (top pairs; nobody: the GIL was free, the waiter not yet running)', grid: grid(BLAME_COLUMNS, pairs) });
   }
   const hogs = p.hogs.longest.slice(0, top);
-  if (hogs.length > 0) extra.push({ title: `GIL hogs (holds > ${fmtDur(s.options.hog_ns)}), longest first`, grid: grid(HOG_COLUMNS, hogs, HOGS_VIEW) });
+  if (hogs.length > 0) {
+    extra.push({
+      title: `GIL hogs (holds > ${fmtDur(s.options.hog_ns)}), by harm: the wait they caused others; uncontended last`,
+      grid: wide ? grid(HOG_COLUMNS, hogs, HOGS_WIDE_VIEW) : grid(HOG_COLUMNS, hogs, HOGS_VIEW, false, HOGS_CUTS),
+    });
+  }
   const waits = topRows(s, 'wait').filter(mine).slice(0, top);
-  if (waits.length > 0) extra.push({ title: 'Longest waits', grid: grid(TOP_COLUMNS, waits, WAITS_VIEW) });
+  if (waits.length > 0) extra.push({ title: 'Longest waits (and what their holder did meanwhile, when the hold was a hog)', grid: grid(TOP_COLUMNS, waits, WAITS_VIEW, wide, WAITS_CUTS) });
   const holds = topRows(s, 'hold').filter(mine).slice(0, top);
   if (holds.length > 0) extra.push({ title: 'Longest holds', grid: grid(TOP_COLUMNS, holds, HOLDS_VIEW) });
   const wins = s.windows.filter(mine);
@@ -196,7 +227,30 @@ function blamePairs(p: ProcessJSON, threads: ThreadJSON[]): BlameRow[] {
 }
 
 function topRows(s: GilStatsJSON, kind: 'wait' | 'hold'): TopRow[] {
-  return (kind === 'wait' ? s.top.waits : s.top.holds).map((e) => ({ ...e, kind }));
+  if (kind === 'hold') return s.top.holds.map((e) => ({ ...e, kind }));
+  return s.top.waits.map((e) => {
+    const was = holderWas(s, e);
+    return was === undefined ? { ...e, kind } : { ...e, kind, holder_was: was };
+  });
+}
+
+/**
+ * Why a long wait lasted: what its holder did during the hold it waited
+ * for, when that hold was a hog with scheduler figures: on a CPU, runnable
+ * behind other tasks, or asleep or blocked (and in what).
+ */
+function holderWas(s: GilStatsJSON, w: TopEntry): string | undefined {
+  if (w.holder === null || w.holder === undefined) return undefined;
+  const end = w.ts + w.dur_ns;
+  const h = s.processes.find((p) => p.pid === w.pid && p.origin === w.origin)?.hogs.longest.find((x) => x.tid === w.holder && x.ts < end && x.ts + x.dur_ns > w.ts);
+  const sc = h?.sched;
+  if (!h || !sc || h.dur_ns <= 0) return undefined;
+  const pct = (ns: number): string => `${((100 * ns) / h.dur_ns).toFixed(0)}%`;
+  const asleep = sc.sleeping_ns + sc.blocked_ns;
+  const parts = [`running ${pct(sc.running_ns)}`];
+  if (sc.runnable_ns > 0) parts.push(`runnable ${pct(sc.runnable_ns)}${sc.preempted_by ? ` (its CPU went to ${sc.preempted_by.comm} (${sc.preempted_by.tid}))` : ''}`);
+  if (asleep > 0) parts.push(`asleep ${pct(asleep)}${sc.blocked_in ? ` (${sc.blocked_in})` : ''}`);
+  return parts.join(', ');
 }
 
 function drawTable(g: Grid): string[] {
@@ -222,7 +276,10 @@ function render(bs: Block[], md: boolean, depth = 0): string[] {
     if (md) out.push(`${'#'.repeat(Math.min(6, depth + 2))} ${b.title}`, '');
     else out.push(depth === 0 ? b.title : `${b.title}:`);
     if (b.lines) {
-      for (const l of b.lines) out.push(md ? `- ${l}` : `  ${l}`);
+      for (const l of b.lines) {
+        if (md) out.push(l === '' ? '' : `- ${l.trim()}`);
+        else out.push(...(l === '' ? [''] : wrap(`  ${l}`, WIDTH)));
+      }
     }
     if (b.grid) {
       if (md) out.push(...drawMarkdownTable(b.grid));
@@ -235,12 +292,49 @@ function render(bs: Block[], md: boolean, depth = 0): string[] {
   return out;
 }
 
-export function formatTable(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): string {
-  return render(blocks(escaped(s, forTerminal), o), false).join('\n').replace(/\n+$/, '\n');
+/** The readable table's width: its sentences wrap, its default columns fit. */
+const WIDTH = 120;
+
+/** A line wrapped at word boundaries to `width`, continued under its text (after a `1. `, under what follows it). */
+export function wrap(line: string, width: number): string[] {
+  if (line.length <= width) return [line];
+  const lead = /^ */.exec(line)![0].length;
+  const item = /^ *(?:\d+\. |Try: )?/.exec(line)![0].length;
+  const pad = ' '.repeat(Math.min(item, lead + 4));
+  const out: string[] = [];
+  let cur = line.slice(0, lead);
+  for (const word of line.slice(lead).split(' ')) {
+    const head = cur.trim() === '';
+    if (!head && cur.length + 1 + word.length > width) {
+      out.push(cur);
+      cur = pad + word;
+    } else cur += (head ? '' : ' ') + word;
+  }
+  out.push(cur);
+  return out;
 }
 
-export function formatMarkdown(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top'>): string {
-  return render(blocks(escaped(s, forMarkdown), o), true).join('\n').replace(/\n+$/, '\n');
+/**
+ * The summary with its times relative to the first event of the input, as
+ * the readable forms show them (the JSON, CSV and NDJSON keep perf's clock).
+ */
+function relative(s: GilStatsJSON): GilStatsJSON {
+  const t0 = s.first_ts;
+  if (t0 === null || t0 === undefined) return s;
+  const r = structuredClone(s);
+  for (const t of r.threads) if (t.longest_hold) t.longest_hold.ts -= t0;
+  for (const p of r.processes) for (const h of p.hogs.longest) h.ts -= t0;
+  for (const e of [...r.top.waits, ...r.top.holds]) e.ts -= t0;
+  for (const w of r.windows) w.start_ns -= t0;
+  return r;
+}
+
+export function formatTable(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top' | 'wide'>): string {
+  return render(blocks(escaped(relative(s), forTerminal), o), false).join('\n').replace(/\n+$/, '\n');
+}
+
+export function formatMarkdown(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top' | 'wide'>): string {
+  return render(blocks(escaped(relative(s), forMarkdown), o), true).join('\n').replace(/\n+$/, '\n');
 }
 
 /**

@@ -86,6 +86,8 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
     const s = structuredClone(s0);
     for (const src of s.sources) if (!out.sources.includes(src)) out.sources.push(src);
     out.captures += s.captures;
+    const firsts = [out.first_ts, s.first_ts].filter((x): x is number => typeof x === 'number');
+    out.first_ts = firsts.length > 0 ? Math.min(...firsts) : null;
     if (s.partial) out.partial = true;
     out.capture_ids.push(...s.capture_ids);
     out.origins.push(...s.origins);

@@ -50,11 +50,56 @@ export interface TopEntry {
   source: string;
   /** waits: the thread that held the GIL longest during the wait, as far as seen when the wait ended. */
   holder?: number | null;
+  /** waits: the waiter's Python function at take_gil's entry, and its stack, when callchains were recorded. */
+  python?: { function: string; file: string } | null;
+  stack?: string[];
 }
 
 export interface HogEntry extends TopEntry {
-  /** The holder's native stack during the hold, leaf first, when samples with callchains were recorded. */
+  /** The holder's stack during the hold, leaf first, when callchains were recorded (the one its events showed most). */
   stack?: string[];
+  /** The holder's thread name. */
+  comm?: string | null;
+  /** Harm: the time other threads waited for the GIL during this hold, summed over them. 0: uncontended. */
+  blamed_ns?: number;
+  /** How many threads waited during it. */
+  waiters?: number;
+  /** Nobody waited for it: listed after the holds that hurt, however long. */
+  uncontended?: true;
+  /** The stack at take_gil's return: where the hold began. */
+  began?: string[];
+  /** The innermost Python function of the hold (its stack, else where it began); null: no Python frames were recorded. */
+  python?: { function: string; file: string } | null;
+  /** The C code it was in: the innermost native frame that is not the interpreter's own (`sre_ucs1_match`). */
+  native?: string | null;
+  /** What the holder did during the hold: on a CPU, waiting for one, asleep or blocked (and in what). */
+  sched?: HogSched;
+}
+
+export interface HogSched {
+  running_ns: number;
+  runnable_ns: number;
+  sleeping_ns: number;
+  blocked_ns: number;
+  /** Off CPU while holding: the kernel function of its longest sleep or block (from the switch-out stack). */
+  blocked_in?: string;
+  blocked_in_ns?: number;
+  /** Runnable while holding: the task that had its CPU longest during the hold (sched_switch's next), and for how long in all. */
+  preempted_by?: { tid: number; comm: string };
+  preempted_by_ns?: number;
+}
+
+/** A wait's place in the code: the waiter's Python function at take_gil (entries of top.waits). */
+export interface WaitWhere {
+  python?: { function: string; file: string } | null;
+  stack?: string[];
+}
+
+/** Folded stacks (gil-stats --format folded): root first, weight in ns. */
+export interface FoldedJSON {
+  blame: Array<{ stack: string[]; ns: number }>;
+  wait: Array<{ stack: string[]; ns: number }>;
+  offcpu: Array<{ stack: string[]; ns: number }>;
 }
 
 export interface ThreadJSON {
@@ -200,6 +245,10 @@ export interface GilStatsJSON {
   threads: ThreadJSON[];
   top: { waits: TopEntry[]; holds: TopEntry[] };
   windows: WindowJSON[];
+  /** The earliest time in the input (a span's start or a thread's first event), ns: the table's times are relative to it. */
+  first_ts?: number | null;
+  /** Only when asked for (--format folded): the causal flame graphs' stacks. */
+  folded?: FoldedJSON;
 }
 
 /** The keys of T whose values are numbers. */
@@ -253,6 +302,11 @@ export function byLongest(a: TopEntry, b: TopEntry): number {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Hogs by harm: the wait they caused first, then the longest; uncontended ones (no harm) last. */
+export function byHarm(a: HogEntry, b: HogEntry): number {
+  return (b.blamed_ns ?? 0) - (a.blamed_ns ?? 0) || byLongest(a, b);
 }
 
 /** Keeps the `n` longest entries (ties: earlier first), for top lists that merge. */

@@ -10,6 +10,7 @@ for (const [args, msg] of [
   [['--live', '--record-only', '--pid', '1'], /--live keeps no perf\.data and writes no trace: it cannot go with --record-only/],
   [['--live', '--viztracer', '--', 'python3', 'app.py'], /cannot go with --viztracer/],
   [['--live', '--states', 's.ndjson', '--pid', '1'], /cannot go with --states/],
+  [['--live', '--py-stacks', '--pid', '1'], /cannot go with --py-stacks/],
 ] as const) {
   t.test(args.join(' '), async (t) => {
     const r = await runBin('gil-record', [...args]);

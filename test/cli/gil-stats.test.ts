@@ -126,7 +126,11 @@ t.test('table, markdown, CSV and NDJSON show the figures of the JSON', { skip: n
   const s = await json([input]);
   const csv = parseCsv(await stats([input, '--format', 'csv']));
   const table = await stats([input, '--format', 'table']);
+  const wide = await stats([input, '--format', 'table', '--wide']);
   const md = await stats([input, '--format', 'markdown']);
+  t.ok(table.split('\n').every((l) => l.length <= 120), 'the default table fits 120 columns');
+  t.ok(wide.split('\n').some((l) => l.length > 120), '--wide does not');
+  t.ok(s.first_ts! <= Math.min(...s.threads.map((x) => x.longest_hold?.ts ?? Infinity)), 'first_ts is the earliest time');
   const nd = (await stats([input, '--format', 'ndjson'])).trim().split('\n').map((l) => JSON.parse(l));
   t.equal(csv.length, s.threads.length);
   for (const th of s.threads) {
@@ -153,8 +157,8 @@ t.test('table, markdown, CSV and NDJSON show the figures of the JSON', { skip: n
     })) {
       t.equal(row[col], num(v), `csv ${th.tid} ${col}`);
     }
-    // The table row: the same figures, rounded, in column order.
-    const cells = [
+    // The --wide table row: every figure, rounded, in column order; its time from the first event of the input.
+    const wideCells = [
       threadLabel(th),
       th.comm ?? '',
       fmtDur(th.total_ns),
@@ -172,11 +176,14 @@ t.test('table, markdown, CSV and NDJSON show the figures of the JSON', { skip: n
       fmtDur(d.wait_p99_ns),
       fmtDur(d.wait_max_ns),
       fmtDur(th.longest_hold?.dur_ns),
-      fmtTs(th.longest_hold?.ts),
+      fmtTs(th.longest_hold ? th.longest_hold.ts - s.first_ts! : undefined),
       String(th.gil_sleeps),
     ];
+    // The default table (120 columns) leaves out no gil, handoff, acq, p90, p99, at and GIL sleeps.
+    const cells = wideCells.filter((_, i) => ![3, 5, 11, 13, 14, 17, 18].includes(i));
     const esc = (c: string) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     t.match(table, new RegExp(`^\\s*${cells.map(esc).join('\\s+')}$`, 'm'), `table row of ${th.tid}`);
+    t.match(wide, new RegExp(`^\\s*${wideCells.map(esc).join('\\s+')}$`, 'm'), `--wide table row of ${th.tid}`);
     t.match(md, new RegExp(`^\\| ${cells.map(esc).join(' \\| ')} \\|$`, 'm'), `markdown row of ${th.tid}`);
     const ndRow = nd.find((r) => r.type === 'gil_stats_thread' && r.tid === th.tid);
     t.equal(ndRow.has_gil_pct, d.has_gil_pct, `ndjson ${th.tid}`);

@@ -19,6 +19,37 @@ execFileSync('sh', ['-c', `node "$1" "$2" > "$3"`, 'sh', bin('perf-parse'), fx +
 
 type Feed = 'fifo' | 'writer' | 'file';
 
+/** A process's main thread: its state letter and the CPU ms used so far (utime + stime); undefined once it is gone. */
+function cpuOf(pid: number): { state: string; ms: number } | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { state: fields[0]!, ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 }; // 100 clock ticks a second
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the command is past node's start-up and running its own code:
+ * asleep on its input (no CPU for 150 ms after its first 50 ms), or busy
+ * reading it (400 ms of CPU). A fixed sleep was not enough on a loaded
+ * machine: the signal came before the command had started.
+ */
+async function started(pid: number): Promise<void> {
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 400; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = cpuOf(pid);
+    if (now === undefined || now.ms >= 400) return;
+    const ms = now.ms;
+    // Asleep, not just waiting for a CPU on a busy machine.
+    still = ms === last && ms >= 50 && now.state === 'S' ? still + 1 : 0;
+    if (still >= 3) return;
+    last = ms;
+  }
+}
+
 /** Starts `cmd` on an input that is still open, signals it once it runs, and reports how it ended. */
 async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' | 'SIGTERM', out?: string, file = records) {
   const dir = mkdtempSync(join(tmp, 'run-'));
@@ -39,7 +70,7 @@ async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' 
     // A live writer: part of the records now, then it stays open, writing nothing.
     child.stdin.write(readFileSync(records).subarray(0, 200_000));
   }
-  await new Promise((r) => setTimeout(r, 700));
+  await started(child.pid!);
   const sent = Date.now();
   child.kill(sig);
   const [exitCode, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];

@@ -79,6 +79,8 @@ export interface ProcessSummary {
   counters: CounterSummary[];
   /** process-scoped instants (s:"p"), by title */
   instantEvents: Record<string, number>;
+  /** tids in the order the viewer lists the threads (Thread.compare: thread_sort_index, then name) */
+  threadOrder: number[];
 }
 export interface ViewerSummary {
   importWarnings: string[];
@@ -88,6 +90,8 @@ export interface ViewerSummary {
   flowEventsBound: number;
   /** global instants (s:"g"), by title */
   globalInstantEvents: Record<string, number>;
+  /** pids in the order the viewer draws the processes, top first (Process.compare: process_sort_index, then name) */
+  processOrder: number[];
   /** errors thrown in the page (the viewer's own bugs or ours) */
   pageErrors: string[];
   /** how long loading and importing took in the browser, ms */

@@ -7,6 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { which } from '../../lib/which.js';
 import { bin, root } from '../helpers/run.js';
 
 const npm = (await execa('npm', ['--version'], { reject: false })).exitCode === 0;
@@ -32,7 +33,13 @@ t.test('npm pack builds the commands, and an install runs all six from PATH', { 
   for (const name of ['perf-parse', 'gil-state', 'gil-stats', 'to-trace', 'merge-trace', 'gil-record']) {
     t.ok(list.includes(`package/dist/bin/${name}.js`), `the tarball holds dist/bin/${name}.js`);
   }
-  t.notOk(list.some((f) => /^package\/(test|bin|filters|lib|record)\//.test(f) || f.endsWith('.ts') || f.endsWith('.map')), 'no tests, sources or source maps');
+  for (const name of ['perf-parse', 'gil-state', 'gil-stats', 'to-trace', 'merge-trace', 'gil-record']) {
+    t.ok(list.includes(`package/dist/man/${name}.1`), `the tarball holds the man page of ${name}`);
+  }
+  // record/python/ is data: gil-record's start-up hook for the programs it runs.
+  const data = (f: string) => f.startsWith('package/record/python/');
+  t.notOk(list.some((f) => !data(f) && (/^package\/(test|bin|filters|lib|record)\//.test(f) || f.endsWith('.ts') || f.endsWith('.map'))), 'no tests, sources or source maps');
+  t.ok(list.includes('package/record/python/sitecustomize.py'), "the tarball holds gil-record's thread-name hook");
 
   const prefix = join(tmp, 'prefix');
   const inst = await execa('npm', ['install', '-g', '--prefix', prefix, tarball, '--prefer-offline', '--no-audit', '--no-fund'], { reject: false });
@@ -58,4 +65,20 @@ t.test('npm pack builds the commands, and an install runs all six from PATH', { 
   t.ok(JSON.parse(String(merged.stdout)).traceEvents.length > 100, 'merge-trace merged');
   const rec = await sh('gil-record --version');
   t.equal(String(rec.stdout).trim(), version, 'gil-record runs');
+
+  // The man pages, where man looks beside PREFIX/bin; what --help says is in them.
+  if (which('man') === undefined) t.comment('man is not installed: the pages are checked as files only');
+  else {
+    const man = await execa('man', ['-M', join(prefix, 'share/man'), 'perf-parse'], { env: { ...env, MANPAGER: 'cat', MANWIDTH: '200' }, reject: false });
+    t.equal(man.exitCode, 0, String(man.stderr));
+    t.match(man.stdout, /^NAME\n\s+perf-parse - `perf script` text/m, 'man -M PREFIX/share/man perf-parse: its NAME');
+    t.match(man.stdout, /^\s+-i, --input$/m, 'and its options');
+  }
+  t.ok(existsSync(join(prefix, 'share/man/man1/gil-record.1')), 'installed in PREFIX/share/man/man1');
+  const completion = await sh('gil-stats --get-yargs-completions gil-stats --');
+  t.match(completion.stdout, /^--switch-interval$/m, 'the installed command answers its completion');
+  // The installed gil-record finds its hook from dist/.
+  const installed = join(prefix, 'lib/node_modules/gilpipe');
+  const found = await execa('node', ['--input-type=module', '-e', `import { threadNameHook } from ${JSON.stringify(join(installed, 'dist/record/thread-names.js'))}; console.log(threadNameHook())`], { reject: false });
+  t.equal(String(found.stdout).trim(), join(installed, 'record/python'), 'the installed gil-record finds its thread-name hook');
 });

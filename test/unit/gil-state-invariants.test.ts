@@ -100,3 +100,62 @@ t.test('random event sequences: spans disjoint per thread; one holder per proces
   );
   t.pass('500 runs');
 });
+
+t.test('an exited thread switched in once more to finish dying stays dead: it does not run to the end', async (t) => {
+  const sample = (ts: number, tid: number, event: string, fields?: Record<string, unknown>): Sample =>
+    ({ type: 'sample', ts, pid: 100, tid, cpu: 0, event, ...(fields ? { fields } : {}) }) as Sample;
+  const sw = (ts: number, prev: number, state: string, next: number) =>
+    sample(ts, prev, 'sched:sched_switch', { prev_comm: 'p', prev_pid: prev, prev_prio: 120, prev_state: state, next_comm: 'n', next_pid: next, next_prio: 120 });
+  const input: AnyRecord[] = [
+    sw(1_000, 100, 'R', 101),
+    sample(2_000, 101, 'sched:sched_process_exit', { comm: 'shim', pid: 101, prio: 120 }),
+    // perf's events of 101 are gone: its last switch-in is seen (from 100's side), its switch-out is not.
+    sw(3_000, 100, 'S', 101),
+    sample(1_000_000, 100, 'sched:sched_waking', { comm: 'x', pid: 100, prio: 120, target_cpu: 0 }),
+    sw(1_000_001, 0, 'R', 100),
+  ];
+  const out: AnyRecord[] = [];
+  const gs = new GilState((r) => out.push(r), collectingContext(), DEFAULTS);
+  for (const r of input) gs.write(r);
+  gs.end();
+  const spans = out.filter((r): r is AnyRecord & { tid: number; ts: number; dur: number } => r.type === 'span' && (r as { tid?: number }).tid === 101);
+  const end = Math.max(...spans.map((s) => s.ts + s.dur));
+  t.ok(end <= 3_000, `its last span ends by its final switch-in (${end}), not at the end of the recording`);
+  // A fork of the same tid is a new thread: that one runs again.
+  const again: AnyRecord[] = [...input.slice(0, 3), { type: 'fork', ts: 4_000, pid: 100, tid: 101, ppid: 100, ptid: 100 }, sw(5_000, 100, 'S', 101), ...input.slice(3)];
+  const out2: AnyRecord[] = [];
+  const gs2 = new GilState((r) => out2.push(r), collectingContext(), DEFAULTS);
+  for (const r of again) gs2.write(r);
+  gs2.end();
+  const running = out2.filter((r) => r.type === 'span' && (r as { tid?: number }).tid === 101 && (r as { state?: string }).state === 'running' && (r as { ts: number }).ts >= 5_000);
+  t.equal(running.length, 1, 'a reused tid, forked again, runs again');
+});
+
+t.test('a preempted thread: its runnable span names the task that got its CPU; a woken one names none', async (t) => {
+  const sample = (ts: number, tid: number, event: string, fields?: Record<string, unknown>): Sample =>
+    ({ type: 'sample', ts, pid: 100, tid, cpu: 0, event, ...(fields ? { fields } : {}) }) as Sample;
+  const sw = (ts: number, prev: number, state: string, next: number, nextComm: string) =>
+    sample(ts, prev, 'sched:sched_switch', { prev_comm: 'p', prev_pid: prev, prev_prio: 120, prev_state: state, next_comm: nextComm, next_pid: next, next_prio: 120 });
+  const input: AnyRecord[] = [
+    sw(1_000, 0, 'R', 101, 'py'),
+    sw(2_000, 101, 'R', 900, 'make'), // preempted: make gets the CPU
+    sw(3_000, 900, 'S', 101, 'py'),
+    sw(4_000, 101, 'S', 0, 'swapper/0'), // asleep
+    sample(5_000, 0, 'sched:sched_wakeup', { comm: 'py', pid: 101, prio: 120, target_cpu: 0 }),
+    sw(6_000, 0, 'R', 101, 'py'),
+    sample(7_000, 101, 'sched:sched_waking', { comm: 'x', pid: 102, prio: 120, target_cpu: 0 }),
+  ];
+  const out: AnyRecord[] = [];
+  const gs = new GilState((r) => out.push(r), collectingContext(), DEFAULTS);
+  for (const r of input) gs.write(r);
+  gs.end();
+  const runnable = out.filter((r) => r.type === 'span' && (r as { tid?: number }).tid === 101 && (r as { state?: string }).state === 'runnable') as Array<AnyRecord & { ts: number; preempted_by?: unknown }>;
+  t.same(
+    runnable.map((r) => [r.ts, r.preempted_by]),
+    [
+      [2_000, { tid: 900, comm: 'make' }],
+      [5_000, undefined],
+    ],
+    'preempted at 2 µs by make; runnable after a wakeup at 5 µs: nobody took its CPU',
+  );
+});

@@ -202,7 +202,7 @@ t.test('merge of per-capture summaries equals one run over both captures', async
   const o = { ...opts, intervalNs: 25 * MS };
   const a = scenario(0);
   const b = scenario(1000, 20);
-  const c = scenario(5000); // the same pid again: its figures add up with the first capture's
+  const c = scenario(5000); // the same pid again, in another capture: another process
   const together = run(
     [
       ['a', a],
@@ -214,7 +214,13 @@ t.test('merge of per-capture summaries equals one run over both captures', async
   const merged = merge([run([['a', a]], o).s, run([['b', b]], o).s, run([['c', c]], o).s]);
   t.same(merged, together);
   t.equal(together.captures, 3);
-  t.equal(together.processes.find((p) => p.pid === 10)!.hold_ns, 2 * 167 * MS);
+  const tens = together.processes.filter((p) => p.pid === 10);
+  t.same(
+    tens.map((p) => p.hold_ns),
+    [167 * MS, 167 * MS],
+    'pid 10 of two captures: two processes, each with its own holds (not one with both)',
+  );
+  t.not(tens[0]!.origin, tens[1]!.origin, 'told apart by their origin');
   t.equal(together.windows.reduce((n, w) => n + w.hold_ns, 0), 3 * 167 * MS, 'windows hold every hold ns');
   t.throws(() => merge([run([['a', a]], o).s, run([['a', a]], opts).s]), /different options: interval_ns/);
 });
@@ -380,4 +386,131 @@ t.test('waits-only GIL sources (cond_timedwait, stack): no claims about holding'
   const text = formatTable(s, { per4m: false, top: 5 });
   t.match(text, /shows waits only/);
   t.notMatch(text, /GIL held|nobody/);
+});
+
+// ------------------------------------------------------------ finding the code (docs/finding-code.md)
+
+t.test('hogs by harm: the wait they caused, summed over waiters; an uncontended longer hold comes last', async (t) => {
+  // 11 holds 0-50 (py::parse_all) while 12 waits 10-50 and 13 waits 20-50: harm 40 + 30 = 70 ms.
+  // 11 holds 100-300 (py::tidy_up) with nobody waiting: longer, harm 0.
+  const where = (fn: string) => [`sre_ucs1_match (libpython3.12.so.1.0)`, `_PyEval_EvalFrameDefault (libpython3.12.so.1.0)`, `py::${fn}:/w/pool_hog.py`];
+  const { s, bad } = run(
+    [
+      [
+        'h',
+        [
+          span(12, 'gil', 'wait', 10, 50, { stack: ['take_gil (libpython3.12.so.1.0)', 'py::parse_task:/w/pool_hog.py'] }),
+          span(11, 'gil', 'hold', 0, 50, { stack: ['PyEval_RestoreThread (libpython3.12.so.1.0)', 'py::hog:/w/pool_hog.py'], sampled_stack: where('parse_all'), samples: 9 }),
+          span(13, 'gil', 'wait', 20, 50),
+          span(12, 'gil', 'hold', 50, 55),
+          span(13, 'gil', 'hold', 55, 60),
+          span(11, 'gil', 'hold', 100, 300, { sampled_stack: where('tidy_up'), samples: 20 }),
+          { type: 'thread', pid: 10, tid: 11, comm: 'hog', main: false, first_ts: 0, last_ts: 300 * MS },
+          { type: 'thread', pid: 10, tid: 12, comm: 'ThreadPoolExecu', main: false, first_ts: 0, last_ts: 60 * MS },
+          { type: 'thread', pid: 10, tid: 13, comm: 'ThreadPoolExecu', main: false, first_ts: 0, last_ts: 60 * MS },
+        ],
+      ],
+    ],
+    { ...opts, folded: true },
+  );
+  t.same(bad, []);
+  const hogs = s.processes[0]!.hogs.longest;
+  t.same(hogs.map((h) => [h.dur_ns / MS, (h.blamed_ns ?? -1) / MS, h.waiters, h.uncontended ?? false]), [
+    [50, 70, 2, false],
+    [200, 0, 0, true],
+  ]);
+  t.same(hogs[0]!.python, { function: 'parse_all', file: '/w/pool_hog.py' }, 'the function it spent the hold in, not where it began');
+  t.equal(hogs[0]!.native, 'sre_ucs1_match');
+  t.same(hogs[0]!.began, ['PyEval_RestoreThread (libpython3.12.so.1.0)', 'py::hog:/w/pool_hog.py']);
+  t.equal(hogs[0]!.comm, 'hog');
+  t.equal(s.top.waits[0]!.python?.function, 'parse_task', "a wait has the waiter's Python function");
+  // The blame graph: the holder's stack, root first, under its name, weighted by the waiting.
+  const blame = s.folded!.blame;
+  t.same(blame[0], { stack: ['hog', ...[...where('parse_all')].reverse()], ns: 70 * MS });
+  t.notOk(blame.some((l) => l.stack.includes('py::tidy_up:/w/pool_hog.py')), 'an uncontended hold weighs nothing');
+  const waits = s.folded!.wait;
+  t.same(
+    waits.map((l) => [l.stack.join(';'), l.ns / MS]),
+    [
+      ['ThreadPoolExecu;py::parse_task:/w/pool_hog.py;take_gil (libpython3.12.so.1.0)', 40],
+      ['ThreadPoolExecu;[no stack recorded]', 30],
+    ],
+    "the wait graph: waiters' stacks by their wait, the two pool threads' lines one name",
+  );
+  const table = formatTable(s, { per4m: false, top: 10 });
+  t.match(table, /1\. hog \(11\) made others wait 70\.0 ms \(100% of all GIL waiting\), in parse_all\(\) \(pool_hog\.py\), calling the C function/);
+  t.match(table, /1 long hold had nobody waiting \(the longest 200 ms by hog \(11\) in tidy_up\(\)\)/);
+});
+
+t.test("a hog's hold split by the holder's scheduler state, and what it blocked in", async (t) => {
+  const fsync = [
+    '__schedule ([kernel.kallsyms])',
+    'schedule ([kernel.kallsyms])',
+    'io_schedule ([kernel.kallsyms])',
+    'folio_wait_bit ([kernel.kallsyms])',
+    'folio_wait_writeback ([kernel.kallsyms])',
+    'do_fsync ([kernel.kallsyms])',
+    '__x64_sys_fsync ([kernel.kallsyms])',
+    'do_syscall_64 ([kernel.kallsyms])',
+    'fsync (libc.so.6)',
+    'py::journal:/w/fsync_hog.py',
+  ];
+  // 11 holds 0-40: running 0-10, blocked 10-30 (in fsync; the span arrives before the hold), runnable 30-35, running 35-40.
+  // The sched spans after the hold's own arrive after it: both orders are paired.
+  const { s } = run([
+    [
+      'f',
+      [
+        span(11, 'sched', 'running', 0, 10),
+        span(11, 'sched', 'blocked', 10, 30, { letter: 'D', stack: fsync }),
+        span(12, 'gil', 'wait', 5, 40),
+        span(11, 'gil', 'hold', 0, 40, { sampled_stack: fsync.slice(8) }),
+        span(11, 'sched', 'runnable', 30, 35),
+        span(11, 'sched', 'running', 35, 40),
+        { type: 'thread', pid: 10, tid: 11, comm: 'journal', main: false, first_ts: 0, last_ts: 40 * MS },
+        { type: 'thread', pid: 10, tid: 12, comm: 'cpu', main: false, first_ts: 0, last_ts: 40 * MS },
+      ],
+    ],
+  ], { ...opts, folded: true });
+  const h = s.processes[0]!.hogs.longest[0]!;
+  t.same(h.sched, { running_ns: 15 * MS, runnable_ns: 5 * MS, sleeping_ns: 0, blocked_ns: 20 * MS, blocked_in: 'folio_wait_writeback in fsync', blocked_in_ns: 20 * MS });
+  t.equal(h.native, 'fsync');
+  t.same(
+    s.folded!.offcpu.map((l) => [l.stack.at(-1), l.ns / MS]),
+    [
+      ['__schedule ([kernel.kallsyms])', 20],
+      ['[runnable]', 5],
+    ],
+    'the off-CPU graph: the switch-out stack of the block, the hold\'s stack for the runnable time',
+  );
+  const table = formatTable(s, { per4m: false, top: 10 });
+  t.match(table.replace(/\n {5,}/g, ' '), /journal \(11\) made others wait 35\.0 ms .* it held the GIL off a CPU 63% of that hold: asleep or blocked 20\.0 ms \(in folio_wait_writeback in fsync\)/);
+});
+
+t.test('the table fits 120 columns; the verdict says when there are no stacks', async (t) => {
+  const { s } = run([['a', scenario()]]);
+  const table = formatTable(s, { per4m: false, top: 10 });
+  t.ok(table.split('\n').every((l) => l.length <= 120));
+  t.match(table, /No stacks were recorded/);
+  t.match(table, /times \("at"\) in seconds from the first event/);
+});
+
+t.test('a hog preempted while it holds: whose task had its CPU, summed per task', async (t) => {
+  // 11 holds 0-100 ms while 12 waits; 11 is preempted 10-40 by task 900, 50-60 by 901, 70-85 by 900 again.
+  const recs: R[] = [
+    span(11, 'sched', 'running', 0, 10),
+    span(11, 'sched', 'runnable', 10, 40, { letter: 'R', preempted_by: { tid: 900, comm: 'make' } }),
+    span(11, 'sched', 'running', 40, 50),
+    span(11, 'sched', 'runnable', 50, 60, { letter: 'R', preempted_by: { tid: 901, comm: 'cc1' } }),
+    span(11, 'sched', 'running', 60, 70),
+    span(11, 'sched', 'runnable', 70, 85, { letter: 'R', preempted_by: { tid: 900, comm: 'make' } }),
+    span(11, 'sched', 'running', 85, 100),
+    span(11, 'gil', 'hold', 0, 100),
+    span(12, 'gil', 'wait', 5, 100),
+  ];
+  const { s } = run([['a', recs]]);
+  const hog = s.processes[0]!.hogs.longest[0]!;
+  t.equal(hog.sched!.runnable_ns, 55 * MS, 'runnable 55 ms of the hold');
+  t.same(hog.sched!.preempted_by, { tid: 900, comm: 'make' }, 'the task that had its CPU longest');
+  t.equal(hog.sched!.preempted_by_ns, 45 * MS, 'for 30 + 15 ms');
 });

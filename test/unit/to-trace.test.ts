@@ -118,7 +118,7 @@ t.test('GIL and scheduler spans: per4m names, async tracks keyed per thread and 
   ]);
   // Nothing of ours on a thread's own track but 0-length markers: VizTracer's slices go there.
   t.same(events.filter((e) => e.ph === 'X' && e.dur !== 0), []);
-  const meta = events.filter((e) => e.ph === 'M').map((e) => [e.name, e.pid, e.tid, e.args.name]);
+  const meta = events.filter((e) => e.ph === 'M' && /_name$/.test(e.name)).map((e) => [e.name, e.pid, e.tid, e.args.name]);
   t.same(meta, [
     ['process_name', 100, 100, 'python3.11'],
     ['thread_name', 100, 100, 'python3.11 (main thread)'],
@@ -274,4 +274,78 @@ t.test('ndjson: one trace event per line, the same events', async (t) => {
   t.same(n.events, a.events);
   t.notOk(n.text.includes('traceEvents'));
   t.equal(n.text.split('\n').filter(Boolean).length, n.events.length);
+});
+
+t.test('processes: GIL data first, most contended on top; short ones without GIL events folded, none of their events lost', async (t) => {
+  const S = 1e9;
+  const at = (pid: number, tid: number, family: Family, state: string, ts: number, dur: number) => ({ type: 'span', pid, tid, family, state, ts, dur });
+  // Built: two shim processes (bash 10, readlink 11) living 5 ms each before
+  // the Pythons; python 50 waits 1 ms for the GIL, python 60 waits 40 ms;
+  // a daemon 70 without GIL events lives 3 s (it must stay itself).
+  const recs = [
+    at(10, 10, 'sched', 'running', 0, 5e6),
+    at(11, 11, 'sched', 'running', 5e6, 2e6),
+    at(11, 11, 'sched', 'sleeping', 7e6, 3e6),
+    at(70, 70, 'sched', 'running', 1e6, 1e6),
+    at(50, 50, 'gil', 'wait', 20e6, 1e6),
+    at(50, 50, 'gil', 'hold', 21e6, 9e6),
+    at(60, 61, 'gil', 'wait', 20e6, 40e6),
+    at(60, 60, 'gil', 'hold', 20e6, 40e6),
+    at(70, 70, 'sched', 'sleeping', 2e6, 3 * S),
+    { type: 'thread', pid: 10, tid: 10, comm: 'bash', main: true, first_ts: 0, last_ts: 5e6 },
+    { type: 'thread', pid: 11, tid: 11, comm: 'readlink', main: true, first_ts: 5e6, last_ts: 10e6 },
+    { type: 'thread', pid: 50, tid: 50, comm: 'python3.12', main: true, first_ts: 20e6, last_ts: 30e6 },
+    { type: 'thread', pid: 60, tid: 60, comm: 'python3.12', main: true, first_ts: 20e6, last_ts: 60e6 },
+    { type: 'thread', pid: 60, tid: 61, comm: 'hog', main: false, first_ts: 20e6, last_ts: 60e6 },
+    { type: 'thread', pid: 70, tid: 70, comm: 'daemon', main: true, first_ts: 1e6, last_ts: 3 * S },
+    { type: 'process', pid: 10, comm: 'bash', threads: 1, gil: false },
+    { type: 'process', pid: 11, comm: 'readlink', threads: 1, gil: false },
+    { type: 'process', pid: 50, comm: 'python3.12', threads: 1, gil: true },
+    { type: 'process', pid: 60, comm: 'python3.12', threads: 2, gil: true },
+    { type: 'process', pid: 70, comm: 'daemon', threads: 1, gil: false },
+  ];
+  const { text, events, b } = build(recs);
+  t.same(validateTrace(text), [], 'a valid trace');
+  const sortIndex = Object.fromEntries(events.filter((e) => e.name === 'process_sort_index').map((e) => [e.pid, e.args.sort_index]));
+  const order = Object.keys(sortIndex).map(Number).sort((x, y) => sortIndex[x] - sortIndex[y]);
+  t.same(order, [60, 50, 70, 10], 'the most contended Python on top, then the other, the long-lived daemon, the folded group last');
+  const pname = Object.fromEntries(events.filter((e) => e.name === 'process_name').map((e) => [e.pid, e.args.name]));
+  t.same(pname, { 10: '2 short processes without GIL events', 50: 'python3.12', 60: 'python3.12', 70: 'daemon' });
+  // Every span drawn: one b and one e per input span, the folded ones under the group's pid.
+  const bs = events.filter((e) => e.ph === 'b');
+  t.equal(bs.length, recs.filter((r) => r.type === 'span').length, 'no span lost');
+  t.same(bs.filter((e) => e.tid === 11).map((e) => e.pid), [10, 10], "readlink's spans are in the group");
+  t.same(bs.filter((e) => e.tid === 70).map((e) => e.pid), [70, 70], 'the daemon keeps its pid');
+  const tname = Object.fromEntries(events.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}/${e.tid}`, e.args.name]));
+  t.equal(tname['10/11'], 'readlink (pid 11)', 'a folded row says whose it is');
+  t.equal(tname['60/61'], 'hog');
+  const tsort = Object.fromEntries(events.filter((e) => e.name === 'thread_sort_index' && e.pid === 60).map((e) => [e.tid, e.args.sort_index]));
+  t.ok(tsort[60] < tsort[61], 'the main thread first');
+  t.match(b.notes().join('\n'), /2 short processes without GIL events .* folded into one process row, pid 10/);
+});
+
+t.test('processes: a process without GIL events is held back only until it has lived a second', async (t) => {
+  const ctx = collectingContext();
+  let text = '';
+  const b = new ToTrace((s) => (text += s), ctx, { ...DEFAULTS, version: '9.9.9' });
+  const rec = (ts: number, dur: number) => narrow({ type: 'span', pid: 70, tid: 70, family: 'sched', state: 'running', ts, dur }) as never;
+  b.write(rec(0, 1e6));
+  t.notOk(text.includes('"pid":70'), 'held while it may still be short');
+  b.write(rec(999e6, 2e6));
+  t.ok(text.includes('"pid":70'), 'written once it has lived a second');
+  const before = text.length;
+  b.write(rec(1.5e9, 1e6));
+  t.ok(text.length > before, 'and from then on as it comes');
+  b.end();
+});
+
+t.test('processes: a short process busier than what is held back is drawn as itself, with every event', async (t) => {
+  const { HOLD_MAX } = await import('../../filters/to-trace/processes.js');
+  // Built: HOLD_MAX running spans of 1 µs in 0.2 s, no GIL event.
+  const recs = Array.from({ length: HOLD_MAX }, (_, i) => ({ type: 'span', pid: 80, tid: 80, family: 'sched', state: 'running', ts: i * 2000, dur: 1000 }));
+  const { events, b } = build([...recs, { type: 'thread', pid: 80, tid: 80, comm: 'busy', main: true, first_ts: 0, last_ts: 2e8 }]);
+  const bs = events.filter((e) => e.ph === 'b');
+  t.equal(bs.length, HOLD_MAX, 'every span drawn');
+  t.ok(bs.every((e) => e.pid === 80), 'under its own pid');
+  t.notMatch(b.notes().join('\n'), /folded/, 'nothing folded');
 });

@@ -1,0 +1,711 @@
+// perf.data's records to perf-parse's records, with no perf binary: the
+// records `perf script --show-task-events --show-lost-events
+// --show-switch-events` prints, in the order it prints them, with the fields
+// it prints. Fed the bytes of a pipe-mode recording (`perf record -o -`), or
+// of a file-mode one rewritten as such by `openPerfData` (file.ts).
+//
+// What perf does that this repeats:
+// - Order. perf queues every record that has a time and delivers them
+//   sorted by time (ties in arrival order) up to the latest time seen before
+//   the previous FINISHED_ROUND; the rest at the end. Records with time 0
+//   (synthesized at the start) are delivered on arrival.
+// - Thread names. A sample's comm is its thread's latest COMM; a fork copies
+//   the parent's name when the parent had one; an unknown thread is `:TID`;
+//   thread 0 is `swapper`.
+// - Tracepoint payloads are printed from the format's print fmt (tracing.ts)
+//   and read by the same payload reader as perf script's text.
+import type { Context, Emit, Filter } from '../filter.js';
+import { parsePayload } from '../perf-payload.js';
+import { type Attr, ATTR_TYPE, SAMPLE, fallbackName, parseAttr, readSize } from './attr.js';
+import { type ByteOrder, magicOrder } from './bytes.js';
+import { type Format, parseTracingData, TracingDataError } from './tracing.js';
+import type { HeaderRecord, OtherRecord, PerfDataRecord, SampleRecord } from './records.js';
+
+/** Every record but the header has a time. */
+type Timed = Exclude<PerfDataRecord, HeaderRecord>;
+import { type HeaderFacts, STRING_FEATURES, eventAttrs, headerMeta } from './header.js';
+import { utf8 } from '../perf-grammar.js';
+
+export const RECORD = {
+  MMAP: 1,
+  LOST: 2,
+  COMM: 3,
+  EXIT: 4,
+  FORK: 7,
+  SAMPLE: 9,
+  LOST_SAMPLES: 13,
+  SWITCH: 14,
+  SWITCH_CPU_WIDE: 15,
+  HEADER_ATTR: 64,
+  HEADER_TRACING_DATA: 66,
+  FINISHED_ROUND: 68,
+  AUXTRACE: 71,
+  EVENT_UPDATE: 78,
+  HEADER_FEATURE: 80,
+  COMPRESSED: 81,
+  /** gilpipe's own, only in a file-mode recording rewritten by file.ts: where the data section starts in the file. */
+  GILPIPE_DATA_AT: 0x67700001,
+} as const;
+
+const NAMES: Record<number, string> = {
+  1: 'MMAP', 2: 'LOST', 3: 'COMM', 4: 'EXIT', 5: 'THROTTLE', 6: 'UNTHROTTLE', 7: 'FORK', 8: 'READ', 9: 'SAMPLE', 10: 'MMAP2',
+  11: 'AUX', 12: 'ITRACE_START', 13: 'LOST_SAMPLES', 14: 'SWITCH', 15: 'SWITCH_CPU_WIDE', 16: 'NAMESPACES', 17: 'KSYMBOL',
+  18: 'BPF_EVENT', 19: 'CGROUP', 20: 'TEXT_POKE', 21: 'AUX_OUTPUT_HW_ID', 64: 'HEADER_ATTR', 65: 'HEADER_EVENT_TYPE',
+  66: 'HEADER_TRACING_DATA', 67: 'HEADER_BUILD_ID', 68: 'FINISHED_ROUND', 69: 'ID_INDEX', 70: 'AUXTRACE_INFO', 71: 'AUXTRACE',
+  72: 'AUXTRACE_ERROR', 73: 'THREAD_MAP', 74: 'CPU_MAP', 75: 'STAT_CONFIG', 76: 'STAT', 77: 'STAT_ROUND', 78: 'EVENT_UPDATE',
+  79: 'TIME_CONV', 80: 'HEADER_FEATURE', 81: 'COMPRESSED', 82: 'FINISHED_INIT',
+};
+
+/** A record type's name as perf prints it (PERF_RECORD_ without the prefix). */
+export function recordName(type: number): string {
+  return NAMES[type] ?? `type ${type}`;
+}
+
+export const FEATURE = {
+  TRACING_DATA: 1,
+  HOSTNAME: 3,
+  OSRELEASE: 4,
+  VERSION: 5,
+  ARCH: 6,
+  NRCPUS: 7,
+  CPUDESC: 8,
+  CPUID: 9,
+  TOTAL_MEM: 10,
+  CMDLINE: 11,
+  EVENT_DESC: 12,
+  PMU_MAPPINGS: 16,
+  SAMPLE_TIME: 21,
+  CLOCKID: 23,
+  COMPRESSED: 27,
+  CLOCK_DATA: 29,
+} as const;
+
+const MISC_COMM_EXEC = 1 << 13;
+const MISC_SWITCH_OUT = 1 << 13;
+const MISC_SWITCH_OUT_PREEMPT = 1 << 14;
+/**
+ * Records held for ordering at most: perf record ends a round every time it
+ * empties its buffers, so a round holds a fraction of a second of events;
+ * a stream without rounds would otherwise be held whole. Past this the older
+ * half is delivered, as perf's ordered-events queue does when it is full.
+ */
+const QUEUE_MAX = 1 << 19;
+/** Callchain entries at or above this are context markers (PERF_CONTEXT_KERNEL, _USER...), not frames. */
+const CONTEXT_MAX = 0xfffffffffffff000n;
+
+/** What the recording says about itself, from its feature sections (or HEADER_FEATURE records). */
+export interface PerfDataInfo {
+  hostname?: string;
+  osrelease?: string;
+  cmdline?: string[];
+  /** The clock of the times (CLOCK_DATA; the attributes' clockid with -k): 1 is CLOCK_MONOTONIC. */
+  clockid?: number;
+  /** That clock's resolution (HEADER_CLOCKID). */
+  clockResNs?: number;
+}
+
+export interface PerfDataStats {
+  /** Records read (all types). */
+  records: number;
+  samples: number;
+  lost: number;
+  /** Samples the kernel could not write (PERF_RECORD_LOST_SAMPLES). */
+  lostSamples: number;
+  /** Samples with a callchain whose frames were left unresolved. */
+  unresolved: number;
+}
+
+interface Thread {
+  pid: number;
+  comm: string;
+  named: boolean;
+}
+
+export class PerfDataDecoder implements Filter<Buffer> {
+  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, unresolved: 0 };
+  readonly info: PerfDataInfo = {};
+  private buf: Buffer = Buffer.alloc(0);
+  /** Stream offset of buf[0]. */
+  private base = 0;
+  private order: ByteOrder | undefined;
+  private started = false;
+  private broken = false;
+  /** Stream offset and file offset of the data section, when the stream is a rewritten file. */
+  private dataAt: { stream: number; file: number; tailLost: boolean } | undefined;
+  private attrs: Attr[] = [];
+  private byId = new Map<number, Attr>();
+  private formats = new Map<number, Format>();
+  /** Records waiting for their turn, each by its own ts; a sample's comm is its thread's when it is delivered. */
+  private queue: Timed[] = [];
+  private nextFlush = 0;
+  private maxTs = 0;
+  private threads = new Map<number, Thread>();
+  private eventDescNames: string[] = [];
+  private facts: HeaderFacts = { strings: new Map() };
+  private headerSent = false;
+
+  constructor(
+    private readonly emit: Emit<PerfDataRecord>,
+    private readonly ctx: Context,
+  ) {
+    this.resetThreads();
+  }
+
+  write(chunk: Buffer): void {
+    if (this.broken) return;
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    let p = 0;
+    try {
+      p = this.consume();
+    } catch (e) {
+      if (!(e instanceof Broken)) throw e;
+      this.fail(e.message);
+      return;
+    }
+    this.base += p;
+    this.buf = p === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(p);
+  }
+
+  endInput(): void {
+    if (!this.broken) {
+      if (!this.started) {
+        this.fail(this.buf.length === 0 ? 'empty: no perf.data header' : `truncated at byte ${this.at(this.buf.length)} (in the header)`);
+      } else if (this.attrs.length === 0) {
+        this.fail(`truncated at byte ${this.at(this.buf.length)} (no event attributes after the header)`);
+      } else if (this.buf.length > 0) {
+        const what = this.buf.length >= 8 ? `in a ${recordName(this.order!.u32(this.buf, 0))} record` : 'in a record header';
+        const lost = this.dataAt?.tailLost ? '; the event names and tracepoint formats kept after the data are lost with it' : '';
+        this.fail(`truncated at byte ${this.at(this.buf.length)} (${what})${lost}`);
+      }
+    }
+    if (this.started) this.sendHeader();
+    this.flushQueue(Infinity);
+    // Each input is a recording of its own.
+    this.buf = Buffer.alloc(0);
+    this.base = 0;
+    this.order = undefined;
+    this.started = false;
+    this.broken = false;
+    this.dataAt = undefined;
+    this.attrs = [];
+    this.byId.clear();
+    this.formats.clear();
+    this.nextFlush = 0;
+    this.maxTs = 0;
+    this.eventDescNames = [];
+    this.facts = { strings: new Map() };
+    this.headerSent = false;
+    this.resetThreads();
+  }
+
+  end(): void {
+    if (this.started || this.buf.length > 0) this.endInput();
+  }
+
+  notes(): string[] {
+    const notes: string[] = [];
+    if (this.stats.lost > 0) notes.push(`perf lost ${this.stats.lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
+    // perf record (6.x) also writes the losses it counted as LOST_SAMPLES at the end: said only when no LOST said them.
+    if (this.stats.lostSamples > 0 && this.stats.lost === 0) notes.push(`the kernel dropped ${this.stats.lostSamples} samples while recording (PERF_RECORD_LOST_SAMPLES)`);
+    if (this.stats.unresolved > 0) {
+      notes.push(`${this.stats.unresolved} samples have callchains, kept as addresses: symbols are resolved only when perf.data is given by its path (through perf script)`);
+    }
+    return notes;
+  }
+
+  /** Byte `n` of the current buffer as an offset in the file (or the stream). */
+  private at(n: number): number {
+    const s = this.base + n;
+    return this.dataAt !== undefined && s >= this.dataAt.stream ? s - this.dataAt.stream + this.dataAt.file : s;
+  }
+
+  private fail(why: string): void {
+    this.broken = true;
+    this.buf = Buffer.alloc(0);
+    if (this.ctx.broken !== undefined) this.ctx.broken(why);
+    else this.ctx.malformed(why);
+  }
+
+  private resetThreads(): void {
+    this.threads.clear();
+    this.threads.set(0, { pid: 0, comm: 'swapper', named: true });
+  }
+
+  /** Reads every whole record in buf; returns the bytes used. */
+  private consume(): number {
+    const b = this.buf;
+    let p = 0;
+    if (!this.started) {
+      if (b.length < 16) return 0;
+      const order = magicOrder(b);
+      if (order === undefined) throw new Broken('not a perf.data file (no PERFILE2 magic)');
+      const size = order.u64(b, 8);
+      if (size !== 16) {
+        throw new Broken(
+          'a perf.data written to a file, read as a stream (stdin, or gzipped): perf keeps its header at the end of such a file, so give its path, uncompressed',
+        );
+      }
+      this.order = order;
+      this.started = true;
+      p = 16;
+    }
+    const o = this.order!;
+    while (b.length - p >= 8) {
+      const type = o.u32(b, p);
+      const size = o.u16(b, p + 6);
+      if (size < 8) throw new Broken(`corrupt at byte ${this.at(p)}: a ${recordName(type)} record of ${size} bytes`);
+      if (b.length - p < size) break;
+      let extra = 0;
+      if (type === RECORD.HEADER_TRACING_DATA) {
+        if (size < 12) throw new Broken(`corrupt at byte ${this.at(p)}: a HEADER_TRACING_DATA record of ${size} bytes`);
+        extra = o.u32(b, p + 8);
+      } else if (type === RECORD.AUXTRACE && size >= 16) {
+        extra = o.u64(b, p + 8);
+      }
+      if (b.length - p < size + extra) break;
+      this.record(type, b, p, size, extra);
+      p += size + extra;
+    }
+    return p;
+  }
+
+  private record(type: number, b: Buffer, p: number, size: number, extra: number): void {
+    this.stats.records++;
+    const o = this.order!;
+    const misc = o.u16(b, p + 4);
+    switch (type) {
+      case RECORD.SAMPLE:
+        return this.sample(b, p, size);
+      case RECORD.FINISHED_ROUND:
+        this.flushQueue(this.nextFlush);
+        this.nextFlush = this.maxTs;
+        return;
+      case RECORD.HEADER_ATTR: {
+        const a = this.guard(p, 'HEADER_ATTR', () => parseAttr(b, p + 8, o));
+        const attrSize = o.u32(b, p + 12);
+        for (let q = p + 8 + attrSize; q + 8 <= p + size; q += 8) a.ids.push(o.u64(b, q));
+        const desc = this.eventDescNames[this.attrs.length];
+        if (desc !== undefined) a.name = desc;
+        this.attrs.push(a);
+        for (const id of a.ids) this.byId.set(id, a);
+        return;
+      }
+      case RECORD.HEADER_TRACING_DATA:
+        try {
+          for (const [id, f] of parseTracingData(b.subarray(p + size, p + size + extra))) this.formats.set(id, f);
+        } catch (e) {
+          if (e instanceof TracingDataError || e instanceof RangeError) throw new Broken(`corrupt at byte ${this.at(p)}: ${e.message}`);
+          throw e;
+        }
+        return;
+      case RECORD.HEADER_FEATURE:
+        if (size >= 16) this.guard(p, 'HEADER_FEATURE', () => this.feature(o.u64(b, p + 8), b.subarray(p + 16, p + size)));
+        return;
+      case RECORD.EVENT_UPDATE:
+        // PERF_EVENT_UPDATE__NAME (2): the event's name, NUL-terminated.
+        if (size >= 24 && o.u64(b, p + 8) === 2) {
+          const a = this.byId.get(o.u64(b, p + 16));
+          if (a !== undefined) a.name = cstring(b, p + 24, p + size);
+        }
+        return;
+      case RECORD.GILPIPE_DATA_AT:
+        if (size >= 16) this.dataAt = { stream: this.base + p + size, file: o.u64(b, p + 8), tailLost: size >= 24 && o.u64(b, p + 16) === 1 };
+        if (size >= 56) {
+          this.facts.layout = [o.u64(b, p + 24), o.u64(b, p + 32), o.u64(b, p + 40)];
+          const mtime = o.u64(b, p + 48);
+          if (mtime > 0) this.facts.mtimeMs = mtime;
+        }
+        return;
+      case RECORD.COMPRESSED:
+        throw new Broken(`at byte ${this.at(p)}: compressed records (perf record -z) are not read here: perf script reads them (perf-parse -i FILE)`);
+    }
+    if (type >= 64) return; // other user records: nothing perf script prints
+    this.sideband(type, misc, b, p, size);
+  }
+
+  /** A parse of header bytes whose framing was fine but whose content is not. */
+  private guard<T>(p: number, what: string, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof RangeError || e instanceof TracingDataError) throw new Broken(`corrupt at byte ${this.at(p)}: a ${what} record: ${e.message}`);
+      throw e;
+    }
+  }
+
+  private feature(id: number, d: Buffer): void {
+    const o = this.order!;
+    const facts = this.facts;
+    switch (id) {
+      case FEATURE.TRACING_DATA:
+        for (const [k, f] of parseTracingData(d)) this.formats.set(k, f);
+        return;
+      case STRING_FEATURES.HOSTNAME:
+      case STRING_FEATURES.OSRELEASE:
+      case STRING_FEATURES.VERSION:
+      case STRING_FEATURES.ARCH:
+      case STRING_FEATURES.CPUDESC:
+      case STRING_FEATURES.CPUID: {
+        const s = headerString(d, 0, o).s;
+        facts.strings.set(id, s);
+        if (id === FEATURE.HOSTNAME) this.info.hostname = s;
+        if (id === FEATURE.OSRELEASE) this.info.osrelease = s;
+        return;
+      }
+      case FEATURE.NRCPUS:
+        // Written as nr_cpus_avail, then nr_cpus_online.
+        facts.nrcpus = [o.u32(d, 4), o.u32(d, 0)];
+        return;
+      case FEATURE.TOTAL_MEM:
+        facts.totalMem = o.u64(d, 0);
+        return;
+      case FEATURE.SAMPLE_TIME:
+        facts.sampleTime = [o.u64(d, 0), o.u64(d, 8)];
+        return;
+      case FEATURE.CLOCKID:
+        facts.clockResNs = this.info.clockResNs = o.u64(d, 0);
+        return;
+      case FEATURE.CLOCK_DATA:
+        facts.clockData = { clockid: o.u32(d, 4), todNs: o.u64(d, 8), clockNs: o.u64(d, 16) };
+        this.info.clockid = facts.clockData.clockid;
+        return;
+      case FEATURE.PMU_MAPPINGS: {
+        const n = o.u32(d, 0);
+        let q = 4;
+        const maps: Array<[string, number]> = [];
+        for (let i = 0; i < n; i++) {
+          const type = o.u32(d, q);
+          const r = headerString(d, q + 4, o);
+          maps.push([r.s, type]);
+          q = r.next;
+        }
+        facts.pmuMappings = maps;
+        return;
+      }
+      case FEATURE.CMDLINE: {
+        const n = o.u32(d, 0);
+        let q = 4;
+        const args: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const r = headerString(d, q, o);
+          args.push(r.s);
+          q = r.next;
+        }
+        this.info.cmdline = facts.cmdline = args;
+        return;
+      }
+      case FEATURE.EVENT_DESC: {
+        const n = o.u32(d, 0);
+        const attrSize = o.u32(d, 4);
+        let q = 8;
+        for (let i = 0; i < n; i++) {
+          q += attrSize;
+          const nrIds = o.u32(d, q);
+          const r = headerString(d, q + 4, o);
+          q = r.next;
+          const ids: number[] = [];
+          for (let k = 0; k < nrIds; k++) ids.push(o.u64(d, q + 8 * k));
+          q += 8 * nrIds;
+          this.eventDescNames[i] = r.s;
+          const a = ids.length > 0 ? this.byId.get(ids[0]!) : this.attrs[i];
+          if (a !== undefined) a.name = r.s;
+        }
+        return;
+      }
+    }
+  }
+
+  private attrOf(id: number | undefined): Attr | undefined {
+    if (this.attrs.length === 1 || id === undefined) return this.attrs[0];
+    return this.byId.get(id);
+  }
+
+  private nameOf(a: Attr): string {
+    a.name ??= fallbackName(a, (id) => {
+      const f = this.formats.get(id);
+      return f && `${f.system}:${f.name}`;
+    });
+    return a.name;
+  }
+
+  private sample(b: Buffer, p: number, size: number): void {
+    const o = this.order!;
+    const end = p + size;
+    const first = this.attrs[0];
+    if (first === undefined) return this.unusable(p, 'a SAMPLE before any event attribute');
+    let id: number | undefined;
+    if (this.attrs.length > 1 && first.sampleIdAt >= 0) id = p + 8 + first.sampleIdAt + 8 <= end ? o.u64(b, p + 8 + first.sampleIdAt) : -1;
+    const a = this.attrOf(id);
+    if (a === undefined) return this.unusable(p, `a SAMPLE of event id ${id}, which no attribute has`);
+    const st = a.sampleType;
+    let q = p + 8;
+    const need = (n: number): boolean => q + n <= end;
+    if (st & SAMPLE.IDENTIFIER) q += 8;
+    const ipAt = st & SAMPLE.IP ? q : -1;
+    if (st & SAMPLE.IP) {
+      if (!need(8)) return this.short(p);
+      q += 8;
+    }
+    let pid: number | undefined;
+    let tid: number | undefined;
+    if (st & SAMPLE.TID) {
+      if (!need(8)) return this.short(p);
+      pid = o.i32(b, q);
+      tid = o.i32(b, q + 4);
+      q += 8;
+    }
+    let ts = 0;
+    if (st & SAMPLE.TIME) {
+      if (!need(8)) return this.short(p);
+      ts = o.u64(b, q);
+      q += 8;
+    }
+    if (st & SAMPLE.ADDR) q += 8;
+    if (st & SAMPLE.ID) q += 8;
+    if (st & SAMPLE.STREAM_ID) q += 8;
+    let cpu: number | undefined;
+    if (st & SAMPLE.CPU) {
+      if (!need(8)) return this.short(p);
+      cpu = o.u32(b, q);
+      q += 8;
+    }
+    if (st & SAMPLE.PERIOD) q += 8;
+    if (st & SAMPLE.READ) {
+      if (!need(8)) return this.short(p);
+      q += readSize(a, b, q, o);
+    }
+    let chain: string[] | undefined;
+    if (st & SAMPLE.CALLCHAIN) {
+      if (!need(8)) return this.short(p);
+      const nr = o.u64(b, q);
+      q += 8;
+      if (!need(8 * nr)) return this.short(p);
+      chain = [];
+      for (let i = 0; i < nr; i++, q += 8) if (o.u64big(b, q) < CONTEXT_MAX) chain.push(o.hex64(b, q));
+    }
+    let raw: Buffer | undefined;
+    if (st & SAMPLE.RAW) {
+      if (!need(4)) return this.short(p);
+      const n = o.u32(b, q);
+      if (!need(4 + n)) return this.short(p);
+      raw = b.subarray(q + 4, q + 4 + n);
+      q += 4 + n;
+    }
+    const event = this.nameOf(a);
+    const s: SampleRecord = { type: 'sample', ts, event, comm: '' };
+    if (pid !== undefined) s.pid = pid;
+    if (tid !== undefined) s.tid = tid;
+    if (cpu !== undefined) s.cpu = cpu;
+    if (a.type === ATTR_TYPE.TRACEPOINT && raw !== undefined) {
+      const f = this.formats.get(a.config);
+      if (f !== undefined && raw.length < f.size) return this.unusable(p, `a ${event} sample of ${raw.length} bytes of data, where its format has ${f.size}`);
+      if (f?.payload !== undefined) f.payload(raw, o, s);
+      else {
+        const text = f === undefined ? '' : f.print(raw, o);
+        if (text.length > 0) Object.assign(s, parsePayload(event, text));
+      }
+    } else if (ipAt >= 0 && chain === undefined) {
+      // perf script prints a software or hardware event's ip with its symbol; the address is what is known here.
+      s.ip = { addr: o.hex64(b, ipAt) };
+      this.stats.unresolved++;
+    }
+    if (chain !== undefined) {
+      s.callchain = chain.map((addr) => ({ addr, sym: null, dso: null }));
+      this.stats.unresolved++;
+    }
+    this.stats.samples++;
+    this.enqueue(ts, s);
+  }
+
+  /** perf delivers records without a time at once, the others in time order. */
+  private enqueue(ts: number, rec: Timed): void {
+    if (ts === 0) return this.deliver(rec);
+    this.queue.push(rec);
+    if (ts > this.maxTs) this.maxTs = ts;
+    if (this.queue.length > QUEUE_MAX) {
+      this.flushQueue(-1);
+      this.flushQueue(this.queue[this.queue.length >> 1]!.ts);
+    }
+  }
+
+  /** Delivers the records up to `limit` in time order (-1: only sorts them). */
+  private flushQueue(limit: number): void {
+    const q = this.queue;
+    if (q.length === 0) return;
+    // Mostly in order already: a stable sort keeps arrival order among equal times, as perf's queue does.
+    let sorted = true;
+    for (let i = 1; i < q.length; i++) {
+      if (q[i]!.ts < q[i - 1]!.ts) {
+        sorted = false;
+        break;
+      }
+    }
+    if (!sorted) q.sort((x, y) => x.ts - y.ts);
+    let n = 0;
+    while (n < q.length && q[n]!.ts <= limit) this.deliver(q[n++]!);
+    this.queue = n === q.length ? [] : q.slice(n);
+  }
+
+  private thread(pid: number, tid: number): Thread {
+    let t = this.threads.get(tid);
+    if (t === undefined) {
+      t = { pid, comm: `:${tid}`, named: false };
+      this.threads.set(tid, t);
+    } else if (t.pid === -1) t.pid = pid;
+    return t;
+  }
+
+  /** perf script --header's block, once, before the first record (perf-parse emits it so). */
+  private sendHeader(): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    this.facts.layout ??= [0, 0, 0];
+    const o = this.order!;
+    const events = this.attrs.map((a) => ({ name: this.nameOf(a), attrs: eventAttrs(a, o).trim() }));
+    const rec: HeaderRecord = { type: 'header', meta: headerMeta(this.facts), events };
+    this.emit(rec);
+  }
+
+  private deliver(r: Timed): void {
+    if (!this.headerSent) this.sendHeader();
+    if (r.type === 'sample') {
+      const t = this.thread(r.pid ?? -1, r.tid ?? -1);
+      r.comm = t.comm;
+    } else if (r.type === 'comm') {
+      const t = this.thread(r.pid, r.tid);
+      t.comm = r.comm;
+      t.named = true;
+    } else if (r.type === 'fork') {
+      // machine__process_fork_event: a parent of another process is a stale thread; a child is always new.
+      let parent = this.thread(r.ppid, r.ptid);
+      if (parent.pid !== r.ppid) {
+        this.threads.delete(r.ptid);
+        parent = this.thread(r.ppid, r.ptid);
+      }
+      this.threads.delete(r.tid);
+      const child = this.thread(r.pid, r.tid);
+      if (parent.named) {
+        child.comm = parent.comm;
+        child.named = true;
+      }
+    }
+    this.emit(r);
+  }
+
+  private sideband(type: number, misc: number, b: Buffer, p: number, size: number): void {
+    const o = this.order!;
+    const end = p + size;
+    // The sample_id trailer: pid/tid, time, id, stream id, cpu, identifier.
+    const first = this.attrs[0];
+    let a: Attr | undefined = first;
+    if (first !== undefined && this.attrs.length > 1 && first.sampleIdAll && first.trailerIdFromEnd > 0 && end - first.trailerIdFromEnd >= p + 8) {
+      a = this.byId.get(o.u64(b, end - first.trailerIdFromEnd)) ?? first;
+    }
+    let ts = 0;
+    let cpu: number | undefined;
+    let spid: number | undefined;
+    let stid: number | undefined;
+    let bodyEnd = end;
+    if (a !== undefined && a.sampleIdAll) {
+      let q = end - a.idTrailer;
+      if (q < p + 8) return this.short(p);
+      bodyEnd = q;
+      const st = a.sampleType;
+      if (st & SAMPLE.TID) {
+        spid = o.i32(b, q);
+        stid = o.i32(b, q + 4);
+        q += 8;
+      }
+      if (st & SAMPLE.TIME) {
+        ts = o.u64(b, q);
+        q += 8;
+      }
+      if (st & SAMPLE.ID) q += 8;
+      if (st & SAMPLE.STREAM_ID) q += 8;
+      if (st & SAMPLE.CPU) cpu = o.u32(b, q);
+    } else {
+      cpu = 0;
+    }
+    const c = cpu !== undefined ? { cpu } : {};
+    const body = bodyEnd - p;
+    switch (type) {
+      case RECORD.COMM: {
+        if (body < 16) return this.short(p);
+        const pid = o.i32(b, p + 8);
+        const tid = o.i32(b, p + 12);
+        const comm = utf8(cstring(b, p + 16, bodyEnd));
+        return this.enqueue(ts, { type: 'comm', ts, ...c, pid, tid, comm, exec: (misc & MISC_COMM_EXEC) !== 0 });
+      }
+      case RECORD.FORK:
+      case RECORD.EXIT: {
+        if (body < 32) return this.short(p);
+        const rec: Timed = {
+          type: type === RECORD.FORK ? 'fork' : 'exit',
+          ts,
+          ...c,
+          pid: o.i32(b, p + 8),
+          tid: o.i32(b, p + 16),
+          ppid: o.i32(b, p + 12),
+          ptid: o.i32(b, p + 20),
+        };
+        return this.enqueue(ts, rec);
+      }
+      case RECORD.LOST: {
+        if (body < 24) return this.short(p);
+        const lost = o.u64(b, p + 16);
+        this.stats.lost += lost;
+        return this.enqueue(ts, { type: 'lost', ts, ...c, lost });
+      }
+      case RECORD.LOST_SAMPLES:
+        // perf record writes these at the end, per event; perf script (6.1) prints none of them, so they are only counted.
+        if (body < 16) return this.short(p);
+        this.stats.lostSamples += o.u64(b, p + 8);
+        return;
+      case RECORD.SWITCH:
+      case RECORD.SWITCH_CPU_WIDE: {
+        // perf_event__fprintf_switch's words, as perf-parse keeps them (padding trimmed).
+        const out = (misc & MISC_SWITCH_OUT) !== 0;
+        const inOut = !out ? 'IN' : (misc & MISC_SWITCH_OUT_PREEMPT) !== 0 ? 'OUT preempt' : 'OUT';
+        let text = inOut;
+        if (type === RECORD.SWITCH_CPU_WIDE) {
+          if (body < 16) return this.short(p);
+          const padded = !out ? 'IN         ' : inOut.padEnd(11);
+          text = `${padded}  ${out ? 'next' : 'prev'} pid/tid: ${String(o.i32(b, p + 8)).padStart(5)}/${String(o.i32(b, p + 12))}`;
+        }
+        return this.enqueue(ts, this.perfRecord(ts, c, type === RECORD.SWITCH ? 'SWITCH' : 'SWITCH_CPU_WIDE', text, spid, stid));
+      }
+    }
+    // MMAP, MMAP2, THROTTLE, NAMESPACES, KSYMBOL...: read by perf for symbols, not printed with these options.
+  }
+
+  private perfRecord(ts: number, c: { cpu?: number }, name: string, body: string, pid: number | undefined, tid: number | undefined): Timed {
+    const r: OtherRecord = { type: 'perf_record', ts, ...c, name, body };
+    if (tid !== undefined) r.tid = tid;
+    if (pid !== undefined) r.pid = pid;
+    return r;
+  }
+
+  private short(p: number): void {
+    this.unusable(p, `a ${recordName(this.order!.u32(this.buf, p))} record too short for its fields`);
+  }
+
+  private unusable(p: number, why: string): void {
+    this.ctx.malformed(`byte ${this.at(p)}: ${why}`);
+  }
+}
+
+/** A framing error: nothing after it can be read. */
+class Broken extends Error {}
+
+function cstring(b: Buffer, start: number, end: number): string {
+  let e = start;
+  while (e < end && b[e] !== 0) e++;
+  return b.toString('latin1', start, e);
+}
+
+/** perf's header string: a u32 length (NUL padding included), then the bytes. */
+function headerString(d: Buffer, q: number, o: ByteOrder): { s: string; next: number } {
+  const len = o.u32(d, q);
+  if (q + 4 + len > d.length) throw new RangeError('a string past the end of its section');
+  return { s: cstring(d, q + 4, q + 4 + len), next: q + 4 + len };
+}

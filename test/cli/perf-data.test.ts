@@ -1,0 +1,147 @@
+// The commands on perf.data, read natively (lib/perf-data/): the same
+// answers as from the perf script text of the same recording, a cut file
+// kept up to the cut with the byte it broke at and exit 1, callchains handed
+// to perf script with a note, and the old path still there for comparison.
+import t from 'tap';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { runBin } from '../helpers/run.js';
+import { schemaErrors } from '../helpers/schema.js';
+
+const dir = fileURLToPath(new URL('../fixtures/perfdata/', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-cli-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const hasPerf = (await execa('perf', ['--version'], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
+
+/** The texts were printed from copies dated so: perf script --header prints a file's time as `captured on`, gil-stats as `captured_on`. */
+const PRINTED_AT = Date.parse('2026-12-01T13:40:00Z') / 1000;
+
+function fixture(name: string): string {
+  const path = join(tmp, `${name}.data`);
+  writeFileSync(path, gunzipSync(readFileSync(dir + `${name}.perf.data.gz`)));
+  utimesSync(path, PRINTED_AT, PRINTED_AT);
+  return path;
+}
+
+/** A summary without its input names, which differ by design (the .data and the .txt.gz). */
+function summary(stdout: string): unknown {
+  return JSON.parse(stdout.replace(/"(sources|source)":(\[[^\]]*\]|"[^"]*")/g, '"$1":null'));
+}
+
+t.test('gil-stats and to-trace on a perf.data answer as on its perf script text', async (t) => {
+  for (const name of ['file', 'pipe', 'py313']) {
+    const data = fixture(name);
+    const text = dir + `${name}.perf.txt.gz`;
+    const a = await runBin('gil-stats', ['--format', 'json', data]);
+    const b = await runBin('gil-stats', ['--format', 'json', text]);
+    t.equal(a.exitCode, 0, String(a.stderr));
+    t.same(summary(String(a.stdout)), summary(String(b.stdout)), `${name}: the same summary`);
+    const ta = await runBin('to-trace', [data]);
+    const tb = await runBin('to-trace', [text]);
+    t.ok(String(ta.stdout).length > 1000 && String(ta.stdout).replaceAll(data, '') === String(tb.stdout).replaceAll(text, ''), `${name}: the same trace`);
+  }
+});
+
+t.test('a cut perf.data: the records before the cut, the byte it broke at, exit 1, no stack trace', async (t) => {
+  for (const name of ['pipe', 'file']) {
+    const whole = readFileSync(fixture(name));
+    const cut = join(tmp, `${name}-cut.data`);
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6) + 3));
+    const r = await runBin('perf-parse', [cut]);
+    t.equal(r.exitCode, 1, `${name}: exit 1`);
+    t.match(String(r.stderr), new RegExp(`perf-parse: .*${name}-cut\\.data: truncated at byte \\d+ \\(in a [A-Z_0-9]+ record\\)`), String(r.stderr));
+    t.notMatch(String(r.stderr), /\n\s+at /, 'no stack trace');
+    const out = String(r.stdout);
+    t.ok(out.split('\n').length > 1000, `${name}: ${out.split('\n').length - 1} records kept`);
+    t.same(schemaErrors(out), [], 'whole, valid records');
+    const s = await runBin('gil-stats', [cut]);
+    t.equal(s.exitCode, 1, `${name}: gil-stats exits 1 too`);
+    t.match(String(s.stderr), /truncated at byte \d+/);
+  }
+  const empty = join(tmp, 'empty.data');
+  writeFileSync(empty, Buffer.from('PERFILE2'));
+  const e = await runBin('perf-parse', ['-i', empty]);
+  t.equal(e.exitCode, 1);
+  t.match(String(e.stderr), /empty\.data: truncated at byte 8 \(in the file header\)/);
+});
+
+t.test('a recording with callchains goes through perf script, said once', { skip: hasPerf ? false : 'perf is not installed' }, async (t) => {
+  const data = fixture('callchain');
+  const r = await runBin('perf-parse', [data]);
+  t.equal(r.exitCode, 0, String(r.stderr));
+  t.equal((String(r.stderr).match(/read through perf script: it has callchains/g) ?? []).length, 1, 'said once');
+  t.match(String(r.stdout), /"sym":"__schedule"/, 'with its symbols');
+});
+
+t.test('GILPIPE_PERF_SCRIPT=1 reads through perf script: the same records', { skip: hasPerf ? false : 'perf is not installed' }, async (t) => {
+  const data = fixture('noswitch');
+  const native = String((await runBin('perf-parse', [data])).stdout).split('\n');
+  const old = await runBin('perf-parse', [data], { env: { GILPIPE_PERF_SCRIPT: '1' } });
+  t.equal(old.exitCode, 0, String(old.stderr));
+  const text = String(old.stdout).split('\n');
+  t.ok(native.length > 1000 && native.slice(1).join('\n') === text.slice(1).join('\n'), 'every record after the header byte for byte');
+  // The header: the lines the reader writes, as perf wrote them (docs/perf-data.md names the ones it leaves out).
+  const [nh, th] = [JSON.parse(native[0]!), JSON.parse(text[0]!)];
+  t.same(Object.fromEntries(Object.keys(nh.meta).map((k) => [k, th.meta[k]])), nh.meta);
+  t.same(nh.events, th.events);
+});
+
+t.test('Ctrl-C while reading a perf.data: exit 130, the partial note, no truncation reported', async (t) => {
+  // A long pipe-mode stream: the recording's records (its header records too) again and again.
+  const one = readFileSync(fixture('pipe'));
+  const big = join(tmp, 'long-pipe.data');
+  writeFileSync(big, Buffer.concat([one, ...Array.from({ length: 200 }, () => one.subarray(16))]));
+  const out = join(tmp, 'interrupted.ndjson');
+  const p = execa('node', [fileURLToPath(new URL('../../dist/bin/perf-parse.js', import.meta.url)), '-o', out, big], { reject: false });
+  await new Promise((res) => setTimeout(res, 1500));
+  p.kill('SIGINT');
+  const r = await p;
+  t.equal(r.exitCode, 130, String(r.stderr));
+  t.match(String(r.stderr), /interrupted: the output holds what was read before/);
+  t.notMatch(String(r.stderr), /truncated at byte/, 'a cut made by Ctrl-C is not a broken file');
+  const text = readFileSync(out, 'utf8');
+  t.ok(text.length > 0 && text.endsWith('\n'), 'whole lines');
+  t.same(schemaErrors(text), [], 'valid records');
+  t.ok(text.split('\n').length - 1 < 201 * 7509, 'it stopped early');
+});
+
+t.test('a pipe-mode recording with callchains: by its path through perf script; on stdin, addresses and a note', async (t) => {
+  if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
+  const data = join(tmp, 'callchain-pipe.data');
+  const rec = await execa('sh', ['-c', 'perf record -q -g -k CLOCK_MONOTONIC -o - -e sched:sched_switch -- sleep 0.05 > "$1"', 'sh', data], { reject: false });
+  if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
+  const byPath = await runBin('perf-parse', [data]);
+  t.equal(byPath.exitCode, 0, String(byPath.stderr));
+  t.match(String(byPath.stderr), /read through perf script: it has callchains/);
+  t.match(String(byPath.stdout), /"callchain":\[\{"addr":"[0-9a-f]+","sym":"[^"]+"/, 'symbols resolved');
+  const onStdin = await runBin('perf-parse', [], { inputFile: data });
+  t.equal(onStdin.exitCode, 0, String(onStdin.stderr));
+  t.match(String(onStdin.stderr), /samples have callchains, kept as addresses/);
+  const frames = (s: string) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.callchain).map((r) => r.callchain.map((f: { addr: string }) => f.addr).filter((a: string) => a.startsWith('ffff')));
+  t.same(frames(String(onStdin.stdout)), frames(String(byPath.stdout)), "the kernel frames' addresses are perf's");
+});
+
+t.test('a gzipped file-mode perf.data is read through a temporary copy, removed after; a cut archive keeps what unzips', async (t) => {
+  const gz = join(tmp, 'file.perf.data.gz');
+  writeFileSync(gz, readFileSync(dir + 'file.perf.data.gz'));
+  utimesSync(gz, PRINTED_AT, PRINTED_AT);
+  const scratch = mkdtempSync(join(tmp, 'scratch-'));
+  const env = { TMPDIR: scratch };
+  const zipped = await runBin('perf-parse', [gz], { env });
+  const plain = await runBin('perf-parse', [fixture('file')]);
+  t.equal(zipped.exitCode, 0, String(zipped.stderr));
+  t.ok(String(zipped.stdout).length > 0 && zipped.stdout === plain.stdout, 'the same records (and header, dated as the archive)');
+  t.same(readdirSync(scratch), [], 'no temporary copy left');
+  const cut = join(tmp, 'cut.perf.data.gz');
+  writeFileSync(cut, readFileSync(gz).subarray(0, 20000));
+  const r = await runBin('perf-parse', [cut], { env });
+  t.equal(r.exitCode, 1);
+  t.match(String(r.stderr), /cut\.perf\.data\.gz: not valid gzip data .*reading the part that unzips/);
+  t.match(String(r.stderr), /cut\.perf\.data\.gz: truncated at byte \d+ \(in a [A-Z_]+ record\)/);
+  t.ok(String(r.stdout).split('\n').length > 1000, 'records kept');
+  t.same(readdirSync(scratch), [], 'no temporary copy left');
+});

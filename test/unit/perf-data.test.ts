@@ -1,0 +1,293 @@
+// The native perf.data reader (lib/perf-data/) against perf itself: for
+// every recording test/fixtures/record-perfdata.sh made, the records read
+// from the perf.data equal, field by field and in order, the records
+// perf-parse reads from the `perf script` text of the same file (committed
+// beside it, so no perf is needed here). Then cut and corrupted files: what
+// was read is kept, where it broke is said, nothing throws.
+import t from 'tap';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { collectingContext, connect } from '../../lib/filter.js';
+import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
+import { PerfDataDecoder } from '../../lib/perf-data/decoder.js';
+import { PerfDataFileError, openPerfDataFile } from '../../lib/perf-data/file.js';
+import { LITTLE } from '../../lib/perf-data/bytes.js';
+import { parseFormat } from '../../lib/perf-data/tracing.js';
+import { PerfParser } from '../../filters/perf-parse.js';
+import { recordJson } from '../../filters/records.js';
+import { schemaErrors } from '../helpers/schema.js';
+
+const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
+const dir = fx + 'perfdata/';
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.perf.data.gz'))
+  .map((f) => ({ name: f.replace('.perf.data.gz', ''), data: dir + f, text: dir + f.replace('.perf.data.gz', '.perf.txt.gz') }));
+// The perf.data kept beside record.sh's fixtures is one more.
+fixtures.push({ name: 'two_cpu-short', data: fx + 'two_cpu-short.perf.data.gz', text: fx + 'two_cpu-short.perf.txt.gz' });
+
+/** The texts were printed from copies dated so (perf script --header prints a file's time as `captured on`). */
+const PRINTED_AT = Date.parse('2026-12-01T13:40:00Z') / 1000;
+
+function unzipped(name: string, gz: string): string {
+  const path = join(tmp, `${name}.data`);
+  writeFileSync(path, gunzipSync(readFileSync(gz)));
+  utimesSync(path, PRINTED_AT, PRINTED_AT);
+  return path;
+}
+
+/** The stream the commands read for a perf.data path: a file rewritten as a pipe, or a pipe-mode file as it is. */
+async function streamOf(path: string): Promise<{ bytes: Buffer; cut?: string; perfScript?: string }> {
+  const pd = openPerfDataFile(path);
+  const chunks: Buffer[] = [];
+  for await (const c of pd.stream()) chunks.push(c as Buffer);
+  return { bytes: Buffer.concat(chunks), ...(pd.cut ? { cut: pd.cut } : {}), ...(pd.needsPerfScript ? { perfScript: pd.needsPerfScript } : {}) };
+}
+
+/** The reader's records as perf-parse serialises them; bytes fed in 64 KiB pieces, as a file stream reads. */
+function decode(bytes: Buffer, piece = 65536) {
+  const ctx = collectingContext('rec.data');
+  const out: string[] = [];
+  const d = new PerfDataDecoder((r) => out.push(recordJson(r)), ctx);
+  for (let i = 0; i < bytes.length; i += piece) d.write(bytes.subarray(i, i + piece));
+  d.endInput();
+  d.end();
+  return { out, problems: ctx.problems, broke: ctx.broke, decoder: d };
+}
+
+function parseText(gz: string): string[] {
+  const ctx = collectingContext('rec.txt');
+  const out: string[] = [];
+  const head = connect((emit) => new LineSplitter(emit, ctx, PERF_TEXT), new PerfParser((r) => out.push(recordJson(r)), ctx));
+  head.write(gunzipSync(readFileSync(gz)));
+  head.endInput?.();
+  head.end();
+  return out;
+}
+
+/**
+ * perf script resolves callchain symbols, which the reader does not, and
+ * prints a user-space frame's address relative to its file: kernel
+ * addresses must still be perf's, and every frame be there.
+ */
+function withoutSymbols(line: string): string {
+  const r = JSON.parse(line);
+  if (Array.isArray(r.callchain)) r.callchain = r.callchain.map((f: { addr: string }) => (f.addr.startsWith('ffff') ? f.addr : 'user'));
+  return JSON.stringify(r);
+}
+
+/** A record without the thread name of a sample: a cut may take away the fork that named its thread. */
+function unnamed(line: string): string {
+  return line.replace(/^(\{"type":"sample","ts":\d+),"comm":"(?:[^"\\]|\\.)*"/, '$1');
+}
+
+const full = new Map<string, string[]>();
+
+for (const f of fixtures) {
+  t.test(`${f.name}: the records of the perf.data equal perf-parse's of its perf script text`, async (t) => {
+    const path = unzipped(f.name, f.data);
+    const s = await streamOf(path);
+    const native = decode(s.bytes);
+    const text = parseText(f.text);
+    // The header: every `# key : value` the reader writes is perf's, word for word; the events too.
+    const [nh, th] = [native.out[0]!, text[0]!].map((l) => JSON.parse(l));
+    t.equal(nh.type, 'header', 'a header first');
+    if (th.type === 'header') {
+      const missing = Object.keys(th.meta).filter((k) => !(k in nh.meta));
+      t.same(Object.fromEntries(Object.keys(nh.meta).map((k) => [k, th.meta[k]])), nh.meta, `header lines as perf printed them (not written: ${missing.join(', ')})`);
+      t.ok(['hostname', 'os release', 'cmdline', 'captured on', 'perf version'].every((k) => k in nh.meta), 'with host, kernel, command line, time and perf');
+      t.same(nh.events, th.events, 'the events, named and described as perf does');
+    } else {
+      t.comment(`${f.name}: its text was printed without --header`);
+    }
+    native.out[0] = text[0]!.startsWith('{"type":"header"') ? text[0]! : '';
+    if (native.out[0] === '') native.out.shift();
+    t.same(native.problems, [], 'nothing unreadable');
+    t.same(native.broke, [], 'nothing broken');
+    t.equal(s.cut, undefined, 'not cut');
+    t.ok(text.length > 0, `${text.length} records in the text`);
+    const callchains = text.some((l) => l.includes('"callchain"'));
+    t.equal(s.perfScript !== undefined, callchains, callchains ? 'callchains: commands read it through perf script' : 'read natively');
+    const a = callchains ? native.out.map(withoutSymbols) : native.out;
+    const b = callchains ? text.map(withoutSymbols) : text;
+    t.equal(a.length, b.length, 'as many records');
+    let first = -1;
+    let differ = 0;
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      if (a[i] !== b[i]) {
+        differ++;
+        if (first === -1) first = i;
+      }
+    }
+    t.equal(differ, 0, 'every record the same, field by field, in the same order');
+    if (first !== -1) t.same(JSON.parse(a[first] ?? 'null'), JSON.parse(b[first] ?? 'null'), `the first that differs, #${first}`);
+    t.same(schemaErrors(native.out.join('\n')), [], 'the records follow docs/events.schema.json');
+    full.set(f.name, native.out);
+  });
+}
+
+t.test('what the recordings hold: every kind the fixtures were made for', async (t) => {
+  const kinds = (name: string) => new Set((full.get(name) ?? []).map((l) => {
+    const r = JSON.parse(l);
+    return r.type === 'perf_record' ? r.name : r.type;
+  }));
+  t.ok(kinds('file').has('SWITCH') && !kinds('noswitch').has('SWITCH'), 'switch events with --switch-events only');
+  t.ok(kinds('lost').has('lost'), 'PERF_RECORD_LOST in the -m 1 recording');
+  t.ok(kinds('cpu-wide').has('SWITCH_CPU_WIDE'), 'PERF_RECORD_SWITCH_CPU_WIDE system-wide');
+  for (const name of ['file', 'pipe', 'py38', 'py313', 'dd']) t.ok(kinds(name).has('fork') || kinds(name).has('comm'), `${name}: task events`);
+  const probes = (name: string) => (full.get(name) ?? []).filter((l) => l.includes('"probe"')).length;
+  for (const name of ['file', 'pipe', 'py38', 'py313']) t.ok(probes(name) > 100, `${name}: GIL probe hits (${probes(name)})`);
+});
+
+t.test('a perf.data cut anywhere: no exception, what was read is kept, where it broke is said', async (t) => {
+  for (const name of ['file', 'pipe']) {
+    const path = unzipped(name, dir + `${name}.perf.data.gz`);
+    const whole = readFileSync(path);
+    const all = new Set(full.get(name)!.map(unnamed));
+    const cuts = [0, 7, 8, 15, 16, 100, 104, 200, 1000];
+    for (let k = 1; k <= 40; k++) cuts.push(Math.floor((whole.length * k) / 41) + (k % 7));
+    let kept = 0;
+    for (const at of cuts) {
+      const cut = join(tmp, `${name}-cut.data`);
+      writeFileSync(cut, whole.subarray(0, at));
+      let s: Awaited<ReturnType<typeof streamOf>>;
+      try {
+        s = await streamOf(cut);
+      } catch (e) {
+        // The file header or attributes themselves are cut: nothing to keep, said with the byte.
+        t.ok(e instanceof PerfDataFileError && /truncated at byte \d+|not a perf\.data/.test((e as Error).message), `cut at ${at}: ${(e as Error).message}`);
+        continue;
+      }
+      const r = decode(s.bytes);
+      const said = [...r.broke, ...(s.cut ? [s.cut] : [])];
+      if (at < whole.length) t.ok(said.some((m) => /truncated at byte \d+|corrupt at byte|empty|never written/.test(m)), `cut at ${at}: ${said[0] ?? 'NOTHING SAID'}`);
+      // Records read before the cut are records of the whole file (a cut file-mode recording has lost its tracepoint formats, so only its task records match).
+      // (The header: a cut file has its own time, and a cut file-mode one no features.)
+      const mine = r.out.filter((l) => (!l.startsWith('{"type":"sample"') || name === 'pipe') && !l.startsWith('{"type":"header"'));
+      const strangers = mine.filter((l) => !all.has(unnamed(l)));
+      t.same(strangers.slice(0, 1), [], `cut at ${at}: ${mine.length} records, all of the whole file`);
+      kept += r.out.length;
+    }
+    t.ok(kept > 0, `${name}: records were kept`);
+  }
+});
+
+t.test('the message names the byte and the record it broke in', async (t) => {
+  const path = unzipped('pipe', dir + 'pipe.perf.data.gz');
+  const whole = readFileSync(path);
+  const r = decode(whole.subarray(0, Math.floor(whole.length / 2)));
+  t.match(r.broke[0], /^rec\.data: truncated at byte \d+ \(in a [A-Z_0-9]+ record\)$/);
+  const at = Number(/byte (\d+)/.exec(r.broke[0]!)![1]);
+  t.ok(at <= whole.length / 2 && at > whole.length / 2 - 65536, `at byte ${at}, the start of the record cut in two`);
+  t.ok(r.out.length > 1000, `${r.out.length} records kept`);
+});
+
+t.test('flipped bytes: no exception; every record read is well formed', async (t) => {
+  const path = unzipped('pipe', dir + 'pipe.perf.data.gz');
+  const whole = readFileSync(path);
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  let broke = 0;
+  for (let k = 0; k < 60; k++) {
+    const b = Buffer.from(whole);
+    const n = 1 + Math.floor(rand() * 8);
+    for (let i = 0; i < n; i++) b[Math.floor(rand() * b.length)] ^= 1 << Math.floor(rand() * 8);
+    const r = decode(b);
+    if (r.broke.length > 0) broke++;
+    t.same(schemaErrors(r.out.join('\n'), 1), [], `flips #${k}: ${r.out.length} records, ${r.broke[0] ?? 'read to the end'}`);
+  }
+  t.ok(broke > 0, `${broke} of 60 broke off with a message`);
+});
+
+t.test('a file-mode perf.data in a stream (stdin) is refused with the reason', async (t) => {
+  const path = unzipped('file', dir + 'file.perf.data.gz');
+  const r = decode(readFileSync(path));
+  t.match(r.broke[0], /a perf\.data written to a file, read as a stream .*give its path/);
+  t.same(r.out, []);
+});
+
+// sched_switch's prev_state as this machine's kernel prints it (its format file, copied as perf stores it):
+// the bits below TASK_REPORT_MAX named by __print_flags, joined by `|`, none of them `R`, the next bit `+`.
+const SWITCH_FORMAT = `name: sched_switch
+ID: 316
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;
+\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;
+\tfield:int prev_prio;\toffset:28;\tsize:4;\tsigned:1;
+\tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;
+\tfield:char next_comm[16];\toffset:40;\tsize:16;\tsigned:0;
+\tfield:pid_t next_pid;\toffset:56;\tsize:4;\tsigned:1;
+\tfield:int next_prio;\toffset:60;\tsize:4;\tsigned:1;
+
+print fmt: "prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", REC->prev_comm, REC->prev_pid, REC->prev_prio, (REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1)) ? __print_flags(REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1), "|", { 0x00000001, "S" }, { 0x00000002, "D" }, { 0x00000004, "T" }, { 0x00000008, "t" }, { 0x00000010, "X" }, { 0x00000020, "Z" }, { 0x00000040, "P" }, { 0x00000080, "I" }) : "R", REC->prev_state & (((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) ? "+" : "", REC->next_comm, REC->next_pid, REC->next_prio
+`;
+
+t.test('sched_switch: the print fmt evaluated as libtraceevent does, printed and built from fields alike', async (t) => {
+  const f = parseFormat('sched', SWITCH_FORMAT, LITTLE)!;
+  const raw = (state: bigint, comm = 'python') => {
+    const b = Buffer.alloc(64);
+    b.write(comm, 8, 'latin1');
+    b.writeInt32LE(4242, 24);
+    b.writeInt32LE(120, 28);
+    b.writeBigInt64LE(state, 32);
+    b.write('swapper/1', 40, 'latin1');
+    b.writeInt32LE(0, 56);
+    b.writeInt32LE(120, 60);
+    return b;
+  };
+  const cases: Array<[bigint, string]> = [[0n, 'R'], [0x100n, 'R+'], [1n, 'S'], [2n, 'D'], [0x80n, 'I'], [3n, 'S|D'], [0x101n, 'S+'], [0x20n, 'Z'], [0x10n, 'X']];
+  for (const [state, letters] of cases) {
+    t.equal(f.print(raw(state), LITTLE), `prev_comm=python prev_pid=4242 prev_prio=120 prev_state=${letters} ==> next_comm=swapper/1 next_pid=0 next_prio=120`, `state ${state}: ${letters}`);
+    const built: { fields?: Record<string, unknown> } = {};
+    f.payload!(raw(state), LITTLE, built);
+    t.same(built.fields, { prev_comm: 'python', prev_pid: 4242, prev_prio: 120, prev_state: letters, next_comm: 'swapper/1', next_pid: 0, next_prio: 120 });
+  }
+  // A 16-byte name has no NUL of its own: it ends with the field.
+  const long: { fields?: Record<string, unknown> } = {};
+  f.payload!(raw(0n, 'abcdefghijklmnop'), LITTLE, long);
+  t.equal(long.fields!.prev_comm, 'abcdefghijklmnop');
+});
+
+t.test('the feature sections: clock, command line and host, as the fixture script recorded them', async (t) => {
+  for (const name of ['file', 'pipe']) {
+    const s = await streamOf(unzipped(name, dir + `${name}.perf.data.gz`));
+    const { decoder } = decode(s.bytes);
+    // record-perfdata.sh records with -k CLOCK_MONOTONIC (clock id 1), to a file or to stdout (-o -).
+    t.equal(decoder.info.clockid, 1, `${name}: CLOCK_MONOTONIC`);
+    const cmd = decoder.info.cmdline ?? [];
+    t.ok(cmd.includes('record') && cmd.includes('CLOCK_MONOTONIC'), `${name}: perf record's command line`);
+    t.equal(cmd[cmd.indexOf('-o') + 1] === '-', name === 'pipe', `${name}: ${name === 'pipe' ? 'to a pipe' : 'to a file'}`);
+    t.ok(cmd.some((a) => a.endsWith('two_cpu.py')), 'the workload');
+    t.ok((decoder.info.hostname ?? '').length > 0 && (decoder.info.osrelease ?? '').length > 0, 'host and kernel');
+  }
+});
+
+t.test('a header record whose content does not parse: corrupt at its byte, no exception', async (t) => {
+  const head = Buffer.alloc(16);
+  head.write('PERFILE2', 0, 'latin1');
+  head.writeBigUInt64LE(16n, 8);
+  // HEADER_FEATURE (80) carrying HEADER_TRACING_DATA (1) that is not tracing data.
+  const feature = Buffer.alloc(32);
+  feature.writeUInt32LE(80, 0);
+  feature.writeUInt16LE(32, 6);
+  feature.writeBigUInt64LE(1n, 8);
+  feature.write('not tracing data', 16, 'latin1');
+  const r = decode(Buffer.concat([head, feature]));
+  t.match(r.broke[0], /^rec\.data: corrupt at byte 16: a HEADER_FEATURE record: tracing data without its magic$/);
+  // A record shorter than its own header.
+  const tiny = Buffer.alloc(8);
+  tiny.writeUInt32LE(9, 0);
+  tiny.writeUInt16LE(4, 6);
+  t.match(decode(Buffer.concat([head, tiny])).broke[0], /corrupt at byte 16: a SAMPLE record of 4 bytes/);
+});
