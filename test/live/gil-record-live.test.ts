@@ -159,13 +159,20 @@ t.test('launch mode (--live -- python app.py): the program prints on stderr, std
     .map((l) => JSON.parse(l) as LiveRec);
   t.ok(recs.length >= 16 && recs.every((x) => x.type === 'live'), `stdout is live records only (${recs.length})`);
   const truth = JSON.parse(readFileSync(tf, 'utf8'));
-  const stall = truth.stalls[0] as { start_ns: number; end_ns: number };
-  const inside = recs.filter((x) => x.start_ts >= stall.start_ns + 50e6 && x.end_ts <= stall.end_ns - 50e6);
-  t.ok(inside.length >= 1, `${inside.length} intervals inside the stall [${stall.start_ns}, ${stall.end_ns}); intervals from ${recs[0]?.start_ts} to ${recs.at(-1)?.end_ts}`);
-  for (const x of inside) {
-    const p = x.processes.find((q) => q.pid === truth.pid);
-    t.ok((p?.threads.find((q) => q.tid === truth.victim_tid)?.wait_ns ?? 0) >= 0.95 * (x.end_ts - x.start_ts), 'the victim waited all of an interval inside the stall');
-    t.equal(p?.worst_wait?.ongoing, true, 'its wait still going at the end');
+  // However long the stalls came out (the hog's calibration varies with the machine's load):
+  // the interval each one ends in has it whole as the victim's worst wait, and an interval
+  // inside one is all wait for the victim.
+  for (const stall of truth.stalls as Array<{ start_ns: number; end_ns: number }>) {
+    const len = stall.end_ns - stall.start_ns;
+    const where = recs.find((x) => x.start_ts <= stall.end_ns && stall.end_ns < x.end_ts);
+    const p = where?.processes.find((q) => q.pid === truth.pid);
+    t.equal(p?.worst_wait?.tid, truth.victim_tid, `the stall of ${(len / 1e9).toFixed(3)} s: the victim's wait is the worst where it ends`);
+    t.ok((p?.worst_wait?.dur ?? 0) >= 0.9 * len, `and it is the whole stall (${p?.worst_wait?.dur} ns)`);
+    for (const x of recs.filter((y) => y.start_ts >= stall.start_ns + 50e6 && y.end_ts <= stall.end_ns - 50e6)) {
+      const q = x.processes.find((r) => r.pid === truth.pid);
+      t.ok((q?.threads.find((r) => r.tid === truth.victim_tid)?.wait_ns ?? 0) >= 0.95 * (x.end_ts - x.start_ts), 'the victim waited all of an interval inside the stall');
+      t.equal(q?.worst_wait?.ongoing, true, 'its wait still going at the end');
+    }
   }
 });
 
