@@ -103,7 +103,8 @@ say(`capture: ${textLines} lines of perf script text (${(statSync(text).size / 1
 // every stage sees ten times the events of the same threads, in time order.
 async function scaled(src, dst, isText) {
   const span = (() => {
-    const first = JSON.parse(execFileSync('sh', ['-c', `head -n 1 '${parsed}'`]).toString());
+    // The first record with a time: a recording's records begin with its header.
+    const first = JSON.parse(execFileSync('sh', ['-c', `grep -m 1 '"ts":' '${parsed}'`]).toString());
     const lastLine = execFileSync('sh', ['-c', `tail -n 1 '${parsed}'`]).toString();
     return JSON.parse(lastLine).ts - first.ts + 1e9;
   })();
@@ -141,7 +142,14 @@ const stages = [
 // piped into one command, and the four-process NDJSON pipe.
 const head = data ? `perf script -i '${data}' ${perfArgs} 2>/dev/null` : `cat '${text}'`;
 const chains = [
-  ...(data ? [{ name: 'gil-stats perf.data (one command)', cmd: `node '${bin('gil-stats')}' --format json '${data}' 2>/dev/null` }] : []),
+  ...(data
+    ? [
+        { name: 'perf-parse -i perf.data (native reader)', cmd: `node '${bin('perf-parse')}' -i '${data}' 2>/dev/null` },
+        { name: 'gil-stats perf.data (one command)', cmd: `node '${bin('gil-stats')}' --format json '${data}' 2>/dev/null` },
+        // The same through perf script's text (the path before the native reader), for the reader's share.
+        { name: 'gil-stats perf.data through perf script', cmd: `GILPIPE_PERF_SCRIPT=1 node '${bin('gil-stats')}' --format json '${data}' 2>/dev/null` },
+      ]
+    : []),
   { name: `${data ? 'perf script' : 'cat'} | gil-stats`, cmd: `${head} | node '${bin('gil-stats')}' --format json 2>/dev/null` },
   { name: `${data ? 'perf script' : 'cat'} | to-trace`, cmd: `${head} | node '${bin('to-trace')}' 2>/dev/null` },
   { name: `${data ? 'perf script' : 'cat'} | perf-parse | gil-state | gil-stats`, cmd: `${head} | node '${bin('perf-parse')}' | node '${bin('gil-state')}' 2>/dev/null | node '${bin('gil-stats')}' --format json` },
