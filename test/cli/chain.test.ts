@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { bin } from '../helpers/run.js';
-import { pipeline, statsJson, traceJson } from '../helpers/in-process.js';
+import { pipeline, statsAndTraceJson } from '../helpers/in-process.js';
 
 const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const fixtures = readdirSync(fx).filter((n) => n.endsWith('.perf.txt.gz'));
@@ -31,8 +31,9 @@ for (const f of fixtures) {
       run(`node ${bin('gil-stats')} --format json < "$1"`, states),
       run(`node ${bin('to-trace')} < "$1"`, states),
     ]);
-    t.ok(stats.stdout === statsJson(fx + f), '| gil-stats: byte-identical');
-    t.ok(trace.stdout === traceJson(fx + f), '| to-trace: byte-identical');
+    const inProcess = statsAndTraceJson(fx + f);
+    t.ok(stats.stdout === inProcess.stats, '| gil-stats: byte-identical');
+    t.ok(trace.stdout === inProcess.trace, '| to-trace: byte-identical');
   });
 }
 
@@ -42,7 +43,8 @@ for (const f of ['gil_hog.perf.txt.gz', 'two_procs.default.perf.txt.gz', 'lost.p
       run(`zcat "$1" | node ${bin('gil-stats')} --format json`, fx + f),
       run(`zcat "$1" | node ${bin('to-trace')}`, fx + f),
     ]);
-    t.ok(stats.stdout === statsJson(fx + f), 'perf script text | gil-stats = perf-parse | gil-state | gil-stats');
-    t.ok(trace.stdout === traceJson(fx + f), 'perf script text | to-trace = perf-parse | gil-state | to-trace');
+    const inProcess = statsAndTraceJson(fx + f);
+    t.ok(stats.stdout === inProcess.stats, 'perf script text | gil-stats = perf-parse | gil-state | gil-stats');
+    t.ok(trace.stdout === inProcess.trace, 'perf script text | to-trace = perf-parse | gil-state | to-trace');
   });
 }

@@ -2,7 +2,7 @@
 // use (LineSplitter → PerfParser → GilState), without a process per file.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { collectingContext, connect, type Filter } from '../../lib/filter.js';
+import { collectingContext, connect, tee, type Filter } from '../../lib/filter.js';
 import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
 import { PerfParser } from '../../filters/perf-parse.js';
 import { GilState, DEFAULTS } from '../../filters/gil-state.js';
@@ -69,4 +69,14 @@ export function traceJson(path: string): string {
   let out = '';
   chainTo(path, (ctx) => new ToTrace((s) => (out += s), ctx, { ...TRACE_DEFAULTS, version: version() }));
   return out;
+}
+
+/** statsJson and traceJson from one run of the chain (gil-stats and to-trace side by side, as gil-record runs them). */
+export function statsAndTraceJson(path: string): { stats: string; trace: string } {
+  let summary: GilStatsJSON | undefined;
+  let trace = '';
+  chainTo(path, (ctx) =>
+    tee([new GilStats((s) => (summary = s), ctx, STATS_DEFAULTS), new ToTrace((s) => (trace += s), ctx, { ...TRACE_DEFAULTS, version: version() })]),
+  );
+  return { stats: FORMATTERS.json(summary!, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' }), trace };
 }
