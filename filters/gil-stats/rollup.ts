@@ -107,41 +107,39 @@ export function rollup(s: GilStatsJSON, by: By): RollupJSON {
     if (by.kind === 'label') return o?.labels[by.key] ?? null;
     return comm;
   };
-  const procOf = new Map(s.processes.map((p) => [`${p.origin ?? ''}|${p.pid}`, p]));
+  // A process is its origin and pid: the same pid of two captures is two processes.
+  const procKey = (x: { origin?: string; pid: number | null }): string => `${x.origin ?? ''}|${x.pid}`;
+  const procOf = new Map(s.processes.map((p) => [procKey(p), p]));
+  const add = (a: Adding, f: { time_ns: number; wait_ns: number; hold_ns: number; handoff_ns: number; waits: number; holds: number; wait_hist: HistogramJSON; hold_hist: HistogramJSON }): void => {
+    a.g.time_ns += f.time_ns;
+    a.g.wait_ns += f.wait_ns;
+    a.g.hold_ns += f.hold_ns;
+    a.g.handoff_ns += f.handoff_ns;
+    a.g.waits += f.waits;
+    a.g.holds += f.holds;
+    a.wait.merge(LogHistogram.fromJSON(f.wait_hist));
+    a.hold.merge(LogHistogram.fromJSON(f.hold_hist));
+  };
   if (by.kind === 'thread-name') {
     for (const t of s.threads) {
       const a = group(keyOf(t.origin, t.comm));
-      const p = procOf.get(`${t.origin ?? ''}|${t.pid}`);
+      const p = procOf.get(procKey(t));
       a.origins.add(t.origin ?? '');
-      a.procs.add(`${t.origin ?? ''}|${t.pid}`);
+      a.procs.add(procKey(t));
       a.g.threads++;
-      a.g.time_ns += t.total_ns;
-      a.g.wait_ns += t.wait_ns;
-      a.g.hold_ns += t.hold_ns;
-      a.g.handoff_ns += t.handoff_ns;
-      a.g.waits += t.waits;
-      a.g.holds += t.acquisitions;
-      a.wait.merge(LogHistogram.fromJSON(t.wait_hist));
-      a.hold.merge(LogHistogram.fromJSON(t.hold_hist));
+      add(a, { ...t, time_ns: t.total_ns, holds: t.acquisitions });
       // A thread's own hold is true however its process was grouped.
       if (!p || !p.gil || !p.holds_known) a.held = false;
     }
   } else {
     const threadsOf = new Map<string, number>();
-    for (const t of s.threads) threadsOf.set(`${t.origin ?? ''}|${t.pid}`, (threadsOf.get(`${t.origin ?? ''}|${t.pid}`) ?? 0) + 1);
+    for (const t of s.threads) threadsOf.set(procKey(t), (threadsOf.get(procKey(t)) ?? 0) + 1);
     for (const p of s.processes) {
       const a = group(keyOf(p.origin, p.comm));
       a.origins.add(p.origin ?? '');
       a.g.processes++;
-      a.g.threads += threadsOf.get(`${p.origin ?? ''}|${p.pid}`) ?? 0;
-      a.g.time_ns += p.wall_ns;
-      a.g.wait_ns += p.wait_ns;
-      a.g.hold_ns += p.hold_ns;
-      a.g.handoff_ns += p.handoff_ns;
-      a.g.waits += p.waits;
-      a.g.holds += p.holds;
-      a.wait.merge(LogHistogram.fromJSON(p.wait_hist));
-      a.hold.merge(LogHistogram.fromJSON(p.hold_hist));
+      a.g.threads += threadsOf.get(procKey(p)) ?? 0;
+      add(a, { ...p, time_ns: p.wall_ns });
       if (!p.gil || !p.holds_known) a.held = false;
       const why = p.derived?.withheld ?? null;
       if (why !== null) a.withheld ??= `process ${p.pid}: ${why}`;
