@@ -159,7 +159,7 @@ export function foreign(record: { type: string; [key: string]: unknown }): Forei
  * `object`, `array`, `true` (the constant, for flags), or a list of allowed
  * strings.
  */
-export type Kind = 'int' | 'uint' | 'int?' | 'uint?' | 'string' | 'bool' | 'object' | 'array' | 'true' | readonly string[];
+export type Kind = 'int' | 'uint' | 'int?' | 'uint?' | 'string' | 'bool' | 'object' | 'array' | 'string[]' | 'task' | 'true' | readonly string[];
 
 export interface Rule {
   required: Record<string, Kind>;
@@ -194,10 +194,10 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
       partial: 'true',
       truncated: 'true',
       unknown: 'true',
-      stack: 'array',
-      sampled_stack: 'array',
+      stack: 'string[]',
+      sampled_stack: 'string[]',
       samples: 'uint',
-      preempted_by: 'object',
+      preempted_by: 'task',
     },
   },
   handoff: {
@@ -243,6 +243,10 @@ function isKind(v: unknown, kind: Kind): boolean {
       return v !== null && typeof v === 'object' && !Array.isArray(v);
     case 'array':
       return Array.isArray(v);
+    case 'string[]':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+    case 'task':
+      return v !== null && typeof v === 'object' && isInt((v as { tid?: unknown }).tid) && typeof (v as { comm?: unknown }).comm === 'string';
     case 'true':
       return v === true;
     default:
@@ -261,6 +265,8 @@ function describe(kind: Kind): string {
     bool: 'true or false',
     object: 'an object',
     array: 'an array',
+    'string[]': 'an array of strings',
+    task: 'an object with an integer tid and a string comm',
     true: 'true',
   };
   return words[kind]!;

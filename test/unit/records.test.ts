@@ -16,8 +16,9 @@ const types = Object.keys(RULES) as Array<keyof typeof RULES>;
 
 /** The kind a schema property asks for, in RULES' words. */
 function kindOf(p: any): Kind | undefined {
+  if (p.type === 'object' && p.required?.includes('tid') && p.required?.includes('comm')) return 'task';
   if (p.$ref === '#/$defs/frame' || p.type === 'object') return 'object';
-  if (p.type === 'array') return 'array';
+  if (p.type === 'array') return p.items?.type === 'string' ? 'string[]' : 'array';
   if (p.const === true) return 'true';
   if (Array.isArray(p.enum)) return p.enum;
   if (p.type === 'integer') return p.minimum === 0 ? 'uint' : 'int';
@@ -30,7 +31,7 @@ function kindOf(p: any): Kind | undefined {
 /** A value of a kind that the schema also accepts. */
 function example(kind: Kind, key: string): unknown {
   if (typeof kind !== 'string') return kind[0];
-  const values: Record<string, unknown> = { int: 7, uint: 7, 'int?': 7, 'uint?': 7, string: key === 'site' ? 'ff' : 'x', bool: false, object: {}, array: [], true: true };
+  const values: Record<string, unknown> = { int: 7, uint: 7, 'int?': 7, 'uint?': 7, string: key === 'site' ? 'ff' : 'x', bool: false, object: {}, array: [], 'string[]': ['x'], task: { tid: 1, comm: 'x' }, true: true };
   return values[kind];
 }
 
@@ -118,4 +119,14 @@ t.test("every record perf-parse and gil-state write for the fixtures narrows, an
     t.equal(bad, 0, `${f}: all ${n} records narrow`);
     t.equal(changed, 0, `${f}: and come back byte for byte`);
   }
+});
+
+t.test('a span whose stack is not strings, or whose preempted_by is not a task, is malformed: named, not a crash later', async (t) => {
+  const span = { type: 'span', pid: 1, tid: 2, family: 'gil', state: 'hold', ts: 10, dur: 5 };
+  t.equal(typeof narrow({ ...span, stack: ['f (libx.so)'] }), 'object', 'a stack of frames');
+  t.match(narrow({ ...span, stack: [1, 2] }), /stack.*an array of strings/);
+  t.match(narrow({ ...span, sampled_stack: ['a', null] }), /sampled_stack.*an array of strings/);
+  const sched = { ...span, family: 'sched', state: 'runnable' };
+  t.equal(typeof narrow({ ...sched, preempted_by: { tid: 9, comm: 'make' } }), 'object');
+  t.match(narrow({ ...sched, preempted_by: {} }), /preempted_by.*integer tid and a string comm/);
 });
