@@ -109,14 +109,14 @@ export async function main(args: string[]): Promise<void> {
     const out = new Output(argv.output, reporter);
     const interrupt = new Interrupt();
     try {
-      const summary = argv.merge ? await mergeFiles(files, opts.intervalNs, argv.format) : await summarise(files, opts, argv.strict, reporter, out, interrupt);
+      // Refused before any input is read: a format --by cannot write.
+      if (argv.by !== undefined && ROLLUP_FORMATTERS[format] === undefined) throw new UsageError(`--by writes table, json, ndjson, csv or markdown, not ${format}`);
+      const summary = argv.merge ? await mergeFiles(files, opts.intervalNs, format) : await summarise(files, opts, argv.strict, reporter, out, interrupt);
       // Cut short by a signal: the summary of what was read, and it says so.
       if (interrupt.requested) summary.partial = true;
       for (const note of notes(summary, format)) reporter.say(note);
       if (argv.by !== undefined) {
-        const write = ROLLUP_FORMATTERS[format];
-        if (write === undefined) throw new UsageError(`--by writes table, json, ndjson, csv or markdown, not ${format}`);
-        await out.write(write(rollup(summary, argv.by)));
+        await out.write(ROLLUP_FORMATTERS[format]!(rollup(summary, argv.by)));
       } else await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight, wide: argv.wide }));
     } catch (e) {
       out.discard();
@@ -164,7 +164,7 @@ async function summarise(
 async function mergeFiles(files: string[], intervalNs: number | undefined, format: Format | undefined): Promise<GilStatsJSON> {
   if (files.length === 0) throw new UsageError('--merge needs the JSON summaries to combine');
   if (intervalNs !== undefined) throw new UsageError('--merge takes the options the summaries were made with; drop --interval');
-  if (format === 'folded') throw new UsageError('--format folded needs the recordings: summaries keep no stacks to fold');
+  if (format === 'folded') throw new UsageError('folded stacks (--format folded, -o FILE.folded) need the recordings: summaries keep no stacks to fold');
   const list: GilStatsJSON[] = [];
   for (const f of files) {
     const s = parseSummary((await readWhole(f)).toString('utf8'), f);

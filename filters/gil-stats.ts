@@ -68,7 +68,8 @@ export class GilStats implements Filter<AnyRecord> {
   private readonly preemptions = new WeakMap<HogSched, Map<number, { comm: string; ns: number }>>();
   /** Recent callchain samples per tid, for the stacks of hogs (reset per capture). */
   private readonly stacks = new HogStacks();
-  private readonly folded = new Folded();
+  /** Only when asked for: every wait and every overlap would cost a stack key otherwise. */
+  private readonly folded: Folded | undefined;
   private readonly topWaits: TopEntry[] = [];
   private readonly topHolds: TopEntry[] = [];
   private readonly sources: string[] = [];
@@ -91,6 +92,7 @@ export class GilStats implements Filter<AnyRecord> {
     readonly opts: GilStatsOptions = DEFAULTS,
   ) {
     this.windows = new Windows(opts.intervalNs);
+    this.folded = opts.folded ? new Folded() : undefined;
   }
 
   write(rec: AnyRecord): void {
@@ -199,7 +201,7 @@ export class GilStats implements Filter<AnyRecord> {
     if (ov <= 0) return;
     t.fig.held_offcpu_ns += ov;
     p.fig.held_offcpu_ns += ov;
-    this.folded.add('offcpu', t.fig.tid, s.stack ?? h.stack, ov, s.stack === undefined ? `[${s.state}]` : undefined);
+    this.folded?.add('offcpu', t.fig.tid, s.stack ?? h.stack, ov, s.stack === undefined ? `[${s.state}]` : undefined);
     const hs = h.hog?.sched;
     if (hs === undefined) return;
     hs.running_ns -= ov;
@@ -224,7 +226,7 @@ export class GilStats implements Filter<AnyRecord> {
 
   /** A waiter waited `ns` while hold `h` held: blame to the holder's stack, and to the hog. */
   private blamed(h: HoldIv, waiter: number, ns: number): void {
-    this.folded.add('blame', h.tid, h.stack, ns);
+    this.folded?.add('blame', h.tid, h.stack, ns);
     if (h.hog === undefined) return;
     h.hog.blamed_ns = (h.hog.blamed_ns ?? 0) + ns;
     h.waiters!.add(waiter);
@@ -242,7 +244,7 @@ export class GilStats implements Filter<AnyRecord> {
     p.fig.wait_hist.add(dur);
     if (rec.truncated !== true) t.fig.per4m.wait_ns += dur;
     this.windows.add(p.pid, a, b, 'wait_ns');
-    this.folded.add('wait', t.fig.tid, rec.stack, dur);
+    this.folded?.add('wait', t.fig.tid, rec.stack, dur);
     let holder: number | null = null;
     if (dur > 0) {
       // Who held while this thread waited, and whose hold it outlasted.
@@ -504,7 +506,7 @@ export class GilStats implements Filter<AnyRecord> {
       windows: this.doneWindows.map((w) => ({ ...w })),
       first_ts: Number.isFinite(this.firstTs) ? this.firstTs : null,
     });
-    if (this.opts.folded) summary.folded = this.folded.toJSON((tid) => this.names.get(tid) ?? String(tid));
+    if (this.folded) summary.folded = this.folded.toJSON((tid) => this.names.get(tid) ?? String(tid));
     return summary;
   }
 }

@@ -20,6 +20,7 @@ export function parseLabels(pairs: readonly string[]): Record<string, string> {
     }
     if (RESERVED.includes(key)) throw new UsageError(`--label ${key}: that name is one gil-stats gives its own rows (${RESERVED.join(', ')}); choose another`);
     if (Object.hasOwn(labels, key)) throw new UsageError(`--label ${key} given twice`);
+    if (eq === pair.length - 1) throw new UsageError(`--label ${key}= has no value: give ${key}=VALUE`);
     labels[key] = pair.slice(eq + 1);
   }
   return labels;

@@ -59,15 +59,19 @@ function addUp<K extends string>(into: Record<K, number>, from: Record<K, number
  */
 export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) => `summary ${i + 1}`)): GilStatsJSON {
   if (list.length === 0) throw new Error('nothing to merge');
-  // A capture in two summaries would count twice. The same recording labelled
-  // with two hosts is two origins (a test's copies); without origins, its id says.
-  const whose = new Map<string, string>();
+  // A capture in two summaries would count twice. Only the same recording
+  // under two known, different hosts is two captures (copies labelled per
+  // host); one relabelled, or of no known host, is the same one twice.
+  const whose = new Map<string, Array<{ name: string; host: string | null }>>();
   list.forEach((s, i) => {
-    const ids = s.origins.length > 0 ? s.origins.filter((o) => o.capture !== null).map((o) => o.key) : s.capture_ids;
-    for (const id of ids) {
-      const other = whose.get(id);
-      if (other !== undefined) throw new Error(`cannot merge: ${other} and ${names[i]} hold the same capture (id ${id}); give each capture once`);
-      whose.set(id, names[i]!);
+    const ids: Array<{ id: string; host: string | null }> =
+      s.origins.length > 0 ? s.origins.filter((o) => o.capture !== null).map((o) => ({ id: o.capture!, host: o.host })) : s.capture_ids.map((id) => ({ id, host: null }));
+    for (const { id, host } of ids) {
+      const seen = whose.get(id) ?? [];
+      const same = seen.find((x) => x.host === null || host === null || x.host === host);
+      if (same !== undefined) throw new Error(`cannot merge: ${same.name} and ${names[i]} hold the same capture (id ${id}); give each capture once`);
+      seen.push({ name: names[i]!, host });
+      whose.set(id, seen);
     }
   });
   const o = list[0]!.options;

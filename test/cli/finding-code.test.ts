@@ -191,5 +191,5 @@ t.test('fsync_hog-py312: a holder blocked in fsync is explained as blocked, in t
 t.test('--merge --format folded is a usage error: summaries keep no stacks', async (t) => {
   const r = await runBin('gil-stats', ['--merge', 'a.json', 'b.json', '--format', 'folded']);
   t.equal(r.exitCode, 2);
-  t.match(String(r.stderr), /--format folded needs the recordings/);
+  t.match(String(r.stderr), /folded stacks \(--format folded, -o FILE.folded\) need the recordings/);
 });

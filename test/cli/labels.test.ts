@@ -178,3 +178,33 @@ t.test('thread names in a rollup are escaped for the terminal, kept exact in JSO
   t.ok(byThread.groups.some((g: any) => /[\x00-\x1f\x7f]/.test(g.key ?? '')), 'JSON keeps the control characters of a name');
   t.notMatch(String(table.stdout), /[\x00-\x09\x0b-\x1f\x7f]/, 'the table has none');
 });
+
+t.test('one recording twice is refused however it is labelled; bad label and format choices are usage errors before reading', async (t) => {
+  const cap = fx + 'gil_hog.perf.txt.gz';
+  const a = join(tmp, 'plain.json');
+  const b = join(tmp, 'relabelled.json');
+  t.equal((await runBin('gil-stats', [cap, '-o', a])).exitCode, 0);
+  t.equal((await runBin('gil-stats', ['--label', 'host=web-1', cap, '-o', b])).exitCode, 0);
+  const twice = await runBin('gil-stats', ['--merge', a, b, '--by', 'comm']);
+  t.equal(twice.exitCode, 1, 'a summary without a host and one of the same capture labelled web-1: the same recording');
+  t.match(twice.stderr, /hold the same capture \(id [0-9a-f]{16}\); give each capture once/, 'named by the capture id');
+  const folded = join(tmp, 'm.folded');
+  const f = await runBin('gil-stats', ['--merge', a, '-o', folded]);
+  t.equal(f.exitCode, 2, '-o FILE.folded from summaries: a usage error, as --format folded is');
+  t.match(f.stderr, /need the recordings/);
+  t.same(readFileSyncOrNull(folded), null, 'and no file is written');
+  const empty = await runBin('gil-stats', ['--label', 'host=', cap]);
+  t.equal(empty.exitCode, 2);
+  t.match(empty.stderr, /--label host= has no value/);
+  const by = await runBin('gil-stats', ['--by', 'host', '--format', 'openmetrics', '/nonexistent.perf.txt']);
+  t.equal(by.exitCode, 2);
+  t.match(by.stderr, /--by writes table, json, ndjson, csv or markdown, not openmetrics/, 'refused before the input is opened');
+});
+
+function readFileSyncOrNull(p: string): string | null {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
