@@ -8,7 +8,8 @@ import { basename, join } from 'node:path';
 import { isSea } from 'node:sea';
 import { hideBin } from 'yargs/helpers';
 import { inBundle, run, runWhenMain, version, type Main } from '../lib/cli.js';
-import { UsageError } from '../lib/errors.js';
+import { DataError, UsageError } from '../lib/errors.js';
+import { describeIoError } from '../lib/io.js';
 import { isWorker, linkConsumer } from '../lib/scan-workers.js';
 import { traceScan } from '../filters/merge-trace/scan.js';
 import { main as perfParse } from './perf-parse.js';
@@ -54,14 +55,21 @@ async function installLinks(args: string[]): Promise<void> {
     // Under node the commands are npm's to install (npm install -g), each its own file.
     if (!isSea()) throw new UsageError('install-links links the single executable (npm run sea); under node, npm install -g installs the commands');
     const dir = args[0]!;
+    if (!lstatOrUndefined(dir)?.isDirectory()) throw new UsageError(`install-links ${dir}: not a directory`);
     const target = process.execPath;
     for (const name of Object.keys(COMMANDS)) {
       const link = join(dir, name);
       // A link left by an earlier install is replaced; anything else is not ours to remove.
-      const old = lstatOrUndefined(link);
+      let old;
+      try {
+        old = lstatOrUndefined(link);
+        if (old !== undefined && old.isSymbolicLink()) unlinkSync(link);
+        if (old === undefined || old.isSymbolicLink()) symlinkSync(target, link);
+      } catch (e) {
+        // No permission, a read-only disk: the system's reason, with the link.
+        throw new DataError(`${link}: ${describeIoError(e as Error)}`);
+      }
       if (old !== undefined && !old.isSymbolicLink()) throw new UsageError(`${link}: exists and is not a link: not replaced`);
-      if (old !== undefined) unlinkSync(link);
-      symlinkSync(target, link);
       process.stdout.write(`${link} -> ${target}\n`);
     }
   });

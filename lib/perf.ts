@@ -76,6 +76,7 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter):
  */
 export async function recordingInput(file: string, reporter: Reporter, shownAs = file): Promise<Input> {
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  if (statSync(file).isDirectory()) throw new UsageError(`${file}: is a directory`);
   if (process.env[PERF_SCRIPT_ENV]) return { ...(await perfScriptInput(file, reporter)), name: shownAs };
   let pd;
   try {

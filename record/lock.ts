@@ -3,6 +3,7 @@
 // pid; a lock whose owner is gone (killed, the machine rebooted) is taken over.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { EXIT_USAGE } from '../lib/errors.js';
+import { describeIoError } from '../lib/io.js';
 import { RecordError } from './errors.js';
 
 function alive(pid: number): boolean {
@@ -26,7 +27,10 @@ export function lockRecording(perfData: string): () => void {
       process.once('exit', release);
       return release;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        // No such folder, no permission: perf could not write there either.
+        throw new RecordError(`--perf-data ${perfData}: cannot create ${path}: ${describeIoError(e as Error)}`, EXIT_USAGE);
+      }
       const owner = Number(readFileSync(path, 'utf8').trim());
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
         throw new RecordError(

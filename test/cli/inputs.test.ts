@@ -167,3 +167,10 @@ t.test('bounds: --interval too fine is a usage error; a 200 MB line and 100,000-
   t.match(d.stdout, /\{"type":"y"\}/, 'the next line is read');
   t.equal((await runBin('gil-state', ['--strict'], { input: deep })).exitCode, 1, '--strict stops at it');
 });
+
+t.test('-i given a directory is a usage error with its name, not an internal error', async (t) => {
+  const r = await runBin('perf-parse', ['-i', tmpdir()]);
+  t.equal(r.exitCode, 2);
+  t.match(r.stderr, new RegExp(`${tmpdir()}: is a directory`));
+  t.notMatch(r.stderr, /internal error/);
+});

@@ -259,6 +259,13 @@ t.test('events lost: the share and the exact fix, from the same counts perf wrot
   t.match(r.stderr, new RegExp(`WARNING: perf lost [0-9.]+% of the events \\(${lost} of \\d+; the buffer was 1 pages \\(4 KiB\\) per CPU\\): record again with -m 16M`), `the lost count is perf's own (${lost})`);
 });
 
+t.test('--perf-data in a folder that does not exist: a usage error naming it, no probes added', { skip }, async (t) => {
+  const r = await record(['--record-only', '--perf-data', '/nonexistent-gilpipe/x.data', '--', PY, '-c', 'pass']);
+  t.equal(r.exitCode, 2);
+  t.match(r.stderr, /--perf-data \/nonexistent-gilpipe\/x\.data: cannot create \/nonexistent-gilpipe\/x\.data\.gil-record\.lock: /);
+  t.notMatch(r.stderr, /internal error|probes:/);
+});
+
 t.test('two gil-records on one perf.data: the second refuses, the first records intact', { skip }, async (t) => {
   const data = join(tmp, 'shared.data');
   const first = record(['--record-only', '--perf-data', data, '--', PY, join(W, 'two_cpu.py'), '3']);
