@@ -8,12 +8,8 @@ import { openRecordingsOrText, recordingInput } from '../lib/perf.js';
 import { FirstLine } from '../lib/sniff.js';
 import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
-import { compose, type Make } from '../lib/filter.js';
-import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
-import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
-import { PerfParser } from '../filters/perf-parse.js';
-import { kindOf, wrongInput } from '../filters/input-kind.js';
-import { type PerfParseRecord, recordJson } from '../filters/records.js';
+import { type AnyRecord, recordJson } from '../filters/records.js';
+import { Readers, recordsFrom } from '../filters/readers.js';
 
 const prog = 'perf-parse';
 
@@ -38,28 +34,14 @@ export async function main(args: string[]): Promise<void> {
     const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
     const bad = new BadInput(reporter, argv.strict);
     const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
-    const encode = ndjsonEncoder<PerfParseRecord>(io.sink, recordJson);
+    const encode = ndjsonEncoder<AnyRecord>(io.sink, recordJson);
     // perf script's text (a file or stdin) or a perf.data recording; what is neither is named, with what reads it.
-    // (Not filters/upstream.ts: it would load gil-state, and a later start lets an early Ctrl-C find no handler.)
-    const texts: PerfParser[] = [];
-    const recordings: PerfDataDecoder[] = [];
-    const fromText: Make<Buffer, PerfParseRecord> = compose(
-      (emit) => new LineSplitter(emit, bad, PERF_TEXT),
-      (emit) => texts[texts.push(new PerfParser(emit, bad)) - 1]!,
-    );
-    const fromRecording: Make<Buffer, PerfParseRecord> = (emit) => recordings[recordings.push(new PerfDataDecoder(emit, bad)) - 1]!;
-    const chain = new FirstLine<PerfParseRecord>((line, head) => {
-      const kind = kindOf(line, head);
-      const why = wrongInput(kind, prog);
-      if (why !== undefined) throw new DataError(`${bad.where.file}: ${why}`);
-      return kind === 'perf.data' ? fromRecording : fromText;
-    }, { write: encode, end: () => undefined });
-    const parsers = (): Array<PerfParser | PerfDataDecoder> => [...texts, ...recordings];
-    const read = (): number => texts.reduce((n, p) => n + p.stats.lines, 0) + recordings.reduce((n, d) => n + d.stats.records, 0);
+    const readers = new Readers(bad);
+    const chain = new FirstLine(recordsFrom(prog, bad, readers), { write: encode, end: () => undefined });
     try {
       if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
       const inputs = argv.input !== undefined ? [await recordingInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
-      const stop = inputs.some((i) => i.done) ? progress(prog, read) : () => undefined;
+      const stop = inputs.some((i) => i.done) ? progress(prog, () => readers.read()) : () => undefined;
       try {
         await pump(inputs, chain, io);
       } finally {
@@ -70,7 +52,7 @@ export async function main(args: string[]): Promise<void> {
       throw e;
     } finally {
       bad.summarise();
-      for (const note of parsers().flatMap((p) => p.notes())) reporter.say(note);
+      for (const note of readers.notes()) reporter.say(note);
     }
     await io.out.commit();
     if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);

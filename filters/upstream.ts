@@ -3,48 +3,23 @@
 // script text (through perf-parse, in the same process), and one that wants
 // spans also reads perf-parse's records and perf script text (through
 // gil-state as well). Nothing is serialised between stages chained here.
-import { DataError } from '../lib/errors.js';
 import { type Context, compose, type Emit, type Filter, type Make } from '../lib/filter.js';
-import { JSON_LINES, LineSplitter, PERF_TEXT } from '../lib/lines.js';
-import { NdjsonDecoder } from '../lib/ndjson.js';
-import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
 import { DEFAULTS as GIL_STATE_DEFAULTS, GilState, type GilStateOptions } from './gil-state.js';
-import { isGilStateType, kindOf, wrongInput } from './input-kind.js';
-import { PerfParser } from './perf-parse.js';
-import { type AnyRecord, narrow } from './records.js';
+import { isGilStateType, kindOf } from './input-kind.js';
+import { Readers, recordsFrom, type Stage } from './readers.js';
+import type { AnyRecord } from './records.js';
 
-type Stage = 'perf-parse' | 'gil-state' | 'gil-stats' | 'to-trace';
+export { recordsFrom };
 
-/** The upstream filters a run made, so their notes can be told at the end. */
-export class Upstream {
-  readonly parsers: PerfParser[] = [];
-  readonly recordings: PerfDataDecoder[] = [];
+/** The upstream filters a run made (readers, and gil-state), so their notes can be told at the end. */
+export class Upstream extends Readers {
   readonly states: GilState[] = [];
 
   constructor(
-    private readonly ctx: Context,
+    ctx: Context,
     readonly stateOptions: GilStateOptions = GIL_STATE_DEFAULTS,
-  ) {}
-
-  parser(emit: Emit<AnyRecord>): PerfParser {
-    const p = new PerfParser(emit, this.ctx);
-    this.parsers.push(p);
-    return p;
-  }
-
-  /** perf.data's records, read without perf (lib/perf-data/). */
-  recording(emit: Emit<AnyRecord>): PerfDataDecoder {
-    const d = new PerfDataDecoder(emit, this.ctx);
-    this.recordings.push(d);
-    return d;
-  }
-
-  /** Lines or records read so far, for the progress line. */
-  read(): number {
-    let n = 0;
-    for (const p of this.parsers) n += p.stats.lines;
-    for (const d of this.recordings) n += d.stats.records;
-    return n;
+  ) {
+    super(ctx);
   }
 
   state(emit: Emit<AnyRecord>): GilState {
@@ -54,22 +29,9 @@ export class Upstream {
   }
 
   /** What perf-parse and gil-state would have said, run on their own. */
-  notes(): string[] {
-    return [...this.parsers.flatMap((p) => p.notes()), ...this.recordings.flatMap((d) => d.notes()), ...this.states.flatMap((s) => s.notes())];
+  override notes(): string[] {
+    return [...super.notes(), ...this.states.flatMap((s) => s.notes())];
   }
-}
-
-/** A chooser for FirstLine: the chain that turns an input into records (perf-parse's, or anyone's). */
-export function recordsFrom(stage: Stage, ctx: Context, up: Upstream) {
-  return (line: string, head: Buffer): Make<Buffer, AnyRecord> => {
-    const kind = kindOf(line, head);
-    const why = wrongInput(kind, stage);
-    if (why !== undefined) throw new DataError(`${ctx.where.file}: ${why}`);
-    if (kind === 'perf.data') return (emit) => up.recording(emit);
-    // perf-parse reads whatever is not a recording as text, and says which lines are not perf script's.
-    if (kind === 'perf script text' || stage === 'perf-parse') return compose((emit) => new LineSplitter(emit, ctx, PERF_TEXT), (emit) => up.parser(emit));
-    return compose((emit) => new LineSplitter(emit, ctx, JSON_LINES), (emit) => new NdjsonDecoder(emit, ctx, narrow));
-  };
 }
 
 /** A chooser for FirstLine: the chain that turns an input into gil-state's records, running gil-state when the input is not its output. */

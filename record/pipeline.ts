@@ -8,17 +8,14 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadInput, Reporter, progress, version } from '../lib/cli.js';
-import { compose, connect, tee, type Filter, type Make } from '../lib/filter.js';
+import { connect, tee, type Filter } from '../lib/filter.js';
 import { consumeFile, readFileBytes } from '../lib/file-bytes.js';
 import { type Input, Output } from '../lib/io.js';
-import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
 import { recordingInput } from '../lib/perf.js';
-import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
 import { FirstLine } from '../lib/sniff.js';
 import { pump } from '../lib/run-stage.js';
 import { Interrupt } from '../lib/signals.js';
-import { PerfParser } from '../filters/perf-parse.js';
 import { DEFAULTS as GIL_STATE_DEFAULTS, GilState } from '../filters/gil-state.js';
 import { DEFAULTS as STATS_DEFAULTS, GilStats, type GilStatsJSON } from '../filters/gil-stats.js';
 import { FORMATTERS, notes as statsNotes } from '../filters/gil-stats/format.js';
@@ -26,8 +23,8 @@ import { DEFAULTS as TRACE_DEFAULTS, ToTrace } from '../filters/to-trace.js';
 import { TraceScan } from '../filters/merge-trace/scan.js';
 import { planMerge } from '../filters/merge-trace/plan.js';
 import { writeMerged } from '../filters/merge-trace/write.js';
-import { type AnyRecord, type PerfParseRecord, recordJson } from '../filters/records.js';
-import { kindOf } from '../filters/input-kind.js';
+import { type AnyRecord, recordJson } from '../filters/records.js';
+import { Readers, recordsFrom } from '../filters/readers.js';
 
 export interface PipelineOptions {
   perfData: string;
@@ -91,11 +88,11 @@ export async function stages(
     after.push({ write: encode, end: () => undefined });
   }
   // perf script's text, or a recording the native reader streams: its first bytes say which.
-  const parsers: Array<PerfParser | PerfDataDecoder> = [];
+  const readers = new Readers(bad);
   let state!: GilState;
   let events = 0;
   const gilState = connect((emit) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee(after));
-  const counted: Filter<PerfParseRecord> = {
+  const counted: Filter<AnyRecord> = {
     write: (r) => {
       events++;
       gilState.write(r);
@@ -103,23 +100,12 @@ export async function stages(
     endInput: () => gilState.endInput?.(),
     end: () => gilState.end(),
   };
-  const fromRecording: Make<Buffer, PerfParseRecord> = (emit) => parsers[parsers.push(new PerfDataDecoder(emit, bad)) - 1] as PerfDataDecoder;
-  const head = new FirstLine<PerfParseRecord>(
-    (line, first) =>
-      kindOf(line, first) === 'perf.data'
-        ? fromRecording
-        : compose(
-            (emit) => new LineSplitter(emit, bad, PERF_TEXT),
-            (emit) => parsers[parsers.push(new PerfParser(emit, bad)) - 1]!,
-          ),
-    counted,
-  );
-  const read = (): number => parsers.reduce((n, p) => n + (p instanceof PerfParser ? p.stats.lines : p.stats.records), 0);
+  const head = new FirstLine(recordsFrom('perf-parse', bad, readers), counted);
   const outs = [trace.out, ...(states ? [states.out] : [])];
   // A Ctrl-C now exits at once (gil-record's own handler): no half file left behind.
   const discard = (): void => outs.forEach((x) => x.discard());
   process.on('exit', discard);
-  const stopProgress = progress('perf-parse', read);
+  const stopProgress = progress('perf-parse', () => readers.read());
   try {
     await pump([input], head, { out: trace.out, sink: trace.sink, bad, interrupt: new Interrupt({ handle: false }), also: states ? [states] : [] });
     await done();
@@ -130,7 +116,7 @@ export async function stages(
     stopProgress();
     process.off('exit', discard);
     bad.summarise();
-    for (const note of parsers.flatMap((p) => p.notes())) say.parse.say(note);
+    for (const note of readers.notes()) say.parse.say(note);
   }
   for (const note of state.notes()) say.state.say(note);
   for (const note of toTrace.notes()) say.trace.say(note);

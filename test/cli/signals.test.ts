@@ -29,24 +29,36 @@ function cpuOf(pid: number): { state: string; ms: number } | undefined {
   }
 }
 
+/** Some thread of the process is blocked opening a FIFO: the command's own code asked for its input. */
+function openingFifo(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).some((tid) => readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8') === 'wait_for_partner');
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Waits until the command is past node's start-up and running its own code:
- * asleep on its input (no CPU for 150 ms after its first 50 ms), or busy
- * reading it (400 ms of CPU). A fixed sleep was not enough on a loaded
+ * Waits until the command is past node's start-up and running its own code
+ * (its signal handlers are set before it opens its input): a sign from its
+ * input first (blocked opening the FIFO; the writer's records taken from the
+ * pipe; some output written from a file), then asleep on it (no CPU for 150
+ * ms), or busy reading (400 ms of CPU). A fixed sleep, or idleness alone, was not enough on a loaded
  * machine: the signal came before the command had started.
  */
-async function started(pid: number): Promise<void> {
+async function started(pid: number, ready: () => boolean): Promise<void> {
   let last = -1;
   let still = 0;
   for (let i = 0; i < 400; i++) {
     await new Promise((r) => setTimeout(r, 50));
     const now = cpuOf(pid);
-    if (now === undefined || now.ms >= 400) return;
-    const ms = now.ms;
+    if (now === undefined) return;
+    if (!ready()) continue;
+    if (now.ms >= 400) return;
     // Asleep, not just waiting for a CPU on a busy machine.
-    still = ms === last && ms >= 50 && now.state === 'S' ? still + 1 : 0;
+    still = now.ms === last && now.state === 'S' ? still + 1 : 0;
     if (still >= 3) return;
-    last = ms;
+    last = now.ms;
   }
 }
 
@@ -70,14 +82,20 @@ async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' 
     // A live writer: part of the records now, then it stays open, writing nothing.
     child.stdin.write(readFileSync(records).subarray(0, 200_000));
   }
-  await started(child.pid!);
+  // A file: it has written some of its output (to stdout, or its -o file beside the target).
+  const wrote = (): boolean => stdout.length > 0 || readdirSync(dir).some((f) => f !== 'fifo');
+  const ready = feed === 'fifo' ? () => openingFifo(child.pid!) : feed === 'writer' ? () => child.stdin.writableLength === 0 : wrote;
+  await started(child.pid!, ready);
   const sent = Date.now();
   child.kill(sig);
+  // Read to 'close', not just 'exit': the last of its stderr (the partial-output note) may come after it exits.
+  const closed = once(child, 'close');
   const [exitCode, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-  // What a shell reports: an exit code, or 128 + the signal that ended it.
-  const code = exitCode ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : -1);
   const took = Date.now() - sent;
   if (feed === 'writer') child.stdin.destroy();
+  await closed;
+  // What a shell reports: an exit code, or 128 + the signal that ended it.
+  const code = exitCode ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : -1);
   const left = readdirSync(dir).filter((f) => f !== 'fifo');
   return { code, took, stdout, stderr, left, dir };
 }
