@@ -121,9 +121,10 @@ export class PerfParser implements Filter<string> {
   }
 
   /**
-   * The line after a cut one. The name's first half comes before a line that
-   * is an event of its own and starts in column 0 (the rest of the name; an
-   * event line's comm column is padded): the two are one event. Otherwise the
+   * The line after a cut one. A name's first half is padded (perf prints
+   * the comm column `%16s`, a name is at most 15 bytes) and comes before a
+   * line that is an event of its own and starts in column 0 (the rest of the
+   * name): the two are one event. Otherwise the
    * cut line is the rest of the event line before it. True when `next` was
    * used up.
    */
@@ -131,7 +132,7 @@ export class PerfParser implements Filter<string> {
     const cut = this.cut!;
     this.cut = undefined;
     const c0 = next.charCodeAt(0);
-    if (next.length > 0 && c0 !== 32 && c0 !== 9 && c0 !== 35) {
+    if (cut.charCodeAt(0) === 32 && next.length > 0 && c0 !== 32 && c0 !== 9 && c0 !== 35) {
       const head = parseHead(`${cut}\n${next}`, this.layout);
       if (head !== undefined && head.comm !== undefined && head.comm.includes('\n')) {
         this.flush();

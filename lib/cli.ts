@@ -43,6 +43,14 @@ export function debugVariable(): string {
   return `${packageInfo().name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_DEBUG`;
 }
 
+/** `FILE:` (or `FILE:LINE:`) in the message, at its start or after a space or a parenthesis: it names the input already. */
+function namesInput(msg: string, input: string): boolean {
+  for (let i = msg.indexOf(`${input}:`); i !== -1; i = msg.indexOf(`${input}:`, i + 1)) {
+    if (i === 0 || ' ('.includes(msg[i - 1]!)) return true;
+  }
+  return false;
+}
+
 /**
  * Writes `PROG: message` lines to stderr; the only channel for diagnostics.
  * Given the command's inputs, every message names them (`gil-state:
@@ -62,7 +70,7 @@ export class Reporter {
   }
   /** A message may quote the input (a name, a line): it reaches the terminal escaped. */
   say(msg: string): void {
-    const named = this.input === undefined || msg.includes(this.input) ? msg : `${this.input}: ${msg}`;
+    const named = this.input === undefined || namesInput(msg, this.input) ? msg : `${this.input}: ${msg}`;
     process.stderr.write(`${this.prog}: ${forTerminalLines(named)}\n`);
   }
 }

@@ -4,14 +4,13 @@
 // pipe before it wrote the perf.data header ("data size field is 0"), and
 // our uprobes would stay in the kernel.
 //
-// The watchdog is a small shell in a session of its own (so the terminal's
-// Ctrl-C does not reach it), started beside perf. It holds a reader of perf's
-// stderr pipe, so perf never writes to a pipe without one, and blocks reading
-// a pipe from us. A normal run tells it "done" and it exits. If we
-// die, that pipe reaches end-of-file with no word: it stops perf with SIGINT
-// (perf then writes a whole perf.data and ends the workload, as on Ctrl-C),
-// passes perf's last words on to our old stderr, waits for perf to let go of
-// the probes, removes them, and says so.
+// perf runs with SIGPIPE ignored (runRecord), so our closed stderr cannot
+// kill it. The watchdog is a small shell in a session of its own (so the
+// terminal's Ctrl-C does not reach it), started beside perf, blocked reading
+// a pipe from us. A normal run tells it "done" and it exits. If we die, that
+// pipe reaches end-of-file with no word: it stops perf with SIGINT (perf then
+// writes a whole perf.data and ends the workload, as on Ctrl-C), waits for
+// perf to let go of the probes, removes them, and says so on our old stderr.
 import { type ChildProcess, spawn } from 'node:child_process';
 
 // $1 perf's pid, $2 the probe group ('' for none). perf is nobody's child

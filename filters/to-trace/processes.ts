@@ -92,6 +92,12 @@ export class ProcessOrder {
   finish(): { folded: Folded | undefined; ranked: number[] } {
     let folded: Folded | undefined;
     for (const [pid, h] of this.held) {
+      // What was drawn may be a cut of its life (--from/--to, --min-dur): its threads' lifetimes say whether it was short.
+      const l = this.lives.get(pid);
+      if (l !== undefined && l.last - l.first >= SHORT_NS) {
+        for (const text of h.events) this.out(text);
+        continue;
+      }
       folded ??= { pid, pids: new Set() };
       folded.pids.add(pid);
       for (const text of h.events) this.out(pid === folded.pid ? text : repid(text, folded.pid));

@@ -304,6 +304,10 @@ t.test('processes: GIL data first, most contended on top; short ones without GIL
     { type: 'process', pid: 60, comm: 'python3.12', threads: 2, gil: true },
     { type: 'process', pid: 70, comm: 'daemon', threads: 1, gil: false },
   ];
+  // A window that shows only a little of the daemon: it lived 3 s (its thread record), so it is no short process.
+  const clipped = build(recs, { from: 1.5 * S, to: 1.55 * S }).events;
+  const clippedNames = Object.fromEntries(clipped.filter((e) => e.name === 'process_name').map((e) => [e.pid, e.args.name]));
+  t.equal(clippedNames[70], 'daemon', 'with --from/--to the daemon, drawn for 50 ms of its 3 s, stays itself');
   const { text, events, b } = build(recs);
   t.same(validateTrace(text), [], 'a valid trace');
   const sortIndex = Object.fromEntries(events.filter((e) => e.name === 'process_sort_index').map((e) => [e.pid, e.args.sort_index]));
