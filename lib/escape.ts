@@ -65,3 +65,13 @@ export function forCsv(s: string): string {
 export function forOpenMetrics(s: string): string {
   return forTerminal(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }
+
+/**
+ * A frame of a folded-stacks line (speedscope, flamegraph.pl): `;` would
+ * split it and a newline end the line; those and every character UNSAFE
+ * names (controls, bidi overrides, zero-width) become `?`. The format has
+ * no escape of its own, and its viewers run in a browser.
+ */
+export function forFolded(s: string): string {
+  return s.replace(UNSAFE, '?').replace(/;/g, '?');
+}

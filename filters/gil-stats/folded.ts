@@ -11,6 +11,7 @@
 // The root frame is the thread's name (a pool's threads share one: the
 // graph is about code, not threads). Memory is one number per distinct
 // stack, at most MAX_STACKS of them a weight; the rest go to one line.
+import { forFolded } from '../../lib/escape.js';
 import type { FoldedJSON } from './summary.js';
 
 export type Weight = keyof FoldedJSON;
@@ -56,16 +57,14 @@ export class Folded {
 }
 
 /**
- * One weight as folded text: frames joined by `;`, the weight in µs. A
- * frame's `;` would split it and a newline end the line: both, and every
- * control character, become `?` (thread names come from the input).
+ * One weight as folded text: frames joined by `;`, the weight in µs; each
+ * frame escaped for the format (lib/escape.ts: thread names come from the input).
  */
 export function foldedText(f: FoldedJSON, weight: Weight): string {
-  const clean = (s: string): string => s.replace(/[;\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
   let out = '';
   for (const l of f[weight]) {
     const us = Math.round(l.ns / 1000);
-    if (us > 0) out += `${l.stack.map(clean).join(';')} ${us}\n`;
+    if (us > 0) out += `${l.stack.map(forFolded).join(';')} ${us}\n`;
   }
   return out;
 }

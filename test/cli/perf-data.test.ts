@@ -3,7 +3,7 @@
 // kept up to the cut with the byte it broke at and exit 1, callchains handed
 // to perf script with a note, and the old path still there for comparison.
 import t from 'tap';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,9 @@ t.test('Ctrl-C while reading a perf.data: exit 130, the partial note, no truncat
   writeFileSync(big, Buffer.concat([one, ...Array.from({ length: 200 }, () => one.subarray(16))]));
   const out = join(tmp, 'interrupted.ndjson');
   const p = execa('node', [fileURLToPath(new URL('../../dist/bin/perf-parse.js', import.meta.url)), '-o', out, big], { reject: false });
-  await new Promise((res) => setTimeout(res, 1500));
+  // Signalled once it is writing its output (the temp file beside -o has records), not after a fixed time.
+  const writing = () => readdirSync(tmp).some((f) => f.includes('interrupted.ndjson.tmp-') && statSync(join(tmp, f)).size > 0);
+  for (let i = 0; i < 600 && !writing(); i++) await new Promise((res) => setTimeout(res, 50));
   p.kill('SIGINT');
   const r = await p;
   t.equal(r.exitCode, 130, String(r.stderr));

@@ -1,7 +1,7 @@
 // Every class of hostile text through every escaper: nothing that can drive
 // a terminal, reorder text, end a table cell or run in a spreadsheet survives.
 import t from 'tap';
-import { forCsv, forHtml, forMarkdown, forTerminal, forTerminalLines } from '../../lib/escape.js';
+import { forCsv, forFolded, forHtml, forMarkdown, forTerminal, forTerminalLines } from '../../lib/escape.js';
 
 const HOSTILE: Array<[string, string]> = [
   ['ESC sequence', '\x1b[2Jclear'],
@@ -29,6 +29,7 @@ for (const [what, s] of HOSTILE) {
     const csv = forCsv(s);
     t.notOk(RAW.test(csv), 'CSV: nothing raw');
     t.notOk(/^"?[=+\-@]/.test(csv), 'CSV: no formula');
+    t.notOk(RAW.test(forFolded(s)) || forFolded(s).includes(';'), `folded: ${JSON.stringify(forFolded(s))}`);
   });
 }
 
@@ -39,4 +40,6 @@ t.test('what is safe stays as it is', async (t) => {
   t.equal(forCsv('a,b'), '"a,b"');
   t.equal(forCsv('=1+2'), "'=1+2");
   t.equal(forMarkdown('a|b'), 'a\\|b');
+  t.equal(forFolded('ThreadPoolExecutor-0_2'), 'ThreadPoolExecutor-0_2');
+  t.equal(forFolded('a;b\u202ec'), 'a?b?c', 'the frame separator and a bidi override');
 });
