@@ -7,7 +7,7 @@ import type { GilStatsJSON, OriginJSON } from './summary.js';
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Names the metrics give their own labels (openmetrics.ts). */
-const RESERVED = ['pid', 'comm', 'thread', 'le'];
+export const RESERVED = ['pid', 'comm', 'thread', 'le'];
 
 /** `--label key=value` pairs as an object; a malformed or repeated key is a usage error. */
 export function parseLabels(pairs: readonly string[]): Record<string, string> {

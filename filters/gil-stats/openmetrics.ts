@@ -10,8 +10,8 @@
 // wait, the others are folded into thread="other".
 import { forOpenMetrics } from '../../lib/escape.js';
 import { LogHistogram, SUB, type HistogramJSON } from '../../lib/histogram.js';
-import { originsByKey } from './labels.js';
-import type { GilStatsJSON, ProcessJSON, ThreadJSON } from './summary.js';
+import { RESERVED, originsByKey } from './labels.js';
+import { type GilStatsJSON, type ProcessJSON, type ThreadJSON, rowKey } from './summary.js';
 
 /**
  * The `le` bounds, in ns: 2^k - 1 for k = 8 (255 ns) to 36 (68.7 s). Every
@@ -84,7 +84,7 @@ function byLabels(s: GilStatsJSON, top: number): Proc[] {
     const labels: Labels = [];
     if (o?.host != null) labels.push(['host', o.host]);
     for (const [k, v] of Object.entries(o?.labels ?? {})) {
-      if (k !== 'pid' && k !== 'comm' && k !== 'thread' && k !== 'le') labels.push([k, v]);
+      if (!RESERVED.includes(k)) labels.push([k, v]);
     }
     labels.push(['pid', String(p.pid ?? 'unknown')], ['comm', p.comm ?? '']);
     const key = JSON.stringify(labels);
@@ -96,10 +96,10 @@ function byLabels(s: GilStatsJSON, top: number): Proc[] {
     g.procs.push(p);
     g.wait.merge(LogHistogram.fromJSON(p.wait_hist));
     g.hold.merge(LogHistogram.fromJSON(p.hold_hist));
-    procOf.set(`${p.origin ?? ''}|${p.pid}`, g);
+    procOf.set(rowKey({ origin: p.origin, pid: p.pid }), g);
   }
   for (const t of s.threads) {
-    const g = procOf.get(`${t.origin ?? ''}|${t.pid}`);
+    const g = procOf.get(rowKey({ origin: t.origin, pid: t.pid }));
     if (!g) continue;
     addThread(g, t.comm ?? '', t);
   }

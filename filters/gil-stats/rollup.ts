@@ -8,7 +8,7 @@ import { HISTOGRAM_SCHEME, LogHistogram, type HistogramJSON } from '../../lib/hi
 import { forCsv, forMarkdown, forTerminal } from '../../lib/escape.js';
 import { fmtDur, fmtPct } from './columns.js';
 import { originsByKey } from './labels.js';
-import type { GilStatsJSON, OriginJSON } from './summary.js';
+import { type GilStatsJSON, type OriginJSON, rowKey } from './summary.js';
 
 export const ROLLUP_VERSION = 1;
 
@@ -108,7 +108,7 @@ export function rollup(s: GilStatsJSON, by: By): RollupJSON {
     return comm;
   };
   // A process is its origin and pid: the same pid of two captures is two processes.
-  const procKey = (x: { origin?: string; pid: number | null }): string => `${x.origin ?? ''}|${x.pid}`;
+  const procKey = (x: { origin?: string; pid: number | null }): string => rowKey({ origin: x.origin, pid: x.pid });
   const procOf = new Map(s.processes.map((p) => [procKey(p), p]));
   const add = (a: Adding, f: { time_ns: number; wait_ns: number; hold_ns: number; handoff_ns: number; waits: number; holds: number; wait_hist: HistogramJSON; hold_hist: HistogramJSON }): void => {
     a.g.time_ns += f.time_ns;
