@@ -29,6 +29,8 @@ for (const name of COMMANDS) {
 t.test("a choice's values are offered after it", async (t) => {
   const r = await runBin('gil-stats', ['--get-yargs-completions', 'gil-stats', '--format', '']);
   t.same(String(r.stdout).split('\n').filter(Boolean).sort(), [...FORMATS].sort(), "gil-stats --format: the formats it declares");
+  // And those are the formats docs/gil-stats.md documents (not only what the code gave yargs).
+  t.same([...FORMATS].sort(), ['csv', 'folded', 'json', 'markdown', 'ndjson', 'openmetrics', 'table']);
 });
 
 t.test('the completion command prints a script for bash, or for zsh under zsh', async (t) => {
