@@ -60,7 +60,7 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter):
     if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(fileHead(name, 8))) {
       inputs.push(await recordingInput(name, reporter));
     } else if (name !== '-' && existsSync(name) && statSync(name).isFile() && isFileModeGzip(name)) {
-      inputs.push(await recordingInput(await gunzipToTemp(name, reporter), reporter, name));
+      inputs.push(await recordingInput(name, reporter));
     } else {
       inputs.push(await openInput(name));
     }
@@ -77,6 +77,8 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter):
 export async function recordingInput(file: string, reporter: Reporter, shownAs = file): Promise<Input> {
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   if (statSync(file).isDirectory()) throw new UsageError(`${file}: is a directory`);
+  // Gzipped, as archives are: its header is at its end, so it is unzipped to a temporary file first.
+  if (isFileModeGzip(file)) return recordingInput(await gunzipToTemp(file, reporter), reporter, shownAs);
   if (process.env[PERF_SCRIPT_ENV]) return { ...(await perfScriptInput(file, reporter)), name: shownAs };
   let pd;
   try {

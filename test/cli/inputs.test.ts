@@ -174,3 +174,14 @@ t.test('-i given a directory is a usage error with its name, not an internal err
   t.match(r.stderr, new RegExp(`${tmpdir()}: is a directory`));
   t.notMatch(r.stderr, /internal error/);
 });
+
+t.test('-i takes a gzipped perf.data as a FILE argument does', async (t) => {
+  const gz = fileURLToPath(new URL('../fixtures/two_cpu-short.perf.data.gz', import.meta.url));
+  const [viaI, viaFile] = await Promise.all([runBin('perf-parse', ['-i', gz]), runBin('perf-parse', [gz])]);
+  t.equal(viaI.exitCode, 0, String(viaI.stderr));
+  // The fixture's own perf script text has one line per record: an independent count.
+  const text = gunzipSync(readFileSync(fileURLToPath(new URL('../fixtures/two_cpu-short.perf.txt.gz', import.meta.url)))).toString();
+  const events = text.split('\n').filter((l) => /^\s*\S.*\d+\.\d{9}:/.test(l)).length;
+  t.equal(String(viaI.stdout).split('\n').filter((l) => l && !l.startsWith('{"type":"header"')).length, events, `${events} events, one record each`);
+  t.equal(viaI.stdout, viaFile.stdout, 'the same records as the file given as it is');
+});
