@@ -39,8 +39,8 @@ export function findViewerDir(): string | undefined {
   return viewerDirs().find((d) => VIEWER_FILES.every((f) => existsSync(join(d, f))));
 }
 
-/** Why the viewer cannot run here, or undefined if it can. */
-export async function viewerAvailable(): Promise<string | undefined> {
+/** Why headless Chromium cannot be driven here (no Chromium, no playwright-core), or undefined if it can. */
+export async function browserAvailable(): Promise<string | undefined> {
   try {
     accessSync(CHROMIUM, constants.X_OK);
   } catch {
@@ -51,6 +51,13 @@ export async function viewerAvailable(): Promise<string | undefined> {
   } catch {
     return 'playwright-core is not installed (npm install)';
   }
+  return undefined;
+}
+
+/** Why the viewer cannot run here, or undefined if it can. */
+export async function viewerAvailable(): Promise<string | undefined> {
+  const browser = await browserAvailable();
+  if (browser !== undefined) return browser;
   if (!findViewerDir()) {
     return `Catapult viewer files not found in ${viewerDirs().join(', ')} (run scripts/install-test-deps.sh)`;
   }

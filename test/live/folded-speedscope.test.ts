@@ -5,12 +5,12 @@
 // file's lines here, by a few lines of independent code.
 import t from 'tap';
 import { createServer, type Server } from 'node:http';
-import { accessSync, constants, createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { root, runBin } from '../helpers/run.js';
-import { CHROMIUM } from '../helpers/viewer.js';
+import { CHROMIUM, browserAvailable } from '../helpers/viewer.js';
 
 const SPEEDSCOPE = join(root, 'node_modules/speedscope/dist/release');
 const capture = join(root, 'test/fixtures/pool_hog-py312.perf.txt.gz');
@@ -18,16 +18,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'folded-speedscope-test-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function why(): Promise<string | undefined> {
-  try {
-    accessSync(CHROMIUM, constants.X_OK);
-  } catch {
-    return `${CHROMIUM} not found (apt-get install chromium; see scripts/install-test-deps.sh)`;
-  }
-  try {
-    await import('playwright-core');
-  } catch {
-    return 'playwright-core is not installed (npm install)';
-  }
+  const browser = await browserAvailable();
+  if (browser !== undefined) return browser;
   if (!existsSync(join(SPEEDSCOPE, 'index.html'))) return `${SPEEDSCOPE} not found (npm install: speedscope is a dev dependency)`;
   if (!existsSync(capture)) return `${capture} has not been recorded`;
   return undefined;

@@ -6,24 +6,15 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PY, whyNotRecord } from '../helpers/recording.js';
 import { bin, root, runBin } from '../helpers/run.js';
 
-const PY = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
 const SYSPY = '/usr/bin/python3.11';
 const W = join(root, 'examples/workloads');
 const tmp = mkdtempSync(join(tmpdir(), 'gil-record-test-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function whyNot(): Promise<string | false> {
-  if (process.getuid?.() !== 0) return 'not root: uprobes and tracepoints need root';
-  if ((await execa('perf', ['--version'], { reject: false })).exitCode !== 0) return 'perf is not installed';
-  if (!existsSync('/sys/kernel/tracing/uprobe_events') && !existsSync('/sys/kernel/debug/tracing/uprobe_events')) return 'no uprobe_events in tracefs';
-  if (!existsSync(PY)) return `${PY} is missing (set GILPIPE_PYTHON to an interpreter with symbols)`;
-  const r = await execa('perf', ['record', '-q', '-o', '/dev/null', '-e', 'sched:sched_switch', '--', 'true'], { reject: false });
-  if (r.exitCode !== 0) return `perf cannot record tracepoints here: ${String(r.stderr).trim().split('\n')[0]}`;
-  return false;
-}
-const skip = await whyNot();
+const skip = await whyNotRecord();
 if (skip) t.comment(`skipping gil-record end-to-end tests: ${skip}`);
 
 /** Probe events now defined whose group is NAME (all of them without NAME). */

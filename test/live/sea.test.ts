@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { which } from '../../lib/which.js';
+import { PY, whyNotRecord } from '../helpers/recording.js';
 import { bin, root } from '../helpers/run.js';
 
 const fx = join(root, 'test/fixtures/');
-const PY = process.env.GILPIPE_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python';
 const COMMANDS = ['perf-parse', 'gil-state', 'gil-stats', 'to-trace', 'merge-trace', 'gil-record'];
 
 function whyNot(): string | false {
@@ -151,15 +151,7 @@ t.test('merge-trace: scans on worker threads, which run the bundle kept in the e
   for (const f of [...files, join(tmp, 'sea.json'), join(tmp, 'node.json')]) rmSync(f, { force: true });
 });
 
-async function whyNotRecord(): Promise<string | false> {
-  if (skip) return skip;
-  if (process.getuid?.() !== 0) return 'not root: uprobes and tracepoints need root';
-  if (!existsSync(PY)) return `${PY} is missing (set GILPIPE_PYTHON to an interpreter with symbols)`;
-  const r = await execa('perf', ['record', '-q', '-o', '/dev/null', '-e', 'sched:sched_switch', '--', 'true'], { reject: false });
-  if (r.exitCode !== 0) return `perf cannot record tracepoints here: ${String(r.stderr).trim().split('\n')[0]}`;
-  return false;
-}
-const noRecord = await whyNotRecord();
+const noRecord = skip || (await whyNotRecord(PY));
 
 t.test('gilpipe record: a live recording, with no node on PATH', { skip: noRecord, timeout: 120_000 }, async (t) => {
   const data = join(tmp, 'hog.data');
