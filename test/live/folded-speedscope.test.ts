@@ -72,9 +72,11 @@ t.test('the blame flame graph opens in speedscope with the weights of the file',
     for (const [symbol, total] of Object.entries(want)) {
       await page.keyboard.press('Control+f');
       await page.keyboard.type(symbol);
-      await page.waitForTimeout(300);
+      // The filter applies after a render: poll for the row (a fixed pause lost the race on a loaded CI machine).
+      const pattern = `(?:^|\\n)([\\d,]+) \\(<?[\\d.]+%\\)\\s+[\\d,]+ \\(<?[\\d.]+%\\)\\s+${symbol.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`;
+      await page.waitForFunction((p) => new RegExp(p).test(document.body.innerText + '\n'), pattern, { timeout: 15_000 }).catch(() => undefined);
       const text = await page.evaluate(() => document.body.innerText);
-      const row = new RegExp(`(?:^|\\n)([\\d,]+) \\(<?[\\d.]+%\\)\\s+[\\d,]+ \\(<?[\\d.]+%\\)\\s+${symbol.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`).exec(text + '\n');
+      const row = new RegExp(pattern).exec(text + '\n');
       t.ok(row, `speedscope lists ${symbol}`);
       if (row) t.equal(Number(row[1]!.replace(/,/g, '')), total, `with the total the file gives it (${total} µs)`);
       await page.keyboard.press('Escape');
