@@ -11,6 +11,7 @@ import { hideBin } from 'yargs/helpers';
 import { DataError, EXIT_DATA, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Context, Where } from './filter.js';
 import { forTerminalLines } from './escape.js';
+import { holdHeapGrowthIn } from './heap.js';
 
 /**
  * Set by the bundler (scripts/sea/build.mjs) to the package a bundle was made
@@ -189,6 +190,7 @@ export const strictOption = {
  */
 export async function run(prog: string, body: () => Promise<number | void>): Promise<void> {
   let code: number;
+  holdHeapGrowthIn();
   try {
     code = (await body()) ?? EXIT_OK;
   } catch (e) {
