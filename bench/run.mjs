@@ -103,8 +103,10 @@ say(`capture: ${textLines} lines of perf script text (${(statSync(text).size / 1
 // every stage sees ten times the events of the same threads, in time order.
 async function scaled(src, dst, isText) {
   const span = (() => {
-    // The first record with a time: a recording's records begin with its header.
-    const first = JSON.parse(execFileSync('sh', ['-c', `grep -m 1 '"ts":' '${parsed}'`]).toString());
+    // The first record with a time: a recording's records begin with its header,
+    // and perf's synthesised COMM records of the threads alive at the start have ts 0.
+    // (Taking one of those made a gap of the machine's uptime between the copies.)
+    const first = JSON.parse(execFileSync('sh', ['-c', `grep -m 1 -E '"ts":[1-9]' '${parsed}'`]).toString());
     const lastLine = execFileSync('sh', ['-c', `tail -n 1 '${parsed}'`]).toString();
     return JSON.parse(lastLine).ts - first.ts + 1e9;
   })();
