@@ -11,6 +11,12 @@ import { type Diagnostics, type GilPhase, type Registry, type SchedPhase, type S
 
 const RETURN_SUFFIX = /_{1,2}return$/;
 
+/** A probe event's name, classified: which GIL function, and whether the name says it is the return probe. */
+interface ProbeKind {
+  kind: 'take' | 'drop' | 'cond' | 'other';
+  returnName: boolean;
+}
+
 /** Consecutive pthread_cond_timedwait slices of one GIL wait are this close together. */
 const COND_MERGE_GAP = 1_000_000;
 
@@ -31,22 +37,22 @@ export class GilMachine {
   /** Returns true when the sample is a GIL probe (or the libc fallback) and was handled. */
   probe(rec: Sample, name: string, ts: number, t: Thread): boolean {
     const probe = rec.probe;
-    const isReturn = probe?.ret !== undefined || RETURN_SUFFIX.test(name);
-    const base = name.replace(RETURN_SUFFIX, '');
-    if (this.opts.takeGil.test(base)) {
+    const { kind, returnName } = this.kindOf(name);
+    const isReturn = returnName || probe?.ret !== undefined;
+    if (kind === 'take') {
       this.gilSeen(t, 'take_gil');
       if (isReturn) this.takeReturn(t, ts);
       else this.takeEntry(t, ts);
       if (t.gil === 'wait' || t.gil === 'hold') this.began(t, rec);
       return true;
     }
-    if (this.opts.dropGil.test(base)) {
+    if (kind === 'drop') {
       this.gilSeen(t, 'take_gil');
       if (isReturn) this.dropReturn(t, ts);
       else this.dropEntry(t, ts);
       return true;
     }
-    if (this.opts.condWait.test(base)) {
+    if (kind === 'cond') {
       this.gilSeen(t, 'cond_timedwait');
       if (isReturn) this.condReturn(t, ts, probe?.ret);
       else this.condEntry(t, ts);
@@ -57,6 +63,22 @@ export class GilMachine {
     if (probe !== undefined && this.otherProbes.size < 20) this.otherProbes.add(rec.event);
     return false;
   }
+
+  /** Which probe a name is, by the patterns; kept per name (a recording has a handful, each hit millions of times). */
+  private kindOf(name: string): ProbeKind {
+    let k = this.kinds.get(name);
+    if (k === undefined) {
+      const returnName = RETURN_SUFFIX.test(name);
+      const base = name.replace(RETURN_SUFFIX, '');
+      const o = this.opts;
+      const kind = o.takeGil.test(base) ? 'take' : o.dropGil.test(base) ? 'drop' : o.condWait.test(base) ? 'cond' : 'other';
+      k = { kind, returnName };
+      if (this.kinds.size < 1000) this.kinds.set(name, k);
+    }
+    return k;
+  }
+
+  private readonly kinds = new Map<string, ProbeKind>();
 
   /**
    * A thread switched out: off CPU while waiting for the GIL is a GIL sleep.

@@ -175,15 +175,32 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
   const chars = (n: string): ((raw: Buffer) => string) | undefined => {
     const x = f(n);
     if (x === undefined || !x.chars) return undefined;
-    return (raw) => utf8(readChars(raw, x.offset, x.offset + x.size));
+    return x.size === 16 ? commReader(x.offset) : (raw) => utf8(readChars(raw, x.offset, x.offset + x.size));
   };
   if (name === 'sched_switch' && pf.startsWith(SWITCH_FMT) && pf.endsWith(', REC->next_comm, REC->next_pid, REC->next_prio')) {
     // prev_state is the two %s of the format, evaluated as libtraceevent does (its letters differ across kernels).
     let state: Format['print'];
+    const stateArgs = pf.slice(SWITCH_FMT.length + 'REC->prev_comm, REC->prev_pid, REC->prev_prio, '.length, -', REC->next_comm, REC->next_pid, REC->next_prio'.length);
     try {
-      state = compilePrintFmt('"%s%s", ' + pf.slice(SWITCH_FMT.length + 'REC->prev_comm, REC->prev_pid, REC->prev_prio, '.length, -', REC->next_comm, REC->next_pid, REC->next_prio'.length), fields);
+      state = compilePrintFmt('"%s%s", ' + stateArgs, fields);
     } catch {
       return undefined;
+    }
+    const ps = f('prev_state');
+    // The letters depend on prev_state alone (in every kernel's format seen): made once per value.
+    if (ps !== undefined && !ps.chars && ps.loc === undefined && ps.size <= 8 && !/REC->(?!prev_state\b)/.test(stateArgs)) {
+      const print = state;
+      const letters = new Map<number, string>();
+      state = (raw, order) => {
+        const v = ps.size === 8 ? order.u64(raw, ps.offset) : ps.size === 4 ? order.u32(raw, ps.offset) : -1;
+        if (v < 0 || v >= 2 ** 32) return print(raw, order);
+        let text = letters.get(v);
+        if (text === undefined) {
+          text = print(raw, order);
+          if (letters.size < 4096) letters.set(v, text);
+        }
+        return text;
+      };
     }
     if (!pf.slice(SWITCH_FMT.length).startsWith('REC->prev_comm, REC->prev_pid, REC->prev_prio, ')) return undefined;
     const pc = chars('prev_comm'), pp = int('prev_pid'), pr = int('prev_prio'), nc = chars('next_comm'), np = int('next_pid'), nr = int('next_prio');
@@ -208,6 +225,35 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
     };
   }
   return undefined;
+}
+
+/**
+ * A task's 16-byte comm as text. Every switch and wakeup carries one or two,
+ * and they repeat: the last few texts are kept with their bytes (as four
+ * words), so a repeat costs four reads instead of a decode.
+ */
+function commReader(offset: number): (raw: Buffer) => string {
+  const SLOTS = 64;
+  const words = new Uint32Array(SLOTS * 4);
+  const texts: Array<string | undefined> = new Array<string | undefined>(SLOTS);
+  return (raw) => {
+    if (raw.length < offset + 16) return utf8(readChars(raw, offset, offset + 16));
+    const a = raw.readUInt32LE(offset);
+    const b = raw.readUInt32LE(offset + 4);
+    const c = raw.readUInt32LE(offset + 8);
+    const d = raw.readUInt32LE(offset + 12);
+    const slot = ((a ^ (b * 31) ^ (c * 131) ^ (d * 1031)) >>> 0) % SLOTS;
+    const w = slot * 4;
+    const known = texts[slot];
+    if (known !== undefined && words[w] === a && words[w + 1] === b && words[w + 2] === c && words[w + 3] === d) return known;
+    const text = utf8(readChars(raw, offset, offset + 16));
+    words[w] = a;
+    words[w + 1] = b;
+    words[w + 2] = c;
+    words[w + 3] = d;
+    texts[slot] = text;
+    return text;
+  };
 }
 
 // ------------------------------------------------------------ values
