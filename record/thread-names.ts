@@ -7,10 +7,10 @@ import { existsSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The hook's directory: beside this file in the sources, record/python/ of the package from dist/record/. */
+/** The hook's directory: beside this file in the sources, record/python/ of the package from dist/record/ or from the bundle, dist/gilpipe.mjs. */
 export function threadNameHook(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const dir of [join(here, 'python'), join(here, '..', '..', 'record', 'python')]) {
+  for (const dir of [join(here, 'python'), join(here, '..', '..', 'record', 'python'), join(here, '..', 'record', 'python')]) {
     if (existsSync(join(dir, 'sitecustomize.py'))) return dir;
   }
   return undefined;

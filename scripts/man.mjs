@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Man pages for the commands, made from what they say themselves: the
-// header comment of each built command (NAME, DESCRIPTION) and its --help
+// header comment of each command's source, bin/NAME.ts (NAME, DESCRIPTION) and its --help
 // (SYNOPSIS, OPTIONS, EXAMPLES), as help2man does, without needing help2man.
 // prepack runs it after the build; package.json's "man" installs the pages.
 //
 //   node scripts/man.mjs [--out DIR]     (default: dist/man; run npm run build first)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,10 +25,9 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 mkdirSync(out, { recursive: true });
 for (const name of COMMANDS) {
   const script = join(root, 'dist/bin', `${name}.js`);
-  let source;
-  try {
-    source = readFileSync(script, 'utf8');
-  } catch {
+  // The built file is a launcher of the bundle (scripts/bundle.mjs): the words are in the source.
+  const source = readFileSync(join(root, 'bin', `${name}.ts`), 'utf8');
+  if (!existsSync(script)) {
     process.stderr.write(`man: ${script} is missing: npm run build first\n`);
     process.exit(1);
   }
