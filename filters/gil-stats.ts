@@ -57,8 +57,8 @@ export const DEFAULTS: GilStatsOptions = { switchIntervalNs: 5_000_000, hogNs: 1
 export class GilStats implements Filter<AnyRecord> {
   // The capture being read; at its end its rows are labelled with its origin
   // and kept, so two captures' pid 4242 are two processes.
-  private readonly threads = new Map<string, ThreadAcc>();
-  private readonly procs = new Map<string, ProcessAcc>();
+  private readonly threads = new Map<number | string, ThreadAcc>();
+  private readonly procs = new Map<number | string, ProcessAcc>();
   private windows: Windows;
   private readonly doneThreads: ThreadJSON[] = [];
   private readonly doneProcs: ProcessJSON[] = [];
@@ -97,7 +97,7 @@ export class GilStats implements Filter<AnyRecord> {
 
   write(rec: AnyRecord): void {
     const file = this.ctx.where.file;
-    if (!this.sources.includes(file)) this.sources.push(file);
+    if (file !== this.sources[this.sources.length - 1] && !this.sources.includes(file)) this.sources.push(file);
     switch (rec.type) {
       case 'span':
         return this.span(rec, file);
@@ -130,7 +130,7 @@ export class GilStats implements Filter<AnyRecord> {
   }
 
   private thr(pid: number | null, tid: number): ThreadAcc {
-    const k = `${pid}:${tid}`;
+    const k = threadKey(pid, tid);
     let t = this.threads.get(k);
     if (!t) {
       t = new ThreadAcc(pid, tid);
@@ -140,7 +140,7 @@ export class GilStats implements Filter<AnyRecord> {
   }
 
   private proc(pid: number | null): ProcessAcc {
-    const k = String(pid);
+    const k = pid ?? 'null';
     let p = this.procs.get(k);
     if (!p) {
       p = new ProcessAcc(pid);
@@ -509,4 +509,13 @@ export class GilStats implements Filter<AnyRecord> {
     if (this.folded) summary.folded = this.folded.toJSON((tid) => this.names.get(tid) ?? String(tid));
     return summary;
   }
+}
+
+/** Above any tid Linux gives (PID_MAX_LIMIT is 2^22). */
+const TID_SPAN = 4_194_305;
+
+/** A thread's accumulator key: one number for pid and tid (exact far below 2^53), a string for what does not fit. */
+function threadKey(pid: number | null, tid: number): number | string {
+  if (tid >= 0 && tid < TID_SPAN && (pid === null || (pid >= 0 && pid < TID_SPAN))) return (pid === null ? 0 : pid + 1) * TID_SPAN + tid;
+  return `${pid}:${tid}`;
 }
