@@ -439,24 +439,23 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (a === undefined) return this.unusable(p, `a SAMPLE of event id ${id}, which no attribute has`);
     const st = a.sampleType;
     let q = p + 8;
-    const need = (n: number): boolean => q + n <= end;
     if (st & SAMPLE.IDENTIFIER) q += 8;
     const ipAt = st & SAMPLE.IP ? q : -1;
     if (st & SAMPLE.IP) {
-      if (!need(8)) return this.short(p);
+      if (q + 8 > end) return this.short(p);
       q += 8;
     }
     let pid: number | undefined;
     let tid: number | undefined;
     if (st & SAMPLE.TID) {
-      if (!need(8)) return this.short(p);
+      if (q + 8 > end) return this.short(p);
       pid = o.i32(b, q);
       tid = o.i32(b, q + 4);
       q += 8;
     }
     let ts = 0;
     if (st & SAMPLE.TIME) {
-      if (!need(8)) return this.short(p);
+      if (q + 8 > end) return this.short(p);
       ts = o.u64(b, q);
       q += 8;
     }
@@ -465,37 +464,42 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (st & SAMPLE.STREAM_ID) q += 8;
     let cpu: number | undefined;
     if (st & SAMPLE.CPU) {
-      if (!need(8)) return this.short(p);
+      if (q + 8 > end) return this.short(p);
       cpu = o.u32(b, q);
       q += 8;
     }
     if (st & SAMPLE.PERIOD) q += 8;
     if (st & SAMPLE.READ) {
-      if (!need(8)) return this.short(p);
+      if (q + 8 > end) return this.short(p);
       q += readSize(a, b, q, o);
     }
     let chain: string[] | undefined;
     if (st & SAMPLE.CALLCHAIN) {
-      if (!need(8)) return this.short(p);
+      if (q + 8 > end) return this.short(p);
       const nr = o.u64(b, q);
       q += 8;
-      if (!need(8 * nr)) return this.short(p);
+      if (q + 8 * nr > end) return this.short(p);
       chain = [];
       for (let i = 0; i < nr; i++, q += 8) if (o.u64big(b, q) < CONTEXT_MAX) chain.push(o.hex64(b, q));
     }
     let raw: Buffer | undefined;
     if (st & SAMPLE.RAW) {
-      if (!need(4)) return this.short(p);
+      if (q + 4 > end) return this.short(p);
       const n = o.u32(b, q);
-      if (!need(4 + n)) return this.short(p);
+      if (q + 4 + n > end) return this.short(p);
       raw = b.subarray(q + 4, q + 4 + n);
       q += 4 + n;
     }
     const event = this.nameOf(a);
-    const s: SampleRecord = { type: 'sample', ts, event, comm: '' };
-    if (pid !== undefined) s.pid = pid;
-    if (tid !== undefined) s.tid = tid;
-    if (cpu !== undefined) s.cpu = cpu;
+    let s: SampleRecord;
+    // Made whole when it can be: properties added one by one to a literal go to a store of their own.
+    if (pid !== undefined && tid !== undefined && cpu !== undefined) s = { type: 'sample', ts, event, comm: '', pid, tid, cpu };
+    else {
+      s = { type: 'sample', ts, event, comm: '' };
+      if (pid !== undefined) s.pid = pid;
+      if (tid !== undefined) s.tid = tid;
+      if (cpu !== undefined) s.cpu = cpu;
+    }
     if (a.type === ATTR_TYPE.TRACEPOINT && raw !== undefined) {
       const f = this.formats.get(a.config);
       if (f !== undefined && raw.length < f.size) return this.unusable(p, `a ${event} sample of ${raw.length} bytes of data, where its format has ${f.size}`);
