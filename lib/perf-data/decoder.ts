@@ -482,13 +482,15 @@ export class PerfDataDecoder implements Filter<Buffer> {
       chain = [];
       for (let i = 0; i < nr; i++, q += 8) if (o.u64big(b, q) < CONTEXT_MAX) chain.push(o.hex64(b, q));
     }
-    let raw: Buffer | undefined;
+    // The raw data is read where it lies (rawAt, rawLen), a Buffer of its own made only when printed generically.
+    let rawAt = -1;
+    let rawLen = 0;
     if (st & SAMPLE.RAW) {
       if (q + 4 > end) return this.short(p);
-      const n = o.u32(b, q);
-      if (q + 4 + n > end) return this.short(p);
-      raw = b.subarray(q + 4, q + 4 + n);
-      q += 4 + n;
+      rawLen = o.u32(b, q);
+      if (q + 4 + rawLen > end) return this.short(p);
+      rawAt = q + 4;
+      q += 4 + rawLen;
     }
     const event = this.nameOf(a);
     let s: SampleRecord;
@@ -500,12 +502,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
       if (tid !== undefined) s.tid = tid;
       if (cpu !== undefined) s.cpu = cpu;
     }
-    if (a.type === ATTR_TYPE.TRACEPOINT && raw !== undefined) {
+    if (a.type === ATTR_TYPE.TRACEPOINT && rawAt >= 0) {
       const f = this.formats.get(a.config);
-      if (f !== undefined && raw.length < f.size) return this.unusable(p, `a ${event} sample of ${raw.length} bytes of data, where its format has ${f.size}`);
-      if (f?.payload !== undefined) f.payload(raw, o, s);
+      if (f !== undefined && rawLen < f.size) return this.unusable(p, `a ${event} sample of ${rawLen} bytes of data, where its format has ${f.size}`);
+      if (f?.payload !== undefined) f.payload(b, rawAt, rawLen, o, s);
       else {
-        const text = f === undefined ? '' : f.print(raw, o);
+        const text = f === undefined ? '' : f.print(b.subarray(rawAt, rawAt + rawLen), o);
         if (text.length > 0) Object.assign(s, parsePayload(event, text));
       }
     } else if (ipAt >= 0 && chain === undefined) {

@@ -36,7 +36,7 @@ export interface Format {
    * capture is made of (uprobes, sched_switch, the wakeups), whose formats
    * are known word for word. Undefined for every other format.
    */
-  payload?: (raw: Buffer, order: ByteOrder, into: Payload) => void;
+  payload?: (b: Buffer, at: number, len: number, order: ByteOrder, into: Payload) => void;
 }
 
 /** Cut tracing data: what is missing is named. */
@@ -148,55 +148,65 @@ export function parseFormat(system: string, text: string, order: ByteOrder): For
 const SWITCH_FMT = '"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", ';
 const WAKE_FMT = '"comm=%s pid=%d prio=%d target_cpu=%03d", REC->comm, REC->pid, REC->prio, REC->target_cpu';
 
-/** The payload builders for formats known word for word (see Format.payload); they give what parsePayload gives for the printed text. */
+/**
+ * The payload builders for formats known word for word (see Format.payload);
+ * they give what parsePayload gives for the printed text. They read the
+ * record where it lies (`b` from `at`, `len` bytes, at least the format's
+ * size): a Buffer made per record for its data was a tenth of the reader's time.
+ */
 function direct(system: string, name: string, pf: string, fields: Map<string, Field>): Format['payload'] {
   const f = (n: string): Field | undefined => fields.get(n);
-  const hex = (x: Field) => (raw: Buffer, order: ByteOrder): string =>
-    x.size === 8 ? order.hex64(raw, x.offset) : order.u32(raw, x.offset).toString(16);
+  const hex = (x: Field) => (b: Buffer, at: number, order: ByteOrder): string =>
+    x.size === 8 ? order.hex64(b, at + x.offset) : order.u32(b, at + x.offset).toString(16);
   if (pf === '"(%lx)", REC->__probe_ip' && f('__probe_ip')) {
     const ip = hex(f('__probe_ip')!);
-    return (raw, order, into) => {
-      into.probe = { func: ip(raw, order) };
+    return (b, at, _len, order, into) => {
+      into.probe = { func: ip(b, at, order) };
     };
   }
   if (pf === '"(%lx <- %lx)", REC->__probe_func, REC->__probe_ret_ip' && f('__probe_func') && f('__probe_ret_ip')) {
     const func = hex(f('__probe_func')!);
     const ret = hex(f('__probe_ret_ip')!);
-    return (raw, order, into) => {
-      into.probe = { func: func(raw, order), ret: ret(raw, order) };
+    return (b, at, _len, order, into) => {
+      into.probe = { func: func(b, at, order), ret: ret(b, at, order) };
     };
   }
   if (system !== 'sched') return undefined;
-  const int = (n: string): ((raw: Buffer, order: ByteOrder) => number) | undefined => {
+  const int = (n: string): ((b: Buffer, at: number, order: ByteOrder) => number) | undefined => {
     const x = f(n);
-    if (x === undefined || x.chars || x.loc !== undefined || x.size > 4) return undefined;
-    return (raw, order) => readInt(raw, order, x) as number;
+    if (x === undefined || x.chars || x.loc !== undefined) return undefined;
+    const o = x.offset;
+    if (x.size === 4) return x.signed ? (b, at, order) => order.i32(b, at + o) : (b, at, order) => order.u32(b, at + o);
+    if (x.size === 2) return x.signed ? (b, at, order) => order.i16(b, at + o) : (b, at, order) => order.u16(b, at + o);
+    if (x.size === 1) return x.signed ? (b, at) => b.readInt8(at + o) : (b, at) => b[at + o]!;
+    return undefined;
   };
-  const chars = (n: string): ((raw: Buffer) => string) | undefined => {
+  const chars = (n: string): ((b: Buffer, at: number) => string) | undefined => {
     const x = f(n);
     if (x === undefined || !x.chars) return undefined;
-    return x.size === 16 ? commReader(x.offset) : (raw) => utf8(readChars(raw, x.offset, x.offset + x.size));
+    return x.size === 16 ? commReader(x.offset) : (b, at) => utf8(readChars(b, at + x.offset, at + x.offset + x.size));
   };
   if (name === 'sched_switch' && pf.startsWith(SWITCH_FMT) && pf.endsWith(', REC->next_comm, REC->next_pid, REC->next_prio')) {
     // prev_state is the two %s of the format, evaluated as libtraceevent does (its letters differ across kernels).
-    let state: Format['print'];
+    let print: Format['print'];
     const stateArgs = pf.slice(SWITCH_FMT.length + 'REC->prev_comm, REC->prev_pid, REC->prev_prio, '.length, -', REC->next_comm, REC->next_pid, REC->next_prio'.length);
     try {
-      state = compilePrintFmt('"%s%s", ' + stateArgs, fields);
+      print = compilePrintFmt('"%s%s", ' + stateArgs, fields);
     } catch {
       return undefined;
     }
+    let state = (b: Buffer, at: number, len: number, order: ByteOrder): string => print(b.subarray(at, at + len), order);
     const ps = f('prev_state');
     // The letters depend on prev_state alone (in every kernel's format seen): made once per value.
-    if (ps !== undefined && !ps.chars && ps.loc === undefined && ps.size <= 8 && !/REC->(?!prev_state\b)/.test(stateArgs)) {
-      const print = state;
+    if (ps !== undefined && !ps.chars && ps.loc === undefined && (ps.size === 8 || ps.size === 4) && !/REC->(?!prev_state\b)/.test(stateArgs)) {
       const letters = new Map<number, string>();
-      state = (raw, order) => {
-        const v = ps.size === 8 ? order.u64(raw, ps.offset) : ps.size === 4 ? order.u32(raw, ps.offset) : -1;
-        if (v < 0 || v >= 2 ** 32) return print(raw, order);
+      const slow = state;
+      state = (b, at, len, order) => {
+        const v = ps.size === 8 ? order.u64(b, at + ps.offset) : order.u32(b, at + ps.offset);
+        if (v >= 2 ** 32) return slow(b, at, len, order);
         let text = letters.get(v);
         if (text === undefined) {
-          text = print(raw, order);
+          text = slow(b, at, len, order);
           if (letters.size < 4096) letters.set(v, text);
         }
         return text;
@@ -205,23 +215,23 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
     if (!pf.slice(SWITCH_FMT.length).startsWith('REC->prev_comm, REC->prev_pid, REC->prev_prio, ')) return undefined;
     const pc = chars('prev_comm'), pp = int('prev_pid'), pr = int('prev_prio'), nc = chars('next_comm'), np = int('next_pid'), nr = int('next_prio');
     if (!pc || !pp || !pr || !nc || !np || !nr) return undefined;
-    return (raw, order, into) => {
+    return (b, at, len, order, into) => {
       into.fields = {
-        prev_comm: pc(raw),
-        prev_pid: pp(raw, order),
-        prev_prio: pr(raw, order),
-        prev_state: state(raw, order),
-        next_comm: nc(raw),
-        next_pid: np(raw, order),
-        next_prio: nr(raw, order),
+        prev_comm: pc(b, at),
+        prev_pid: pp(b, at, order),
+        prev_prio: pr(b, at, order),
+        prev_state: state(b, at, len, order),
+        next_comm: nc(b, at),
+        next_pid: np(b, at, order),
+        next_prio: nr(b, at, order),
       };
     };
   }
   if ((name === 'sched_waking' || name === 'sched_wakeup' || name === 'sched_wakeup_new') && pf === WAKE_FMT) {
     const c = chars('comm'), p = int('pid'), pr = int('prio'), cpu = int('target_cpu');
     if (!c || !p || !pr || !cpu) return undefined;
-    return (raw, order, into) => {
-      into.fields = { comm: c(raw), pid: p(raw, order), prio: pr(raw, order), target_cpu: cpu(raw, order) };
+    return (b, at, _len, order, into) => {
+      into.fields = { comm: c(b, at), pid: p(b, at, order), prio: pr(b, at, order), target_cpu: cpu(b, at, order) };
     };
   }
   return undefined;
@@ -232,21 +242,21 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
  * and they repeat: the last few texts are kept with their bytes (as four
  * words), so a repeat costs four reads instead of a decode.
  */
-function commReader(offset: number): (raw: Buffer) => string {
+function commReader(offset: number): (b: Buffer, at: number) => string {
   const SLOTS = 64;
   const words = new Uint32Array(SLOTS * 4);
   const texts: Array<string | undefined> = new Array<string | undefined>(SLOTS);
-  return (raw) => {
-    if (raw.length < offset + 16) return utf8(readChars(raw, offset, offset + 16));
-    const a = raw.readUInt32LE(offset);
-    const b = raw.readUInt32LE(offset + 4);
-    const c = raw.readUInt32LE(offset + 8);
-    const d = raw.readUInt32LE(offset + 12);
+  return (buf, at) => {
+    const o = at + offset;
+    const a = buf.readUInt32LE(o);
+    const b = buf.readUInt32LE(o + 4);
+    const c = buf.readUInt32LE(o + 8);
+    const d = buf.readUInt32LE(o + 12);
     const slot = ((a ^ (b * 31) ^ (c * 131) ^ (d * 1031)) >>> 0) % SLOTS;
     const w = slot * 4;
     const known = texts[slot];
     if (known !== undefined && words[w] === a && words[w + 1] === b && words[w + 2] === c && words[w + 3] === d) return known;
-    const text = utf8(readChars(raw, offset, offset + 16));
+    const text = utf8(readChars(buf, o, o + 16));
     words[w] = a;
     words[w + 1] = b;
     words[w + 2] = c;

@@ -246,16 +246,28 @@ t.test('sched_switch: the print fmt evaluated as libtraceevent does, printed and
     b.writeInt32LE(120, 60);
     return b;
   };
+  // The builder reads a record where it lies in the buffer: here 24 bytes in, after bytes that are not its.
+  const build = (r: Buffer, into: { fields?: Record<string, unknown> }) => {
+    const b = Buffer.alloc(24 + r.length, 0xee);
+    r.copy(b, 24);
+    f.payload!(b, 24, r.length, LITTLE, into);
+  };
   const cases: Array<[bigint, string]> = [[0n, 'R'], [0x100n, 'R+'], [1n, 'S'], [2n, 'D'], [0x80n, 'I'], [3n, 'S|D'], [0x101n, 'S+'], [0x20n, 'Z'], [0x10n, 'X']];
   for (const [state, letters] of cases) {
     t.equal(f.print(raw(state), LITTLE), `prev_comm=python prev_pid=4242 prev_prio=120 prev_state=${letters} ==> next_comm=swapper/1 next_pid=0 next_prio=120`, `state ${state}: ${letters}`);
     const built: { fields?: Record<string, unknown> } = {};
-    f.payload!(raw(state), LITTLE, built);
+    build(raw(state), built);
     t.same(built.fields, { prev_comm: 'python', prev_pid: 4242, prev_prio: 120, prev_state: letters, next_comm: 'swapper/1', next_pid: 0, next_prio: 120 });
+  }
+  // Again, from the letters and names kept from the first time.
+  for (const [state, letters] of cases) {
+    const built: { fields?: Record<string, unknown> } = {};
+    build(raw(state, 'other'), built);
+    t.same([built.fields!.prev_state, built.fields!.prev_comm], [letters, 'other'], `state ${state} again: ${letters}`);
   }
   // A 16-byte name has no NUL of its own: it ends with the field.
   const long: { fields?: Record<string, unknown> } = {};
-  f.payload!(raw(0n, 'abcdefghijklmnop'), LITTLE, long);
+  build(raw(0n, 'abcdefghijklmnop'), long);
   t.equal(long.fields!.prev_comm, 'abcdefghijklmnop');
 });
 
