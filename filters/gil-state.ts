@@ -111,7 +111,7 @@ export class GilState implements Filter<AnyRecord> {
   private sample(rec: Sample): void {
     const ts = rec.ts;
     this.reg.seen(ts);
-    const name = baseName(rec.event);
+    const name = this.nameOf(rec.event);
     const tid = rec.tid;
     if (rec.pid !== undefined) this.reg.sawPid = true;
 
@@ -136,6 +136,18 @@ export class GilState implements Filter<AnyRecord> {
 
     if (!used || this.opts.keepSamples) this.emit(rec);
   }
+
+  /** An event's name without its group, kept per event: the same few names come millions of times, and a kept string's hash is known. */
+  private nameOf(event: string): string {
+    let name = this.names.get(event);
+    if (name === undefined) {
+      name = baseName(event);
+      if (this.names.size < 1000) this.names.set(event, name);
+    }
+    return name;
+  }
+
+  private readonly names = new Map<string, string>();
 
   private task(rec: Comm | Fork | Exit): void {
     const { ts, pid, tid } = rec;

@@ -40,6 +40,7 @@ export class Repeats {
    * that time needs them: time nearly always moves on, and then no key is made.
    */
   private atLatest: Event[] = [];
+  private nAtLatest = 0;
   private latestKeys: Set<string> | undefined;
   private readonly first: string[] = [];
   /** While an input repeats from its start: events up to this time are ones already seen. */
@@ -77,10 +78,11 @@ export class Repeats {
     }
     if (ts > this.latest) {
       this.latest = ts;
-      this.atLatest.length = 0;
+      // Emptied by count (setting an array's length is a call into the runtime, once per event).
+      this.nAtLatest = 0;
       this.latestKeys = undefined;
     } else {
-      this.latestKeys ??= new Set(this.atLatest.map(key));
+      this.latestKeys ??= new Set(this.atLatest.slice(0, this.nAtLatest).map(key));
       const k = key(r);
       if (this.latestKeys.has(k)) {
         this.dropped++;
@@ -88,7 +90,7 @@ export class Repeats {
       }
       this.latestKeys.add(k);
     }
-    this.atLatest.push(r);
+    this.atLatest[this.nAtLatest++] = r;
     if (this.first.length < FIRST) this.first.push(key(r));
     return false;
   }
