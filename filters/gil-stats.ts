@@ -12,7 +12,7 @@ import { DataError } from '../lib/errors.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { HISTOGRAM_SCHEME } from '../lib/histogram.js';
 import type { AnyRecord, Capture, GilSpan, Handoff, ProcessInfo, SchedSpan, Span, ThreadInfo } from './records.js';
-import { ProcessAcc, ThreadAcc, Windows, pushTop, type HoldIv, type OffcpuIv, type OwnHoldIv, type WaitIv } from './gil-stats/accumulate.js';
+import { ProcessAcc, ThreadAcc, Windows, mayEnterTop, pushTop, type HoldIv, type OffcpuIv, type OwnHoldIv, type WaitIv } from './gil-stats/accumulate.js';
 import { finish } from './gil-stats/derive.js';
 import { Folded } from './gil-stats/folded.js';
 import { HogStacks } from './gil-stats/stacks.js';
@@ -282,6 +282,7 @@ export class GilStats implements Filter<AnyRecord> {
       this.addUncovered(p, a, b, others);
       p.waitBuf.add({ start: a, end: b, tid: t.fig.tid, depth });
     }
+    if (!mayEnterTop(this.topWaits, this.opts.top, dur)) return;
     const top: TopEntry = { pid: p.pid, tid: t.fig.tid, ts: a, dur_ns: dur, source, holder };
     if (rec.stack !== undefined) {
       top.python = pyFunction(rec.stack) ?? null;
@@ -342,7 +343,7 @@ export class GilStats implements Filter<AnyRecord> {
       iv.waiters = new Set();
       pushTop(p.fig.hogs.longest, HOGS_KEPT, hog);
     }
-    pushTop(this.topHolds, this.opts.top, { pid: p.pid, tid, ts: a, dur_ns: dur, source });
+    if (mayEnterTop(this.topHolds, this.opts.top, dur)) pushTop(this.topHolds, this.opts.top, { pid: p.pid, tid, ts: a, dur_ns: dur, source });
     if (dur <= 0) return;
     let forced = false;
     p.waitBuf.forOverlapping(a, b, (w) => {
