@@ -128,9 +128,15 @@ export function parseHead(line: string, layout: Layout): Head | undefined {
 
 function readAround(line: string, t: [number, number, number], layout: Layout): Head | undefined {
   const [secStart, dot, colon] = t;
+  // The fields every event line has are there from the start (filled in below): added one by one they went to a store of their own.
   const head: Head = {
+    comm: undefined,
+    pid: undefined,
+    tid: undefined,
+    cpu: undefined,
     ts: parseTs(line, secStart, dot, colon),
     decimals: colon - dot - 1,
+    event: undefined,
     payload: '',
   };
   if (!readPrefix(line, secStart, head, layout)) return undefined;
@@ -168,33 +174,25 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
 
 /** Reads comm, pid/tid, cpu, misc and tod leftwards from the time. */
 function readPrefix(line: string, end: number, head: Head, layout: Layout): boolean {
-  let p = end;
-  const skipSpaces = (): void => {
-    while (p > 0 && line.charCodeAt(p - 1) === CH_SPACE) p--;
-  };
-  const tokenStart = (): number => {
-    let s = p;
-    while (s > 0 && line.charCodeAt(s - 1) !== CH_SPACE) s--;
-    return s;
-  };
-  skipSpaces();
+  // Helpers are plain functions of p, not closures over it: a closure's context was made per line.
+  let p = spacesBefore(line, end);
   if (p === 0) return true; // -F time,event,...: nothing before the time
 
   // Wall-clock time of day (-F +tod): `YYYY-MM-DD HH:MM:SS.frac`, the only token with a colon.
   {
-    const s0 = tokenStart();
+    const s0 = tokenBefore(line, p);
     if (line.indexOf(':', s0) !== -1 && line.indexOf(':', s0) < p) {
       const m = TOD_RE.exec(line.slice(Math.max(0, p - 40), p));
       if (m) {
         head.tod = m[1];
         p -= m[1]!.length;
-        skipSpaces();
+        p = spacesBefore(line, p);
         if (p === 0) return true;
       }
     }
   }
 
-  let s = tokenStart();
+  let s = tokenBefore(line, p);
   // misc letters (-F +misc) sit between [cpu] and the time.
   if (p - s <= 6 && isMisc(line, s, p) && s > 0) {
     let b = s;
@@ -203,8 +201,8 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
     if (c === 93 /* ] */ || (c >= CH_0 && c <= CH_9)) {
       head.misc = line.slice(s, p);
       p = s;
-      skipSpaces();
-      s = tokenStart();
+      p = spacesBefore(line, p);
+      s = tokenBefore(line, p);
     }
   }
   if (p - s >= 3 && line.charCodeAt(s) === 91 /* [ */ && line.charCodeAt(p - 1) === 93) {
@@ -212,9 +210,9 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
     if (Number.isNaN(cpu) || cpu < 0) return false;
     head.cpu = cpu;
     p = s;
-    skipSpaces();
+    p = spacesBefore(line, p);
     if (p === 0) return true;
-    s = tokenStart();
+    s = tokenBefore(line, p);
   } else if (s > 0 && !Number.isNaN(intAt(line, s, p)) && line.charCodeAt(s) !== 45) {
     // -L: cpu as a bare number after an 8-byte comm; only when the tid token ends early.
     let q = s;
@@ -267,6 +265,19 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
   head.comm = padded ? line.slice(lead, commEnd) : line.slice(0, commEnd);
   if (padded && lead > 0) head.padded = true;
   return true;
+}
+
+/** Where the run of spaces ending at p begins. */
+function spacesBefore(line: string, p: number): number {
+  while (p > 0 && line.charCodeAt(p - 1) === CH_SPACE) p--;
+  return p;
+}
+
+/** Where the token ending at p begins (at a space, or the line's start). */
+function tokenBefore(line: string, p: number): number {
+  let s = p;
+  while (s > 0 && line.charCodeAt(s - 1) !== CH_SPACE) s--;
+  return s;
 }
 
 /** The integer in line[s, e) when it is all `-?digits` (at most 15 of them), else NaN. */
