@@ -1,18 +1,22 @@
 // gil-record --live: perf record writes its data to a pipe (-o -, woken for
-// every event) that perf script reads as it comes (-i -), and that text goes
-// through perf-parse, gil-state and, side by side, the live intervals and
-// gil-stats, in this process. Each closed interval is a `live` record on
+// every event) that the perf.data reader (lib/perf-data/) reads as it comes,
+// in this process, into gil-state and, side by side, the live intervals and
+// gil-stats. With --stacks (DWARF, which perf unwinds) perf script reads the
+// pipe instead (-i -), and its text goes through perf-parse. Each closed interval is a `live` record on
 // stdout (NDJSON), or on a terminal a screen redrawn in place; when the
 // recording ends (Ctrl-C, SIGTERM, --duration, the process exits) the last
 // interval is written and the whole-run gil-stats table goes to stderr, so
 // stdout stays one record per line. No perf.data and no trace are kept.
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { BadInput, Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
-import { connect, tee } from '../lib/filter.js';
+import { type Emit, type Filter, connect, tee } from '../lib/filter.js';
 import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
+import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
+import type { AnyRecord } from '../filters/records.js';
 import { PERF_SCRIPT_ARGS } from '../lib/perf.js';
 import { Screen } from '../lib/screen.js';
 import { PerfParser } from '../filters/perf-parse.js';
@@ -60,10 +64,11 @@ export function monotonicNs(): number {
 
 /** Records live until the end of the recording; returns the exit status. */
 export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, 'perfData' | 'stream'>, run: LiveRun): Promise<number> {
-  const script = perfScriptFromPipe(o.stacks);
+  // DWARF stacks are perf's to unwind: only then does perf script read the pipe.
+  const script = o.stacks ? perfScriptFromPipe() : undefined;
   const bad = new BadInput(new Reporter('perf-parse'), false);
   let state!: GilState;
-  let parser!: PerfParser;
+  let reader!: { notes(): string[] };
   let summary: GilStatsJSON | undefined;
   const screen = run.screen ? new Screen(process.stdout) : undefined;
   const what = o.target.pid !== undefined ? `pid ${o.target.pid}` : o.target.command.join(' ');
@@ -89,13 +94,14 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
     { ...LIVE_DEFAULTS, everyNs: run.everyNs },
   );
   const gilStats = new GilStats((s) => (summary = s), bad, STATS_DEFAULTS);
-  const head = connect(
-    (emit) => new LineSplitter(emit, bad, PERF_TEXT),
-    connect((emit) => (parser = new PerfParser(emit, bad)), connect((emit) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee([live, gilStats]))),
-  );
+  const spans = connect((emit: Emit<AnyRecord>) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee([live, gilStats]));
+  const head: Filter<Buffer> =
+    script !== undefined
+      ? connect((emit) => new LineSplitter(emit, bad, PERF_TEXT), connect((emit) => (reader = new PerfParser(emit, bad)), spans))
+      : connect((emit) => (reader = new PerfDataDecoder(emit, bad)), spans);
   let failure: unknown;
   let lastData = monotonicNs();
-  script.child.stdout!.on('data', (chunk: Buffer) => {
+  const feed = (chunk: Buffer): void => {
     lastData = monotonicNs();
     if (failure !== undefined) return;
     try {
@@ -103,8 +109,25 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
     } catch (e) {
       failure = e;
     }
-  });
-  const ended = once(script.child, 'close');
+  };
+  let ended: Promise<unknown>;
+  let data: (out: Readable) => void;
+  if (script !== undefined) {
+    script.child.stdout!.on('data', feed);
+    ended = once(script.child, 'close');
+    data = (out) => out.pipe(script.child.stdin!);
+  } else {
+    let out: Readable | undefined;
+    let gotOut: () => void = () => undefined;
+    const started = new Promise<void>((res) => (gotOut = res));
+    data = (o) => {
+      out = o;
+      o.on('data', feed);
+      gotOut();
+    };
+    // perf's stdout ends when perf does (or never came, when it did not start).
+    ended = started.then(() => once(out!, 'close'));
+  }
   // Only when perf has been quiet: while its data comes, the data's own time
   // closes intervals, and a tick would close one before late data reached it.
   // Only while perf records: once it stops (a signal, --duration, the program
@@ -126,7 +149,7 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   let rec;
   try {
     const target = { ...o.target, command: stdoutToStderr(o.target.command) };
-    rec = await recorder.record({ ...o, target, perfData: '-', stream: script.child.stdin!, onPerf: (pid) => {
+    rec = await recorder.record({ ...o, target, perfData: '-', data, onPerf: (pid) => {
         perfPid = pid;
         // So that an idle program, with no events, still gets an interval a second.
         live.start(monotonicNs());
@@ -137,15 +160,15 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
     process.off('SIGTERM', stop);
     // perf record is gone: what is left is in the pipe, and the end closes the last interval.
     clearInterval(ticker);
-    script.child.stdin!.end();
   }
   await ended;
   if (failure !== undefined) throw failure;
   head.end();
   bad.summarise();
-  for (const note of parser.notes()) new Reporter('perf-parse').say(note);
+  if (bad.brokenInput !== undefined) run.say.say(`perf's data: ${bad.brokenInput.replace(/^stdin: /, '')}`);
+  for (const note of reader.notes()) new Reporter('perf-parse').say(note);
   for (const note of state.notes()) new Reporter('gil-state').say(note);
-  if (script.stderr().trim()) run.say.say(`perf script said: ${script.stderr().trim().replace(/\n+/g, ' ')}`);
+  if (script?.stderr().trim()) run.say.say(`perf script said: ${script.stderr().trim().replace(/\n+/g, ' ')}`);
   if (live.unseenNs > 0) run.say.say(`${(live.unseenNs / 1e9).toFixed(3)} s of GIL waits and holds were going on when perf attached and seen only when they ended: counted in the table, in no interval`);
   if (live.lateNs > 0) run.say.say(`${(live.lateNs / 1e9).toFixed(3)} s of GIL time reached gil-record after its interval was written: counted in the table, in no interval`);
   // perf says this even writing to a pipe; without it perf failed, whatever the exit code.
@@ -176,8 +199,8 @@ function running(pid: number): boolean {
  * Ctrl-C at the terminal stops perf record, which then flushes what it has;
  * perf script must read on until that pipe ends, not stop with it.
  */
-function perfScriptFromPipe(stacks: boolean): { child: ChildProcess; stderr(): string } {
-  const args = stacks ? PERF_SCRIPT_ARGS.map((a) => (a === '+pid' ? '+pid,+ip,+sym,+dso' : a)) : PERF_SCRIPT_ARGS;
+function perfScriptFromPipe(): { child: ChildProcess; stderr(): string } {
+  const args = PERF_SCRIPT_ARGS.map((a) => (a === '+pid' ? '+pid,+ip,+sym,+dso' : a));
   const child = spawn('perf', ['script', '-i', '-', ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let tail = '';
   child.stderr!.on('data', (b: Buffer) => (tail = (tail + b.toString('utf8')).slice(-8192)));

@@ -6,7 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
-import type { Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { EXIT_DATA, EXIT_USAGE } from '../lib/errors.js';
 import { PERF_PACKAGE_HINT } from '../lib/perf.js';
 import { which } from '../lib/which.js';
@@ -148,7 +148,7 @@ export interface RecordResult {
  */
 export async function runRecord(
   args: string[],
-  opts: { quiet?: boolean; env?: NodeJS.ProcessEnv; onStart?: (pid: number) => void; stdout?: Writable } = {},
+  opts: { quiet?: boolean; env?: NodeJS.ProcessEnv; onStart?: (pid: number) => void; data?: (out: Readable) => void } = {},
 ): Promise<RecordResult> {
   if (which('perf') === undefined) throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
   // perf ignores SIGPIPE (an ignored signal stays ignored across exec): if
@@ -160,12 +160,14 @@ export async function runRecord(
   const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE; exec perf "$@"', 'gil-record', ...args], {
     ...(opts.env !== undefined ? { env: opts.env, extendEnv: false } : {}),
     stdin: 'inherit',
-    stdout: opts.stdout ?? 'inherit',
+    // With -o -, perf's stdout is the recording: read as it comes, never buffered whole.
+    stdout: opts.data !== undefined ? 'pipe' : 'inherit',
     stderr: 'pipe',
-    buffer: { stderr: false },
+    buffer: { stdout: false, stderr: false },
     reject: false,
   });
   if (sub.pid !== undefined) opts.onStart?.(sub.pid);
+  if (opts.data !== undefined) opts.data(sub.stdout!);
   let tail = '';
   sub.stderr?.on('data', (chunk: Buffer) => {
     const s = chunk.toString('utf8');

@@ -2,7 +2,7 @@
 // out whatever happens (perf fails, Ctrl-C, SIGTERM, an error of ours), since
 // uprobes outlive the process that made them. perf handles the signals while
 // it runs; before and after, a signal removes our probes and ends the run.
-import type { Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { RecordError } from './errors.js';
@@ -34,8 +34,8 @@ export interface RecordingOptions {
   quiet: boolean;
   /** Run the program under VizTracer, which writes this file. */
   viztracer?: string;
-  /** perf's data (perfData '-') into this stream as it comes, perf woken for every event (--live). */
-  stream?: Writable;
+  /** Given perf's data (perfData '-') as it comes, perf woken for every event (--live). */
+  data?: (out: Readable) => void;
   /** Told perf's pid once it runs. */
   onPerf?: (pid: number) => void;
 }
@@ -78,12 +78,12 @@ export class Recorder {
         durationS,
         mmapPages: o.mmapPages,
         command: withDefaultSigpipe(command),
-        noBuffering: o.stream !== undefined,
+        noBuffering: o.data !== undefined,
       });
       return await runRecord(args, {
         quiet: o.quiet,
         env: pid === undefined ? this.targetEnv(o) : undefined,
-        stdout: o.stream,
+        data: o.data,
         onStart: (perfPid) => {
           watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined);
           o.onPerf?.(perfPid);
