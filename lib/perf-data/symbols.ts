@@ -528,6 +528,9 @@ export interface SymbolizerOptions {
 }
 
 const DEFAULT_MAX_SYMBOLS = 2_000_000;
+const MAX_FILES = 1024;
+/** Reasons told at most; past them the count of frames goes to one line. */
+const MAX_REASONS = 50;
 
 /** Resolves callchains against the maps its MMAP records built, in the order the records are delivered. */
 export class Symbolizer {
@@ -537,7 +540,6 @@ export class Symbolizer {
   private kernel: KernelSymbols | string | undefined;
   private readonly dsos = new Map<string, Dso>();
   private cachedSymbols = 0;
-  private readonly perfMaps = new Map<string, SymbolTable | undefined>();
   private readonly buildIds = new Map<string, string>();
   private host: { hostname?: string; osrelease?: string } = {};
   private readonly problems = new Map<string, number>();
@@ -714,20 +716,28 @@ export class Symbolizer {
   }
 
   private perfMap(name: string): SymbolTable | undefined {
-    if (this.perfMaps.has(name)) return this.perfMaps.get(name);
-    const base = name.slice('/tmp/'.length);
-    let t: SymbolTable | undefined;
-    for (const dir of this.opts.perfMapDirs) {
-      t = loadPerfMap(`${dir}/${base}`);
-      if (t !== undefined) break;
-    }
-    if (t === undefined) this.unresolved(`${name} is not on this machine: its JIT frames (CPython -X perf) stay unnamed, as perf script leaves them`);
-    this.perfMaps.set(name, t);
-    return t;
+    const d = this.cached(name, () => {
+      const base = name.slice('/tmp/'.length);
+      for (const dir of this.opts.perfMapDirs) {
+        const table = loadPerfMap(`${dir}/${base}`);
+        if (table !== undefined) return { table };
+      }
+      return { problem: `no perf map ${name} here (the file a JIT writes, CPython's -X perf for one): its frames stay unnamed, as in perf script` };
+    });
+    if (d.problem !== undefined) this.unresolved(d.problem);
+    return d.table;
   }
 
   private dso(m: MapEntry): Dso {
-    const key = m.dso;
+    return this.cached(m.dso, () => (m.vdso ? this.loadVdso() : loadElfDso(m.dso, this.buildIds.get(m.dso), this.opts.buildIdDir)));
+  }
+
+  /**
+   * Symbol tables by file, the least recently used dropped first once they
+   * hold more than maxCachedSymbols symbols or MAX_FILES files: a recording
+   * of a thousand programs does not keep a thousand tables.
+   */
+  private cached(key: string, load: () => Dso): Dso {
     const known = this.dsos.get(key);
     if (known !== undefined) {
       // Most recently used last: the first in the map is the one dropped.
@@ -735,16 +745,21 @@ export class Symbolizer {
       this.dsos.set(key, known);
       return known;
     }
-    const d = m.vdso ? this.loadVdso() : loadElfDso(m.dso, this.buildIds.get(m.dso), this.opts.buildIdDir);
+    const d = load();
     const n = d.table?.size ?? 0;
     for (const [k, old] of this.dsos) {
-      if (this.cachedSymbols + n <= this.opts.maxCachedSymbols) break;
+      if (this.cachedSymbols + n <= this.opts.maxCachedSymbols && this.dsos.size < MAX_FILES) break;
       this.cachedSymbols -= old.table?.size ?? 0;
       this.dsos.delete(k);
     }
     this.dsos.set(key, d);
     this.cachedSymbols += n;
     return d;
+  }
+
+  /** The files whose symbol tables are kept now, and their symbols. */
+  cache(): { files: number; symbols: number } {
+    return { files: this.dsos.size, symbols: this.cachedSymbols };
   }
 
   /** The vdso: its copy in the build-id cache, else this process's own when the build ids agree. */
@@ -765,7 +780,8 @@ export class Symbolizer {
 
   private unresolved(why: string): void {
     this.stats.unresolved++;
-    this.problems.set(why, (this.problems.get(why) ?? 0) + 1);
+    const key = this.problems.has(why) || this.problems.size < MAX_REASONS ? why : 'in other files (more reasons than are told)';
+    this.problems.set(key, (this.problems.get(key) ?? 0) + 1);
   }
 
   /** One line per reason frames were left without the symbol perf script would print. */
