@@ -39,6 +39,16 @@ interface MmapItem {
   kernel: boolean;
 }
 
+/**
+ * What a sample's frames are named from when it is delivered: its callchain
+ * entries, or its ip (and whether it was taken in the kernel). Kept under a
+ * symbol, which no serialiser writes, and cleared on delivery.
+ */
+const UNNAMED = Symbol('unnamed');
+interface Unnamed {
+  [UNNAMED]?: { chain: Buffer } | { hi: number; lo: number; kernel: boolean } | undefined;
+}
+
 /** Every record but the header has a time. */
 type Timed = Exclude<PerfDataRecord, HeaderRecord>;
 type Queued = Timed | MmapItem;
@@ -174,8 +184,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
   private facts: HeaderFacts = { strings: new Map() };
   private headerSent = false;
   private symbols: Symbolizer;
-  /** A sample's callchain entries, until it is delivered and they are named. */
-  private readonly chains = new WeakMap<SampleRecord, Buffer>();
+  private showsIp: boolean | undefined;
   /** FORK records perf record synthesized for tasks running before it: they copy no maps. */
   private readonly synthesized = new WeakSet<Timed>();
   private readonly symbolNotes: string[] = [];
@@ -230,6 +239,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
     this.formats.clear();
     this.nextFlush = 0;
     this.maxTs = 0;
+    this.showsIp = undefined;
     this.eventDescNames = [];
     this.facts = { strings: new Map() };
     this.headerSent = false;
@@ -460,6 +470,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
     }
   }
 
+  /** Whether perf-parse's perf script shows every sample's ip (it asks for +ip,+sym,+dso when an event has callchains). */
+  private ipShown(): boolean {
+    this.showsIp ??= this.attrs.some((a) => (a.sampleType & SAMPLE.CALLCHAIN) !== 0);
+    return this.showsIp;
+  }
+
   private attrOf(id: number | undefined): Attr | undefined {
     if (this.attrs.length === 1 || id === undefined) return this.attrs[0];
     return this.byId.get(id);
@@ -550,14 +566,20 @@ export class PerfDataDecoder implements Filter<Buffer> {
         const text = f === undefined ? '' : f.print(raw, o);
         if (text.length > 0) Object.assign(s, parsePayload(event, text));
       }
-    } else if (ipAt >= 0 && chain === undefined) {
+    } else if (ipAt >= 0 && chain === undefined && !this.ipShown()) {
       // perf script prints a software or hardware event's ip with its symbol; the address is what is known here.
       s.ip = { addr: o.hex64(b, ipAt) };
       this.stats.unresolved++;
     }
     if (chain !== undefined) {
       s.callchain = [];
-      this.chains.set(s, chain);
+      (s as Unnamed)[UNNAMED] = { chain };
+    } else if (ipAt >= 0 && this.ipShown()) {
+      // perf-parse asks perf script for ip, sym and dso when a recording has callchains: a sample without one shows its ip so.
+      s.ip = { addr: '' };
+      const lo = o.little ? b.readUInt32LE(ipAt) : b.readUInt32BE(ipAt + 4);
+      const hi = o.little ? b.readUInt32LE(ipAt + 4) : b.readUInt32BE(ipAt);
+      (s as Unnamed)[UNNAMED] = { hi, lo, kernel: (o.u16(b, p + 4) & 7) === MISC_CPUMODE_KERNEL };
     }
     this.stats.samples++;
     this.enqueue(ts, s);
@@ -621,8 +643,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (r.type === 'sample') {
       const t = this.thread(r.pid ?? -1, r.tid ?? -1);
       r.comm = t.comm;
-      const chain = this.chains.get(r);
-      if (chain !== undefined) r.callchain = this.symbols.resolve(r.pid ?? -1, chain, 0, chain.length / 8, this.order!);
+      const u = (r as Unnamed)[UNNAMED];
+      if (u !== undefined) {
+        if ('chain' in u) r.callchain = this.symbols.resolve(r.pid ?? -1, u.chain, 0, u.chain.length / 8, this.order!);
+        else r.ip = this.symbols.ip(r.pid ?? -1, u.hi, u.lo, u.kernel);
+        (r as Unnamed)[UNNAMED] = undefined;
+      }
     } else if (r.type === 'comm') {
       const t = this.thread(r.pid, r.tid);
       t.comm = r.comm;

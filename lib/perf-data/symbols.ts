@@ -475,7 +475,12 @@ interface MapEntry {
   identity: boolean;
   perfMap: boolean;
   vdso: boolean;
+  /** Frames named in it, by ip: call sites repeat (shared objects: no stage changes a frame). */
+  frames?: Map<number, Frame>;
 }
+
+/** Frames remembered per map (and for the kernel) at most; past it the memo starts again. */
+const MEMO_MAX = 1 << 16;
 
 /** One process's maps, sorted by start and disjoint. */
 class ProcessMaps {
@@ -543,6 +548,8 @@ export class Symbolizer {
   private readonly buildIds = new Map<string, string>();
   private host: { hostname?: string; osrelease?: string } = {};
   private readonly problems = new Map<string, number>();
+  private readonly kernelFrames = new Map<number, Frame>();
+  private lastUnresolved = 0;
   private readonly opts: Required<Omit<SymbolizerOptions, 'perfMapDirs'>> & { perfMapDirs: string[] };
   /** Frames resolved and frames left without the symbol perf would give. */
   readonly stats = { frames: 0, unresolved: 0 };
@@ -650,11 +657,37 @@ export class Symbolizer {
     return frames;
   }
 
-  private kernelFrame(hi: number, lo: number): Frame {
+  /**
+   * A sample's own ip, as perf script prints it beside the event: the
+   * address itself, with the symbol and file of the kernel's maps or the
+   * process's as the sample's mode says, else of the other (thread__find_map_fb).
+   */
+  ip(pid: number, hi: number, lo: number, kernel: boolean): Frame {
     const addr = hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
+    const proc = this.procs.get(pid);
+    let f = kernel ? this.kernelFrame(hi, lo) : this.userFrame(proc, hi, lo);
+    const inKernel = hi >= KBASE_HI;
+    if (f.dso === null && inKernel !== kernel) f = inKernel ? this.kernelFrame(hi, lo) : this.userFrame(proc, hi, lo);
+    return { addr, sym: f.sym ?? null, dso: f.dso ?? null };
+  }
+
+  private kernelFrame(hi: number, lo: number): Frame {
     const km = this.kernelMap;
-    if (hi < KBASE_HI || km === undefined) return { addr, sym: null, dso: null };
+    if (hi < KBASE_HI || km === undefined) return { addr: hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0'), sym: null, dso: null };
     const a = (hi - KBASE_HI) * TWO32 + lo;
+    const known = this.kernelFrames.get(a);
+    if (known !== undefined) return known;
+    const f = this.newKernelFrame(hi, lo, a, km);
+    // Without kallsyms each frame is counted in the note; named ones are remembered.
+    if (typeof this.kernel !== 'string') {
+      if (this.kernelFrames.size >= MEMO_MAX) this.kernelFrames.clear();
+      this.kernelFrames.set(a, f);
+    }
+    return f;
+  }
+
+  private newKernelFrame(hi: number, lo: number, a: number, km: { start: number; end: number }): Frame {
+    const addr = hi.toString(16) + lo.toString(16).padStart(8, '0');
     const k = this.kernelSymbols();
     // Loaded, the kernel's map spans its symbols (map__fixup_start/end); unloaded, what its MMAP said.
     const [start, end] = typeof k === 'string' ? [km.start, km.end] : [k.table.first, k.table.last];
@@ -702,12 +735,28 @@ export class Symbolizer {
     const m = hi < 0x200000 ? proc?.find(hi * TWO32 + lo) : undefined;
     if (m === undefined) return { addr: hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0'), sym: null, dso: null };
     const ip = hi * TWO32 + lo;
+    m.frames ??= new Map();
+    const known = m.frames.get(ip);
+    if (known !== undefined) return known;
+    const f = this.newUserFrame(m, ip);
+    // A frame left unnamed for a reason is said each time it comes (the count in the note); it is not remembered.
+    if (f.sym !== null || this.stats.unresolved === this.lastUnresolved) {
+      if (m.frames.size >= MEMO_MAX) m.frames.clear();
+      m.frames.set(ip, f);
+    }
+    this.lastUnresolved = this.stats.unresolved;
+    return f;
+  }
+
+  private newUserFrame(m: MapEntry, ip: number): Frame {
+    this.lastUnresolved = this.stats.unresolved;
     const rel = m.identity ? ip : ip - m.start + m.pgoff;
     const addr = rel.toString(16);
     if (m.perfMap) return { addr, sym: this.perfMap(m.dso)?.find(rel) ?? null, dso: m.dso };
     const dso = this.dso(m);
     if (dso.table === undefined) {
-      if (dso.problem !== undefined) this.unresolved(dso.problem);
+      // A special map ([uprobes], [vsyscall]) is no file, for perf either.
+      if (dso.problem !== undefined && !m.dso.startsWith('[')) this.unresolved(dso.problem);
       return { addr, sym: null, dso: m.dso };
     }
     const sym = dso.table.find(rel);

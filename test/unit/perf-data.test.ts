@@ -222,6 +222,14 @@ t.test('what the recordings hold: every kind the fixtures were made for', async 
   for (const name of ['file', 'pipe', 'py38', 'py313']) t.ok(probes(name) > 100, `${name}: GIL probe hits (${probes(name)})`);
 });
 
+t.test("jit: the JIT's frames named from its perf map, one per call it made (its truth)", async (t) => {
+  const truth = JSON.parse(readFileSync(dir + 'jit.truth.json', 'utf8'));
+  const map = `/tmp/perf-${truth.pid}.map`;
+  const frames = (full.get('jit') ?? []).flatMap((l) => (JSON.parse(l).callchain ?? []) as Array<{ sym: string | null; dso: string | null }>);
+  for (const name of truth.functions as string[]) t.equal(frames.filter((f) => f.dso === map && f.sym === name).length, truth.calls, `${name}: ${truth.calls}`);
+  t.equal(frames.filter((f) => f.dso === map && f.sym === null).length, truth.calls * truth.unnamed, 'the one the map leaves out: unnamed, in the map');
+});
+
 t.test('a perf.data cut anywhere: no exception, what was read is kept, where it broke is said', async (t) => {
   for (const name of ['file', 'pipe']) {
     const path = unzipped(name, dir + `${name}.perf.data.gz`);
