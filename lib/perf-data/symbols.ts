@@ -373,8 +373,10 @@ function loadPerfMap(path: string): SymbolTable | undefined {
 
 interface KernelSymbols {
   table: SymbolTable;
-  /** Where the recording's _text is, minus where this kallsyms has it (kallsyms__delta). */
+  /** Where this kallsyms has _text (kallsyms__delta compares it with the recording's). */
   text?: number;
+  /** Where its modules' symbols are: perf names their frames from /proc/modules and the modules' files; this reader does not. */
+  modules?: [number, number];
 }
 
 /** kallsyms as perf loads it (dso__load_kallsyms, without modules: their maps come from /proc/modules). */
@@ -406,8 +408,15 @@ function loadKallsyms(path: string): KernelSymbols | string {
   if (!nonzero) return `${path} hides its addresses (kernel.kptr_restrict; read it as root)`;
   byStart(syms);
   fixupEnd(syms, true);
-  syms = fixupDuplicate(syms).filter((s) => !s.name.includes('\t') && s.name !== '__entry_SYSCALL_64_trampoline');
-  return { table: new SymbolTable(syms), ...(textAt !== undefined ? { text: textAt } : {}) };
+  syms = fixupDuplicate(syms);
+  let modules: [number, number] | undefined;
+  for (const s of syms) {
+    // The ftrace trampolines are listed as a module of their own, which /proc/modules has not either.
+    if (!s.name.includes('\t') || s.name.includes('[__builtin__')) continue;
+    modules = modules === undefined ? [s.start, s.end] : [Math.min(modules[0], s.start), Math.max(modules[1], s.end)];
+  }
+  syms = syms.filter((s) => !s.name.includes('\t') && s.name !== '__entry_SYSCALL_64_trampoline');
+  return { table: new SymbolTable(syms), ...(textAt !== undefined ? { text: textAt } : {}), ...(modules !== undefined ? { modules } : {}) };
 }
 
 /** A kernel address (16 hex digits from ffff...) as an offset from 0xffff000000000000; undefined for others. */
@@ -417,11 +426,6 @@ function kernelAddr(hex: string): number | undefined {
   const lo = parseInt(hex.slice(8), 16);
   if (!(hi >= KBASE_HI)) return hi === 0 && lo === 0 ? 0 : undefined;
   return (hi - KBASE_HI) * TWO32 + lo;
-}
-
-function kernelHex(n: number): string {
-  const hi = Math.floor(n / TWO32) + KBASE_HI;
-  return hi.toString(16) + (n % TWO32).toString(16).padStart(8, '0');
 }
 
 /** The build id in a notes file (/sys/kernel/notes). */
@@ -691,7 +695,12 @@ export class Symbolizer {
     const k = this.kernelSymbols();
     // Loaded, the kernel's map spans its symbols (map__fixup_start/end); unloaded, what its MMAP said.
     const [start, end] = typeof k === 'string' ? [km.start, km.end] : [k.table.first, k.table.last];
-    if (a < start || a > end || (a === end && start !== end)) return { addr, sym: null, dso: null };
+    if (a < start || a > end || (a === end && start !== end)) {
+      if (typeof k !== 'string' && k.modules !== undefined && a >= k.modules[0] && a < k.modules[1]) {
+        this.unresolved('kernel module frames: perf names them from /proc/modules and the modules themselves, this reader does not');
+      }
+      return { addr, sym: null, dso: null };
+    }
     if (typeof k === 'string') {
       this.unresolved(`kernel frames: ${k}`);
       return { addr, sym: null, dso: '[kernel.kallsyms]' };
@@ -726,7 +735,8 @@ export class Symbolizer {
       // The same kernel booted at another address: its symbols moved with it.
       const delta = k.text - this.kernelMap.text;
       const shifted: Sym[] = k.table.names.map((name, i) => ({ start: k.table.starts[i]! - delta, end: k.table.ends[i]! - delta, bind: 0, name: name ?? '' }));
-      this.kernel = { table: new SymbolTable(shifted) };
+      // Modules are placed apart from the kernel's text (their own randomisation): where they are stays.
+      this.kernel = { table: new SymbolTable(shifted), ...(k.modules !== undefined ? { modules: k.modules } : {}) };
     } else this.kernel = k;
     return this.kernel;
   }
