@@ -176,22 +176,16 @@ interface Candidate {
 
 /** The ELF symbol sources of a user-space file, in perf's order (dso__load): syms has .symtab, runtime .dynsym. */
 function loadElfDso(path: string, buildId: string | undefined, buildIdDir: string): Dso {
-  const open = openElf;
   let problem: string | undefined;
   let bid = buildId;
-  if (bid === undefined && isRegular(path)) {
-    const e = open(path);
-    if (typeof e !== 'string') {
-      bid = e.buildId();
-      e.src.close();
-    }
-  }
   const names: string[] = [];
   const slash = path.lastIndexOf('/');
   const dir = path.slice(0, slash);
   if (isRegular(path)) {
-    const e = open(path);
+    const e = openElf(path);
     if (typeof e !== 'string') {
+      // Without the recording's build id, the file's own: the debug files are found by it.
+      bid ??= e.buildId();
       const link = e.debugLink();
       e.src.close();
       if (link !== undefined) {
@@ -215,7 +209,7 @@ function loadElfDso(path: string, buildId: string | undefined, buildIdDir: strin
   try {
     for (const name of names) {
       if (!isRegular(name)) continue;
-      const e = open(name);
+      const e = openElf(name);
       if (typeof e === 'string') {
         if (e !== 'not an ELF file') problem ??= `${name} is ${e}`;
         continue;
