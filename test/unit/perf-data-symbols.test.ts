@@ -3,14 +3,26 @@
 // another cuts it, keeping each piece's file offset; a fork copies them; the
 // last thread's exit drops them), and the symbol tables kept within their
 // bound however many files are mapped, with the same answers as an unbounded
-// cache. That frames are named as perf names them is test/unit/perf-data.test.ts
-// and test/live/perf-data-symbols.test.ts.
+// cache; kernel frames of another kernel named from perf's cached kallsyms,
+// or left unnamed and said. That frames are named as perf names them is
+// test/unit/perf-data.test.ts and test/live/perf-data-symbols.test.ts.
 import t from 'tap';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { collectingContext } from '../../lib/filter.js';
+import type { Frame } from '../../lib/perf-grammar.js';
 import { LITTLE } from '../../lib/perf-data/bytes.js';
-import { Symbolizer } from '../../lib/perf-data/symbols.js';
+import { PerfDataDecoder } from '../../lib/perf-data/decoder.js';
+import { openPerfDataFile } from '../../lib/perf-data/file.js';
+import { Symbolizer, type SymbolizerOptions } from '../../lib/perf-data/symbols.js';
 import { Elf, PT_LOAD, fileSource } from '../../lib/elf.js';
+
+const fx = fileURLToPath(new URL('../fixtures/perfdata/', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-symbols-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 const PROT_EXEC = 4;
@@ -113,4 +125,48 @@ t.test('symbol tables: kept within the bound however many files are mapped, the 
   // A table larger than the bound is kept alone: the bound is what is kept besides the file in use.
   t.ok(most <= bound + largest, `bounded: at most ${most} symbols kept (bound ${bound}, the largest file ${largest})`);
   t.ok(small.cache().files < libs.length, `${small.cache().files} of ${libs.length} files kept at the end`);
+});
+
+/** The committed callchain fixture's records, read with these symbol options; and the reader's notes. */
+async function callchainRecords(symbols: SymbolizerOptions): Promise<{ records: Array<{ callchain?: Frame[] }>; notes: string[] }> {
+  const path = join(tmp, 'callchain.data');
+  writeFileSync(path, gunzipSync(readFileSync(join(fx, 'callchain.perf.data.gz'))));
+  const chunks: Buffer[] = [];
+  for await (const c of openPerfDataFile(path).stream()) chunks.push(c as Buffer);
+  const records: Array<{ callchain?: Frame[] }> = [];
+  const d = new PerfDataDecoder((r) => records.push(r as { callchain?: Frame[] }), collectingContext('callchain.data'), { symbols });
+  d.write(Buffer.concat(chunks));
+  d.end();
+  return { records, notes: d.notes() };
+}
+
+/** A kernel notes file naming another kernel. */
+function otherKernel(): string {
+  const notes = join(tmp, 'notes');
+  const b = Buffer.alloc(12 + 4 + 20);
+  b.writeUInt32LE(4, 0);
+  b.writeUInt32LE(20, 4);
+  b.writeUInt32LE(3, 8);
+  b.write('GNU\0', 12, 'latin1');
+  b.fill(0xab, 16);
+  writeFileSync(notes, b);
+  return notes;
+}
+
+t.test('kernel frames of another kernel: from the kallsyms perf record left in its cache, else unnamed and said', async (t) => {
+  const kernel = (rs: Array<{ callchain?: Frame[] }>) => rs.flatMap((r) => r.callchain ?? []).filter((f) => f.addr.startsWith('ffff'));
+  const here = kernel((await callchainRecords({})).records);
+  t.ok(here.length > 500, `${here.length} kernel frames`);
+  // No kallsyms to be had: every kernel frame keeps its address and [kernel.kallsyms], and the note says why.
+  const none = await callchainRecords({ kernelNotes: otherKernel(), buildIdDir: join(tmp, 'no-cache') });
+  const frames = kernel(none.records);
+  t.same(frames.map((f) => f.addr), here.map((f) => f.addr), 'the same frames, the same addresses');
+  t.ok(frames.every((f) => f.sym === null && f.dso === '[kernel.kallsyms]'), 'none named, all in [kernel.kallsyms]');
+  t.match(none.notes.join('\n'), new RegExp(`${frames.length} callchain frames left unnamed: kernel frames: recorded on kernel 24a3598f[0-9a-f]+, not this one \\(abab`), none.notes.join('\n'));
+  // The copy perf record keeps in ~/.debug: the same names as from the running kernel's.
+  const recorded = readFileSync(join(fx, 'callchain.build-ids'), 'utf8').split('\n').find((l) => l.endsWith(' [kernel.kallsyms]'))!.split(' ')[0]!;
+  const cache = join(homedir(), '.debug');
+  if (!existsSync(join(cache, '[kernel.kallsyms]', recorded, 'kallsyms'))) return t.comment(`no kallsyms of ${recorded} in ${cache}: the cached copy is not tried here`);
+  const cached = await callchainRecords({ kernelNotes: otherKernel(), buildIdDir: cache });
+  t.same(kernel(cached.records), here, "named from the cache's copy as from /proc/kallsyms");
 });
