@@ -13,6 +13,8 @@ export const SHN = { UNDEF: 0, LORESERVE: 0xff00, ABS: 0xfff1 } as const;
 export const SHF_ALLOC = 2;
 export const PT_LOAD = 1;
 const STV_INTERNAL = 1;
+/** Header tables larger than this are a corrupt file's. */
+const MAX_TABLE = 64 << 20;
 const STV_HIDDEN = 2;
 
 /** Where bytes come from: a file (positional reads) or a buffer already in memory (the vdso). */
@@ -110,6 +112,8 @@ export class Elf {
         if (shstrndx === 0xffff) shstrndx = order.u32(first, 40);
         if (phnum === 0xffff) phnum = order.u32(first, 44);
       }
+      // A section table past any real file's (a corrupt header) is not read.
+      if (shnum * shentsize > MAX_TABLE) return 'a malformed ELF header';
       const all = src.read(shoff, shnum * shentsize);
       for (let i = 0; i + 1 <= shnum && (i + 1) * shentsize <= all.length; i++) {
         const o = i * shentsize;
@@ -130,7 +134,7 @@ export class Elf {
     if (sh !== undefined && sh.type !== SHT.NOBITS) strs = src.read(sh.offset, sh.size);
     const sections = raw.map((s, i) => ({ ...s, name: cstr(strs, names[i]!) }));
     const segments: Segment[] = [];
-    if (phoff > 0 && phentsize >= 56) {
+    if (phoff > 0 && phentsize >= 56 && phnum * phentsize <= MAX_TABLE) {
       const all = src.read(phoff, phnum * phentsize);
       for (let i = 0; (i + 1) * phentsize <= all.length; i++) {
         const o = i * phentsize;
