@@ -148,6 +148,8 @@ export interface PerfDataStats {
   lostSamples: number;
   /** Samples with a callchain or a code address whose frames were left unresolved. */
   unresolved: number;
+  /** Samples with a DWARF user stack (--call-graph dwarf), which only perf script unwinds. */
+  dwarf: number;
 }
 
 export interface PerfDataDecoderOptions {
@@ -162,7 +164,7 @@ interface Thread {
 }
 
 export class PerfDataDecoder implements Filter<Buffer> {
-  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, unresolved: 0 };
+  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, unresolved: 0, dwarf: 0 };
   readonly info: PerfDataInfo = {};
   private buf: Buffer = Buffer.alloc(0);
   /** Stream offset of buf[0]. */
@@ -259,6 +261,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (this.stats.lostSamples > 0 && this.stats.lost === 0) notes.push(`the kernel dropped ${this.stats.lostSamples} samples while recording (PERF_RECORD_LOST_SAMPLES)`);
     if (this.stats.unresolved > 0) {
       notes.push(`${this.stats.unresolved} samples of code have their address only: perf script names it (perf-parse -i FILE)`);
+    }
+    if (this.stats.dwarf > 0) {
+      notes.push(`${this.stats.dwarf} samples have DWARF callchains (--call-graph dwarf): their user frames are perf script's to unwind, so only their kernel frames are here (give the perf.data by its path)`);
     }
     // Each reason once, over all inputs.
     return [...notes, ...new Set([...this.symbolNotes, ...this.symbols.notes()])];
@@ -574,6 +579,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (chain !== undefined) {
       s.callchain = [];
       (s as Unnamed)[UNNAMED] = { chain };
+      if (st & (SAMPLE.REGS_USER | SAMPLE.STACK_USER)) this.stats.dwarf++;
     } else if (ipAt >= 0 && this.ipShown()) {
       // perf-parse asks perf script for ip, sym and dso when a recording has callchains: a sample without one shows its ip so.
       s.ip = { addr: '' };
