@@ -91,6 +91,14 @@ t.test('a recording with DWARF callchains goes through perf script, said once', 
   t.equal(r.exitCode, 0, String(r.stderr));
   t.equal((String(r.stderr).match(/read through perf script: it has DWARF callchains/g) ?? []).length, 1, 'said once');
   t.match(String(r.stdout), /"callchain":\[\{"addr":"[0-9a-f]+","sym":"[^"]+"/, 'perf unwound and named its frames');
+  // On stdin perf script cannot read it: the kernel frames are named here, and the rest is said to be missing.
+  const piped = join(tmp, 'dwarf-pipe.data');
+  const prec = await execa('sh', ['-c', 'perf record -q --call-graph dwarf,4096 -k CLOCK_MONOTONIC -o - -e sched:sched_switch -- sleep 0.05 > "$1"', 'sh', piped], { reject: false });
+  if (prec.exitCode !== 0) return t.comment(`perf record -o - failed here: ${prec.stderr}`);
+  const s = await runBin('perf-parse', [], { inputFile: piped });
+  t.equal(s.exitCode, 0, String(s.stderr));
+  t.match(String(s.stderr), /samples have DWARF callchains .* only their kernel frames are here/, 'on stdin: said');
+  t.match(String(s.stdout), /"sym":"__schedule","dso":"\[kernel\.kallsyms\]"/, 'its kernel frames named');
 });
 
 t.test('GILPIPE_PERF_SCRIPT=1 reads through perf script: the same records', { skip: hasPerf ? false : 'perf is not installed' }, async (t) => {
