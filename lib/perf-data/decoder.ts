@@ -19,7 +19,7 @@
 //   delivered, so a map is the one in place at the sample's time.
 import type { Context, Emit, Filter } from '../filter.js';
 import { parsePayload } from '../perf-payload.js';
-import { type Attr, ATTR_TYPE, SAMPLE, fallbackName, parseAttr, readSize } from './attr.js';
+import { type Attr, ATTR_TYPE, SAMPLE, fallbackName, parseAttr, readSize, samplesCode } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
 import { type Format, parseTracingData, TracingDataError } from './tracing.js';
 import type { HeaderRecord, OtherRecord, PerfDataRecord, SampleRecord } from './records.js';
@@ -46,7 +46,7 @@ interface MmapItem {
  */
 const UNNAMED = Symbol('unnamed');
 interface Unnamed {
-  [UNNAMED]?: { chain: Buffer } | { hi: number; lo: number; kernel: boolean } | undefined;
+  [UNNAMED]?: { chain: Buffer; code: boolean } | { hi: number; lo: number; kernel: boolean; code: boolean } | undefined;
 }
 
 /** Every record but the header has a time. */
@@ -146,8 +146,6 @@ export interface PerfDataStats {
   lost: number;
   /** Samples the kernel could not write (PERF_RECORD_LOST_SAMPLES). */
   lostSamples: number;
-  /** Samples with a callchain or a code address whose frames were left unresolved. */
-  unresolved: number;
   /** Samples with a DWARF user stack (--call-graph dwarf), which only perf script unwinds. */
   dwarf: number;
 }
@@ -164,7 +162,7 @@ interface Thread {
 }
 
 export class PerfDataDecoder implements Filter<Buffer> {
-  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, unresolved: 0, dwarf: 0 };
+  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, dwarf: 0 };
   readonly info: PerfDataInfo = {};
   private buf: Buffer = Buffer.alloc(0);
   /** Stream offset of buf[0]. */
@@ -259,9 +257,6 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (this.stats.lost > 0) notes.push(`perf lost ${this.stats.lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
     // perf record (6.x) also writes the losses it counted as LOST_SAMPLES at the end: said only when no LOST said them.
     if (this.stats.lostSamples > 0 && this.stats.lost === 0) notes.push(`the kernel dropped ${this.stats.lostSamples} samples while recording (PERF_RECORD_LOST_SAMPLES)`);
-    if (this.stats.unresolved > 0) {
-      notes.push(`${this.stats.unresolved} samples of code have their address only: perf script names it (perf-parse -i FILE)`);
-    }
     if (this.stats.dwarf > 0) {
       notes.push(`${this.stats.dwarf} samples have DWARF callchains (--call-graph dwarf): their user frames are perf script's to unwind, so only their kernel frames are here (give the perf.data by its path)`);
     }
@@ -535,7 +530,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
       cpu = o.u32(b, q);
       q += 8;
     }
-    if (st & SAMPLE.PERIOD) q += 8;
+    let period: number | undefined;
+    if (st & SAMPLE.PERIOD) {
+      if (!need(8)) return this.short(p);
+      period = o.u64(b, q);
+      q += 8;
+    }
     if (st & SAMPLE.READ) {
       if (!need(8)) return this.short(p);
       q += readSize(a, b, q, o);
@@ -563,6 +563,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (pid !== undefined) s.pid = pid;
     if (tid !== undefined) s.tid = tid;
     if (cpu !== undefined) s.cpu = cpu;
+    // A sample of code shows its period and the offset of each frame in its symbol, as perf script's default fields for it do.
+    const code = samplesCode(a);
+    if (code && period !== undefined) s.period = period;
     if (a.type === ATTR_TYPE.TRACEPOINT && raw !== undefined) {
       const f = this.formats.get(a.config);
       if (f !== undefined && raw.length < f.size) return this.unusable(p, `a ${event} sample of ${raw.length} bytes of data, where its format has ${f.size}`);
@@ -571,21 +574,17 @@ export class PerfDataDecoder implements Filter<Buffer> {
         const text = f === undefined ? '' : f.print(raw, o);
         if (text.length > 0) Object.assign(s, parsePayload(event, text));
       }
-    } else if (ipAt >= 0 && chain === undefined && !this.ipShown()) {
-      // perf script prints a software or hardware event's ip with its symbol; the address is what is known here.
-      s.ip = { addr: o.hex64(b, ipAt) };
-      this.stats.unresolved++;
     }
     if (chain !== undefined) {
       s.callchain = [];
-      (s as Unnamed)[UNNAMED] = { chain };
+      (s as Unnamed)[UNNAMED] = { chain, code };
       if (st & (SAMPLE.REGS_USER | SAMPLE.STACK_USER)) this.stats.dwarf++;
-    } else if (ipAt >= 0 && this.ipShown()) {
-      // perf-parse asks perf script for ip, sym and dso when a recording has callchains: a sample without one shows its ip so.
+    } else if (ipAt >= 0 && (code || this.ipShown())) {
+      // A sample of code shows its ip; so does any sample when perf-parse asks perf script for ip, sym and dso (a recording with callchains).
       s.ip = { addr: '' };
       const lo = o.little ? b.readUInt32LE(ipAt) : b.readUInt32BE(ipAt + 4);
       const hi = o.little ? b.readUInt32LE(ipAt + 4) : b.readUInt32BE(ipAt);
-      (s as Unnamed)[UNNAMED] = { hi, lo, kernel: (o.u16(b, p + 4) & 7) === MISC_CPUMODE_KERNEL };
+      (s as Unnamed)[UNNAMED] = { hi, lo, kernel: (o.u16(b, p + 4) & 7) === MISC_CPUMODE_KERNEL, code };
     }
     this.stats.samples++;
     this.enqueue(ts, s);
@@ -651,8 +650,8 @@ export class PerfDataDecoder implements Filter<Buffer> {
       r.comm = t.comm;
       const u = (r as Unnamed)[UNNAMED];
       if (u !== undefined) {
-        if ('chain' in u) r.callchain = this.symbols.resolve(r.pid ?? -1, u.chain, 0, u.chain.length / 8, this.order!);
-        else r.ip = this.symbols.ip(r.pid ?? -1, u.hi, u.lo, u.kernel);
+        if ('chain' in u) r.callchain = this.symbols.resolve(r.pid ?? -1, u.chain, 0, u.chain.length / 8, this.order!, u.code);
+        else r.ip = this.symbols.ip(r.pid ?? -1, u.hi, u.lo, u.kernel, u.code);
         (r as Unnamed)[UNNAMED] = undefined;
       }
     } else if (r.type === 'comm') {

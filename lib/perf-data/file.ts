@@ -8,7 +8,7 @@
 // says where the data section starts, so errors name bytes of the file.
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import { type Attr, ATTR_TYPE, SAMPLE, parseAttr } from './attr.js';
+import { type Attr, SAMPLE, parseAttr } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
 import { FEATURE, RECORD } from './decoder.js';
 
@@ -216,7 +216,6 @@ function perfScriptReason(attrs: Attr[], compressed: boolean): string | undefine
     return 'it has DWARF callchains (--call-graph dwarf), which perf script unwinds';
   }
   if (attrs.some((a) => a.sampleType & SAMPLE.BRANCH_STACK)) return 'it has branch stacks (--call-graph lbr, -b), which perf script reads';
-  if (attrs.some(samplesCode)) return 'it samples code (not only tracepoints), whose symbols perf script resolves';
   if (compressed) return 'its records are compressed (perf record -z)';
   return undefined;
 }
@@ -249,12 +248,6 @@ function pipeAttrs(b: Buffer, order: ByteOrder): Attr[] {
   return attrs;
 }
 
-/** An event that samples code: its samples carry an ip perf script would print with a symbol. */
-function samplesCode(a: Attr): boolean {
-  if (a.type === ATTR_TYPE.TRACEPOINT) return false;
-  if (a.type === ATTR_TYPE.SOFTWARE && a.config === 9 /* dummy */) return false;
-  return (a.sampleType & SAMPLE.IP) !== 0;
-}
 
 function writeU64(order: ByteOrder, b: Buffer, o: number, v: number): void {
   if (order.little) b.writeBigUInt64LE(BigInt(v), o);

@@ -66,6 +66,11 @@ class SymbolTable {
   }
   /** The symbol holding `a`: start <= a < end, or a symbol of size 0 at a (perf's symbols__find). */
   find(a: number): string | null | undefined {
+    const i = this.index(a);
+    return i < 0 ? undefined : this.names[i];
+  }
+  /** The index of that symbol, -1 for none. */
+  index(a: number): number {
     const s = this.starts;
     let lo = 0;
     let hi = s.length - 1;
@@ -79,9 +84,9 @@ class SymbolTable {
     }
     // The innermost symbol holding it: a label inside a function starts later than the function.
     for (let i = at, seen = 0; i >= 0 && seen < 64; i--, seen++) {
-      if (a < this.ends[i]! || (a === s[i] && s[i] === this.ends[i])) return this.names[i];
+      if (a < this.ends[i]! || (a === s[i] && s[i] === this.ends[i])) return i;
     }
-    return undefined;
+    return -1;
   }
 }
 
@@ -480,6 +485,20 @@ interface MapEntry {
 /** Frames remembered per map (and for the kernel) at most; past it the memo starts again. */
 const MEMO_MAX = 1 << 16;
 
+/** A frame as named, and what its symbol offset is counted from (perf's `sym+0xOFF`, for samples of code). */
+interface Named {
+  f: Frame;
+  /** The address in the symbol's terms (map_ip), and the symbol's start, when it has one. */
+  rel: number;
+  start?: number;
+}
+
+/** The frame with its offset in its symbol, as perf prints frames of code samples; none without a symbol. */
+function withOffset(n: Named): Frame {
+  if (n.start === undefined || typeof n.f.sym !== 'string') return n.f;
+  return { addr: n.f.addr, sym: n.f.sym, off: n.rel - n.start, dso: n.f.dso ?? null };
+}
+
 /** One process's maps, sorted by start and disjoint. */
 class ProcessMaps {
   maps: MapEntry[] = [];
@@ -637,7 +656,7 @@ export class Symbolizer {
   }
 
   /** The frames of a callchain (its u64 entries, context markers among them) as perf script prints them. */
-  resolve(pid: number, b: Buffer, at: number, nr: number, order: ByteOrder): Frame[] {
+  resolve(pid: number, b: Buffer, at: number, nr: number, order: ByteOrder, offsets = false): Frame[] {
     const frames: Frame[] = [];
     let kernel = false;
     const proc = this.procs.get(pid);
@@ -650,7 +669,7 @@ export class Symbolizer {
         continue;
       }
       this.stats.frames++;
-      frames.push(kernel ? this.kernelFrame(hi, lo) : this.userFrame(proc, hi, lo));
+      frames.push(kernel ? this.kernelFrame(hi, lo, offsets) : this.userFrame(proc, hi, lo, offsets));
     }
     return frames;
   }
@@ -660,31 +679,34 @@ export class Symbolizer {
    * address itself, with the symbol and file of the kernel's maps or the
    * process's as the sample's mode says, else of the other (thread__find_map_fb).
    */
-  ip(pid: number, hi: number, lo: number, kernel: boolean): Frame {
+  ip(pid: number, hi: number, lo: number, kernel: boolean, offsets = false): Frame {
     const addr = hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
     const proc = this.procs.get(pid);
-    let f = kernel ? this.kernelFrame(hi, lo) : this.userFrame(proc, hi, lo);
+    let f = kernel ? this.kernelFrame(hi, lo, offsets) : this.userFrame(proc, hi, lo, offsets);
     const inKernel = hi >= KBASE_HI;
-    if (f.dso === null && inKernel !== kernel) f = inKernel ? this.kernelFrame(hi, lo) : this.userFrame(proc, hi, lo);
-    return { addr, sym: f.sym ?? null, dso: f.dso ?? null };
+    if (f.dso === null && inKernel !== kernel) f = inKernel ? this.kernelFrame(hi, lo, offsets) : this.userFrame(proc, hi, lo, offsets);
+    return f.off !== undefined ? { addr, sym: f.sym ?? null, off: f.off, dso: f.dso ?? null } : { addr, sym: f.sym ?? null, dso: f.dso ?? null };
   }
 
-  private kernelFrame(hi: number, lo: number): Frame {
+  private kernelFrame(hi: number, lo: number, offsets: boolean): Frame {
     const km = this.kernelMap;
     if (hi < KBASE_HI || km === undefined) return { addr: hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0'), sym: null, dso: null };
     const a = (hi - KBASE_HI) * TWO32 + lo;
-    const known = this.kernelFrames.get(a);
+    // Frames with offsets are remembered apart, under -a - 1.
+    const key = offsets ? -a - 1 : a;
+    const known = this.kernelFrames.get(key);
     if (known !== undefined) return known;
-    const f = this.newKernelFrame(hi, lo, a, km);
+    const n = this.newKernelFrame(hi, lo, a, km);
+    const f = offsets ? withOffset(n) : n.f;
     // Without kallsyms each frame is counted in the note; named ones are remembered.
     if (typeof this.kernel !== 'string') {
       if (this.kernelFrames.size >= MEMO_MAX) this.kernelFrames.clear();
-      this.kernelFrames.set(a, f);
+      this.kernelFrames.set(key, f);
     }
     return f;
   }
 
-  private newKernelFrame(hi: number, lo: number, a: number, km: { start: number; end: number }): Frame {
+  private newKernelFrame(hi: number, lo: number, a: number, km: { start: number; end: number }): Named {
     const addr = hi.toString(16) + lo.toString(16).padStart(8, '0');
     const k = this.kernelSymbols();
     // Loaded, the kernel's map spans its symbols (map__fixup_start/end); unloaded, what its MMAP said.
@@ -693,13 +715,15 @@ export class Symbolizer {
       if (typeof k !== 'string' && k.modules !== undefined && a >= k.modules[0] && a < k.modules[1]) {
         this.unresolved('kernel module frames: perf names them from /proc/modules and the modules themselves, this reader does not');
       }
-      return { addr, sym: null, dso: null };
+      return { f: { addr, sym: null, dso: null }, rel: a };
     }
     if (typeof k === 'string') {
       this.unresolved(`kernel frames: ${k}`);
-      return { addr, sym: null, dso: '[kernel.kallsyms]' };
+      return { f: { addr, sym: null, dso: '[kernel.kallsyms]' }, rel: a };
     }
-    return { addr, sym: k.table.find(a) ?? null, dso: '[kernel.kallsyms]' };
+    const i = k.table.index(a);
+    if (i < 0) return { f: { addr, sym: null, dso: '[kernel.kallsyms]' }, rel: a };
+    return { f: { addr, sym: k.table.names[i] ?? null, dso: '[kernel.kallsyms]' }, rel: a, start: k.table.starts[i]! };
   }
 
   /** kallsyms of the recorded kernel, as dso__find_kallsyms picks it, shifted by the relocation (kallsyms__delta). */
@@ -735,37 +759,44 @@ export class Symbolizer {
     return this.kernel;
   }
 
-  private userFrame(proc: ProcessMaps | undefined, hi: number, lo: number): Frame {
+  private userFrame(proc: ProcessMaps | undefined, hi: number, lo: number, offsets: boolean): Frame {
     const m = hi < 0x200000 ? proc?.find(hi * TWO32 + lo) : undefined;
     if (m === undefined) return { addr: hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0'), sym: null, dso: null };
     const ip = hi * TWO32 + lo;
+    const key = offsets ? -ip - 1 : ip;
     m.frames ??= new Map();
-    const known = m.frames.get(ip);
+    const known = m.frames.get(key);
     if (known !== undefined) return known;
-    const f = this.newUserFrame(m, ip);
+    this.lastUnresolved = this.stats.unresolved;
+    const n = this.newUserFrame(m, ip);
+    const f = offsets ? withOffset(n) : n.f;
     // A frame left unnamed for a reason is said each time it comes (the count in the note); it is not remembered.
     if (f.sym !== null || this.stats.unresolved === this.lastUnresolved) {
       if (m.frames.size >= MEMO_MAX) m.frames.clear();
-      m.frames.set(ip, f);
+      m.frames.set(key, f);
     }
-    this.lastUnresolved = this.stats.unresolved;
     return f;
   }
 
-  private newUserFrame(m: MapEntry, ip: number): Frame {
-    this.lastUnresolved = this.stats.unresolved;
+  private newUserFrame(m: MapEntry, ip: number): Named {
     const rel = m.identity ? ip : ip - m.start + m.pgoff;
     const addr = rel.toString(16);
-    if (m.perfMap) return { addr, sym: this.perfMap(m.dso)?.find(rel) ?? null, dso: m.dso };
-    const dso = this.dso(m);
-    if (dso.table === undefined) {
+    const table = m.perfMap ? this.perfMap(m.dso) : this.dso(m).table;
+    if (table === undefined) {
+      const problem = m.perfMap ? undefined : this.dso(m).problem;
       // A special map ([uprobes], [vsyscall]) is no file, for perf either.
-      if (dso.problem !== undefined && !m.dso.startsWith('[')) this.unresolved(dso.problem);
-      return { addr, sym: null, dso: m.dso };
+      if (problem !== undefined && !m.dso.startsWith('[')) this.unresolved(problem);
+      return { f: { addr, sym: null, dso: m.dso }, rel };
     }
-    const sym = dso.table.find(rel);
-    if (sym === null && dso.problem !== undefined) this.unresolved(dso.problem);
-    return { addr, sym: sym ?? null, dso: m.dso };
+    const i = table.index(rel);
+    if (i < 0) return { f: { addr, sym: null, dso: m.dso }, rel };
+    const sym = table.names[i] ?? null;
+    if (sym === null) {
+      const problem = this.dso(m).problem;
+      if (problem !== undefined) this.unresolved(problem);
+      return { f: { addr, sym: null, dso: m.dso }, rel };
+    }
+    return { f: { addr, sym, dso: m.dso }, rel, start: table.starts[i]! };
   }
 
   private perfMap(name: string): SymbolTable | undefined {

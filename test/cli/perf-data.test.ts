@@ -82,6 +82,22 @@ t.test('a recording with frame-pointer callchains is read here: every record and
   t.same(a, b, "every frame's address and file as perf printed them (symbols: test/unit/perf-data.test.ts, where this machine has the files)");
 });
 
+t.test('a recording of code samples (cpu-clock) is read here: the records perf script gives, period and offsets in symbols too', async (t) => {
+  if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
+  const data = join(tmp, 'cpu-clock.data');
+  const rec = await execa('perf', ['record', '-q', '-F', '2000', '-k', 'CLOCK_MONOTONIC', '-o', data, '-e', 'cpu-clock', '--', 'sh', '-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'], { reject: false });
+  if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
+  const records = (s: string) => s.split('\n').filter((l) => l.length > 0 && !l.startsWith('{"type":"header"'));
+  const native = await runBin('perf-parse', [data]);
+  const old = await runBin('perf-parse', [data], { env: { GILPIPE_PERF_SCRIPT: '1' } });
+  t.equal(native.exitCode, 0, String(native.stderr));
+  t.notMatch(String(native.stderr), /perf script/, 'perf script is not run');
+  const samples = records(String(native.stdout)).filter((l) => l.includes('"event":"cpu-clock"'));
+  t.ok(samples.length > 20 && samples.every((l) => /"period":\d+/.test(l)), `${samples.length} samples, each with its period`);
+  t.ok(samples.some((l) => /"ip":\{"addr":"[0-9a-f]+","sym":"[^"]+","off":\d+,"dso":"[^"]+"\}/.test(l)), 'ips named with their offset in the symbol');
+  t.same(records(String(native.stdout)), records(String(old.stdout)), 'every record as perf script gives it');
+});
+
 t.test('a recording with DWARF callchains goes through perf script, said once', async (t) => {
   if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
   const data = join(tmp, 'dwarf.data');

@@ -2,8 +2,10 @@
 // recordings made now on this machine (so the kernel, the libraries and the
 // JIT's perf map are the ones recorded): perf record -g of a Python program
 // with the GIL probes started through a shell that forks and execs it, of a
-// JIT that writes /tmp/perf-PID.map (test/fixtures/jit_map.py), and of the
-// whole machine for a moment (other programs, C++ among them). Every record,
+// JIT that writes /tmp/perf-PID.map (test/fixtures/jit_map.py), of CPython
+// 3.12 -X perf sampled with cpu-clock (its Python functions from its perf
+// map, each frame's offset in its symbol), and of the whole machine for a
+// moment (other programs, C++ among them). Every record,
 // every frame (address, symbol, file) must be the one perf-parse reads from
 // `perf script` of the same file (GILPIPE_PERF_SCRIPT=1, the old path). Skips
 // with the reason where this machine cannot record.
@@ -120,6 +122,17 @@ t.test("a JIT's frames, named from the perf map it writes", { skip }, async (t) 
   const map = `/tmp/perf-${truth.pid}.map`;
   for (const name of truth.functions as string[]) t.equal(frames.filter((f) => f.dso === map && f.sym === name).length, truth.calls, `${name}: one frame per call (${truth.calls})`);
   t.equal(frames.filter((f) => f.dso === map && f.sym === null).length, truth.calls, 'the function the map leaves out: unnamed, in the map');
+});
+
+t.test('CPython 3.12 -X perf sampled with cpu-clock -g: Python functions from its perf map, offsets in symbols', { skip }, async (t) => {
+  const { data } = await record('cpu', ['-F', '4000', '-e', 'cpu-clock', '--', PY312, '-X', 'perf', join(root, 'test/fixtures/py_calls.py'), '1']);
+  // The interpreter's perf map, removed after the test like the JIT's: its pid is the one that exec'd python.
+  const exec = records(String((await runBin('perf-parse', [data])).stdout)).find((r) => r.type === 'comm' && r.exec && /^python/.test(r.comm));
+  if (exec !== undefined) pids.push(exec.pid);
+  const { frames } = await compare(t, data);
+  const py = frames.filter((f) => typeof f.sym === 'string' && f.sym.startsWith('py::') && /^\/tmp\/perf-\d+\.map$/.test(f.dso ?? ''));
+  t.ok(py.length > 0, `Python frames named from the perf map (${py.length}: ${[...new Set(py.map((f) => f.sym))].slice(0, 4).join(', ')})`);
+  t.ok(frames.some((f) => typeof (f as { off?: number }).off === 'number'), 'frames of code samples carry their offset in the symbol');
 });
 
 t.test('the whole machine for a moment: other programs and their libraries', { skip }, async (t) => {
