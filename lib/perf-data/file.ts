@@ -8,7 +8,7 @@
 // says where the data section starts, so errors name bytes of the file.
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import { type Attr, SAMPLE, parseAttr } from './attr.js';
+import { type Attr, ATTR_TYPE, SAMPLE, parseAttr, samplesCode } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
 import { FEATURE, RECORD } from './decoder.js';
 
@@ -216,6 +216,8 @@ function perfScriptReason(attrs: Attr[], compressed: boolean): string | undefine
     return 'it has DWARF callchains (--call-graph dwarf), which perf script unwinds';
   }
   if (attrs.some((a) => a.sampleType & SAMPLE.BRANCH_STACK)) return 'it has branch stacks (--call-graph lbr, -b), which perf script reads';
+  // Software events (cpu-clock) are read here; a hardware event's fields (addresses, weights, data sources) could not be checked on this machine.
+  if (attrs.some((a) => samplesCode(a) && a.type !== ATTR_TYPE.SOFTWARE)) return 'it samples hardware events, whose fields perf script prints';
   if (compressed) return 'its records are compressed (perf record -z)';
   return undefined;
 }
