@@ -51,9 +51,16 @@ class SymbolTable {
   /** null: a name perf shows demangled, which could not be demangled here. */
   readonly names: Array<string | null>;
   constructor(syms: Sym[]) {
-    this.starts = Float64Array.from(syms, (s) => s.start);
-    this.ends = Float64Array.from(syms, (s) => s.end);
-    this.names = syms.map((s) => (s.mangled ? null : s.name));
+    const n = syms.length;
+    this.starts = new Float64Array(n);
+    this.ends = new Float64Array(n);
+    this.names = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) {
+      const s = syms[i]!;
+      this.starts[i] = s.start;
+      this.ends[i] = s.end;
+      this.names[i] = s.mangled ? null : s.name;
+    }
   }
   get size(): number {
     return this.names.length;
@@ -392,20 +399,23 @@ function loadKallsyms(path: string): KernelSymbols | string {
   for (const line of text.split('\n')) {
     const sp = line.indexOf(' ');
     if (sp < 0 || line.length < sp + 4) continue;
-    const hex = line.slice(0, sp);
-    const type = line[sp + 1]!;
-    const name = line.slice(sp + 3);
-    const a = kernelAddr(hex);
+    const a = kernelAddr(line.slice(0, sp));
     if (a === undefined) continue;
     if (a !== 0) nonzero = true;
-    if (name === '_text' && textAt === undefined) textAt = a;
-    const t = type.toUpperCase();
-    if (t !== 'T' && t !== 'W' && t !== 'D' && t !== 'B') continue;
-    if (name.startsWith('$')) continue;
-    syms.push({ start: a, end: a, bind: type === 'W' || type === 'w' ? STB.WEAK : type === t ? STB.GLOBAL : STB.LOCAL, name: name.startsWith('.') ? name.slice(1) : name });
+    // The type letter, upper case for global symbols: T, W, D, B (text, weak, data, bss) are kept.
+    const type = line.charCodeAt(sp + 1);
+    const upper = type & ~0x20;
+    if (textAt === undefined && line.endsWith(' _text') && line.length === sp + 8) textAt = a;
+    if (upper !== 84 && upper !== 87 && upper !== 68 && upper !== 66) continue;
+    const first = line.charCodeAt(sp + 3);
+    if (first === 36 /* $ */) continue;
+    syms.push({ start: a, end: a, bind: upper === 87 ? STB.WEAK : type === upper ? STB.GLOBAL : STB.LOCAL, name: line.slice(first === 46 /* . */ ? sp + 4 : sp + 3) });
   }
   if (!nonzero) return `${path} hides its addresses (kernel.kptr_restrict; read it as root)`;
-  byStart(syms);
+  // Mostly in order already: sorted only when it is not.
+  let sorted = true;
+  for (let i = 1; i < syms.length && sorted; i++) sorted = syms[i - 1]!.start <= syms[i]!.start;
+  if (!sorted) byStart(syms);
   fixupEnd(syms, true);
   syms = fixupDuplicate(syms);
   let modules: [number, number] | undefined;
