@@ -230,6 +230,14 @@ t.test("jit: the JIT's frames named from its perf map, one per call it made (its
   t.equal(frames.filter((f) => f.dso === map && f.sym === null).length, truth.calls * truth.unnamed, 'the one the map leaves out: unnamed, in the map');
 });
 
+t.test('code: samples of code with their period, frames with their offset in the symbol, Python functions from the perf map', async (t) => {
+  const samples = (full.get('code') ?? []).map((l) => JSON.parse(l)).filter((r) => r.type === 'sample');
+  t.ok(samples.length > 100 && samples.every((r) => r.event === 'cpu-clock' && r.period > 0), `${samples.length} cpu-clock samples, each with its period`);
+  const frames = samples.flatMap((r) => r.callchain ?? []) as Array<{ sym: string | null; off?: number; dso: string | null }>;
+  t.ok(frames.filter((f) => f.sym !== null).every((f) => typeof f.off === 'number') && frames.some((f) => f.sym === null && f.off === undefined), 'named frames have offsets, unnamed ones none');
+  t.ok(frames.some((f) => /^py::(leaf|mid|top):.*py_calls\.py$/.test(f.sym ?? '') && /^\/tmp\/perf-\d+\.map$/.test(f.dso ?? '')), 'py_calls.py\'s functions, named from the perf map');
+});
+
 t.test('a perf.data cut anywhere: no exception, what was read is kept, where it broke is said', async (t) => {
   for (const name of ['file', 'pipe']) {
     const path = unzipped(name, dir + `${name}.perf.data.gz`);
@@ -291,7 +299,7 @@ t.test('flipped bytes: no exception; every record read is well formed', async (t
 });
 
 t.test('flipped bytes in recordings with callchains: no exception; maps and frames from broken records stay well formed', async (t) => {
-  for (const name of ['callchain', 'jit']) {
+  for (const name of ['callchain', 'jit', 'code']) {
     const s = await streamOf(unzipped(name, dir + `${name}.perf.data.gz`));
     let seed = 777;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
