@@ -1,5 +1,6 @@
 // Opening recordings: perf.data read natively (lib/perf-data/), or through
-// `perf script` when it needs what only perf has (symbols for callchains).
+// `perf script` when it needs what only perf has (DWARF unwinding, branch
+// stacks, hardware events' fields, compressed records).
 import { closeSync, createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,9 +71,10 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter):
 
 /**
  * A perf.data file as an input. A file-mode recording is streamed as a
- * pipe-mode one (lib/perf-data/file.ts) and read in this process; one with
- * callchains or code samples goes through `perf script`, which resolves
- * their symbols, and that is said once.
+ * pipe-mode one (lib/perf-data/file.ts) and read in this process, its
+ * frame-pointer callchains and software code samples named there too
+ * (lib/perf-data/symbols.ts); one with DWARF callchains, branch stacks or
+ * hardware events goes through `perf script`, and that is said once.
  */
 export async function recordingInput(file: string, reporter: Reporter, shownAs = file): Promise<Input> {
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);

@@ -97,3 +97,14 @@ export function fallbackName(a: Attr, tracepoint: (id: number) => string | undef
   if (a.type === ATTR_TYPE.SOFTWARE) return SOFTWARE[a.config] ?? `raw-sw-${a.config}`;
   return `${a.type}:${a.config.toString(16)}`;
 }
+
+/**
+ * An event that samples code (cpu-clock, cycles: not a tracepoint, not the
+ * dummy): perf script prints its samples' ip with the symbol and the offset
+ * in it, and their period.
+ */
+export function samplesCode(a: Attr): boolean {
+  if (a.type === ATTR_TYPE.TRACEPOINT) return false;
+  if (a.type === ATTR_TYPE.SOFTWARE && a.config === 9 /* dummy */) return false;
+  return (a.sampleType & SAMPLE.IP) !== 0;
+}

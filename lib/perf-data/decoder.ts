@@ -14,15 +14,44 @@
 //   thread 0 is `swapper`.
 // - Tracepoint payloads are printed from the format's print fmt (tracing.ts)
 //   and read by the same payload reader as perf script's text.
+// - Callchain frames: named from the maps the MMAP records built and the
+//   symbol tables of the mapped files (symbols.ts), when each sample is
+//   delivered, so a map is the one in place at the sample's time.
 import type { Context, Emit, Filter } from '../filter.js';
 import { parsePayload } from '../perf-payload.js';
-import { type Attr, ATTR_TYPE, SAMPLE, fallbackName, parseAttr, readSize } from './attr.js';
+import { type Attr, ATTR_TYPE, SAMPLE, fallbackName, parseAttr, readSize, samplesCode } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
 import { type Format, parseTracingData, TracingDataError } from './tracing.js';
 import type { HeaderRecord, OtherRecord, PerfDataRecord, SampleRecord } from './records.js';
+import { Symbolizer, type SymbolizerOptions } from './symbols.js';
+
+/** A memory map, delivered in time order like the records, but only to the symbolizer: perf script prints none. */
+interface MmapItem {
+  type: 'mmap';
+  ts: number;
+  pid: number;
+  /** The record and where its start address is (len and pgoff follow it). */
+  b: Buffer;
+  len: number;
+  pgoff: number;
+  filename: string;
+  prot: number;
+  kernel: boolean;
+}
+
+/**
+ * What a sample's frames are named from when it is delivered: its callchain
+ * entries, or its ip (and whether it was taken in the kernel). Kept under a
+ * symbol, which no serialiser writes, and cleared on delivery.
+ */
+const UNNAMED = Symbol('unnamed');
+interface Unnamed {
+  [UNNAMED]?: { chain: Buffer; code: boolean } | { hi: number; lo: number; kernel: boolean; code: boolean } | undefined;
+}
 
 /** Every record but the header has a time. */
 type Timed = Exclude<PerfDataRecord, HeaderRecord>;
+type Queued = Timed | MmapItem;
 import { type HeaderFacts, STRING_FEATURES, eventAttrs, headerMeta } from './header.js';
 import { utf8 } from '../perf-grammar.js';
 
@@ -33,11 +62,13 @@ export const RECORD = {
   EXIT: 4,
   FORK: 7,
   SAMPLE: 9,
+  MMAP2: 10,
   LOST_SAMPLES: 13,
   SWITCH: 14,
   SWITCH_CPU_WIDE: 15,
   HEADER_ATTR: 64,
   HEADER_TRACING_DATA: 66,
+  HEADER_BUILD_ID: 67,
   FINISHED_ROUND: 68,
   AUXTRACE: 71,
   EVENT_UPDATE: 78,
@@ -63,6 +94,7 @@ export function recordName(type: number): string {
 
 export const FEATURE = {
   TRACING_DATA: 1,
+  BUILD_ID: 2,
   HOSTNAME: 3,
   OSRELEASE: 4,
   VERSION: 5,
@@ -81,6 +113,11 @@ export const FEATURE = {
 } as const;
 
 const MISC_COMM_EXEC = 1 << 13;
+const MISC_FORK_EXEC = 1 << 13;
+const MISC_MMAP_DATA = 1 << 13;
+const MISC_MMAP_BUILD_ID = 1 << 14;
+const MISC_BUILD_ID_SIZE = 1 << 15;
+const MISC_CPUMODE_KERNEL = 1;
 const MISC_SWITCH_OUT = 1 << 13;
 const MISC_SWITCH_OUT_PREEMPT = 1 << 14;
 /**
@@ -90,8 +127,6 @@ const MISC_SWITCH_OUT_PREEMPT = 1 << 14;
  * half is delivered, as perf's ordered-events queue does when it is full.
  */
 const QUEUE_MAX = 1 << 19;
-/** Callchain entries at or above this are context markers (PERF_CONTEXT_KERNEL, _USER...), not frames. */
-const CONTEXT_MAX = 0xfffffffffffff000n;
 
 /** What the recording says about itself, from its feature sections (or HEADER_FEATURE records). */
 export interface PerfDataInfo {
@@ -111,8 +146,13 @@ export interface PerfDataStats {
   lost: number;
   /** Samples the kernel could not write (PERF_RECORD_LOST_SAMPLES). */
   lostSamples: number;
-  /** Samples with a callchain whose frames were left unresolved. */
-  unresolved: number;
+  /** Samples with a DWARF user stack (--call-graph dwarf), which only perf script unwinds. */
+  dwarf: number;
+}
+
+export interface PerfDataDecoderOptions {
+  /** Where callchain symbols are looked for (symbols.ts); the defaults are perf's. */
+  symbols?: SymbolizerOptions;
 }
 
 interface Thread {
@@ -122,7 +162,7 @@ interface Thread {
 }
 
 export class PerfDataDecoder implements Filter<Buffer> {
-  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, unresolved: 0 };
+  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, dwarf: 0 };
   readonly info: PerfDataInfo = {};
   private buf: Buffer = Buffer.alloc(0);
   /** Stream offset of buf[0]. */
@@ -136,19 +176,26 @@ export class PerfDataDecoder implements Filter<Buffer> {
   private byId = new Map<number, Attr>();
   private formats = new Map<number, Format>();
   /** Records waiting for their turn, each by its own ts; a sample's comm is its thread's when it is delivered. */
-  private queue: Timed[] = [];
+  private queue: Queued[] = [];
   private nextFlush = 0;
   private maxTs = 0;
   private threads = new Map<number, Thread>();
   private eventDescNames: string[] = [];
   private facts: HeaderFacts = { strings: new Map() };
   private headerSent = false;
+  private symbols: Symbolizer;
+  private showsIp: boolean | undefined;
+  /** FORK records perf record synthesized for tasks running before it: they copy no maps. */
+  private readonly synthesized = new WeakSet<Timed>();
+  private readonly symbolNotes: string[] = [];
 
   constructor(
     private readonly emit: Emit<PerfDataRecord>,
     private readonly ctx: Context,
+    private readonly opts: PerfDataDecoderOptions = {},
   ) {
     this.resetThreads();
+    this.symbols = new Symbolizer(opts.symbols);
   }
 
   write(chunk: Buffer): void {
@@ -192,10 +239,13 @@ export class PerfDataDecoder implements Filter<Buffer> {
     this.formats.clear();
     this.nextFlush = 0;
     this.maxTs = 0;
+    this.showsIp = undefined;
     this.eventDescNames = [];
     this.facts = { strings: new Map() };
     this.headerSent = false;
     this.resetThreads();
+    this.symbolNotes.push(...this.symbols.notes());
+    this.symbols = new Symbolizer(this.opts.symbols);
   }
 
   end(): void {
@@ -207,10 +257,11 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (this.stats.lost > 0) notes.push(`perf lost ${this.stats.lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
     // perf record (6.x) also writes the losses it counted as LOST_SAMPLES at the end: said only when no LOST said them.
     if (this.stats.lostSamples > 0 && this.stats.lost === 0) notes.push(`the kernel dropped ${this.stats.lostSamples} samples while recording (PERF_RECORD_LOST_SAMPLES)`);
-    if (this.stats.unresolved > 0) {
-      notes.push(`${this.stats.unresolved} samples have callchains, kept as addresses: symbols are resolved only when perf.data is given by its path (through perf script)`);
+    if (this.stats.dwarf > 0) {
+      notes.push(`${this.stats.dwarf} samples have DWARF callchains (--call-graph dwarf): their user frames are perf script's to unwind, so only their kernel frames are here (give the perf.data by its path)`);
     }
-    return notes;
+    // Each reason once, over all inputs.
+    return [...notes, ...new Set([...this.symbolNotes, ...this.symbols.notes()])];
   }
 
   /** Byte `n` of the current buffer as an offset in the file (or the stream). */
@@ -298,6 +349,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
           throw e;
         }
         return;
+      case RECORD.HEADER_BUILD_ID:
+        if (size >= 36) this.buildId(b, p, size, misc);
+        return;
       case RECORD.HEADER_FEATURE:
         if (size >= 16) this.guard(p, 'HEADER_FEATURE', () => this.feature(o.u64(b, p + 8), b.subarray(p + 16, p + size)));
         return;
@@ -350,6 +404,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
         facts.strings.set(id, s);
         if (id === FEATURE.HOSTNAME) this.info.hostname = s;
         if (id === FEATURE.OSRELEASE) this.info.osrelease = s;
+        this.symbols.recordedOn(this.info.hostname, this.info.osrelease);
         return;
       }
       case FEATURE.NRCPUS:
@@ -415,6 +470,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
     }
   }
 
+  /** Whether perf-parse's perf script shows every sample's ip (it asks for +ip,+sym,+dso when an event has callchains). */
+  private ipShown(): boolean {
+    this.showsIp ??= this.attrs.some((a) => (a.sampleType & SAMPLE.CALLCHAIN) !== 0);
+    return this.showsIp;
+  }
+
   private attrOf(id: number | undefined): Attr | undefined {
     if (this.attrs.length === 1 || id === undefined) return this.attrs[0];
     return this.byId.get(id);
@@ -468,19 +529,25 @@ export class PerfDataDecoder implements Filter<Buffer> {
       cpu = o.u32(b, q);
       q += 8;
     }
-    if (st & SAMPLE.PERIOD) q += 8;
+    let period: number | undefined;
+    if (st & SAMPLE.PERIOD) {
+      if (q + 8 > end) return this.short(p);
+      period = o.u64(b, q);
+      q += 8;
+    }
     if (st & SAMPLE.READ) {
       if (q + 8 > end) return this.short(p);
       q += readSize(a, b, q, o);
     }
-    let chain: string[] | undefined;
+    let chain: Buffer | undefined;
     if (st & SAMPLE.CALLCHAIN) {
       if (q + 8 > end) return this.short(p);
       const nr = o.u64(b, q);
       q += 8;
       if (q + 8 * nr > end) return this.short(p);
-      chain = [];
-      for (let i = 0; i < nr; i++, q += 8) if (o.u64big(b, q) < CONTEXT_MAX) chain.push(o.hex64(b, q));
+      // A copy: the queue would otherwise keep the whole chunk it came in.
+      chain = Buffer.from(b.subarray(q, q + 8 * nr));
+      q += 8 * nr;
     }
     // The raw data is read where it lies (rawAt, rawLen), a Buffer of its own made only when printed generically.
     let rawAt = -1;
@@ -502,6 +569,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
       if (tid !== undefined) s.tid = tid;
       if (cpu !== undefined) s.cpu = cpu;
     }
+    // A sample of code shows its period and the offset of each frame in its symbol, as perf script's default fields for it do.
+    const code = samplesCode(a);
+    if (code && period !== undefined) s.period = period;
     if (a.type === ATTR_TYPE.TRACEPOINT && rawAt >= 0) {
       const f = this.formats.get(a.config);
       if (f !== undefined && rawLen < f.size) return this.unusable(p, `a ${event} sample of ${rawLen} bytes of data, where its format has ${f.size}`);
@@ -510,21 +580,24 @@ export class PerfDataDecoder implements Filter<Buffer> {
         const text = f === undefined ? '' : f.print(b.subarray(rawAt, rawAt + rawLen), o);
         if (text.length > 0) Object.assign(s, parsePayload(event, text));
       }
-    } else if (ipAt >= 0 && chain === undefined) {
-      // perf script prints a software or hardware event's ip with its symbol; the address is what is known here.
-      s.ip = { addr: o.hex64(b, ipAt) };
-      this.stats.unresolved++;
     }
     if (chain !== undefined) {
-      s.callchain = chain.map((addr) => ({ addr, sym: null, dso: null }));
-      this.stats.unresolved++;
+      s.callchain = [];
+      (s as Unnamed)[UNNAMED] = { chain, code };
+      if (st & (SAMPLE.REGS_USER | SAMPLE.STACK_USER)) this.stats.dwarf++;
+    } else if (ipAt >= 0 && (code || this.ipShown())) {
+      // A sample of code shows its ip; so does any sample when perf-parse asks perf script for ip, sym and dso (a recording with callchains).
+      s.ip = { addr: '' };
+      const lo = o.little ? b.readUInt32LE(ipAt) : b.readUInt32BE(ipAt + 4);
+      const hi = o.little ? b.readUInt32LE(ipAt + 4) : b.readUInt32BE(ipAt);
+      (s as Unnamed)[UNNAMED] = { hi, lo, kernel: (o.u16(b, p + 4) & 7) === MISC_CPUMODE_KERNEL, code };
     }
     this.stats.samples++;
     this.enqueue(ts, s);
   }
 
   /** perf delivers records without a time at once, the others in time order. */
-  private enqueue(ts: number, rec: Timed): void {
+  private enqueue(ts: number, rec: Queued): void {
     if (ts === 0) return this.deliver(rec);
     this.queue.push(rec);
     if (ts > this.maxTs) this.maxTs = ts;
@@ -572,11 +645,21 @@ export class PerfDataDecoder implements Filter<Buffer> {
     this.emit(rec);
   }
 
-  private deliver(r: Timed): void {
+  private deliver(r: Queued): void {
+    if (r.type === 'mmap') {
+      this.symbols.mmap(r.pid, r.b, 16, this.order!, r.len, r.pgoff, r.filename, r.prot, r.kernel);
+      return;
+    }
     if (!this.headerSent) this.sendHeader();
     if (r.type === 'sample') {
       const t = this.thread(r.pid ?? -1, r.tid ?? -1);
       r.comm = t.comm;
+      const u = (r as Unnamed)[UNNAMED];
+      if (u !== undefined) {
+        if ('chain' in u) r.callchain = this.symbols.resolve(r.pid ?? -1, u.chain, 0, u.chain.length / 8, this.order!, u.code);
+        else r.ip = this.symbols.ip(r.pid ?? -1, u.hi, u.lo, u.kernel, u.code);
+        (r as Unnamed)[UNNAMED] = undefined;
+      }
     } else if (r.type === 'comm') {
       const t = this.thread(r.pid, r.tid);
       t.comm = r.comm;
@@ -594,6 +677,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
         child.comm = parent.comm;
         child.named = true;
       }
+      this.symbols.fork(r.pid, r.tid, r.ppid, this.synthesized.has(r));
+    } else if (r.type === 'exit') {
+      this.symbols.exit(r.pid, r.tid);
     }
     this.emit(r);
   }
@@ -654,6 +740,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
           ppid: o.i32(b, p + 12),
           ptid: o.i32(b, p + 20),
         };
+        if (type === RECORD.FORK && (misc & MISC_FORK_EXEC) !== 0) this.synthesized.add(rec);
         return this.enqueue(ts, rec);
       }
       case RECORD.LOST: {
@@ -680,8 +767,38 @@ export class PerfDataDecoder implements Filter<Buffer> {
         }
         return this.enqueue(ts, this.perfRecord(ts, c, type === RECORD.SWITCH ? 'SWITCH' : 'SWITCH_CPU_WIDE', text, spid, stid));
       }
+      case RECORD.MMAP:
+      case RECORD.MMAP2: {
+        // MMAP: pid, tid, start, len, pgoff, filename. MMAP2 adds the device and inode (or a build id), prot and flags.
+        const two = type === RECORD.MMAP2;
+        if (body < (two ? 73 : 41)) return this.short(p);
+        const filename = cstring(b, p + (two ? 72 : 40), bodyEnd);
+        const prot = two ? o.u32(b, p + 64) : (misc & MISC_MMAP_DATA) !== 0 ? 1 : 4;
+        if (two && (misc & MISC_MMAP_BUILD_ID) !== 0) {
+          const n = Math.min(b[p + 40]!, 20);
+          this.symbols.buildId(utf8(filename), b.toString('hex', p + 44, p + 44 + n));
+        }
+        const rec: MmapItem = {
+          type: 'mmap',
+          ts,
+          pid: o.i32(b, p + 8),
+          b: Buffer.from(b.subarray(p, p + 40)),
+          len: o.u64(b, p + 24),
+          pgoff: o.u64(b, p + 32),
+          filename: utf8(filename),
+          prot,
+          kernel: (misc & 7) === MISC_CPUMODE_KERNEL,
+        };
+        return this.enqueue(ts, rec);
+      }
     }
-    // MMAP, MMAP2, THROTTLE, NAMESPACES, KSYMBOL...: read by perf for symbols, not printed with these options.
+    // THROTTLE, NAMESPACES, KSYMBOL...: read by perf for other things, not printed with these options.
+  }
+
+  /** PERF_RECORD_HEADER_BUILD_ID (and each entry of the HEADER_BUILD_ID feature): pid, build id, file name. */
+  private buildId(b: Buffer, p: number, size: number, misc: number): void {
+    const n = (misc & MISC_BUILD_ID_SIZE) !== 0 ? Math.min(b[p + 32]!, 20) : 20;
+    this.symbols.buildId(utf8(cstring(b, p + 36, p + size)), b.toString('hex', p + 12, p + 12 + n));
   }
 
   private perfRecord(ts: number, c: { cpu?: number }, name: string, body: string, pid: number | undefined, tid: number | undefined): Timed {

@@ -8,7 +8,7 @@
 // says where the data section starts, so errors name bytes of the file.
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import { type Attr, ATTR_TYPE, SAMPLE, parseAttr } from './attr.js';
+import { type Attr, ATTR_TYPE, SAMPLE, parseAttr, samplesCode } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
 import { FEATURE, RECORD } from './decoder.js';
 
@@ -121,6 +121,14 @@ export function openPerfDataFile(path: string): PerfDataFile {
       d.copy(payload, 8);
       if (8 + payload.length <= 0xffff) head.push(record(order, RECORD.HEADER_FEATURE, payload));
     }
+    // The build ids of the files samples hit, as the records a pipe carries them in: one per file.
+    const ids = features.get(FEATURE.BUILD_ID);
+    for (let q = 0; ids !== undefined && q + 8 <= ids.length; ) {
+      const size = order.u16(ids, q + 6);
+      if (size < 8 || q + size > ids.length) break;
+      head.push(record(order, RECORD.HEADER_BUILD_ID, ids.subarray(q + 8, q + size), order.u16(ids, q + 4)));
+      q += size;
+    }
     const tracing = features.get(FEATURE.TRACING_DATA);
     if (tracing !== undefined) {
       const size = Buffer.alloc(4);
@@ -160,7 +168,7 @@ const FORWARDED = [
   FEATURE.CLOCKID,
   FEATURE.CLOCK_DATA,
 ];
-const WANTED = new Set<number>([FEATURE.TRACING_DATA, FEATURE.COMPRESSED, ...FORWARDED]);
+const WANTED = new Set<number>([FEATURE.TRACING_DATA, FEATURE.COMPRESSED, FEATURE.BUILD_ID, ...FORWARDED]);
 
 /**
  * gilpipe's own record ahead of the data: where the data starts in the
@@ -203,8 +211,13 @@ function bit(h: Buffer, order: ByteOrder, i: number): boolean {
 
 /** What only perf script can do for a recording of these events, if anything. */
 function perfScriptReason(attrs: Attr[], compressed: boolean): string | undefined {
-  if (attrs.some((a) => a.sampleType & SAMPLE.CALLCHAIN)) return 'it has callchains, whose symbols perf script resolves';
-  if (attrs.some(samplesCode)) return 'it samples code (not only tracepoints), whose symbols perf script resolves';
+  // Frame-pointer callchains are named here (symbols.ts); user stacks copied for DWARF unwinding, and branch stacks, are perf's to unwind.
+  if (attrs.some((a) => a.sampleType & SAMPLE.CALLCHAIN && a.sampleType & (SAMPLE.REGS_USER | SAMPLE.STACK_USER))) {
+    return 'it has DWARF callchains (--call-graph dwarf), which perf script unwinds';
+  }
+  if (attrs.some((a) => a.sampleType & SAMPLE.BRANCH_STACK)) return 'it has branch stacks (--call-graph lbr, -b), which perf script reads';
+  // Software events (cpu-clock) are read here; a hardware event's fields (addresses, weights, data sources) could not be checked on this machine.
+  if (attrs.some((a) => samplesCode(a) && a.type !== ATTR_TYPE.SOFTWARE)) return 'it samples hardware events, whose fields perf script prints';
   if (compressed) return 'its records are compressed (perf record -z)';
   return undefined;
 }
@@ -237,28 +250,24 @@ function pipeAttrs(b: Buffer, order: ByteOrder): Attr[] {
   return attrs;
 }
 
-/** An event that samples code: its samples carry an ip perf script would print with a symbol. */
-function samplesCode(a: Attr): boolean {
-  if (a.type === ATTR_TYPE.TRACEPOINT) return false;
-  if (a.type === ATTR_TYPE.SOFTWARE && a.config === 9 /* dummy */) return false;
-  return (a.sampleType & SAMPLE.IP) !== 0;
-}
 
 function writeU64(order: ByteOrder, b: Buffer, o: number, v: number): void {
   if (order.little) b.writeBigUInt64LE(BigInt(v), o);
   else b.writeBigUInt64BE(BigInt(v), o);
 }
 
-/** A record: header (type, misc 0, size) and payload. */
-function record(order: ByteOrder, type: number, payload: Buffer): Buffer {
+/** A record: header (type, misc, size) and payload. */
+function record(order: ByteOrder, type: number, payload: Buffer, misc = 0): Buffer {
   const size = 8 + payload.length;
   if (size > 0xffff) throw new PerfDataFileError(`a header part of ${size} bytes does not fit a record`);
   const b = Buffer.alloc(size);
   if (order.little) {
     b.writeUInt32LE(type >>> 0, 0);
+    b.writeUInt16LE(misc, 4);
     b.writeUInt16LE(size, 6);
   } else {
     b.writeUInt32BE(type >>> 0, 0);
+    b.writeUInt16BE(misc, 4);
     b.writeUInt16BE(size, 6);
   }
   payload.copy(b, 8);

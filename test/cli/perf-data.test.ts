@@ -1,7 +1,8 @@
 // The commands on perf.data, read natively (lib/perf-data/): the same
 // answers as from the perf script text of the same recording, a cut file
-// kept up to the cut with the byte it broke at and exit 1, callchains handed
-// to perf script with a note, and the old path still there for comparison.
+// kept up to the cut with the byte it broke at and exit 1, frame-pointer
+// callchains named here as perf script names them (DWARF ones handed to perf
+// script with a note), and the old path still there for comparison.
 import t from 'tap';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -69,12 +70,51 @@ t.test('a cut perf.data: the records before the cut, the byte it broke at, exit 
   t.match(String(e.stderr), /empty\.data: truncated at byte 8 \(in the file header\)/);
 });
 
-t.test('a recording with callchains goes through perf script, said once', { skip: hasPerf ? false : 'perf is not installed' }, async (t) => {
+t.test('a recording with frame-pointer callchains is read here: every record and frame of its text', async (t) => {
   const data = fixture('callchain');
   const r = await runBin('perf-parse', [data]);
   t.equal(r.exitCode, 0, String(r.stderr));
-  t.equal((String(r.stderr).match(/read through perf script: it has callchains/g) ?? []).length, 1, 'said once');
-  t.match(String(r.stdout), /"sym":"__schedule"/, 'with its symbols');
+  t.notMatch(String(r.stderr), /perf script/, 'perf script is not run');
+  const text = await runBin('perf-parse', [dir + 'callchain.perf.txt.gz']);
+  const frames = (out: string) => out.split('\n').filter(Boolean).map((l) => (JSON.parse(l).callchain ?? []).map((f: { addr: string; dso?: string | null }) => `${f.addr} ${f.dso}`));
+  const [a, b] = [frames(String(r.stdout)), frames(String(text.stdout))];
+  t.ok(a.flat().length > 1000, `${a.flat().length} frames`);
+  t.same(a, b, "every frame's address and file as perf printed them (symbols: test/unit/perf-data.test.ts, where this machine has the files)");
+});
+
+t.test('a recording of code samples (cpu-clock) is read here: the records perf script gives, period and offsets in symbols too', async (t) => {
+  if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
+  const data = join(tmp, 'cpu-clock.data');
+  const rec = await execa('perf', ['record', '-q', '-F', '2000', '-k', 'CLOCK_MONOTONIC', '-o', data, '-e', 'cpu-clock', '--', 'sh', '-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'], { reject: false });
+  if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
+  const records = (s: string) => s.split('\n').filter((l) => l.length > 0 && !l.startsWith('{"type":"header"'));
+  const native = await runBin('perf-parse', [data]);
+  const old = await runBin('perf-parse', [data], { env: { GILPIPE_PERF_SCRIPT: '1' } });
+  t.equal(native.exitCode, 0, String(native.stderr));
+  t.notMatch(String(native.stderr), /perf script/, 'perf script is not run');
+  const samples = records(String(native.stdout)).filter((l) => l.includes('"event":"cpu-clock"'));
+  t.ok(samples.length > 20 && samples.every((l) => /"period":\d+/.test(l)), `${samples.length} samples, each with its period`);
+  t.ok(samples.some((l) => /"ip":\{"addr":"[0-9a-f]+","sym":"[^"]+","off":\d+,"dso":"[^"]+"\}/.test(l)), 'ips named with their offset in the symbol');
+  t.same(records(String(native.stdout)), records(String(old.stdout)), 'every record as perf script gives it');
+});
+
+t.test('a recording with DWARF callchains goes through perf script, said once', async (t) => {
+  if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
+  const data = join(tmp, 'dwarf.data');
+  const rec = await execa('perf', ['record', '-q', '--call-graph', 'dwarf,4096', '-k', 'CLOCK_MONOTONIC', '-o', data, '-e', 'sched:sched_switch', '--', 'sleep', '0.05'], { reject: false });
+  if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
+  const r = await runBin('perf-parse', [data]);
+  t.equal(r.exitCode, 0, String(r.stderr));
+  t.equal((String(r.stderr).match(/read through perf script: it has DWARF callchains/g) ?? []).length, 1, 'said once');
+  t.match(String(r.stdout), /"callchain":\[\{"addr":"[0-9a-f]+","sym":"[^"]+"/, 'perf unwound and named its frames');
+  // On stdin perf script cannot read it: the kernel frames are named here, and the rest is said to be missing.
+  const piped = join(tmp, 'dwarf-pipe.data');
+  const prec = await execa('sh', ['-c', 'perf record -q --call-graph dwarf,4096 -k CLOCK_MONOTONIC -o - -e sched:sched_switch -- sleep 0.05 > "$1"', 'sh', piped], { reject: false });
+  if (prec.exitCode !== 0) return t.comment(`perf record -o - failed here: ${prec.stderr}`);
+  const s = await runBin('perf-parse', [], { inputFile: piped });
+  t.equal(s.exitCode, 0, String(s.stderr));
+  t.match(String(s.stderr), /samples have DWARF callchains .* only their kernel frames are here/, 'on stdin: said');
+  t.match(String(s.stdout), /"sym":"__schedule","dso":"\[kernel\.kallsyms\]"/, 'its kernel frames named');
 });
 
 t.test('GILPIPE_PERF_SCRIPT=1 reads through perf script: the same records', { skip: hasPerf ? false : 'perf is not installed' }, async (t) => {
@@ -111,20 +151,24 @@ t.test('Ctrl-C while reading a perf.data: exit 130, the partial note, no truncat
   t.ok(text.split('\n').length - 1 < 201 * 7509, 'it stopped early');
 });
 
-t.test('a pipe-mode recording with callchains: by its path through perf script; on stdin, addresses and a note', async (t) => {
+t.test('a pipe-mode recording with callchains, by its path and on stdin: the records perf script gives', async (t) => {
   if (!hasPerf || process.getuid?.() !== 0) return t.skip('needs perf and root to record');
   const data = join(tmp, 'callchain-pipe.data');
   const rec = await execa('sh', ['-c', 'perf record -q -g -k CLOCK_MONOTONIC -o - -e sched:sched_switch -- sleep 0.05 > "$1"', 'sh', data], { reject: false });
   if (rec.exitCode !== 0) return t.skip(`perf record failed here: ${rec.stderr}`);
-  const byPath = await runBin('perf-parse', [data]);
-  t.equal(byPath.exitCode, 0, String(byPath.stderr));
-  t.match(String(byPath.stderr), /read through perf script: it has callchains/);
-  t.match(String(byPath.stdout), /"callchain":\[\{"addr":"[0-9a-f]+","sym":"[^"]+"/, 'symbols resolved');
-  const onStdin = await runBin('perf-parse', [], { inputFile: data });
-  t.equal(onStdin.exitCode, 0, String(onStdin.stderr));
-  t.match(String(onStdin.stderr), /samples have callchains, kept as addresses/);
-  const frames = (s: string) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.callchain).map((r) => r.callchain.map((f: { addr: string }) => f.addr).filter((a: string) => a.startsWith('ffff')));
-  t.same(frames(String(onStdin.stdout)), frames(String(byPath.stdout)), "the kernel frames' addresses are perf's");
+  const old = await runBin('perf-parse', [data], { env: { GILPIPE_PERF_SCRIPT: '1' } });
+  t.equal(old.exitCode, 0, String(old.stderr));
+  const records = (s: string) => s.split('\n').filter((l) => l.length > 0 && !l.startsWith('{"type":"header"'));
+  const perf = records(String(old.stdout));
+  t.ok(perf.some((l) => /"callchain":\[\{"addr":"[0-9a-f]+","sym":"[^"]+"/.test(l)), "perf script's records have named frames");
+  for (const [how, r] of [
+    ['by its path', await runBin('perf-parse', [data])],
+    ['on stdin', await runBin('perf-parse', [], { inputFile: data })],
+  ] as const) {
+    t.equal(r.exitCode, 0, String(r.stderr));
+    t.notMatch(String(r.stderr), /perf script|unnamed/, `${how}: no perf script, nothing left unnamed`);
+    t.same(records(String(r.stdout)), perf, `${how}: every record and frame as perf script gives them`);
+  }
 });
 
 t.test('a gzipped file-mode perf.data is read through a temporary copy, removed after; a cut archive keeps what unzips', async (t) => {

@@ -2,18 +2,21 @@
 // every recording test/fixtures/record-perfdata.sh made, the records read
 // from the perf.data equal, field by field and in order, the records
 // perf-parse reads from the `perf script` text of the same file (committed
-// beside it, so no perf is needed here). Then cut and corrupted files: what
-// was read is kept, where it broke is said, nothing throws.
+// beside it, so no perf is needed here), callchain frames named as perf named
+// them wherever this machine has the files the recording mapped (its
+// NAME.build-ids). Then cut and corrupted files: what was read is kept, where
+// it broke is said, nothing throws.
 import t from 'tap';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collectingContext, connect } from '../../lib/filter.js';
 import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
-import { PerfDataDecoder } from '../../lib/perf-data/decoder.js';
+import { PerfDataDecoder, type PerfDataDecoderOptions } from '../../lib/perf-data/decoder.js';
+import { Elf, fileSource } from '../../lib/elf.js';
 import { PerfDataFileError, openPerfDataFile } from '../../lib/perf-data/file.js';
 import { LITTLE } from '../../lib/perf-data/bytes.js';
 import { parseFormat } from '../../lib/perf-data/tracing.js';
@@ -51,10 +54,10 @@ async function streamOf(path: string): Promise<{ bytes: Buffer; cut?: string; pe
 }
 
 /** The reader's records as perf-parse serialises them; bytes fed in 64 KiB pieces, as a file stream reads. */
-function decode(bytes: Buffer, piece = 65536) {
+function decode(bytes: Buffer, piece = 65536, opts: PerfDataDecoderOptions = {}) {
   const ctx = collectingContext('rec.data');
   const out: string[] = [];
-  const d = new PerfDataDecoder((r) => out.push(recordJson(r)), ctx);
+  const d = new PerfDataDecoder((r) => out.push(recordJson(r)), ctx, opts);
   for (let i = 0; i < bytes.length; i += piece) d.write(bytes.subarray(i, i + piece));
   d.endInput();
   d.end();
@@ -71,15 +74,78 @@ function parseText(gz: string): string[] {
   return out;
 }
 
+/** A file's build id as this machine has it (undefined: no such file, or none). */
+function buildIdNow(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  const e = Elf.open(fileSource(path));
+  if (typeof e === 'string') return undefined;
+  try {
+    return e.buildId();
+  } finally {
+    e.src.close();
+  }
+}
+
+/** The running kernel's build id, from its notes. */
+function kernelBuildId(): string | undefined {
+  try {
+    const d = readFileSync('/sys/kernel/notes');
+    for (let p = 0; p + 12 <= d.length; ) {
+      const [namesz, descsz, type] = [d.readUInt32LE(p), d.readUInt32LE(p + 4), d.readUInt32LE(p + 8)];
+      const desc = p + 12 + ((namesz + 3) & ~3);
+      if (type === 3 && d.toString('latin1', p + 12, p + 15) === 'GNU') return d.toString('hex', desc, desc + descsz);
+      p = desc + ((descsz + 3) & ~3);
+    }
+  } catch {
+    // no notes: another machine's kernel, as far as the test can tell
+  }
+  return undefined;
+}
+
 /**
- * perf script resolves callchain symbols, which the reader does not, and
- * prints a user-space frame's address relative to its file: kernel
- * addresses must still be perf's, and every frame be there.
+ * The dsos whose frames this machine names as the recording machine did:
+ * every file NAME.build-ids lists (the mapped files, their debug files)
+ * with the same build id here and no debug file that was not there then;
+ * the kernel when it runs here (or perf's cache keeps its kallsyms); the
+ * vdso when perf's cache keeps it.
  */
-function withoutSymbols(line: string): string {
+function sameFiles(name: string): { same: Set<string>; differ: string[] } | undefined {
+  const list = join(dir, `${name}.build-ids`);
+  if (!existsSync(list)) return undefined;
+  const rows = readFileSync(list, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const);
+  const same = new Set<string>();
+  const differ: string[] = [];
+  const cache = process.env.PERF_BUILDID_DIR ?? `${homedir()}/.debug`;
+  for (const [id, file] of rows) {
+    if (file.startsWith('/usr/lib/debug/')) continue;
+    let ok: boolean;
+    if (file === '[kernel.kallsyms]') ok = kernelBuildId() === id || existsSync(`${cache}/[kernel.kallsyms]/${id}/kallsyms`);
+    else if (file === '[vdso]') ok = existsSync(`${cache}/.build-id/${id.slice(0, 2)}/${id.slice(2)}`);
+    else {
+      const debug = `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
+      const hadDebug = rows.some(([, f]) => f === debug);
+      ok = buildIdNow(file) === id && (hadDebug ? buildIdNow(debug) === id : !existsSync(debug));
+    }
+    if (ok) same.add(file);
+    else differ.push(file);
+  }
+  return { same, differ };
+}
+
+/** Frames of dsos this machine does not have as recorded keep their address and dso only: perf named them from files not here. */
+function comparable(line: string, same: Set<string>): string {
   const r = JSON.parse(line);
-  if (Array.isArray(r.callchain)) r.callchain = r.callchain.map((f: { addr: string }) => (f.addr.startsWith('ffff') ? f.addr : 'user'));
+  if (!Array.isArray(r.callchain)) return line;
+  r.callchain = r.callchain.map((f: { addr: string; sym?: string | null; dso?: string | null }) =>
+    f.dso === null || f.dso === undefined || same.has(f.dso) || f.dso.startsWith('/tmp/perf-') ? f : { addr: f.addr, dso: f.dso },
+  );
   return JSON.stringify(r);
+}
+
+/** Where a fixture's JIT perf maps are kept (they were in /tmp when perf script printed its text). */
+function perfMapsOf(name: string): PerfDataDecoderOptions {
+  const maps = join(dir, `${name}.maps`);
+  return existsSync(maps) ? { symbols: { perfMapDirs: [maps] } } : {};
 }
 
 /** A record without the thread name of a sample: a cut may take away the fork that named its thread. */
@@ -93,7 +159,7 @@ for (const f of fixtures) {
   t.test(`${f.name}: the records of the perf.data equal perf-parse's of its perf script text`, async (t) => {
     const path = unzipped(f.name, f.data);
     const s = await streamOf(path);
-    const native = decode(s.bytes);
+    const native = decode(s.bytes, 65536, perfMapsOf(f.name));
     const text = parseText(f.text);
     // The header: every `# key : value` the reader writes is perf's, word for word; the events too.
     const [nh, th] = [native.out[0]!, text[0]!].map((l) => JSON.parse(l));
@@ -112,10 +178,21 @@ for (const f of fixtures) {
     t.same(native.broke, [], 'nothing broken');
     t.equal(s.cut, undefined, 'not cut');
     t.ok(text.length > 0, `${text.length} records in the text`);
+    t.equal(s.perfScript, undefined, 'read natively');
     const callchains = text.some((l) => l.includes('"callchain"'));
-    t.equal(s.perfScript !== undefined, callchains, callchains ? 'callchains: commands read it through perf script' : 'read natively');
-    const a = callchains ? native.out.map(withoutSymbols) : native.out;
-    const b = callchains ? text.map(withoutSymbols) : text;
+    let a = native.out;
+    let b = text;
+    if (callchains) {
+      const files = sameFiles(f.name);
+      t.ok(files !== undefined, `${f.name}.build-ids says which files its frames are in`);
+      if (files !== undefined && files.differ.length > 0) {
+        t.comment(`${f.name}: this machine does not have ${files.differ.join(', ')} as recorded: their frames are compared by address and dso, not by symbol`);
+        a = a.map((l) => comparable(l, files.same));
+        b = b.map((l) => comparable(l, files.same));
+      }
+      const frames = (ls: string[]) => ls.flatMap((l) => (JSON.parse(l).callchain ?? []) as Array<{ sym?: string | null }>);
+      t.ok(frames(native.out).filter((x) => typeof x.sym === 'string').length > 0, `${frames(native.out).length} frames, named ones among them`);
+    }
     t.equal(a.length, b.length, 'as many records');
     let first = -1;
     let differ = 0;
@@ -143,6 +220,22 @@ t.test('what the recordings hold: every kind the fixtures were made for', async 
   for (const name of ['file', 'pipe', 'py38', 'py313', 'dd']) t.ok(kinds(name).has('fork') || kinds(name).has('comm'), `${name}: task events`);
   const probes = (name: string) => (full.get(name) ?? []).filter((l) => l.includes('"probe"')).length;
   for (const name of ['file', 'pipe', 'py38', 'py313']) t.ok(probes(name) > 100, `${name}: GIL probe hits (${probes(name)})`);
+});
+
+t.test("jit: the JIT's frames named from its perf map, one per call it made (its truth)", async (t) => {
+  const truth = JSON.parse(readFileSync(dir + 'jit.truth.json', 'utf8'));
+  const map = `/tmp/perf-${truth.pid}.map`;
+  const frames = (full.get('jit') ?? []).flatMap((l) => (JSON.parse(l).callchain ?? []) as Array<{ sym: string | null; dso: string | null }>);
+  for (const name of truth.functions as string[]) t.equal(frames.filter((f) => f.dso === map && f.sym === name).length, truth.calls, `${name}: ${truth.calls}`);
+  t.equal(frames.filter((f) => f.dso === map && f.sym === null).length, truth.calls * truth.unnamed, 'the one the map leaves out: unnamed, in the map');
+});
+
+t.test('code: samples of code with their period, frames with their offset in the symbol, Python functions from the perf map', async (t) => {
+  const samples = (full.get('code') ?? []).map((l) => JSON.parse(l)).filter((r) => r.type === 'sample');
+  t.ok(samples.length > 100 && samples.every((r) => r.event === 'cpu-clock' && r.period > 0), `${samples.length} cpu-clock samples, each with its period`);
+  const frames = samples.flatMap((r) => r.callchain ?? []) as Array<{ sym: string | null; off?: number; dso: string | null }>;
+  t.ok(frames.filter((f) => f.sym !== null).every((f) => typeof f.off === 'number') && frames.some((f) => f.sym === null && f.off === undefined), 'named frames have offsets, unnamed ones none');
+  t.ok(frames.some((f) => /^py::(leaf|mid|top):.*py_calls\.py$/.test(f.sym ?? '') && /^\/tmp\/perf-\d+\.map$/.test(f.dso ?? '')), 'py_calls.py\'s functions, named from the perf map');
 });
 
 t.test('a perf.data cut anywhere: no exception, what was read is kept, where it broke is said', async (t) => {
@@ -203,6 +296,24 @@ t.test('flipped bytes: no exception; every record read is well formed', async (t
     t.same(schemaErrors(r.out.join('\n'), 1), [], `flips #${k}: ${r.out.length} records, ${r.broke[0] ?? 'read to the end'}`);
   }
   t.ok(broke > 0, `${broke} of 60 broke off with a message`);
+});
+
+t.test('flipped bytes in recordings with callchains: no exception; maps and frames from broken records stay well formed', async (t) => {
+  for (const name of ['callchain', 'jit', 'code']) {
+    const s = await streamOf(unzipped(name, dir + `${name}.perf.data.gz`));
+    let seed = 777;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let frames = 0;
+    for (let k = 0; k < 40; k++) {
+      const b = Buffer.from(s.bytes);
+      for (let i = 0; i < 1 + Math.floor(rand() * 8); i++) b[Math.floor(rand() * b.length)] ^= 1 << Math.floor(rand() * 8);
+      const r = decode(b, 65536, perfMapsOf(name));
+      frames += r.out.reduce((n, l) => n + (JSON.parse(l).callchain?.length ?? 0), 0);
+      const bad = schemaErrors(r.out.join('\n'), 1);
+      if (bad.length > 0) t.same(bad, [], `${name} flips #${k}`);
+    }
+    t.ok(frames > 0, `${name}: 40 flipped copies read, ${frames} frames, every record well formed`);
+  }
 });
 
 t.test('a file-mode perf.data in a stream (stdin) is refused with the reason', async (t) => {

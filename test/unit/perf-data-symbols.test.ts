@@ -1,0 +1,172 @@
+// The symbolizer's bookkeeping (lib/perf-data/symbols.ts) on this machine's
+// own libraries: a process's maps as perf keeps them (a map laid over part of
+// another cuts it, keeping each piece's file offset; a fork copies them; the
+// last thread's exit drops them), and the symbol tables kept within their
+// bound however many files are mapped, with the same answers as an unbounded
+// cache; kernel frames of another kernel named from perf's cached kallsyms,
+// or left unnamed and said. That frames are named as perf names them is
+// test/unit/perf-data.test.ts and test/live/perf-data-symbols.test.ts.
+import t from 'tap';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { collectingContext } from '../../lib/filter.js';
+import type { Frame } from '../../lib/perf-grammar.js';
+import { LITTLE } from '../../lib/perf-data/bytes.js';
+import { PerfDataDecoder } from '../../lib/perf-data/decoder.js';
+import { openPerfDataFile } from '../../lib/perf-data/file.js';
+import { Symbolizer, type SymbolizerOptions } from '../../lib/perf-data/symbols.js';
+import { Elf, PT_LOAD, fileSource } from '../../lib/elf.js';
+
+const fx = fileURLToPath(new URL('../fixtures/perfdata/', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-symbols-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+const PROT_EXEC = 4;
+
+/** The MMAP record bytes the symbolizer reads the start address from (at 16). */
+function at(start: number): Buffer {
+  const b = Buffer.alloc(40);
+  b.writeBigUInt64LE(BigInt(start), 16);
+  return b;
+}
+
+/** A callchain of user addresses. */
+function chain(...ips: number[]): Buffer {
+  const b = Buffer.alloc(8 * ips.length);
+  ips.forEach((ip, i) => b.writeBigUInt64LE(BigInt(ip), 8 * i));
+  return b;
+}
+
+function frame(s: Symbolizer, pid: number, ip: number) {
+  return s.resolve(pid, chain(ip), 0, 1, LITTLE)[0]!;
+}
+
+/** The executable segment of a real library: its file offset and size. */
+function textOf(path: string): { offset: number; size: number } | undefined {
+  const e = Elf.open(fileSource(path));
+  if (typeof e === 'string') return undefined;
+  try {
+    const x = e.segments.find((p) => p.type === PT_LOAD && (p.flags & 1) !== 0 && p.filesz > 0x4000);
+    return x && { offset: x.offset, size: x.filesz };
+  } finally {
+    e.src.close();
+  }
+}
+
+const all = readdirSync(LIBDIR)
+  .filter((f) => /\.so(\.\d+)*$/.test(f))
+  .map((f) => join(LIBDIR, f))
+  .filter((p) => statSync(p).isFile())
+  .map((path) => ({ path, text: textOf(path) }))
+  .filter((l): l is { path: string; text: { offset: number; size: number } } => l.text !== undefined);
+const libs = all.slice(0, 80);
+
+t.test('maps: a new map cuts the old one it overlaps, each piece keeps its file offset', async (t) => {
+  const libc = all.find((l) => l.path.endsWith('/libc.so.6'));
+  if (libc === undefined) return t.skip(`no libc.so.6 in ${LIBDIR}`);
+  const s = new Symbolizer();
+  const base = 0x7f0000000000;
+  s.mmap(1, at(base), 16, LITTLE, libc.text.size, libc.text.offset, libc.path, PROT_EXEC, false);
+  const probe = [0.1, 0.5, 0.9].map((k) => base + Math.floor(libc.text.size * k));
+  const before = probe.map((ip) => frame(s, 1, ip));
+  t.ok(before.every((f) => typeof f.sym === 'string' && f.dso === libc.path), `named: ${before.map((f) => f.sym).join(', ')}`);
+  t.same(before.map((f) => f.addr), probe.map((ip) => (ip - base + libc.text.offset).toString(16)), 'printed as offsets in the file');
+  // An anonymous executable map over the middle: its frames are the JIT's, the pieces around it still libc's.
+  s.mmap(1, at(probe[1]! - 0x1000), 16, LITTLE, 0x2000, 0, '//anon', PROT_EXEC, false);
+  const after = probe.map((ip) => frame(s, 1, ip));
+  t.same([after[0], after[2]], [before[0], before[2]], 'the pieces before and after: the same frames');
+  t.same(after[1], { addr: probe[1]!.toString(16), sym: null, dso: '/tmp/perf-1.map' }, 'the middle: anonymous memory, named after the perf map perf would read');
+  t.same(frame(s, 2, probe[0]!), { addr: probe[0]!.toString(16), sym: null, dso: null }, 'another process: no map there');
+  s.fork(2, 2, 1, false);
+  t.same(frame(s, 2, probe[0]!), before[0], 'a fork copies the maps');
+  s.fork(2, 3, 2, false);
+  s.exit(2, 2);
+  t.same(frame(s, 2, probe[0]!), before[0], 'kept while a thread of the process lives');
+  s.exit(2, 3);
+  t.same(frame(s, 2, probe[0]!).dso, null, "dropped with the process's last thread");
+  t.same(frame(s, 1, probe[0]!), before[0], 'the parent keeps its own');
+});
+
+t.test('symbol tables: kept within the bound however many files are mapped, the same answers', async (t) => {
+  if (libs.length < 20) return t.skip(`only ${libs.length} libraries in ${LIBDIR}`);
+  const bound = 20000;
+  const small = new Symbolizer({ maxCachedSymbols: bound });
+  const big = new Symbolizer();
+  const ips: number[] = [];
+  libs.forEach((l, i) => {
+    const start = 0x7e0000000000 + i * 0x100000000;
+    for (const s of [small, big]) s.mmap(7, at(start), 16, LITTLE, l.text.size, l.text.offset, l.path, PROT_EXEC, false);
+    ips.push(start + Math.floor(l.text.size / 3));
+  });
+  let most = 0;
+  let largest = 0;
+  const answers: string[] = [];
+  let differ = 0;
+  // Twice round: the second pass reloads what the bound dropped.
+  for (const pass of [1, 2]) {
+    for (const ip of ips) {
+      const f = frame(small, 7, ip);
+      answers.push(JSON.stringify(f));
+      const had = big.cache().symbols;
+      if (JSON.stringify(f) !== JSON.stringify(frame(big, 7, ip))) differ++;
+      // The unbounded one loads each file once: what it grew by is that file's table.
+      largest = Math.max(largest, big.cache().symbols - had);
+      most = Math.max(most, small.cache().symbols);
+    }
+  }
+  t.equal(differ, 0, 'every frame as an unbounded cache names it, both times round');
+  const named = answers.filter((a) => a.includes('"sym":"')).length;
+  t.ok(named > ips.length / 2, `${libs.length} files, ${named} of ${answers.length} frames named`);
+  t.ok(big.cache().symbols > bound * 2, `unbounded: ${big.cache().symbols} symbols of ${big.cache().files} files kept`);
+  // A table larger than the bound is kept alone: the bound is what is kept besides the file in use.
+  t.ok(most <= bound + largest, `bounded: at most ${most} symbols kept (bound ${bound}, the largest file ${largest})`);
+  t.ok(small.cache().files < libs.length, `${small.cache().files} of ${libs.length} files kept at the end`);
+});
+
+/** The committed callchain fixture's records, read with these symbol options; and the reader's notes. */
+async function callchainRecords(symbols: SymbolizerOptions): Promise<{ records: Array<{ callchain?: Frame[] }>; notes: string[] }> {
+  const path = join(tmp, 'callchain.data');
+  writeFileSync(path, gunzipSync(readFileSync(join(fx, 'callchain.perf.data.gz'))));
+  const chunks: Buffer[] = [];
+  for await (const c of openPerfDataFile(path).stream()) chunks.push(c as Buffer);
+  const records: Array<{ callchain?: Frame[] }> = [];
+  const d = new PerfDataDecoder((r) => records.push(r as { callchain?: Frame[] }), collectingContext('callchain.data'), { symbols });
+  d.write(Buffer.concat(chunks));
+  d.end();
+  return { records, notes: d.notes() };
+}
+
+/** A kernel notes file naming another kernel. */
+function otherKernel(): string {
+  const notes = join(tmp, 'notes');
+  const b = Buffer.alloc(12 + 4 + 20);
+  b.writeUInt32LE(4, 0);
+  b.writeUInt32LE(20, 4);
+  b.writeUInt32LE(3, 8);
+  b.write('GNU\0', 12, 'latin1');
+  b.fill(0xab, 16);
+  writeFileSync(notes, b);
+  return notes;
+}
+
+t.test('kernel frames of another kernel: from the kallsyms perf record left in its cache, else unnamed and said', async (t) => {
+  const kernel = (rs: Array<{ callchain?: Frame[] }>) => rs.flatMap((r) => r.callchain ?? []).filter((f) => f.addr.startsWith('ffff'));
+  const here = kernel((await callchainRecords({})).records);
+  t.ok(here.length > 500, `${here.length} kernel frames`);
+  // No kallsyms to be had: every kernel frame keeps its address and [kernel.kallsyms], and the note says why.
+  const none = await callchainRecords({ kernelNotes: otherKernel(), buildIdDir: join(tmp, 'no-cache') });
+  const frames = kernel(none.records);
+  t.same(frames.map((f) => f.addr), here.map((f) => f.addr), 'the same frames, the same addresses');
+  t.ok(frames.every((f) => f.sym === null && f.dso === '[kernel.kallsyms]'), 'none named, all in [kernel.kallsyms]');
+  t.match(none.notes.join('\n'), new RegExp(`${frames.length} callchain frames left unnamed: kernel frames: recorded on kernel 24a3598f[0-9a-f]+, not this one \\(abab`), none.notes.join('\n'));
+  // The copy perf record keeps in ~/.debug: the same names as from the running kernel's.
+  const recorded = readFileSync(join(fx, 'callchain.build-ids'), 'utf8').split('\n').find((l) => l.endsWith(' [kernel.kallsyms]'))!.split(' ')[0]!;
+  const cache = join(homedir(), '.debug');
+  if (!existsSync(join(cache, '[kernel.kallsyms]', recorded, 'kallsyms'))) return t.comment(`no kallsyms of ${recorded} in ${cache}: the cached copy is not tried here`);
+  const cached = await callchainRecords({ kernelNotes: otherKernel(), buildIdDir: cache });
+  t.same(kernel(cached.records), here, "named from the cache's copy as from /proc/kallsyms");
+});
