@@ -338,11 +338,29 @@ export function sampleJson(r: Sample): string {
   return s + '}';
 }
 
+/**
+ * A span as JSON.stringify writes it (the same keys in the same order: gil-state
+ * makes every span starting with these seven), about twice as fast: spans are
+ * most of gil-state's output.
+ */
+export function spanJson(r: Span): string {
+  let s = '{"type":"span","pid":' + r.pid + ',"tid":' + r.tid + ',"family":"' + r.family + '","state":"' + r.state + '","ts":' + r.ts + ',"dur":' + r.dur;
+  for (const k in r) {
+    if (k === 'type' || k === 'pid' || k === 'tid' || k === 'family' || k === 'state' || k === 'ts' || k === 'dur') continue;
+    const v = (r as unknown as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    s += ',"' + k + '":' + (typeof v === 'number' ? String(v) : v === true ? 'true' : typeof v === 'string' ? q(v) : JSON.stringify(v));
+  }
+  return s + '}';
+}
+
 /** One record as a line of JSON (without the newline). */
 export function recordJson(rec: AnyRecord): string {
   switch (rec.type) {
     case 'sample':
       return sampleJson(rec);
+    case 'span':
+      return spanJson(rec);
     case 'foreign':
       return JSON.stringify(rec.record);
     default:

@@ -130,3 +130,13 @@ t.test('a span whose stack is not strings, or whose preempted_by is not a task, 
   t.equal(typeof narrow({ ...sched, preempted_by: { tid: 9, comm: 'make' } }), 'object');
   t.match(narrow({ ...sched, preempted_by: {} }), /preempted_by.*integer tid and a string comm/);
 });
+
+t.test('a span is written as JSON.stringify writes it, whatever it holds', async (t) => {
+  const spans: object[] = [
+    { type: 'span', pid: 12, tid: 13, family: 'gil', state: 'wait', ts: 1_000_000_123, dur: 45, via: 'take_gil' },
+    { type: 'span', pid: null, tid: 7, family: 'gil', state: 'hold', ts: 0, dur: 0, partial: true, truncated: true, stack: ['py::f:/a "b".py', 'take_gil'], sampled_stack: ['x\u202e'], samples: 3 },
+    { type: 'span', pid: 1, tid: 1, family: 'gil', state: 'wait', ts: 5, dur: 6, via: 'cond_timedwait', site: '7f00ab', unknown: true },
+    { type: 'span', pid: 2, tid: 3, family: 'sched', state: 'runnable', ts: 9, dur: 1.5e9, letter: 'R+', gil: true, stack: [], preempted_by: { tid: 4, comm: 'evil\n"name\u0007' } },
+  ];
+  for (const s of spans) t.equal(recordJson(s as never), JSON.stringify(s));
+});
