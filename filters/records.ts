@@ -272,6 +272,18 @@ function describe(kind: Kind): string {
   return words[kind]!;
 }
 
+/** RULES as lists, made once per type: narrow runs for every record a stage reads. */
+const COMPILED = new Map<string, { required: Array<[string, Kind]>; optional: Map<string, Kind> }>();
+function compiled(type: keyof typeof RULES): { required: Array<[string, Kind]>; optional: Map<string, Kind> } {
+  let c = COMPILED.get(type);
+  if (c === undefined) {
+    const rule = RULES[type];
+    c = { required: Object.entries(rule.required) as Array<[string, Kind]>, optional: new Map(Object.entries(rule.optional ?? {}) as Array<[string, Kind]>) };
+    COMPILED.set(type, c);
+  }
+  return c;
+}
+
 /**
  * A parsed JSON value as a record, or why it is not one. Records of a known
  * type must have its required fields with the right kinds (and optional
@@ -283,15 +295,17 @@ export function narrow(v: unknown): AnyRecord | string {
   const o = v as { type?: unknown; [key: string]: unknown };
   const type = o.type;
   if (typeof type !== 'string' || type === '') return 'not a record (an object with a "type")';
-  const rule = Object.hasOwn(RULES, type) ? RULES[type as keyof typeof RULES] : undefined;
+  const rule = Object.hasOwn(RULES, type) ? compiled(type as keyof typeof RULES) : undefined;
   if (rule === undefined) return foreign(o as Foreign['record']);
-  for (const k in rule.required) {
-    const kind = rule.required[k]!;
+  for (const [k, kind] of rule.required) {
     if (!isKind(o[k], kind)) return `${type} record: "${k}" ${o[k] === undefined ? 'is missing' : 'is not'} ${describe(kind)}`;
   }
-  for (const k in rule.optional) {
+  // The optional fields a record has, not every one its type allows: most are absent.
+  for (const k in o) {
+    const kind = rule.optional.get(k);
+    if (kind === undefined) continue;
     const x = o[k];
-    if (x !== undefined && !isKind(x, rule.optional[k]!)) return `${type} record: "${k}" is not ${describe(rule.optional[k]!)}`;
+    if (x !== undefined && !isKind(x, kind)) return `${type} record: "${k}" is not ${describe(kind)}`;
   }
   if (type === 'span') {
     const gil = (GIL_STATES as readonly unknown[]).includes(o.state);
