@@ -70,7 +70,16 @@ t.test('the blame flame graph opens in speedscope with the weights of the file',
     await page.waitForFunction(() => document.body.innerText.includes('Symbol Name'), undefined, { timeout: 30_000 });
     // The table is virtualised: filter it to one symbol at a time (speedscope's search, Ctrl+F).
     for (const [symbol, total] of Object.entries(want)) {
-      await page.keyboard.press('Control+f');
+      // Ctrl+F opens the search box once speedscope handles keys; pressed before, the
+      // letters typed next are its hotkeys instead. Pressed until the box has the focus.
+      let searching = false;
+      for (let tries = 0; tries < 10 && !searching; tries++) {
+        await page.keyboard.press('Control+f');
+        searching = await page
+          .waitForFunction(() => document.activeElement?.tagName === 'INPUT', undefined, { timeout: 2_000 })
+          .then(() => true, () => false);
+      }
+      t.ok(searching, 'the search box opens');
       await page.keyboard.type(symbol);
       // The filter applies after a render: poll for the row (a fixed pause lost the race on a loaded CI machine).
       const pattern = `(?:^|\\n)([\\d,]+) \\(<?[\\d.]+%\\)\\s+[\\d,]+ \\(<?[\\d.]+%\\)\\s+${symbol.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`;
@@ -78,6 +87,7 @@ t.test('the blame flame graph opens in speedscope with the weights of the file',
       const text = await page.evaluate(() => document.body.innerText);
       const row = new RegExp(pattern).exec(text + '\n');
       t.ok(row, `speedscope lists ${symbol}`);
+      if (!row) t.comment(`the page said: ${text.slice(0, 600)}`);
       if (row) t.equal(Number(row[1]!.replace(/,/g, '')), total, `with the total the file gives it (${total} µs)`);
       await page.keyboard.press('Escape');
     }
