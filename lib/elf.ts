@@ -2,7 +2,7 @@
 // so a large binary is never read whole: the header, the section and program
 // headers, the build id note, the .gnu_debuglink name and the symbol tables
 // (.symtab, .dynsym) with their string tables. 64-bit files of either byte
-// order; a 32-bit one is reported as such (elfFacts returns a reason).
+// order; a 32-bit one is reported as such (Elf.open returns a reason).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { BIG, type ByteOrder, LITTLE } from './perf-data/bytes.js';
 
@@ -23,23 +23,23 @@ export interface ByteSource {
   close(): void;
 }
 
+/** Up to `len` bytes of an open file from `pos` (fewer at its end; `size` is the file's). */
+export function readAt(fd: number, pos: number, len: number, size: number): Buffer {
+  const n = Math.max(0, Math.min(len, size - pos));
+  const b = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const r = readSync(fd, b, got, n - got, pos + got);
+    if (r === 0) break;
+    got += r;
+  }
+  return got === n ? b : b.subarray(0, got);
+}
+
 export function fileSource(path: string): ByteSource {
   const fd = openSync(path, 'r');
   const size = fstatSync(fd).size;
-  return {
-    read(pos, len) {
-      const n = Math.max(0, Math.min(len, size - pos));
-      const b = Buffer.alloc(n);
-      let got = 0;
-      while (got < n) {
-        const r = readSync(fd, b, got, n - got, pos + got);
-        if (r === 0) break;
-        got += r;
-      }
-      return got === n ? b : b.subarray(0, got);
-    },
-    close: () => closeSync(fd),
-  };
+  return { read: (pos, len) => readAt(fd, pos, len, size), close: () => closeSync(fd) };
 }
 
 export function bufferSource(b: Buffer): ByteSource {

@@ -5,6 +5,7 @@
 import { execa } from 'execa';
 import { closeSync, existsSync, openSync, readFileSync, readSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { Elf, SHT, fileSource } from '../lib/elf.js';
 import { EXIT_USAGE, UsageError } from '../lib/errors.js';
 import { which } from '../lib/which.js';
 import { EXIT_NOT_FOUND, RecordError } from './errors.js';
@@ -196,57 +197,30 @@ export interface ElfFacts {
   buildId?: string;
 }
 
-/** Reads just enough of an ELF file to tell whether it was stripped. */
+/** Reads just enough of an ELF file (lib/elf.ts: its section headers and build id) to tell whether it was stripped. */
 export function elfFacts(path: string): ElfFacts {
   const no: ElfFacts = { elf: false, symtab: false, debugInfo: false };
-  let fd: number;
+  let src;
   try {
-    fd = openSync(path, 'r');
+    src = fileSource(path);
   } catch {
     return no;
   }
   try {
-    const read = (pos: number, len: number): Buffer => {
-      const b = Buffer.alloc(len);
-      readSync(fd, b, 0, len, pos);
-      return b;
+    const elf = Elf.open(src);
+    if (typeof elf === 'string') return no;
+    const facts: ElfFacts = {
+      elf: true,
+      symtab: elf.sections.some((s) => s.type === SHT.SYMTAB),
+      debugInfo: elf.sections.some((s) => s.name === '.debug_info' && s.type !== SHT.NOBITS),
     };
-    const eh = read(0, 64);
-    if (eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) return no; // 64-bit little-endian only
-    const shoff = Number(eh.readBigUInt64LE(0x28));
-    const shentsize = eh.readUInt16LE(0x3a);
-    const shnum = eh.readUInt16LE(0x3c);
-    const shstrndx = eh.readUInt16LE(0x3e);
-    if (shoff === 0 || shnum === 0) return { ...no, elf: true };
-    const sh = read(shoff, shentsize * shnum);
-    const sec = (i: number) => ({
-      name: sh.readUInt32LE(i * shentsize),
-      type: sh.readUInt32LE(i * shentsize + 4),
-      offset: Number(sh.readBigUInt64LE(i * shentsize + 0x18)),
-      size: Number(sh.readBigUInt64LE(i * shentsize + 0x20)),
-    });
-    const strtab = sec(shstrndx);
-    const names = read(strtab.offset, strtab.size);
-    const nameAt = (o: number) => names.toString('latin1', o, names.indexOf(0, o));
-    const facts: ElfFacts = { elf: true, symtab: false, debugInfo: false };
-    for (let i = 0; i < shnum; i++) {
-      const s = sec(i);
-      const name = nameAt(s.name);
-      if (s.type === 2 /* SHT_SYMTAB */) facts.symtab = true;
-      if (name === '.debug_info' && s.type !== 8 /* NOBITS */) facts.debugInfo = true;
-      if (name === '.note.gnu.build-id' && s.size >= 16) {
-        const note = read(s.offset, s.size);
-        const namesz = note.readUInt32LE(0);
-        const descsz = note.readUInt32LE(4);
-        const descAt = 12 + ((namesz + 3) & ~3);
-        facts.buildId = note.toString('hex', descAt, descAt + descsz);
-      }
-    }
+    const buildId = elf.buildId();
+    if (buildId !== undefined) facts.buildId = buildId;
     return facts;
   } catch {
     return no;
   } finally {
-    closeSync(fd);
+    src.close();
   }
 }
 

@@ -6,7 +6,8 @@
 // records (what `perf inject` does to pipe a file), leaves one reader
 // (decoder.ts) for both kinds. One record of gilpipe's own (GILPIPE_DATA_AT)
 // says where the data section starts, so errors name bytes of the file.
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
+import { readAt } from '../elf.js';
 import { PassThrough, type Readable } from 'node:stream';
 import { type Attr, ATTR_TYPE, SAMPLE, parseAttr, samplesCode } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
@@ -29,31 +30,19 @@ export interface PerfDataFile {
 
 const HEADER_SIZE = 104;
 
-function read(fd: number, pos: number, len: number, size: number): Buffer {
-  const n = Math.max(0, Math.min(len, size - pos));
-  const b = Buffer.alloc(n);
-  let got = 0;
-  while (got < n) {
-    const r = readSync(fd, b, got, n - got, pos + got);
-    if (r === 0) break;
-    got += r;
-  }
-  return b.subarray(0, got);
-}
-
 /** Reads the header, the attributes and the feature sections of a file-mode perf.data. */
 export function openPerfDataFile(path: string): PerfDataFile {
   const fd = openSync(path, 'r');
   try {
     const st = fstatSync(fd);
     const fileSize = st.size;
-    const h = read(fd, 0, HEADER_SIZE, fileSize);
+    const h = readAt(fd, 0, HEADER_SIZE, fileSize);
     const order = magicOrder(h);
     if (order === undefined) throw new PerfDataFileError('not a perf.data file (no PERFILE2 magic)');
     if (h.length >= 16 && order.u64(h, 8) === 16) {
       // A pipe-mode recording saved to a file: as it is, with where its records start and when it was written.
       const prelude = Buffer.concat([h.subarray(0, 16), dataAtRecord(order, 16, false, [0, 0, 0], st.mtimeMs)]);
-      const attrs = pipeAttrs(read(fd, 16, PIPE_HEAD_MAX, fileSize), order);
+      const attrs = pipeAttrs(readAt(fd, 16, PIPE_HEAD_MAX, fileSize), order);
       const needsPerfScript = perfScriptReason(attrs, false);
       return { path, order, attrs, ...(needsPerfScript !== undefined ? { needsPerfScript } : {}), stream: () => withPrelude(prelude, path, 16, fileSize - 16) };
     }
@@ -64,7 +53,7 @@ export function openPerfDataFile(path: string): PerfDataFile {
     const dataAt = order.u64(h, 40);
     let dataLen = order.u64(h, 48);
     if (attrSize < 80 || attrsAt + attrsLen > fileSize) throw new PerfDataFileError(`truncated at byte ${fileSize} (in the event attributes)`);
-    const attrBytes = read(fd, attrsAt, attrsLen, fileSize);
+    const attrBytes = readAt(fd, attrsAt, attrsLen, fileSize);
     const attrs: Attr[] = [];
     const attrRecords: Buffer[] = [];
     for (let q = 0; q + attrSize <= attrBytes.length; q += attrSize) {
@@ -78,7 +67,7 @@ export function openPerfDataFile(path: string): PerfDataFile {
       const idsAt = order.u64(attrBytes, q + attrSize - 16);
       const idsLen = order.u64(attrBytes, q + attrSize - 8);
       if (idsAt + idsLen > fileSize || idsLen % 8 !== 0) throw new PerfDataFileError(`corrupt at byte ${attrsAt + q}: event ids past the end of the file`);
-      const ids = read(fd, idsAt, idsLen, fileSize);
+      const ids = readAt(fd, idsAt, idsLen, fileSize);
       for (let k = 0; k < ids.length; k += 8) a.ids.push(order.u64(ids, k));
       attrs.push(a);
       attrRecords.push(record(order, RECORD.HEADER_ATTR, Buffer.concat([attrBytes.subarray(q, q + own), ids])));
@@ -96,7 +85,7 @@ export function openPerfDataFile(path: string): PerfDataFile {
     if (cut === undefined) {
       const bits: number[] = [];
       for (let i = 0; i < 256; i++) if (bit(h, order, i)) bits.push(i);
-      const table = read(fd, dataAt + dataLen, 16 * bits.length, fileSize);
+      const table = readAt(fd, dataAt + dataLen, 16 * bits.length, fileSize);
       if (table.length < 16 * bits.length) cut = `truncated at byte ${fileSize} (in the feature sections: event names and tracepoint formats are lost)`;
       for (let k = 0; k * 16 + 16 <= table.length; k++) {
         const id = bits[k]!;
@@ -107,7 +96,7 @@ export function openPerfDataFile(path: string): PerfDataFile {
           cut = `truncated at byte ${fileSize} (in the feature sections: event names and tracepoint formats are lost)`;
           continue;
         }
-        features.set(id, read(fd, at, len, fileSize));
+        features.set(id, readAt(fd, at, len, fileSize));
       }
     }
     const needsPerfScript = perfScriptReason(attrs, features.has(FEATURE.COMPRESSED));
