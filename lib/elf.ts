@@ -161,20 +161,7 @@ export class Elf {
   buildId(): string | undefined {
     const sec = this.section('.note.gnu.build-id') ?? this.section('.notes') ?? this.section('.note');
     if (sec === undefined || sec.s.type === SHT.NOBITS) return undefined;
-    const d = this.src.read(sec.s.offset, sec.s.size);
-    const o = this.order;
-    for (let p = 0; p + 12 <= d.length; ) {
-      const namesz = o.u32(d, p);
-      const descsz = o.u32(d, p + 4);
-      const type = o.u32(d, p + 8);
-      const nameAt = p + 12;
-      const descAt = nameAt + align4(namesz);
-      if (type === 3 && namesz === 4 && d.toString('latin1', nameAt, nameAt + 3) === 'GNU') {
-        return d.toString('hex', descAt, Math.min(d.length, descAt + descsz));
-      }
-      p = descAt + align4(descsz);
-    }
-    return undefined;
+    return noteBuildId(this.src.read(sec.s.offset, sec.s.size), this.order);
   }
 
   /** The file name .gnu_debuglink names, if any. */
@@ -227,8 +214,29 @@ export function isLabel(s: ElfSymbol): boolean {
   );
 }
 
+/**
+ * The GNU build id (NT_GNU_BUILD_ID) among ELF notes: a note section, or a
+ * notes file such as /sys/kernel/notes. Sizes are read as given, however
+ * large: a note that runs past the data ends the walk.
+ */
+export function noteBuildId(d: Buffer, order: ByteOrder): string | undefined {
+  for (let p = 0; p + 12 <= d.length; ) {
+    const namesz = order.u32(d, p);
+    const descsz = order.u32(d, p + 4);
+    const type = order.u32(d, p + 8);
+    const nameAt = p + 12;
+    const descAt = nameAt + align4(namesz);
+    const next = descAt + align4(descsz);
+    if (next > d.length) return undefined;
+    if (type === 3 && namesz === 4 && d.toString('latin1', nameAt, nameAt + 3) === 'GNU') return d.toString('hex', descAt, descAt + descsz);
+    p = next;
+  }
+  return undefined;
+}
+
+/** n rounded up to a multiple of 4, for any u32 (a bit mask would go negative from 2^31). */
 function align4(n: number): number {
-  return (n + 3) & ~3;
+  return Math.ceil(n / 4) * 4;
 }
 
 /** A NUL-terminated string; symbol names as UTF-8, as perf-parse reads perf's bytes. */

@@ -24,8 +24,8 @@
 import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
 import { homedir, hostname, release } from 'node:os';
 import type { Frame } from '../perf-grammar.js';
-import { Elf, type ElfSymbol, PT_LOAD, SHF_ALLOC, SHN, SHT, STB, bufferSource, fileSource, isFunctionOrObject, isLabel } from '../elf.js';
-import type { ByteOrder } from './bytes.js';
+import { Elf, type ElfSymbol, PT_LOAD, SHF_ALLOC, SHN, SHT, STB, bufferSource, fileSource, isFunctionOrObject, isLabel, noteBuildId } from '../elf.js';
+import { type ByteOrder, LITTLE } from './bytes.js';
 import { demangleCxx, isMangled } from '../demangle.js';
 
 /** Addresses at or above this are kernel ones; they are kept as offsets from it, which a double holds exactly. */
@@ -280,7 +280,8 @@ function pltSymbols(e: Elf): Sym[] {
   if (dynsym === undefined || dynsym.s.type !== SHT.DYNSYM) return [];
   const rel = e.section('.rela.plt') ?? e.section('.rel.plt');
   const plt = e.section('.plt');
-  if (rel === undefined || plt === undefined || rel.s.link !== dynsym.index || rel.s.entsize === 0) return [];
+  // An entry is at least an Elf64_Rel (16 bytes: r_offset, r_info); less is a corrupt header.
+  if (rel === undefined || plt === undefined || rel.s.link !== dynsym.index || rel.s.entsize < 16) return [];
   const entry = plt.s.entsize;
   const names = e.symbols(dynsym.index);
   const data = e.src.read(rel.s.offset, rel.s.size);
@@ -445,16 +446,7 @@ function notesBuildId(path: string): string | undefined {
   } catch {
     return undefined;
   }
-  for (let p = 0; p + 12 <= d.length; ) {
-    const namesz = d.readUInt32LE(p);
-    const descsz = d.readUInt32LE(p + 4);
-    const type = d.readUInt32LE(p + 8);
-    const nameAt = p + 12;
-    const descAt = nameAt + ((namesz + 3) & ~3);
-    if (type === 3 && namesz === 4 && d.toString('latin1', nameAt, nameAt + 3) === 'GNU') return d.toString('hex', descAt, descAt + descsz);
-    p = descAt + ((descsz + 3) & ~3);
-  }
-  return undefined;
+  return noteBuildId(d, LITTLE);
 }
 
 /** This process's own vdso, which is the recording's when the kernel is the same (perf reads its own too). */
@@ -823,7 +815,14 @@ export class Symbolizer {
   }
 
   private dso(m: MapEntry): Dso {
-    return this.cached(m.dso, () => (m.vdso ? this.loadVdso() : loadElfDso(m.dso, this.buildIds.get(m.dso), this.opts.buildIdDir)));
+    return this.cached(m.dso, () => {
+      // A file perf would read may be corrupt or unreadable anywhere in it: its frames stay unnamed, and the note says why.
+      try {
+        return m.vdso ? this.loadVdso() : loadElfDso(m.dso, this.buildIds.get(m.dso), this.opts.buildIdDir);
+      } catch (e) {
+        return { problem: `${m.dso}: unreadable or corrupt ELF (${(e as Error).message}): its frames stay unnamed` };
+      }
+    });
   }
 
   /**

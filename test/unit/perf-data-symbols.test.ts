@@ -170,3 +170,46 @@ t.test('kernel frames of another kernel: from the kallsyms perf record left in i
   const cached = await callchainRecords({ kernelNotes: otherKernel(), buildIdDir: cache });
   t.same(kernel(cached.records), here, "named from the cache's copy as from /proc/kallsyms");
 });
+
+t.test('a corrupt library: its frames stay unnamed with a note; no hang, no exception', { timeout: 60_000 }, async (t) => {
+  const libc = all.find((l) => l.path.endsWith('/libc.so.6'));
+  if (libc === undefined) return t.skip(`no libc.so.6 in ${LIBDIR}`);
+  const good = readFileSync(libc.path);
+  const e = Elf.open(fileSource(libc.path));
+  if (typeof e === 'string') return t.fail(e);
+  const sec = (name: string) => e.sections.find((s) => s.name === name);
+  // Where each header lies in the file, from the ELF64 layout (the section header table at e_shoff, 64 bytes an entry).
+  const shoff = Number(good.readBigUInt64LE(0x28));
+  const entryOf = (name: string) => shoff + 64 * e.sections.findIndex((s) => s.name === name);
+  e.src.close();
+  const note = sec('.note.gnu.build-id');
+  const cases: Array<[string, (b: Buffer) => void]> = [
+    // A size of 2^32 - 12: rounded with a 32-bit mask it went back by 12 bytes, and the walk never ended.
+    ['a build-id note of size 0xfffffff4', (b) => note && b.writeUInt32LE(0xfffffff4, note.offset + 4)],
+    ['a build-id note name of size 2^31', (b) => note && b.writeUInt32LE(0x80000000, note.offset)],
+    ['a .rela.plt entry size of 1', (b) => sec('.rela.plt') && b.writeBigUInt64LE(1n, entryOf('.rela.plt') + 56)],
+    ['a symbol table past the end of the file', (b) => sec('.dynsym') && b.writeBigUInt64LE(BigInt(b.length * 4), entryOf('.dynsym') + 24)],
+    ['a section header table past the end of the file', (b) => b.writeBigUInt64LE(BigInt(b.length + 4096), 0x28)],
+    ['only its first 4 KiB', () => undefined],
+  ];
+  for (const [what, corrupt] of cases) {
+    const copy = join(tmp, 'libc-corrupt.so');
+    let b = Buffer.from(good);
+    corrupt(b);
+    if (what === 'only its first 4 KiB') b = b.subarray(0, 4096);
+    writeFileSync(copy, b);
+    const s = new Symbolizer();
+    const base = 0x7f0000000000;
+    s.mmap(1, at(base), 16, LITTLE, libc.text.size, libc.text.offset, copy, PROT_EXEC, false);
+    let f: Frame | undefined;
+    t.doesNotThrow(() => (f = frame(s, 1, base + Math.floor(libc.text.size / 2))), `${what}: read without an exception`);
+    if (what.startsWith('a build-id note')) {
+      // The note runs past its section: there is no build id to be had from it (the ELF spec's note layout).
+      const opened = Elf.open(fileSource(copy));
+      t.equal(typeof opened === 'string' ? opened : opened.buildId(), undefined, `${what}: no build id`);
+      if (typeof opened !== 'string') opened.src.close();
+    }
+    t.equal(f?.dso, copy, `${what}: the frame keeps its file`);
+    if (f?.sym === null) t.match(s.notes().join('\n'), /left unnamed: .*libc-corrupt\.so/, `${what}: unnamed, and the note names the file`);
+  }
+});
