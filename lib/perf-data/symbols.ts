@@ -509,20 +509,30 @@ class ProcessMaps {
     p.maps = this.maps.slice();
     return p;
   }
-  /** maps__fixup_overlappings, then the insert: what the new map covers is cut out of the old ones. */
+  /**
+   * maps__fixup_overlappings, then the insert: what the new map covers is cut
+   * out of the old ones. The maps are sorted and do not overlap, so those it
+   * covers are one run, found by a binary search and replaced in place (a
+   * process has thousands of maps, and perf record -a synthesises them all).
+   */
   insert(m: MapEntry): void {
-    const out: MapEntry[] = [];
-    for (const old of this.maps) {
-      if (old.end <= m.start || old.start >= m.end) {
-        out.push(old);
-        continue;
-      }
-      if (m.start > old.start) out.push({ ...old, end: m.start });
-      if (m.end < old.end) out.push({ ...old, start: m.end, pgoff: old.pgoff + (m.end - old.start) });
+    const ms = this.maps;
+    // The first map ending after the new one starts.
+    let lo = 0;
+    let hi = ms.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ms[mid]!.end <= m.start) lo = mid + 1;
+      else hi = mid;
     }
-    out.push(m);
-    out.sort((x, y) => x.start - y.start);
-    this.maps = out;
+    let end = lo;
+    while (end < ms.length && ms[end]!.start < m.end) end++;
+    const pieces: MapEntry[] = [];
+    if (end > lo && ms[lo]!.start < m.start) pieces.push({ ...ms[lo]!, end: m.start });
+    pieces.push(m);
+    const last = ms[end - 1];
+    if (end > lo && last!.end > m.end) pieces.push({ ...last!, start: m.end, pgoff: last!.pgoff + (m.end - last!.start) });
+    ms.splice(lo, end - lo, ...pieces);
   }
   find(a: number): MapEntry | undefined {
     const ms = this.maps;
