@@ -63,7 +63,7 @@ export function monotonicNs(): number {
 }
 
 /** Records live until the end of the recording; returns the exit status. */
-export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, 'perfData' | 'stream'>, run: LiveRun): Promise<number> {
+export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, 'perfData' | 'data'>, run: LiveRun): Promise<number> {
   // DWARF stacks are perf's to unwind: only then does perf script read the pipe.
   const script = o.stacks ? perfScriptFromPipe() : undefined;
   const bad = new BadInput(new Reporter('perf-parse'), false);
@@ -111,11 +111,16 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
     }
   };
   let ended: Promise<unknown>;
+  // Whether perf's stdout reached perf script: when perf never started (a probe failed), its stdin is ended here, or it would wait for ever.
+  let piped = false;
   let data: (out: Readable) => void;
   if (script !== undefined) {
     script.child.stdout!.on('data', feed);
     ended = once(script.child, 'close');
-    data = (out) => out.pipe(script.child.stdin!);
+    data = (out) => {
+      piped = true;
+      out.pipe(script.child.stdin!);
+    };
   } else {
     let out: Readable | undefined;
     let gotOut: () => void = () => undefined;
@@ -160,6 +165,7 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
     process.off('SIGTERM', stop);
     // perf record is gone: what is left is in the pipe, and the end closes the last interval.
     clearInterval(ticker);
+    if (script !== undefined && !piped) script.child.stdin!.end();
   }
   await ended;
   if (failure !== undefined) throw failure;

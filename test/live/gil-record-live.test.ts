@@ -6,7 +6,7 @@
 // Skips with the reason where this machine cannot record.
 import t from 'tap';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PY, whyNotRecord } from '../helpers/recording.js';
@@ -247,4 +247,26 @@ t.test('SIGTERM: the last interval, the table on stderr, exit 143, probes remove
   const recs = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as LiveRec);
   t.equal(recs.at(-1)?.partial, true, 'the last interval, cut short, written');
   t.same(await probesNow(`gilrec_${sub.pid}`), [], 'probes removed');
+});
+
+t.test('perf probe failing before perf record starts: --live ends with its message and exit 1, with or without --stacks', { skip, timeout: 90_000 }, async (t) => {
+  // A perf whose probe adding fails (as on a kernel without uprobes); everything else is the real perf.
+  const fake = mkdtempSync(join(tmpdir(), 'gilpipe-fakeperf-'));
+  t.teardown(() => rmSync(fake, { recursive: true, force: true }));
+  const real = (await execa('sh', ['-c', 'command -v perf'])).stdout.trim();
+  writeFileSync(join(fake, 'perf'), `#!/bin/sh\nif [ "$1" = probe ]; then for a; do [ "$a" = -a ] && { echo "probe failed (simulated)" >&2; exit 1; }; done; fi\nexec ${real} "$@"\n`);
+  chmodSync(join(fake, 'perf'), 0o755);
+  for (const extra of [[], ['--stacks']]) {
+    const started = Date.now();
+    const r = await execa('node', [bin('gil-record'), '--live', ...extra, '--', PY, '-c', 'pass'], {
+      env: { ...process.env, PATH: `${fake}:${process.env.PATH}` },
+      reject: false,
+      timeout: 30_000,
+    });
+    const what = ['--live', ...extra].join(' ');
+    t.notOk(r.timedOut, `${what}: ended by itself (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    t.equal(r.exitCode, 1, `${what}: exit 1`);
+    t.match(String(r.stderr), /probe failed \(simulated\)/, `${what}: perf's message is said`);
+    t.notMatch(String(r.stderr), /\n\s+at /, `${what}: no stack trace`);
+  }
 });
