@@ -363,7 +363,7 @@ export function spanJson(r: Span): string {
     if (k === 'type' || k === 'pid' || k === 'tid' || k === 'family' || k === 'state' || k === 'ts' || k === 'dur') continue;
     const v = (r as unknown as Record<string, unknown>)[k];
     if (v === undefined) continue;
-    s += ',"' + k + '":' + (typeof v === 'number' ? String(v) : v === true ? 'true' : typeof v === 'string' ? q(v) : JSON.stringify(v));
+    s += ',' + q(k) + ':' + (typeof v === 'number' ? String(v) : v === true ? 'true' : typeof v === 'string' ? q(v) : JSON.stringify(v));
   }
   return s + '}';
 }

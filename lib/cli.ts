@@ -14,9 +14,10 @@ import { forTerminalLines } from './escape.js';
 import { holdHeapGrowthIn } from './heap.js';
 
 /**
- * Set by the bundler (scripts/sea/build.mjs) to the package a bundle was made
- * from: a single executable has no package.json beside it, and there the
- * multi-call entry (bin/gilpipe.ts), not the module, decides which command runs.
+ * Set by the bundlers (scripts/bundle.mjs, scripts/sea/build.mjs) to the
+ * package a bundle was made from: a single executable has no package.json
+ * beside it, and in a bundle the multi-call entry (bin/gilpipe.ts), not the
+ * module, decides which command runs.
  */
 declare const BUNDLED_PACKAGE: { name: string; version: string } | undefined;
 
@@ -116,7 +117,7 @@ export function commandName(): string {
   return running ?? basename(process.argv[1] ?? '', '.js');
 }
 
-/** True in the bundle the single executable is made of. */
+/** True in a bundle: dist/gilpipe.mjs, or the single executable's. */
 export function inBundle(): boolean {
   return typeof BUNDLED_PACKAGE !== 'undefined';
 }

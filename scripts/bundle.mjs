@@ -13,7 +13,8 @@ import * as esbuild from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
-const built = await esbuild.build({
+// esbuild rejects on errors (and prints them): the build then fails with it.
+await esbuild.build({
   entryPoints: [join(root, 'bin/gilpipe.ts')],
   outfile: join(root, 'dist/gilpipe.mjs'),
   bundle: true,
@@ -27,7 +28,6 @@ const built = await esbuild.build({
   define: { BUNDLED_PACKAGE: JSON.stringify({ name: pkg.name, version: pkg.version }) },
   logLevel: 'warning',
 });
-if (built.errors.length > 0) process.exit(1);
 
 // tsc's own dist/bin/ files are replaced: its gilpipe.js would import launchers, not modules.
 for (const f of ['gilpipe.js', 'gilpipe.js.map', ...Object.values(pkg.bin).map((p) => `${p.slice('dist/bin/'.length)}.map`)]) rmSync(join(root, 'dist/bin', f), { force: true });

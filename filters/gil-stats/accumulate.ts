@@ -222,12 +222,12 @@ export class Windows {
   }
 }
 
-/** Adds `e` to a longest-N list kept sorted, if it is among the N longest. */
 /** Whether an entry of this duration may enter a top-n list: one that cannot is not made (most waits and holds). */
 export function mayEnterTop(list: TopEntry[], n: number, durNs: number): boolean {
   return n > 0 && (list.length < n || durNs >= list[list.length - 1]!.dur_ns);
 }
 
+/** Adds `e` to a longest-N list kept sorted, if it is among the N longest. */
 export function pushTop<T extends TopEntry>(list: T[], n: number, e: T): void {
   if (n <= 0) return;
   if (list.length >= n && byLongest(e, list[list.length - 1]!) >= 0) return;
