@@ -80,6 +80,8 @@ t.test('npm pack builds the commands, and an install runs all six from PATH', { 
   t.match(completion.stdout, /^--switch-interval$/m, 'the installed command answers its completion');
   // The installed gil-record finds its hook (record/python, beside dist/): the program it runs has it first on PYTHONPATH.
   const installed = join(prefix, 'lib/node_modules/gilpipe');
+  // Where the bundle looks for it (threadNameHook: record/python beside dist/), without perf too.
+  t.ok(existsSync(join(installed, 'dist/gilpipe.mjs')) && existsSync(join(installed, 'record/python/sitecustomize.py')), 'installed: the bundle, and the hook beside its dist/');
   const noRecord = await whyNotRecord();
   if (noRecord) t.comment(`the installed gil-record's thread-name hook is not checked: ${noRecord}`);
   else {
