@@ -9,6 +9,7 @@ import { RecordError } from './errors.js';
 import type { Interpreter } from './interpreter.js';
 import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSigpipe } from './perf-record.js';
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
+import { type Keeper, keepProbes } from './probe-keeper.js';
 import type { ProbeSpec } from './probes.js';
 import { type Watchdog, watchPerf } from './watchdog.js';
 import { threadNameHook, withThreadNames } from './thread-names.js';
@@ -42,6 +43,7 @@ export interface RecordingOptions {
 
 export class Recorder {
   private readonly group = new ProbeGroup();
+  private keeper: Keeper | undefined;
   private armed = false;
 
   /** From here on, a signal outside the recording removes our probes (if any) and ends the run as interrupted. */
@@ -51,7 +53,7 @@ export class Recorder {
 
   async record(o: RecordingOptions): Promise<RecordResult> {
     await removeStaleGroups((m) => this.reporter.say(m));
-    process.on('exit', () => this.group.removeSync());
+    process.on('exit', () => this.removeSync());
     let command = o.target.command;
     if (o.viztracer !== undefined) {
       if (!(await viztracerAvailable(o.interp.exe))) {
@@ -65,7 +67,10 @@ export class Recorder {
       this.disarm();
       const specs = await this.group.add(o.specs);
       const events = probeEvents(this.group.name, specs);
-      if (specs.length > 0) this.reporter.say(`probes: ${events.join(' ')}`);
+      if (specs.length > 0) {
+        this.reporter.say(`probes: ${events.join(' ')}`);
+        await this.keep();
+      }
       this.reporter.say(
         pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
       );
@@ -90,12 +95,31 @@ export class Recorder {
         },
       });
     } finally {
+      await this.keeper?.stop();
+      this.keeper = undefined;
       await this.group.remove();
       watchdog?.done();
       const left = await this.group.list();
       if (left.length > 0) this.reporter.say(`WARNING: could not remove probes ${left.join(' ')}: perf probe -d '${this.group.name}:*'`);
       this.arm();
     }
+  }
+
+  /** The probes kept in every process while we record (record/probe-keeper.ts); without, a warning says what may be lost. */
+  private async keep(): Promise<void> {
+    try {
+      this.keeper = await keepProbes(this.group.name);
+    } catch (e) {
+      this.reporter.say(
+        `WARNING: could not keep the probes system-wide (${(e as Error).message}): in a program that starts processes, some may lose their GIL events`,
+      );
+    }
+  }
+
+  private removeSync(): void {
+    this.keeper?.stopSync();
+    this.keeper = undefined;
+    this.group.removeSync();
   }
 
   /** The program's environment: Python thread names (the start-up hook) and --py-stacks' variables. */
@@ -108,7 +132,7 @@ export class Recorder {
 
   private readonly onSignal = (sig: NodeJS.Signals): void => {
     const had = this.group.added;
-    this.group.removeSync();
+    this.removeSync();
     this.reporter.say(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}${had ? ': probes removed' : ''}`);
     process.exit(sig === 'SIGINT' ? EXIT_INTERRUPTED : EXIT_TERMINATED);
   };

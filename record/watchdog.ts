@@ -23,7 +23,9 @@ kill -INT "$1" 2>/dev/null || exit 0
 while [ -e "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; do sleep 0.1; done
 msg="gil-record was killed: stopped perf (pid $1), which wrote a complete perf.data and ended the program"
 if [ -n "$2" ]; then
-  perf probe -q -d "$2:*" >/dev/null 2>&1
+  # The probe keeper (record/probe-keeper.ts) ends with us but may hold the probes a moment longer.
+  i=0
+  until perf probe -q -d "$2:*" >/dev/null 2>&1 || [ $i -ge 30 ]; do i=$((i+1)); sleep 0.1; done
   msg="$msg; removed the probes $2:*"
 fi
 echo "gil-record: $msg" >&2
