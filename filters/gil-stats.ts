@@ -192,7 +192,7 @@ export class GilStats implements Filter<AnyRecord> {
     const end = ts + dur;
     const off: OffcpuIv = { start: ts, end, state, stack: rec.stack, ...(rec.preempted_by ? { by: rec.preempted_by } : {}) };
     t.holdsForOffcpu.forOverlapping(ts, end, (h) => this.heldOffcpu(t, p, h, off));
-    t.offcpu.add(off);
+    t.offcpu.add(ts, end, off);
   }
 
   /** A hold of `t` and a time it was off a CPU overlap: held while not running. */
@@ -250,9 +250,9 @@ export class GilStats implements Filter<AnyRecord> {
       // Who held while this thread waited, and whose hold it outlasted.
       let best = 0;
       const byHolder = new Map<number, number>();
-      p.holdBuf.forOverlapping(a, b, (h) => {
+      p.holdBuf.forOverlapping(a, b, (h, hStart, hEnd) => {
         if (h.tid === t.fig.tid) return;
-        const ov = Math.min(b, h.end) - Math.max(a, h.start);
+        const ov = Math.min(b, hEnd) - Math.max(a, hStart);
         p.addBlame(t.fig.tid, h.tid, ov);
         this.blamed(h, t.fig.tid, ov);
         const sum = (byHolder.get(h.tid) ?? 0) + ov;
@@ -261,26 +261,26 @@ export class GilStats implements Filter<AnyRecord> {
           best = sum;
           holder = h.tid;
         }
-        if (!h.forced && b >= h.end && h.end - Math.max(a, h.start) >= this.opts.switchIntervalNs) {
+        if (!h.forced && b >= hEnd && hEnd - Math.max(a, hStart) >= this.opts.switchIntervalNs) {
           h.forced = true;
           p.fig.forced_switches++;
         }
       });
       p.fig.lookback_lost_ns += p.holdBuf.forgotten(a, b);
       // How many waited at once, and for how long anyone did.
-      const others: WaitIv[] = [];
+      const others: Array<{ start: number; end: number }> = [];
       let depth = 1;
-      p.waitBuf.forOverlapping(a, b, (w) => {
-        others.push(w);
-        if (w.start <= a) depth++;
-        if (a <= w.start) {
+      p.waitBuf.forOverlapping(a, b, (w, wStart, wEnd) => {
+        others.push({ start: wStart, end: wEnd });
+        if (wStart <= a) depth++;
+        if (a <= wStart) {
           w.depth++;
           if (w.depth > p.fig.max_waiters) p.fig.max_waiters = w.depth;
         }
       });
       if (depth > p.fig.max_waiters) p.fig.max_waiters = depth;
       this.addUncovered(p, a, b, others);
-      p.waitBuf.add({ start: a, end: b, tid: t.fig.tid, depth });
+      p.waitBuf.add(a, b, { tid: t.fig.tid, depth });
     }
     if (!mayEnterTop(this.topWaits, this.opts.top, dur)) return;
     const top: TopEntry = { pid: p.pid, tid: t.fig.tid, ts: a, dur_ns: dur, source, holder };
@@ -292,7 +292,7 @@ export class GilStats implements Filter<AnyRecord> {
   }
 
   /** Adds the part of (a, b) that no other waiter covers to the contended time. */
-  private addUncovered(p: ProcessAcc, a: number, b: number, others: WaitIv[]): void {
+  private addUncovered(p: ProcessAcc, a: number, b: number, others: Array<{ start: number; end: number }>): void {
     others.sort((x, y) => x.start - y.start);
     let from = Math.max(a, p.waitBuf.trimmedUpTo);
     p.fig.lookback_lost_ns += p.waitBuf.forgotten(a, b);
@@ -326,7 +326,7 @@ export class GilStats implements Filter<AnyRecord> {
     this.windows.add(p.pid, a, b, 'hold_ns');
     // Where it held: what its events showed most during the hold, else where it began.
     const where = rec.sampled_stack ?? rec.stack;
-    const iv: HoldIv = { start: a, end: b, tid, forced: false, stack: where };
+    const iv: HoldIv = { tid, forced: false, stack: where };
     if (dur > this.opts.hogNs) {
       p.fig.hogs.count++;
       p.fig.hogs.hold_ns += dur;
@@ -346,21 +346,21 @@ export class GilStats implements Filter<AnyRecord> {
     if (mayEnterTop(this.topHolds, this.opts.top, dur)) pushTop(this.topHolds, this.opts.top, { pid: p.pid, tid, ts: a, dur_ns: dur, source });
     if (dur <= 0) return;
     let forced = false;
-    p.waitBuf.forOverlapping(a, b, (w) => {
+    p.waitBuf.forOverlapping(a, b, (w, wStart, wEnd) => {
       if (w.tid === tid) return;
-      const ov = Math.min(b, w.end) - Math.max(a, w.start);
+      const ov = Math.min(b, wEnd) - Math.max(a, wStart);
       p.addBlame(w.tid, tid, ov);
       this.blamed(iv, w.tid, ov);
-      if (w.end >= b && b - Math.max(a, w.start) >= this.opts.switchIntervalNs) forced = true;
+      if (wEnd >= b && b - Math.max(a, wStart) >= this.opts.switchIntervalNs) forced = true;
     });
     p.fig.lookback_lost_ns += p.waitBuf.forgotten(a, b);
     if (forced) p.fig.forced_switches++;
     iv.forced = forced;
-    p.holdBuf.add(iv);
+    p.holdBuf.add(a, b, iv);
     const own: OwnHoldIv = { start: a, end: b, stack: where };
     if (iv.hog) own.hog = iv.hog;
     t.offcpu.forOverlapping(a, b, (s) => this.heldOffcpu(t, p, own, s));
-    t.holdsForOffcpu.add(own);
+    t.holdsForOffcpu.add(a, b, own);
     // The thread's later holds start after this one ends.
     t.offcpu.dropEndingBy(a);
   }

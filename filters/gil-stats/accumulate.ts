@@ -13,9 +13,8 @@ import { byLongest, type BlameEntry, type HogEntry, type ProcessJSON, type Threa
 /** A part of the summary while it is added up: its histograms still LogHistograms. */
 type Adding<T> = { [K in keyof T]: T[K] extends HistogramJSON ? LogHistogram : T[K] };
 
+/** A hold kept for the waits to come (its times are kept beside it: lib/recent-intervals.ts). */
 export interface HoldIv {
-  start: number;
-  end: number;
   tid: number;
   forced: boolean;
   /** Where it held (leaf first), for the blame flame graph. */
@@ -43,9 +42,8 @@ export interface OwnHoldIv {
   hog?: HogEntry;
 }
 
+/** A wait kept for the holds and waits to come (its times are kept beside it). */
 export interface WaitIv {
-  start: number;
-  end: number;
   tid: number;
   /** Waiters at this wait's start, counting itself (raised as later arrivals reveal more). */
   depth: number;

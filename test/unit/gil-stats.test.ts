@@ -344,15 +344,16 @@ t.test('a wait reaching back past the lookback: the unpairable part is counted, 
 t.test('RecentIntervals: bounded by count, says what it forgot', async (t) => {
   const { RecentIntervals } = await import('../../lib/recent-intervals.js');
   const b = new RecentIntervals<{ start: number; end: number }>(3, 1e12);
-  for (let i = 0; i < 5; i++) b.add({ start: i * 10, end: i * 10 + 5 });
+  const add = (x: { start: number; end: number }) => b.add(x.start, x.end, x);
+  for (let i = 0; i < 5; i++) add({ start: i * 10, end: i * 10 + 5 });
   t.equal(b.size, 3);
   t.equal(b.trimmedUpTo, 15);
   t.equal(b.forgotten(0, 100), 15);
   t.equal(b.forgotten(20, 100), 0);
   const seen: number[] = [];
-  b.forOverlapping(0, 100, (x) => seen.push(x.start));
+  b.forOverlapping(0, 100, (x, start, end) => seen.push(x.start === start && x.end === end ? start : NaN));
   t.same(seen, [20, 30, 40]);
-  b.add({ start: 0, end: 22 }); // arrives late and ends first: over the cap, it is the one dropped
+  add({ start: 0, end: 22 }); // arrives late and ends first: over the cap, it is the one dropped
   seen.length = 0;
   b.forOverlapping(21, 23, (x) => seen.push(x.start));
   t.same(seen, [20]);
@@ -360,6 +361,53 @@ t.test('RecentIntervals: bounded by count, says what it forgot', async (t) => {
   b.dropEndingBy(30);
   t.equal(b.size, 2, 'dropped exactly, not forgotten');
   t.equal(b.trimmedUpTo, 22);
+});
+
+t.test('RecentIntervals: the same answers as a plain sorted list, through growth, compaction and late arrivals', async (t) => {
+  const { RecentIntervals } = await import('../../lib/recent-intervals.js');
+  // The model: a list sorted by end (a late arrival goes after those ending no later), trimmed from the front.
+  const cap = 300;
+  const horizon = 5000;
+  const b = new RecentIntervals<number>(cap, horizon);
+  let model: Array<{ start: number; end: number; id: number }> = [];
+  let trimmed = -Infinity;
+  let latest = -Infinity;
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  let now = 0;
+  let checks = 0;
+  for (let id = 0; id < 20000; id++) {
+    now += Math.floor(rnd() * 20);
+    // Mostly in order of end; one in ten ends a little before the latest.
+    const end = rnd() < 0.1 ? now - Math.floor(rnd() * 50) : now;
+    const start = end - Math.floor(rnd() * 400);
+    b.add(start, end, id);
+    let i = model.length;
+    while (i > 0 && model[i - 1]!.end > end) i--;
+    model.splice(i, 0, { start, end, id });
+    if (end > latest) latest = end;
+    while (model.length > 0 && (model.length > cap || model[0]!.end < latest - horizon)) trimmed = Math.max(trimmed, model.shift()!.end);
+    if (id % 997 === 0) {
+      const t0 = now - 600;
+      b.dropEndingBy(t0);
+      model = model.filter((x, k) => !(model.slice(0, k + 1).every((y) => y.end <= t0)));
+    }
+    if (id % 13 === 0) {
+      const a = now - Math.floor(rnd() * 800);
+      const z = a + Math.floor(rnd() * 300);
+      const got: string[] = [];
+      b.forOverlapping(a, z, (x, s0, e0) => got.push(`${x}:${s0}-${e0}`));
+      const want = model.filter((x) => x.end > a && x.start < z).map((x) => `${x.id}:${x.start}-${x.end}`);
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        t.fail(`after ${id + 1} adds, (${a}, ${z}): ${got.length} intervals, the model has ${want.length}`);
+        return;
+      }
+      checks++;
+    }
+  }
+  t.equal(b.size, model.length, 'as many kept');
+  t.equal(b.trimmedUpTo, trimmed, 'forgotten up to the same point');
+  t.ok(checks > 1000, `${checks} overlap questions answered alike`);
 });
 
 t.test('waits-only GIL sources (cond_timedwait, stack): no claims about holding', async (t) => {
