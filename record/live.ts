@@ -10,7 +10,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { BadInput, Reporter } from '../lib/cli.js';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { type Emit, type Filter, connect, tee } from '../lib/filter.js';
@@ -25,6 +24,7 @@ import { DEFAULTS as STATS_DEFAULTS, GilStats, type GilStatsJSON } from '../filt
 import { FORMATTERS, notes as statsNotes } from '../filters/gil-stats/format.js';
 import { DEFAULTS as LIVE_DEFAULTS, LiveIntervals, type LiveRecord, liveScreen } from '../filters/live.js';
 import { RecordError } from './errors.js';
+import { runs } from './proc.js';
 import { explainRecordFailure } from './perf-record.js';
 import type { Recorder, RecordingOptions } from './session.js';
 
@@ -147,7 +147,8 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   process.on('SIGTERM', stop);
   const ticker = setInterval(() => {
     if (stopped || perfPid === undefined) return;
-    if (!running(perfPid)) return stop();
+    // perf is reaped only when execa sees it exit: a zombie counts as gone.
+    if (!runs(perfPid)) return stop();
     const now = monotonicNs();
     if (now - lastData > LIVE_DEFAULTS.marginNs) live.tick(now);
   }, Math.min(100, run.everyNs / 1e6 / 4));
@@ -189,15 +190,6 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
   if (o.target.pid === undefined && rec.exitCode !== EXIT_OK) run.say.say(`${o.target.command[0]} exited with status ${rec.exitCode} (gil-record passes it on)`);
   // Attached, the exit status is ours; launched, the program's, as a shell passes it on.
   return o.target.pid !== undefined ? EXIT_OK : rec.exitCode;
-}
-
-/** The process runs and is not a zombie (perf is reaped only when execa sees it exit). */
-function running(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /**

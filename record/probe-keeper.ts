@@ -18,8 +18,8 @@
 // is for perf record), counting while its workload, a shell, reads a pipe
 // from us: it ends when we close the pipe or die.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { firstLine } from './errors.js';
+import { runs } from './proc.js';
 
 export interface Keeper {
   /** Ends the counting and waits for perf stat to let go of the probes (they cannot be removed before). */
@@ -103,13 +103,4 @@ function keeperOf(child: ChildProcess): Keeper {
       for (let i = 0; i < 100 && runs(child.pid); i++) Atomics.wait(sleeper, 0, 0, 10);
     },
   };
-}
-
-/** Alive and not yet a zombie: a dead child keeps its /proc entry until reaped, but its files are closed. */
-function runs(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '')[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }

@@ -3,7 +3,7 @@
 // one starting. The workload starts 24 small Pythons, each beside an `ls`
 // that ends as the Python starts; each Python has a main thread and one more,
 // and a thread runs Python code only after taking the GIL, so each of
-// them must show take_gil hits on both of its threads (the truth, from how
+// them shows take_gil hits on both of its threads (the truth, from how
 // the workload is built and from CPython). Hits are counted in perf script's
 // own lines, not by gilpipe. Skips with the reason where this machine cannot
 // record.

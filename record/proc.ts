@@ -1,0 +1,19 @@
+// A child's liveness as /proc tells it: a dead child keeps its /proc entry,
+// as a zombie, until it is reaped, though its files (perf's hold on the
+// probes among them) are already closed.
+import { readFileSync } from 'node:fs';
+
+/** The state letter of a /proc/PID/stat line; the name in parentheses may hold ") " itself. */
+export function statState(stat: string): string | undefined {
+  const close = stat.lastIndexOf(') ');
+  return close < 0 ? undefined : stat[close + 2];
+}
+
+/** The process runs and is not a zombie. */
+export function runs(pid: number): boolean {
+  try {
+    return statState(readFileSync(`/proc/${pid}/stat`, 'latin1')) !== 'Z';
+  } catch {
+    return false;
+  }
+}
