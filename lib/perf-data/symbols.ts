@@ -17,6 +17,8 @@
 //   address, the one with a size, else not weak, else global, else fewer
 //   leading underscores, else the longer name is kept;
 // - kallsyms keeps T, W, D and B symbols, ends fixed the same way.
+// - symbols live in perf's red-black tree (symbol-tree.ts); where they overlap,
+//   the frame gets the first one holding it on the way down from the root.
 // C++ names are demangled as perf shows them (without parameters, by
 // c++filt). Where perf would name a frame that is not named here (a C++
 // name without c++filt, a 32-bit file), the frame is left `sym: null` and a
@@ -27,6 +29,7 @@ import type { Frame } from '../perf-grammar.js';
 import { Elf, type ElfSymbol, PT_LOAD, SHF_ALLOC, SHN, SHT, STB, bufferSource, fileSource, isFunctionOrObject, isLabel, noteBuildId } from '../elf.js';
 import { type ByteOrder, LITTLE } from './bytes.js';
 import { demangleCxx, isMangled } from '../demangle.js';
+import { SymbolTree } from './symbol-tree.js';
 
 /** Addresses at or above this are kernel ones; they are kept as offsets from it, which a double holds exactly. */
 const KBASE_HI = 0xffff0000;
@@ -44,23 +47,51 @@ interface Sym {
   mangled?: true;
 }
 
-/** A file's symbols sorted by start, as perf's tree holds them after its fix-ups. */
+/**
+ * A file's symbols as perf's tree holds them after its fix-ups: in address
+ * order, each with its children in the tree, so that an address is looked up
+ * along the path perf takes.
+ */
 class SymbolTable {
   readonly starts: Float64Array;
   readonly ends: Float64Array;
   /** null: a name perf shows demangled, which could not be demangled here. */
   readonly names: Array<string | null>;
-  constructor(syms: Sym[]) {
-    const n = syms.length;
-    this.starts = new Float64Array(n);
-    this.ends = new Float64Array(n);
-    this.names = new Array<string | null>(n);
+  private readonly left: Int32Array;
+  private readonly right: Int32Array;
+  private readonly root: number;
+  private constructor(starts: Float64Array, ends: Float64Array, names: Array<string | null>, left: Int32Array, right: Int32Array, root: number) {
+    this.starts = starts;
+    this.ends = ends;
+    this.names = names;
+    this.left = left;
+    this.right = right;
+    this.root = root;
+  }
+  static of(tree: SymbolTree<Sym>): SymbolTable {
+    const { items, left, right, root } = tree.flatten();
+    const n = items.length;
+    const starts = new Float64Array(n);
+    const ends = new Float64Array(n);
+    const names = new Array<string | null>(n);
     for (let i = 0; i < n; i++) {
-      const s = syms[i]!;
-      this.starts[i] = s.start;
-      this.ends[i] = s.end;
-      this.names[i] = s.mangled ? null : s.name;
+      const s = items[i]!;
+      starts[i] = s.start;
+      ends[i] = s.end;
+      names[i] = s.mangled ? null : s.name;
     }
+    return new SymbolTable(starts, ends, names, left, right, root);
+  }
+  /** The same tree, every address moved down by `delta`. */
+  shifted(delta: number): SymbolTable {
+    return new SymbolTable(
+      this.starts.map((x) => x - delta),
+      this.ends.map((x) => x - delta),
+      this.names,
+      this.left,
+      this.right,
+      this.root,
+    );
   }
   get size(): number {
     return this.names.length;
@@ -76,22 +107,15 @@ class SymbolTable {
     const i = this.index(a);
     return i < 0 ? undefined : this.names[i];
   }
-  /** The index of that symbol, -1 for none. */
+  /** The index of that symbol, -1 for none: the first on the way down from the root that holds it. */
   index(a: number): number {
-    const s = this.starts;
-    let lo = 0;
-    let hi = s.length - 1;
-    let at = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (s[mid]! <= a) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    // The innermost symbol holding it: a label inside a function starts later than the function.
-    for (let i = at, seen = 0; i >= 0 && seen < 64; i--, seen++) {
-      if (a < this.ends[i]! || (a === s[i] && s[i] === this.ends[i])) return i;
+    let n = this.root;
+    while (n >= 0) {
+      const start = this.starts[n]!;
+      const end = this.ends[n]!;
+      if (a < start) n = this.left[n]!;
+      else if (a > end || (a === end && a !== start)) n = this.right[n]!;
+      else return n;
     }
     return -1;
   }
@@ -102,17 +126,17 @@ function roundup4k(x: number): number {
 }
 
 /** symbols__fixup_end: a symbol of size 0 ends where the next starts (kallsyms: not across the kernel/module border). */
-function fixupEnd(syms: Sym[], kallsyms: boolean): void {
-  for (let i = 1; i < syms.length; i++) {
-    const prev = syms[i - 1]!;
-    const curr = syms[i]!;
-    if (prev.end === prev.start) {
+function fixupEnd(tree: SymbolTree<Sym>, kallsyms: boolean): void {
+  let prev: Sym | undefined;
+  for (let n = tree.first(); n >= 0; n = tree.next(n)) {
+    const curr = tree.items[n]!;
+    if (prev !== undefined && prev.end === prev.start) {
       if (kallsyms && !prev.name.includes('[') !== !curr.name.includes('[')) prev.end = roundup4k(prev.end + 4096);
       else prev.end = curr.start;
     }
+    prev = curr;
   }
-  const last = syms[syms.length - 1];
-  if (last !== undefined && last.end === last.start) last.end = roundup4k(last.start) + 4096;
+  if (prev !== undefined && prev.end === prev.start) prev.end = roundup4k(prev.start) + 4096;
 }
 
 function underscores(s: string): number {
@@ -145,25 +169,20 @@ function better(a: Sym, b: Sym): boolean {
   return true;
 }
 
-/** symbols__fixup_duplicate: one symbol per start. */
-function fixupDuplicate(syms: Sym[]): Sym[] {
-  if (syms.length === 0) return syms;
-  const out: Sym[] = [];
-  let cur = syms[0]!;
-  for (let i = 1; i < syms.length; i++) {
-    const nx = syms[i]!;
-    if (nx.start !== cur.start) {
-      out.push(cur);
+/** symbols__fixup_duplicate: one symbol per start, the others erased from the tree in perf's order. */
+function fixupDuplicate(tree: SymbolTree<Sym>): void {
+  let cur = tree.first();
+  if (cur < 0) return;
+  for (let nx = tree.next(cur); nx >= 0; nx = tree.next(cur)) {
+    const a = tree.items[cur]!;
+    const b = tree.items[nx]!;
+    if (a.start !== b.start) cur = nx;
+    else if (better(a, b)) tree.erase(nx);
+    else {
+      tree.erase(cur);
       cur = nx;
-    } else if (!better(cur, nx)) cur = nx;
+    }
   }
-  out.push(cur);
-  return out;
-}
-
-/** A stable sort by start: symbols of equal start stay in the order they were added, as in perf's tree. */
-function byStart(syms: Sym[]): Sym[] {
-  return syms.sort((x, y) => x.start - y.start);
 }
 
 /** What a file-backed map resolves against, once loaded. */
@@ -257,15 +276,14 @@ function loadElfDso(path: string, buildId: string | undefined, buildIdDir: strin
 
 /** A file's symbols, from the file with its .symtab and the one that runs (the same file when not stripped). */
 function dsoOf(path: string, syms: Elf, runtime: Elf): Dso {
-  const all = symbolsOf(syms, runtime);
-  // Added after the fix-ups, so equal starts keep them after the others (symbols__insert).
+  const tree = symbolsOf(syms, runtime);
+  // Inserted after the fix-ups (dso__synthesize_plt_symbols), to the right of equal starts.
   const plt = pltSymbols(runtime);
   demangle(plt);
-  all.push(...plt);
-  byStart(all);
-  const mangled = all.some((s) => s.mangled);
+  for (const s of plt) tree.insert(s);
+  const mangled = tree.items.some((s) => s.mangled);
   return {
-    table: new SymbolTable(all),
+    table: SymbolTable.of(tree),
     ...(mangled ? { problem: `${path} has C++ names, which perf shows demangled: c++filt (binutils) is not installed` } : {}),
   };
 }
@@ -309,18 +327,18 @@ function openElf(path: string): Elf | string {
 }
 
 /** dso__load_sym: the .symtab pass, then the .dynsym pass, each followed by perf's fix-ups. */
-function symbolsOf(syms: Elf, runtime: Elf): Sym[] {
-  let list: Sym[] = [];
+function symbolsOf(syms: Elf, runtime: Elf): SymbolTree<Sym> {
+  const tree = new SymbolTree<Sym>();
   const symtab = syms.section('.symtab');
   const dynsym = syms.section('.dynsym');
-  if (symtab?.s.type === SHT.SYMTAB) list = pass(list, syms, runtime, symtab.index);
-  if (dynsym?.s.type === SHT.DYNSYM) list = pass(list, syms, runtime, dynsym.index);
-  return list;
+  if (symtab?.s.type === SHT.SYMTAB) pass(tree, syms, runtime, symtab.index);
+  if (dynsym?.s.type === SHT.DYNSYM) pass(tree, syms, runtime, dynsym.index);
+  return tree;
 }
 
-function pass(list: Sym[], elf: Elf, run: Elf, index: number): Sym[] {
+function pass(tree: SymbolTree<Sym>, elf: Elf, run: Elf, index: number): void {
   const loads = run.segments.filter((p) => p.type === PT_LOAD && Math.max(p.memsz, p.filesz) > 0);
-  let added = 0;
+  const added: Sym[] = [];
   for (const s of elf.symbols(index) as ElfSymbol[]) {
     const label = isLabel(s);
     if (!label && !isFunctionOrObject(s)) continue;
@@ -336,15 +354,15 @@ function pass(list: Sym[], elf: Elf, run: Elf, index: number): Sym[] {
     const v = s.value;
     const ph = loads.find((p) => v >= p.vaddr && v < p.vaddr + Math.max(p.memsz, p.filesz));
     const start = v - (ph !== undefined ? ph.vaddr - ph.offset : sec.addr - sec.offset);
-    list.push({ start, end: s.size > 0 ? start + s.size : start, bind: s.bind, name: s.name });
-    added++;
+    added.push({ start, end: s.size > 0 ? start + s.size : start, bind: s.bind, name: s.name });
   }
-  if (added === 0) return list;
+  if (added.length === 0) return;
   // Demangled before the fix-ups, which compare the names perf compares: the demangled ones.
-  demangle(list.slice(list.length - added));
-  byStart(list);
-  fixupEnd(list, false);
-  return fixupDuplicate(list);
+  demangle(added);
+  // In the table's order, as perf reads and inserts them: the tree's shape depends on it.
+  for (const s of added) tree.insert(s);
+  fixupEnd(tree, false);
+  fixupDuplicate(tree);
 }
 
 /** C++ names demangled in place (NAME@plt too); without c++filt they are marked, to be left unnamed. */
@@ -367,15 +385,15 @@ function loadPerfMap(path: string): SymbolTable | undefined {
   } catch {
     return undefined;
   }
-  const syms: Sym[] = [];
+  const tree = new SymbolTree<Sym>();
   for (const line of text.split('\n')) {
     const m = /^([0-9a-fA-F]*)\s([0-9a-fA-F]*)\s(.+)$/.exec(line);
     if (m === null || m[3]!.length < 2) continue;
     const start = parseInt(m[1] || '0', 16);
     const size = parseInt(m[2] || '0', 16);
-    syms.push({ start, end: start + size, bind: STB.GLOBAL, name: m[3]! });
+    tree.insert({ start, end: start + size, bind: STB.GLOBAL, name: m[3]! });
   }
-  return new SymbolTable(byStart(syms));
+  return SymbolTable.of(tree);
 }
 
 interface KernelSymbols {
@@ -394,7 +412,7 @@ function loadKallsyms(path: string): KernelSymbols | string {
   } catch (e) {
     return `${path} is unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
-  let syms: Sym[] = [];
+  const tree = new SymbolTree<Sym>();
   let nonzero = false;
   let textAt: number | undefined;
   for (const line of text.split('\n')) {
@@ -410,23 +428,22 @@ function loadKallsyms(path: string): KernelSymbols | string {
     if (upper !== 84 && upper !== 87 && upper !== 68 && upper !== 66) continue;
     const first = line.charCodeAt(sp + 3);
     if (first === 36 /* $ */) continue;
-    syms.push({ start: a, end: a, bind: upper === 87 ? STB.WEAK : type === upper ? STB.GLOBAL : STB.LOCAL, name: line.slice(first === 46 /* . */ ? sp + 4 : sp + 3) });
+    tree.insert({ start: a, end: a, bind: upper === 87 ? STB.WEAK : type === upper ? STB.GLOBAL : STB.LOCAL, name: line.slice(first === 46 /* . */ ? sp + 4 : sp + 3) });
   }
   if (!nonzero) return `${path} hides its addresses (kernel.kptr_restrict; read it as root)`;
-  // Mostly in order already: sorted only when it is not.
-  let sorted = true;
-  for (let i = 1; i < syms.length && sorted; i++) sorted = syms[i - 1]!.start <= syms[i]!.start;
-  if (!sorted) byStart(syms);
-  fixupEnd(syms, true);
-  syms = fixupDuplicate(syms);
+  fixupEnd(tree, true);
+  fixupDuplicate(tree);
   let modules: [number, number] | undefined;
-  for (const s of syms) {
-    // The ftrace trampolines are listed as a module of their own, which /proc/modules has not either.
-    if (!s.name.includes('\t') || s.name.includes('[__builtin__')) continue;
-    modules = modules === undefined ? [s.start, s.end] : [Math.min(modules[0], s.start), Math.max(modules[1], s.end)];
+  for (const n of tree.inOrder()) {
+    const s = tree.items[n]!;
+    if (s.name.includes('\t') && !s.name.includes('[__builtin__')) {
+      // The ftrace trampolines are listed as a module of their own, which /proc/modules has not either.
+      modules = modules === undefined ? [s.start, s.end] : [Math.min(modules[0], s.start), Math.max(modules[1], s.end)];
+    }
+    // Module symbols leave the kernel's tree for their modules' (dso__split_kallsyms).
+    if (s.name.includes('\t') || s.name === '__entry_SYSCALL_64_trampoline') tree.erase(n);
   }
-  syms = syms.filter((s) => !s.name.includes('\t') && s.name !== '__entry_SYSCALL_64_trampoline');
-  return { table: new SymbolTable(syms), ...(textAt !== undefined ? { text: textAt } : {}), ...(modules !== undefined ? { modules } : {}) };
+  return { table: SymbolTable.of(tree), ...(textAt !== undefined ? { text: textAt } : {}), ...(modules !== undefined ? { modules } : {}) };
 }
 
 /** A kernel address (16 hex digits from ffff...) as an offset from 0xffff000000000000; undefined for others. */
@@ -764,9 +781,8 @@ export class Symbolizer {
     if (typeof k !== 'string' && k.text !== undefined && this.kernelMap?.text !== undefined && k.text !== this.kernelMap.text) {
       // The same kernel booted at another address: its symbols moved with it.
       const delta = k.text - this.kernelMap.text;
-      const shifted: Sym[] = k.table.names.map((name, i) => ({ start: k.table.starts[i]! - delta, end: k.table.ends[i]! - delta, bind: 0, name: name ?? '' }));
       // Modules are placed apart from the kernel's text (their own randomisation): where they are stays.
-      this.kernel = { table: new SymbolTable(shifted), ...(k.modules !== undefined ? { modules: k.modules } : {}) };
+      this.kernel = { table: k.table.shifted(delta), ...(k.modules !== undefined ? { modules: k.modules } : {}) };
     } else this.kernel = k;
     return this.kernel;
   }

@@ -213,3 +213,22 @@ t.test('a corrupt library: its frames stay unnamed with a note; no hang, no exce
     if (f?.sym === null) t.match(s.notes().join('\n'), /left unnamed: .*libc-corrupt\.so/, `${what}: unnamed, and the note names the file`);
   }
 });
+
+t.test("overlapping symbols: the first holding the address on perf's way down its tree, so the order they came in decides", async (t) => {
+  // A JIT that reuses memory lists both uses in its perf map. perf inserts the
+  // lines in order; the first becomes the root, the second hangs below it, and
+  // symbols__find stops at the first symbol holding the address.
+  const dir = mkdtempSync(join(tmp, 'maps-'));
+  const base = 0x7f1000000000;
+  const ask = (pid: number, lines: string[]) => {
+    writeFileSync(join(dir, `perf-${pid}.map`), lines.map((l) => `${l}\n`).join(''));
+    const s = new Symbolizer({ perfMapDirs: [dir] });
+    s.mmap(pid, at(base), 16, LITTLE, 0x10000, 0, '//anon', PROT_EXEC, false);
+    return [0x150, 0x120, 0x1f0].map((off) => frame(s, pid, base + off).sym);
+  };
+  const outer = `${(base + 0x100).toString(16)} 100 outer`;
+  const inner = `${(base + 0x13b).toString(16)} 40 inner`;
+  t.same(ask(11, [outer, inner]), ['outer', 'outer', 'outer'], 'the outer one first: it is the root and holds all three');
+  // The outer one went left of the root (it starts before it): past the inner one's end the walk goes right, where nothing is.
+  t.same(ask(12, [inner, outer]), ['inner', 'outer', null], 'the inner one first: it is the root, holds what it covers, and hides the outer one after it');
+});
