@@ -16,7 +16,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 // $1 perf's pid, $2 the probe group ('' for none). perf is nobody's child
 // once we are gone and may linger as a zombie until reaped: its state, not
 // its pid, says it is done.
-const SCRIPT = `
+export const WATCHDOG_SCRIPT = `
 read -r word
 [ "$word" = done ] && exit 0
 kill -INT "$1" 2>/dev/null || exit 0
@@ -24,9 +24,13 @@ while [ -e "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z
 msg="gil-record was killed: stopped perf (pid $1), which wrote a complete perf.data and ended the program"
 if [ -n "$2" ]; then
   # The probe keeper (record/probe-keeper.ts) ends with us but may hold the probes a moment longer.
-  i=0
-  until perf probe -q -d "$2:*" >/dev/null 2>&1 || [ $i -ge 30 ]; do i=$((i+1)); sleep 0.1; done
-  msg="$msg; removed the probes $2:*"
+  i=0 removed=
+  while [ $i -le 30 ]; do
+    if perf probe -q -d "$2:*" >/dev/null 2>&1; then removed=1; break; fi
+    i=$((i+1)); sleep 0.1
+  done
+  if [ -n "$removed" ]; then msg="$msg; removed the probes $2:*"
+  else msg="$msg; could not remove the probes $2:* (remove them with: perf probe -d '$2:*'; the next gil-record also does)"; fi
 fi
 echo "gil-record: $msg" >&2
 `;
@@ -43,7 +47,7 @@ export interface Watchdog {
 export function watchPerf(perfPid: number, group: string | undefined): Watchdog {
   let child: ChildProcess | undefined;
   try {
-    child = spawn('sh', ['-c', SCRIPT, 'gil-record-watchdog', String(perfPid), group ?? ''], {
+    child = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'gil-record-watchdog', String(perfPid), group ?? ''], {
       stdio: ['pipe', 'ignore', 'inherit'],
       detached: true,
     });
