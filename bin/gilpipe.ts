@@ -10,24 +10,19 @@ import { hideBin } from 'yargs/helpers';
 import { inBundle, run, runWhenMain, version, type Main } from '../lib/cli.js';
 import { DataError, UsageError } from '../lib/errors.js';
 import { describeIoError } from '../lib/io.js';
-import { isWorker, linkConsumer } from '../lib/scan-workers.js';
+import { isWorker, linkConsumer, setWorkerEntry } from '../lib/scan-workers.js';
 import { traceScan } from '../filters/merge-trace/scan.js';
-import { main as perfParse } from './perf-parse.js';
-import { main as gilState } from './gil-state.js';
-import { main as gilStats } from './gil-stats.js';
-import { main as toTrace } from './to-trace.js';
-import { main as mergeTrace } from './merge-trace.js';
-import { main as gilRecord } from './gil-record.js';
-
 const prog = 'gilpipe';
 
-export const COMMANDS: Record<string, Main> = {
-  'perf-parse': perfParse,
-  'gil-state': gilState,
-  'gil-stats': gilStats,
-  'to-trace': toTrace,
-  'merge-trace': mergeTrace,
-  'gil-record': gilRecord,
+// Each command is loaded when it is asked for: in the bundle (scripts/bundle.mjs)
+// each is a file of its own, so gil-stats does not compile gil-record and execa.
+export const COMMANDS: Record<string, () => Promise<Main>> = {
+  'perf-parse': async () => (await import('./perf-parse.js')).main,
+  'gil-state': async () => (await import('./gil-state.js')).main,
+  'gil-stats': async () => (await import('./gil-stats.js')).main,
+  'to-trace': async () => (await import('./to-trace.js')).main,
+  'merge-trace': async () => (await import('./merge-trace.js')).main,
+  'gil-record': async () => (await import('./gil-record.js')).main,
 };
 
 const HELP = `Usage: gilpipe COMMAND [ARGS...]   run one of gilpipe's commands
@@ -45,7 +40,7 @@ Commands (gil- may be left out: gilpipe record -- python app.py):
 gilpipe COMMAND --help says more of each.
 `;
 
-function command(name: string): Main | undefined {
+function command(name: string): (() => Promise<Main>) | undefined {
   return COMMANDS[name] ?? COMMANDS[`gil-${name}`];
 }
 
@@ -87,7 +82,7 @@ function lstatOrUndefined(path: string) {
 export async function main(args: string[]): Promise<void> {
   // Called through a link: argv[1] is the name the link has (as argv[0] is in C).
   const called = command(basename(process.argv[1] ?? '', '.js'));
-  if (called !== undefined) return called(args);
+  if (called !== undefined) return (await called())(args);
   const [name, ...rest] = args;
   if (name === '--help' || name === '-h') {
     process.stdout.write(HELP);
@@ -104,7 +99,7 @@ export async function main(args: string[]): Promise<void> {
   }
   if (name === 'install-links') return installLinks(rest);
   const chosen = command(name);
-  if (chosen !== undefined) return chosen(rest);
+  if (chosen !== undefined) return (await chosen())(rest);
   process.stderr.write(`${prog}: '${name}' is not a command (try 'gilpipe --help')\n`);
   process.exitCode = 2;
 }
@@ -112,6 +107,8 @@ export async function main(args: string[]): Promise<void> {
 // The bundle is the single executable's only file: its worker threads run it
 // too, from source, and find merge-trace's scan here instead of in a module file.
 linkConsumer('traceScan', traceScan);
+// A worker runs this entry, which links them, not the file its loader is in.
+if (inBundle() && !isSea()) setWorkerEntry(new URL(import.meta.url));
 if (isWorker()) {
   /* a scan worker: lib/scan-workers.ts waits for its jobs */
 } else if (inBundle()) {

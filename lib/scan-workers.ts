@@ -24,6 +24,13 @@ export function linkConsumer<A>(name: string, make: (path: string, args: A) => B
   linked.set(name, make as MakeConsumer);
 }
 
+let entry: URL | undefined;
+
+/** The bundle's entry, which links the consumers: what a worker runs there (in sources, this module). */
+export function setWorkerEntry(url: URL): void {
+  entry = url;
+}
+
 async function load(m: { url: string; name: string }): Promise<MakeConsumer> {
   const fn = linked.get(m.name) ?? ((await import(m.url)) as Record<string, unknown>)[m.name];
   if (typeof fn !== 'function') throw new Error(`${m.url} has no function ${m.name}`);
@@ -35,7 +42,7 @@ const ROLE = 'consume-files';
 /** What a worker runs: this module, or in the single executable (no files) the whole bundle, as source. */
 function workerScript(): [string | URL, WorkerOptions] {
   if (isSea()) return [getAsset(SEA_BUNDLE, 'utf8'), { eval: true }];
-  return [new URL(import.meta.url), {}];
+  return [entry ?? new URL(import.meta.url), {}];
 }
 
 /**

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// npm run build, after tsc: the commands as one ES module, dist/gilpipe.mjs
-// (bin/gilpipe.ts, the multi-call entry, with every module and dependency
-// it imports), and each dist/bin/COMMAND.js a two-line launcher of it. Node
-// resolves, reads and compiles one file instead of about 150: a command
-// starts in 0.10 s of CPU instead of 0.14 (bench/). The launcher's name
-// says which command runs, as a link to the single executable does.
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// npm run build, after tsc: the commands as ES modules, dist/gilpipe.mjs
+// (bin/gilpipe.ts, the multi-call entry) and a chunk per command and per
+// part they share (dist/gilpipe-*.mjs, every module and dependency bundled),
+// and each dist/bin/COMMAND.js a two-line launcher of the entry. Node
+// resolves, reads and compiles a few files instead of about 150, and only
+// those of the command that runs. The launcher's name says which command
+// runs, as a link to the single executable does.
+import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -13,10 +14,20 @@ import * as esbuild from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
+// The chunks of an earlier build: their names change with their contents.
+for (const f of readdirSync(join(root, 'dist'))) if (/^gilpipe-.*\.mjs$/.test(f)) rmSync(join(root, 'dist', f));
+
 // esbuild rejects on errors (and prints them): the build then fails with it.
 await esbuild.build({
   entryPoints: [join(root, 'bin/gilpipe.ts')],
-  outfile: join(root, 'dist/gilpipe.mjs'),
+  // Each command a chunk of its own, loaded when it runs (bin/gilpipe.ts); the
+  // chunks beside the entry, so a module finds the files it looks for from
+  // its own place (record/python, package.json) as from the entry's.
+  outdir: join(root, 'dist'),
+  entryNames: '[name]',
+  chunkNames: 'gilpipe-[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',
