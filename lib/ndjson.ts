@@ -63,17 +63,56 @@ export class NdjsonDecoder<T> implements Filter<string> {
 
 /** Collects output text between two flushes of the runner. */
 export class TextSink {
-  private buf = '';
+  // Text goes into bytes every few KB. Appended to one string, a chunk's
+  // output was a rope of thousands of pieces, held until the write and then
+  // flattened to make its bytes: 15 % of to-trace's CPU, and 35 MB of its
+  // peak RSS (perf-parse's: 15 MB). A short rope flattens cheaply, and the
+  // bytes are written where they land.
+  private buf = Buffer.allocUnsafe(SINK_BYTES);
+  private used = 0;
+  private pending = '';
+
   /** Appends text as it is. */
   text = (s: string): void => {
-    this.buf += s;
+    this.pending += s;
+    if (this.pending.length >= PENDING_CHARS) this.settle();
   };
-  take(): string {
-    const s = this.buf;
-    this.buf = '';
-    return s;
+
+  private settle(): void {
+    const s = this.pending;
+    this.pending = '';
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+    if (this.used + s.length * 3 > this.buf.length) this.grow(s.length * 3);
+    this.used += (this.buf as unknown as Utf8Write).utf8Write(s, this.used);
+  }
+
+  /** The bytes appended since the last take: a buffer of its own (the writer may hold it after we go on). */
+  take(): Buffer {
+    if (this.pending.length > 0) this.settle();
+    const n = this.used;
+    if (n === 0) return EMPTY;
+    this.used = 0;
+    // A small take is copied out, and the buffer kept for the next.
+    if (n < SINK_BYTES / 16) return Buffer.from(this.buf.subarray(0, n));
+    const out = this.buf.subarray(0, n);
+    this.buf = Buffer.allocUnsafe(Math.max(SINK_BYTES, n));
+    return out;
+  }
+
+  private grow(more: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + more));
+    this.buf.copy(next, 0, 0, this.used);
+    this.buf = next;
   }
 }
+
+const SINK_BYTES = 1 << 16;
+const PENDING_CHARS = 4096;
+/** Buffer's own UTF-8 writer (Node 0.x to 24): write() without its argument parsing, which cost 5 % on small pieces. */
+interface Utf8Write {
+  utf8Write(s: string, offset: number): number;
+}
+const EMPTY = Buffer.alloc(0);
 
 /** Records to lines of JSON, into a TextSink. */
 export function ndjsonEncoder<T>(sink: TextSink, serialise: (rec: T) => string): Emit<T> {
