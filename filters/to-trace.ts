@@ -74,8 +74,8 @@ export interface ToTraceStats {
   gilSource: GilSource | undefined;
 }
 
-/** Emitted text is cut into pieces of about this many characters where it can be (the counter window may hold many). */
-const PIECE = 1 << 20;
+/** Emitted text is cut into pieces of about this many characters where it can be (the counter window may hold megabytes): a long string built of many pieces lives long enough to be promoted out of the young generation. */
+const PIECE = 1 << 16;
 
 /** per4m's names for the states. */
 function spanName(rec: Span): string {
@@ -139,6 +139,7 @@ export class ToTrace implements Filter<AnyRecord> {
   private folded: Folded | undefined;
   private flowId = 0;
   private ended = false;
+  private closed = false;
 
   constructor(
     private readonly emit: Emit<string>,
@@ -199,22 +200,33 @@ export class ToTrace implements Filter<AnyRecord> {
     if (this.text.length > 0) this.emit(this.text.take());
   }
 
-  /** Ends the trace: remaining counters, names, and the closing of the object. */
+  /**
+   * Ends the trace: the counters still waiting (the last two seconds of
+   * changes, megabytes of them at a high event rate), in parts, then the
+   * names and the closing of the object (more()).
+   */
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    this.more();
+  }
+
+  /** The next part of the trace's end: a piece of counters, or the names and the close. */
+  more(): boolean {
+    if (!this.ended || this.closed) return false;
     const counters = this.counters;
-    if (counters !== undefined) {
-      while (counters.pending > 0) {
-        counters.flush(true, PIECE);
-        this.emit(this.text.take());
-      }
+    if (counters !== undefined && counters.pending > 0) {
+      counters.flush(true, PIECE);
+      this.emit(this.text.take());
+      return true;
     }
+    this.closed = true;
     const { folded, ranked } = this.order.finish();
     this.folded = folded;
     this.names(folded, ranked);
     this.text.close();
     if (this.text.length > 0) this.emit(this.text.take());
+    return false;
   }
 
   /**

@@ -36,6 +36,22 @@ export interface Filter<In> {
   endInput?(): void;
   /** All input ended: flush what is still open. */
   end(): void;
+  /**
+   * After end(): makes the next part of what is left to write, true while
+   * more is left (the call that returns false may have made the last part). A filter with much to write at its end (to-trace's last
+   * counters) writes it in parts, so a runner can write each part out before
+   * the next is made; a runner calls it until false (endAll, when it writes
+   * nothing between the parts).
+   */
+  more?(): boolean;
+}
+
+/** end(), then every part left: for a caller that writes the output only once it is all made. */
+export function endAll(f: Filter<never>): void {
+  f.end();
+  while (f.more?.() === true) {
+    /* each call makes one part */
+  }
 }
 
 /** A filter not yet connected: give it where its output goes. */
@@ -57,6 +73,8 @@ export function connect<A, B>(first: Make<A, B>, next: Filter<B>): Filter<A> {
       a.end();
       next.end();
     },
+    // Past its end, `a` has nothing more to give `next`: what is left is next's.
+    more: () => next.more?.() === true,
   };
 }
 
@@ -71,6 +89,11 @@ export function tee<T>(filters: ReadonlyArray<Filter<T>>): Filter<T> {
     },
     end() {
       for (const f of filters) f.end();
+    },
+    more() {
+      let left = false;
+      for (const f of filters) if (f.more?.() === true) left = true;
+      return left;
     },
   };
 }

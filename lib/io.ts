@@ -189,10 +189,10 @@ export class Output {
     exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
   }
 
-  /** Writes, resolving once the stream wants more (backpressure). */
-  async write(s: string | Buffer): Promise<void> {
+  /** Writes, resolving once the stream wants more (backpressure); `written` is called once the stream is done with `s`. */
+  async write(s: string | Buffer, written?: () => void): Promise<void> {
     if (s.length === 0) return;
-    if (!this.stream.write(s)) await once(this.stream, 'drain');
+    if (!this.stream.write(s, written && (() => written()))) await once(this.stream, 'drain');
   }
 
   /** Finishes the output: flushes, closes, renames a file into place. */

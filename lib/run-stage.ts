@@ -23,8 +23,12 @@ export interface StageIO {
 
 /** Writes what every sink collected since the last time. */
 async function flush(io: StageIO): Promise<void> {
-  await io.out.write(io.sink.take());
-  for (const o of io.also ?? []) await o.out.write(o.sink.take());
+  for (const o of [io, ...(io.also ?? [])]) await write(o);
+}
+
+/** A sink's bytes to its output, its buffer given back once written. */
+async function write(o: { out: Output; sink: TextSink }, b: Buffer = o.sink.take()): Promise<void> {
+  await o.out.write(b, () => o.sink.recycle(b));
 }
 
 /** Opens every name first, so a typo in the last one fails before any output. No names: stdin. */
@@ -93,6 +97,12 @@ export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): 
   }
   head.end();
   await flush(io);
+  // What the chain writes at its end, part by part, each written before the next is made
+  // (the call that says nothing is left may have made the last part).
+  for (let left = head.more !== undefined; left; ) {
+    left = head.more!();
+    await flush(io);
+  }
 }
 
 async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise<void> {
@@ -121,9 +131,9 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
   });
   input.stream.pipe(t);
   try {
-    for await (const s of t) {
-      await io.out.write(s as string);
-      for (const o of io.also ?? []) await o.out.write(o.sink.take());
+    for await (const b of t) {
+      await write(io, b as Buffer);
+      for (const o of io.also ?? []) await write(o);
     }
   } finally {
     off();

@@ -51,6 +51,10 @@ export class FirstLine<T> implements Filter<Buffer> {
     this.tail.end();
   }
 
+  more(): boolean {
+    return this.tail.more?.() === true;
+  }
+
   private start(head: Buffer, line: string): void {
     const emit: Emit<T> = (item) => this.tail.write(item);
     this.front = this.choose(line, head)(emit);

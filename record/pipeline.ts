@@ -99,6 +99,7 @@ export async function stages(
     },
     endInput: () => gilState.endInput?.(),
     end: () => gilState.end(),
+    more: () => gilState.more?.() === true,
   };
   const head = new FirstLine(recordsFrom('perf-parse', bad, readers), counted);
   const outs = [trace.out, ...(states ? [states.out] : [])];

@@ -15,7 +15,7 @@ import { pipeline } from '../helpers/in-process.js';
 import { validateTrace, validateTraceFile } from '../helpers/validate-trace.js';
 import { ToTrace, DEFAULTS } from '../../filters/to-trace.js';
 import { narrow } from '../../filters/records.js';
-import { collectingContext, connect } from '../../lib/filter.js';
+import { collectingContext, connect, endAll } from '../../lib/filter.js';
 import { NdjsonDecoder } from '../../lib/ndjson.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'to-trace-test-'));
@@ -54,7 +54,7 @@ t.test('every recorded fixture and corpus capture makes a trace the importers ac
     let text = '';
     const chain = connect((emit) => new NdjsonDecoder(emit, ctx, narrow), new ToTrace((s) => (text += s), ctx, { ...DEFAULTS, version: 'test' }));
     for (const line of ndjson.split('\n')) chain.write(line);
-    chain.end();
+    endAll(chain);
     const name = file.replace(/.*\//, '');
     t.same(validateTrace(text), [], `${name}: valid`);
     const events: Ev[] = JSON.parse(text).traceEvents;

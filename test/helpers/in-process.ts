@@ -2,7 +2,7 @@
 // use (LineSplitter → PerfParser → GilState), without a process per file.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { collectingContext, connect, tee, type Filter } from '../../lib/filter.js';
+import { collectingContext, connect, endAll, tee, type Filter } from '../../lib/filter.js';
 import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
 import { PerfParser } from '../../filters/perf-parse.js';
 import { GilState, DEFAULTS } from '../../filters/gil-state.js';
@@ -16,7 +16,7 @@ import { version } from '../../lib/cli.js';
 function feed(head: Filter<Buffer>, bytes: Buffer): void {
   for (let i = 0; i < bytes.length; i += 65536) head.write(bytes.subarray(i, i + 65536));
   head.endInput?.();
-  head.end();
+  endAll(head);
 }
 
 export async function perfParse(input: Buffer | string): Promise<{ out: string; malformed: string[] }> {

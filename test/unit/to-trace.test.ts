@@ -6,7 +6,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { ToTrace, DEFAULTS, type ToTraceOptions, type Family } from '../../filters/to-trace.js';
 import { narrow } from '../../filters/records.js';
-import { collectingContext, connect } from '../../lib/filter.js';
+import { collectingContext, connect, endAll } from '../../lib/filter.js';
 import { NdjsonDecoder } from '../../lib/ndjson.js';
 import { usText, secondsToNs } from '../../lib/trace-time.js';
 import { validateTrace } from '../helpers/validate-trace.js';
@@ -20,7 +20,7 @@ function build(records: object[], opts: Partial<ToTraceOptions> = {}): { text: s
   const b = new ToTrace((s) => (text += s), ctx, { ...DEFAULTS, version: '9.9.9', ...opts });
   const chain = connect((emit) => new NdjsonDecoder(emit, ctx, narrow), b);
   for (const r of records) chain.write(JSON.stringify(r));
-  chain.end();
+  endAll(chain);
   const malformed = ctx.problems;
   const events = opts.format === 'ndjson' ? text.split('\n').filter(Boolean).map((l) => JSON.parse(l)) : JSON.parse(text).traceEvents;
   return { text, events, malformed, b };
@@ -352,4 +352,32 @@ t.test('processes: a short process busier than what is held back is drawn as its
   t.equal(bs.length, HOLD_MAX, 'every span drawn');
   t.ok(bs.every((e) => e.pid === 80), 'under its own pid');
   t.notMatch(b.notes().join('\n'), /folded/, 'nothing folded');
+});
+
+t.test("the end in parts: the last counters come 64 K characters at a time, so a runner writes each before the next is made", async (t) => {
+  // 20,000 waits of thread 2 in one second, none overlapping: the counter
+  // window (two seconds) holds every change until the end. Each wait is two
+  // changes of "GIL waiting" (1, then 0).
+  const n = 20_000;
+  const records: object[] = [];
+  for (let i = 0; i < n; i++) records.push(span(2, 'gil', 'wait', 1e9 + i * 50_000, 20_000));
+  const ctx = collectingContext();
+  const parts: string[] = [];
+  const b = new ToTrace((s) => parts.push(s), ctx, { ...DEFAULTS, version: '9.9.9' });
+  const chain = connect((emit) => new NdjsonDecoder(emit, ctx, narrow), b);
+  for (const r of records) chain.write(JSON.stringify(r));
+  const before = parts.length;
+  chain.end();
+  const atEnd = parts.length;
+  let calls = 0;
+  while (chain.more?.() === true) calls++;
+  t.ok(atEnd - before === 1 && calls >= 2, `end() made one part, more() ${calls} more`);
+  const endParts = parts.slice(before);
+  t.ok(endParts.every((p) => p.length <= (1 << 16) + 200), `each part at most about 64 K characters (largest ${Math.max(...endParts.map((p) => p.length))} characters)`);
+  t.equal(chain.more?.(), false, 'nothing left once it said so');
+  const text = parts.join('');
+  t.same(validateTrace(text), [], 'the parts make one valid trace');
+  const waiting = counter(JSON.parse(text).traceEvents, 'GIL waiting');
+  t.equal(waiting.length, 2 * n, 'every change of the counter, none lost between the parts');
+  t.same(waiting.slice(0, 2), [[1e9, 1], [1e9 + 20_000, 0]], 'in time order from the first wait');
 });
