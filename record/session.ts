@@ -64,13 +64,15 @@ export class Recorder {
     const { pid, durationS } = o.target;
     let watchdog: Watchdog | undefined;
     try {
-      this.disarm();
+      // Still armed: a Ctrl-C while the probes go in (or the keeper starts) removes them.
       const specs = await this.group.add(o.specs);
       const events = probeEvents(this.group.name, specs);
       if (specs.length > 0) {
         this.reporter.say(`probes: ${events.join(' ')}`);
         await this.keep();
       }
+      // From here perf handles the signals (it ends the recording and writes its data); we clean up after it.
+      this.disarm();
       this.reporter.say(
         pid !== undefined ? `recording pid ${pid} ${durationS !== undefined ? `for ${durationS} s` : 'until Ctrl-C'}...` : `recording: ${o.target.command.join(' ')}`,
       );

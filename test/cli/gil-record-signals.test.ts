@@ -1,0 +1,72 @@
+// gil-record interrupted while its probes go in, before perf records: a
+// Ctrl-C (SIGINT) or SIGTERM then must remove what it added and exit 130 or
+// 143. A stand-in `perf` on PATH logs every call and takes its time adding
+// probes, so the signal lands in that window every time; no root needed.
+// Signals during the recording itself, with the real perf, are tested in
+// test/live/gil-record.test.ts.
+import t from 'tap';
+import { execa } from 'execa';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PY } from '../helpers/recording.js';
+import { bin } from '../helpers/run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gil-record-signals-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const calls = join(dir, 'calls');
+
+// Lists take_gil and drop_gil as any libpython has them, dry runs (-D) say where, adding takes 5 s.
+writeFileSync(
+  join(dir, 'perf'),
+  `#!/bin/sh
+echo "$*" >> '${calls}'
+case "$*" in
+  --version) echo "perf version 6.1.0";;
+  *" -F "*) printf 'drop_gil\\ntake_gil\\n';;
+  *" -D "*%return) echo "r:gilrec_dry/x__return $3:0x1000";;
+  *" -D "*) echo "p:gilrec_dry/x $3:0x1000";;
+  *" -a "*) sleep 5;;
+esac
+exit 0
+`,
+);
+chmodSync(join(dir, 'perf'), 0o755);
+
+const skip = existsSync(PY) ? false : `no ${PY}`;
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  t.test(`${sig} while the probes are added: they are removed, exit ${code}`, { skip }, async (t) => {
+    writeFileSync(calls, '');
+    const r = execa('node', [bin('gil-record'), '--', PY, '-c', 'pass'], { reject: false, cwd: dir, env: { PATH: `${dir}:${process.env.PATH}` } });
+    t.teardown(() => {
+      r.kill('SIGKILL');
+    });
+    let adding: string | undefined;
+    for (let i = 0; i < 200 && adding === undefined; i++) {
+      await sleep(50);
+      adding = readFileSync(calls, 'utf8')
+        .split('\n')
+        .find((l) => / -a /.test(l));
+    }
+    t.ok(adding, `the probes are going in: ${adding}`);
+    r.kill(sig);
+    const done = await r;
+    t.equal(done.exitCode, code, `exit ${code}`);
+    const group = / -a (gilrec_\d+):/.exec(adding ?? '')?.[1];
+    const log = readFileSync(calls, 'utf8').split('\n');
+    t.ok(
+      log.some((l) => l === `probe -q -d ${group}:*`),
+      `perf probe -d ${group}:* was run (${log.filter((l) => l.includes(' -d ')).join('; ') || 'no removal'})`,
+    );
+    t.notOk(
+      log.some((l) => l.startsWith('record')),
+      'perf record never started',
+    );
+    t.match(String(done.stderr), /probes removed/, 'and it says so');
+  });
+}
