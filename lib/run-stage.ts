@@ -95,10 +95,17 @@ export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): 
     }
     await pumpOne(input, head, io);
   }
+  await finish(head, io);
+}
+
+/**
+ * Ends the chain and writes what it makes at its end, part by part, each
+ * written before the next is made (the call that says nothing is left may
+ * have made the last part).
+ */
+async function finish(head: Filter<Buffer>, io: StageIO): Promise<void> {
   head.end();
   await flush(io);
-  // What the chain writes at its end, part by part, each written before the next is made
-  // (the call that says nothing is left may have made the last part).
   for (let left = head.more !== undefined; left; ) {
     left = head.more!();
     await flush(io);
@@ -144,8 +151,7 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
   // Ctrl-C cuts a file anywhere, mid-record too: that is the interrupt's partial output, not a broken input.
   if (broken !== undefined && !io.interrupt.requested) {
     // Whatever later inputs hold, this one's records are all there is: the chain is flushed, then the run fails.
-    head.end();
-    await flush(io);
+    await finish(head, io);
     throw new DataError(broken);
   }
   await input.done?.();

@@ -4,7 +4,7 @@
 import { execaSync } from 'execa';
 import { readFileSync } from 'node:fs';
 import { RecordError, firstLine } from './errors.js';
-import { type Perf, type ProbeSpec, runPerf } from './probes.js';
+import { type Perf, type ProbeSpec, runPerf, stopRunningPerfSync } from './probes.js';
 
 /** `group:event=offset` definitions for `perf probe -a`, each with the binary it goes in. */
 export function probeDefinitions(group: string, specs: ProbeSpec[]): Array<{ bin: string; def: string }> {
@@ -71,6 +71,8 @@ export class ProbeGroup {
   /** For process exit paths where nothing async runs any more. */
   removeSync(): void {
     if (!this.added) return;
+    // An add still running would put its probes in after we remove them.
+    stopRunningPerfSync();
     try {
       execaSync('perf', ['probe', '-q', '-d', `${this.name}:*`], { reject: false, stdin: 'ignore' });
     } catch {

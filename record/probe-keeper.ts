@@ -19,7 +19,7 @@
 // from us: it ends when we close the pipe or die.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { firstLine } from './errors.js';
-import { runs } from './proc.js';
+import { killAndWaitSync } from './proc.js';
 
 export interface Keeper {
   /** Ends the counting and waits for perf stat to let go of the probes (they cannot be removed before). */
@@ -93,14 +93,8 @@ function keeperOf(child: ChildProcess): Keeper {
       clearTimeout(t);
     },
     stopSync(): void {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        return;
-      }
-      const sleeper = new Int32Array(new SharedArrayBuffer(4));
-      for (let i = 0; i < 100 && runs(child.pid); i++) Atomics.wait(sleeper, 0, 0, 10);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      killAndWaitSync(child.pid);
     },
   };
 }

@@ -12,6 +12,7 @@ import { basename } from 'node:path';
 import { EXIT_USAGE } from '../lib/errors.js';
 import { PERF_PACKAGE_HINT } from '../lib/perf.js';
 import { RecordError, firstLine } from './errors.js';
+import { killAndWaitSync } from './proc.js';
 import { type Interpreter, debugPackageHint, elfFacts } from './interpreter.js';
 
 /** `take_gil`, `take_gil.constprop.0`, `drop_gil.lto_priv.0`, `take_gil.llvm.123` */
@@ -30,8 +31,21 @@ export interface Perf {
   (args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
 
+/** The perf commands running now (an add of probes, say), for an exit path to stop them first. */
+const running = new Set<number>();
+
+/** Kills the perf commands still running and waits for them: a probe add cut short by a signal must not finish after the removal. */
+export function stopRunningPerfSync(): void {
+  for (const pid of running) killAndWaitSync(pid);
+  running.clear();
+}
+
 export const runPerf: Perf = async (args) => {
-  const r = await execa('perf', args, { reject: false, stdin: 'ignore', all: false });
+  const sub = execa('perf', args, { reject: false, stdin: 'ignore', all: false });
+  if (sub.pid !== undefined) running.add(sub.pid);
+  const r = await sub.finally(() => {
+    if (sub.pid !== undefined) running.delete(sub.pid);
+  });
   if ((r as { code?: string }).code === 'ENOENT' || (r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {
     throw new RecordError(`perf is not installed: ${PERF_PACKAGE_HINT}`, EXIT_USAGE);
   }

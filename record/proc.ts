@@ -17,3 +17,15 @@ export function runs(pid: number): boolean {
     return false;
   }
 }
+
+/** SIGKILL, then up to a second for it to be gone: for exit paths, where nothing async runs any more. */
+export function killAndWaitSync(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 100 && runs(pid); i++) Atomics.wait(sleeper, 0, 0, 10);
+}

@@ -281,9 +281,11 @@ function dsoOf(path: string, syms: Elf, runtime: Elf): Dso {
   const plt = pltSymbols(runtime);
   demangle(plt);
   for (const s of plt) tree.insert(s);
-  const mangled = tree.items.some((s) => s.mangled);
+  const table = SymbolTable.of(tree);
+  // Of the symbols kept: a mangled name erased as a duplicate names no frame.
+  const mangled = table.names.includes(null);
   return {
-    table: SymbolTable.of(tree),
+    table,
     ...(mangled ? { problem: `${path} has C++ names, which perf shows demangled: c++filt (binutils) is not installed` } : {}),
   };
 }
@@ -440,7 +442,9 @@ function loadKallsyms(path: string): KernelSymbols | string {
       // The ftrace trampolines are listed as a module of their own, which /proc/modules has not either.
       modules = modules === undefined ? [s.start, s.end] : [Math.min(modules[0], s.start), Math.max(modules[1], s.end)];
     }
-    // Module symbols leave the kernel's tree for their modules' (dso__split_kallsyms).
+    // Module symbols leave the kernel's tree for their modules' (maps__split_kallsyms; with
+    // /proc/kcore perf rebuilds the tree in address order instead, and keeps them: kallsyms
+    // do not overlap after the fix-ups, so either shape names every address alike).
     if (s.name.includes('\t') || s.name === '__entry_SYSCALL_64_trampoline') tree.erase(n);
   }
   return { table: SymbolTable.of(tree), ...(textAt !== undefined ? { text: textAt } : {}), ...(modules !== undefined ? { modules } : {}) };

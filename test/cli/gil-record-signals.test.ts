@@ -16,7 +16,8 @@ const dir = mkdtempSync(join(tmpdir(), 'gil-record-signals-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const calls = join(dir, 'calls');
 
-// Lists take_gil and drop_gil as any libpython has them, dry runs (-D) say where, adding takes 5 s.
+// Lists take_gil and drop_gil as any libpython has them, dry runs (-D) say where; an add
+// puts its probes in (the file `added`) after 0.8 s, a removal takes them out at once, then 1 s more.
 writeFileSync(
   join(dir, 'perf'),
   `#!/bin/sh
@@ -26,7 +27,8 @@ case "$*" in
   *" -F "*) printf 'drop_gil\\ntake_gil\\n';;
   *" -D "*%return) echo "r:gilrec_dry/x__return $3:0x1000";;
   *" -D "*) echo "p:gilrec_dry/x $3:0x1000";;
-  *" -a "*) sleep 5;;
+  *" -a "*) sleep 0.8; touch '${join(dir, 'added')}';;
+  *" -d "*) rm -f '${join(dir, 'added')}'; sleep 1;;
 esac
 exit 0
 `,
@@ -42,6 +44,7 @@ for (const [sig, code] of [
 ] as const) {
   t.test(`${sig} while the probes are added: they are removed, exit ${code}`, { skip }, async (t) => {
     writeFileSync(calls, '');
+    rmSync(join(dir, 'added'), { force: true });
     const r = execa('node', [bin('gil-record'), '--', PY, '-c', 'pass'], { reject: false, cwd: dir, env: { PATH: `${dir}:${process.env.PATH}` } });
     t.teardown(() => {
       r.kill('SIGKILL');
@@ -68,5 +71,8 @@ for (const [sig, code] of [
       'perf record never started',
     );
     t.match(String(done.stderr), /probes removed/, 'and it says so');
+    // The add it cut short must not finish after the removal (SIGTERM reaches gil-record alone).
+    await sleep(1000);
+    t.notOk(existsSync(join(dir, 'added')), 'the add was stopped before it put its probes in');
   });
 }

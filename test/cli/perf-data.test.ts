@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { runBin } from '../helpers/run.js';
 import { schemaErrors } from '../helpers/schema.js';
+import { validateTrace } from '../helpers/validate-trace.js';
 
 const dir = fileURLToPath(new URL('../fixtures/perfdata/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-cli-'));
@@ -62,6 +63,10 @@ t.test('a cut perf.data: the records before the cut, the byte it broke at, exit 
     const s = await runBin('gil-stats', [cut]);
     t.equal(s.exitCode, 1, `${name}: gil-stats exits 1 too`);
     t.match(String(s.stderr), /truncated at byte \d+/);
+    // On stdout (which a failed run cannot take back) the trace of what was read is whole, its end included.
+    const tr = await runBin('to-trace', [cut]);
+    t.equal(tr.exitCode, 1, `${name}: to-trace exits 1 too`);
+    t.same(validateTrace(String(tr.stdout)), [], `${name}: and its trace on stdout is whole and valid (${String(tr.stdout).length} bytes)`);
   }
   const empty = join(tmp, 'empty.data');
   writeFileSync(empty, Buffer.from('PERFILE2'));

@@ -84,7 +84,9 @@ async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' 
   }
   // A file: it has written some of its output (to stdout, or its -o file beside the target).
   const wrote = (): boolean => stdout.length > 0 || readdirSync(dir).some((f) => f !== 'fifo');
-  const ready = feed === 'fifo' ? () => openingFifo(child.pid!) : feed === 'writer' ? () => child.stdin.writableLength === 0 : wrote;
+  // A writer's records fit in the socket's buffer before the command reads any (node's stdio
+  // pipes are socket pairs), so it is running its own code only once it has written something.
+  const ready = feed === 'fifo' ? () => openingFifo(child.pid!) : feed === 'writer' ? () => child.stdin.writableLength === 0 && wrote() : wrote;
   await started(child.pid!, ready);
   const sent = Date.now();
   child.kill(sig);

@@ -77,3 +77,30 @@ t.test('flatten: children as indices in address order, the root among them', asy
   const walk = (n: number): number[] => (n < 0 ? [] : [...walk(left[n]!), items[n]!.start, ...walk(right[n]!)]);
   t.same(walk(root), [1, 3, 4, 5, 7, 8, 9], 'walking the children gives the order back');
 });
+
+t.test("the kernel's shapes, worked by hand from lib/rbtree.c: insert's recolouring and rotations, erase by successor and its fix-up", async (t) => {
+  const tree = new SymbolTree<S>();
+  const node = new Map<number, number>();
+  const add = (start: number) => node.set(start, tree.insert({ start, end: start + 1, id: start }));
+  const shape = (): string => {
+    const { items, left, right, root } = tree.flatten();
+    const at = (n: number): string => {
+      if (n < 0) return '-';
+      const l = left[n]!;
+      const r = right[n]!;
+      return l < 0 && r < 0 ? String(items[n]!.start) : `${items[n]!.start}(${at(l)},${at(r)})`;
+    };
+    return at(root);
+  };
+  [1, 2, 3, 4].forEach(add);
+  t.equal(shape(), '2(1,3(-,4))', '1-3: a rotation makes 2 the root; 4: its uncle is red, only colours change');
+  add(5);
+  t.equal(shape(), '2(1,4(3,5))', '5: a black uncle, right of right: a left rotation at 3');
+  tree.erase(node.get(2)!);
+  t.equal(shape(), '3(1,4(-,5))', 'erasing the root: its successor (leftmost on the right) takes its place');
+  add(6);
+  t.equal(shape(), '3(1,5(4,6))', '6: a left rotation at 4 (so 4 and 5 were coloured as the kernel colours them)');
+  tree.erase(node.get(1)!);
+  t.equal(shape(), '5(3(-,4),6)', 'erasing a black leaf: the sibling has a red right child, a left rotation at the parent');
+  t.type(tree.check(), 'number');
+});
