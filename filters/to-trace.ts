@@ -226,7 +226,7 @@ export class ToTrace implements Filter<AnyRecord> {
     this.names(folded, ranked);
     this.text.close();
     if (this.text.length > 0) this.emit(this.text.take());
-    return false;
+    return true;
   }
 
   /**

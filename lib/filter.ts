@@ -37,8 +37,8 @@ export interface Filter<In> {
   /** All input ended: flush what is still open. */
   end(): void;
   /**
-   * After end(): makes the next part of what is left to write, true while
-   * more is left (the call that returns false may have made the last part). A filter with much to write at its end (to-trace's last
+   * After end(): makes the next part of what is left to write, false when
+   * nothing was left. A filter with much to write at its end (to-trace's last
    * counters) writes it in parts, so a runner can write each part out before
    * the next is made; a runner calls it until false (endAll, when it writes
    * nothing between the parts).

@@ -98,18 +98,11 @@ export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): 
   await finish(head, io);
 }
 
-/**
- * Ends the chain and writes what it makes at its end, part by part, each
- * written before the next is made (the call that says nothing is left may
- * have made the last part).
- */
+/** Ends the chain and writes what it makes at its end, part by part, each written before the next is made. */
 async function finish(head: Filter<Buffer>, io: StageIO): Promise<void> {
   head.end();
   await flush(io);
-  for (let left = head.more !== undefined; left; ) {
-    left = head.more!();
-    await flush(io);
-  }
+  while (head.more?.() === true) await flush(io);
 }
 
 async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise<void> {

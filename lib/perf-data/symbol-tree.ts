@@ -63,66 +63,43 @@ export class SymbolTree<T extends { start: number; end: number }> {
     return n;
   }
 
+  // The fix-ups are written once for a node on its parent's left, with the
+  // sides as arguments: `near` is the node's side, `far` the other one (the
+  // kernel writes each case twice, mirrored; the shapes are the same).
   private insertFixup(node: number): void {
     let z = node;
-    const { left, right, parent, red } = this;
-    while (parent[z] !== NIL && red[parent[z]!]) {
+    const { parent, red } = this;
+    while (parent[z] !== NIL && red[parent[z]!] === 1) {
       const p = parent[z]!;
       const g = parent[p]!;
-      if (p === left[g]) {
-        const u = right[g]!;
-        if (u !== NIL && red[u]) {
-          red[p] = 0;
-          red[u] = 0;
-          red[g] = 1;
-          z = g;
-          continue;
-        }
-        if (z === right[p]) {
-          z = p;
-          this.rotateLeft(z);
-        }
-        red[parent[z]!] = 0;
+      const [near, far] = p === this.left[g] ? [this.left, this.right] : [this.right, this.left];
+      const u = far[g]!;
+      if (u !== NIL && red[u] === 1) {
+        red[p] = 0;
+        red[u] = 0;
         red[g] = 1;
-        this.rotateRight(g);
-      } else {
-        const u = left[g]!;
-        if (u !== NIL && red[u]) {
-          red[p] = 0;
-          red[u] = 0;
-          red[g] = 1;
-          z = g;
-          continue;
-        }
-        if (z === left[p]) {
-          z = p;
-          this.rotateRight(z);
-        }
-        red[parent[z]!] = 0;
-        red[g] = 1;
-        this.rotateLeft(g);
+        z = g;
+        continue;
       }
+      if (z === far[p]) {
+        z = p;
+        this.rotate(z, near, far);
+      }
+      red[parent[z]!] = 0;
+      red[g] = 1;
+      this.rotate(g, far, near);
     }
     red[this.root] = 0;
   }
 
-  private rotateLeft(x: number): void {
-    const { left, right, parent } = this;
-    const y = right[x]!;
-    right[x] = left[y]!;
-    if (left[y] !== NIL) parent[left[y]!] = x;
+  /** Rotates `x` down to the `near` side: its `far` child takes its place (left rotation: near = left). */
+  private rotate(x: number, near: Int32Array, far: Int32Array): void {
+    const { parent } = this;
+    const y = far[x]!;
+    far[x] = near[y]!;
+    if (near[y] !== NIL) parent[near[y]!] = x;
     this.replaceChild(x, y);
-    left[y] = x;
-    parent[x] = y;
-  }
-
-  private rotateRight(x: number): void {
-    const { left, right, parent } = this;
-    const y = left[x]!;
-    left[x] = right[y]!;
-    if (right[y] !== NIL) parent[right[y]!] = x;
-    this.replaceChild(x, y);
-    right[y] = x;
+    near[y] = x;
     parent[x] = y;
   }
 
@@ -178,61 +155,35 @@ export class SymbolTree<T extends { start: number; end: number }> {
   }
 
   private eraseFixup(node: number, nodeParent: number): void {
-    const { left, right, parent, red } = this;
+    const { parent, red } = this;
     let x = node;
     let p = nodeParent;
     const isRed = (n: number) => n !== NIL && red[n] === 1;
     while (x !== this.root && !isRed(x)) {
-      if (x === left[p]) {
-        let w = right[p]!;
-        if (isRed(w)) {
-          red[w] = 0;
-          red[p] = 1;
-          this.rotateLeft(p);
-          w = right[p]!;
-        }
-        if (!isRed(left[w]!) && !isRed(right[w]!)) {
-          red[w] = 1;
-          x = p;
-          p = parent[x]!;
-        } else {
-          if (!isRed(right[w]!)) {
-            red[left[w]!] = 0;
-            red[w] = 1;
-            this.rotateRight(w);
-            w = right[p]!;
-          }
-          red[w] = red[p]!;
-          red[p] = 0;
-          red[right[w]!] = 0;
-          this.rotateLeft(p);
-          x = this.root;
-        }
+      const [near, far] = x === this.left[p] ? [this.left, this.right] : [this.right, this.left];
+      let w = far[p]!;
+      if (isRed(w)) {
+        red[w] = 0;
+        red[p] = 1;
+        this.rotate(p, near, far);
+        w = far[p]!;
+      }
+      if (!isRed(near[w]!) && !isRed(far[w]!)) {
+        red[w] = 1;
+        x = p;
+        p = parent[x]!;
       } else {
-        let w = left[p]!;
-        if (isRed(w)) {
-          red[w] = 0;
-          red[p] = 1;
-          this.rotateRight(p);
-          w = left[p]!;
-        }
-        if (!isRed(right[w]!) && !isRed(left[w]!)) {
+        if (!isRed(far[w]!)) {
+          red[near[w]!] = 0;
           red[w] = 1;
-          x = p;
-          p = parent[x]!;
-        } else {
-          if (!isRed(left[w]!)) {
-            red[right[w]!] = 0;
-            red[w] = 1;
-            this.rotateLeft(w);
-            w = left[p]!;
-          }
-          red[w] = red[p]!;
-          red[p] = 0;
-          red[left[w]!] = 0;
-          this.rotateRight(p);
-          x = this.root;
+          this.rotate(w, far, near);
+          w = far[p]!;
         }
+        red[w] = red[p]!;
+        red[p] = 0;
+        red[far[w]!] = 0;
+        this.rotate(p, near, far);
+        x = this.root;
       }
     }
     if (x !== NIL) red[x] = 0;

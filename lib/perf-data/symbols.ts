@@ -53,21 +53,15 @@ interface Sym {
  * along the path perf takes.
  */
 class SymbolTable {
-  readonly starts: Float64Array;
-  readonly ends: Float64Array;
-  /** null: a name perf shows demangled, which could not be demangled here. */
-  readonly names: Array<string | null>;
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  private readonly root: number;
-  private constructor(starts: Float64Array, ends: Float64Array, names: Array<string | null>, left: Int32Array, right: Int32Array, root: number) {
-    this.starts = starts;
-    this.ends = ends;
-    this.names = names;
-    this.left = left;
-    this.right = right;
-    this.root = root;
-  }
+  private constructor(
+    readonly starts: Float64Array,
+    readonly ends: Float64Array,
+    /** null: a name perf shows demangled, which could not be demangled here. */
+    readonly names: Array<string | null>,
+    private readonly left: Int32Array,
+    private readonly right: Int32Array,
+    private readonly root: number,
+  ) {}
   static of(tree: SymbolTree<Sym>): SymbolTable {
     const { items, left, right, root } = tree.flatten();
     const n = items.length;
