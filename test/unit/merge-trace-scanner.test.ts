@@ -13,9 +13,13 @@ import { planMerge, type MergeOptions } from '../../filters/merge-trace/plan.js'
 import { writeMerged } from '../../filters/merge-trace/write.js';
 import { root } from '../helpers/run.js';
 
-/** Feeds `text` in pieces cut at `cuts`; true when it is one complete JSON value. */
-function accepts(text: Buffer, cuts: number[] = []): boolean {
-  const sc = new JsonScanner({ start() {}, end() {}, key: () => false }, 0);
+/**
+ * Feeds `text` in pieces cut at `cuts`; true when it is one complete JSON
+ * value. `interest` decides which path reads a container: at or below it the
+ * state machine, deeper one tight pass (skipValue) when it is whole in a chunk.
+ */
+function accepts(text: Buffer, cuts: number[] = [], interest = 0): boolean {
+  const sc = new JsonScanner({ start() {}, end() {}, key: () => false }, interest);
   try {
     let from = 0;
     for (const c of [...cuts.filter((x) => x > 0 && x < text.length)].sort((a, b) => a - b)) {
@@ -39,13 +43,16 @@ function parses(text: string): boolean {
   }
 }
 
+// 0: containers read by the tight pass; 1: the top level by the states, the
+// rest by the tight pass; 99: all by the states.
+const interest = fc.constantFrom(0, 1, 99);
 const doc = fc.tuple(fc.jsonValue({ maxDepth: 4 }), fc.constantFrom(undefined, 0, 1, '\t')).map(([v, indent]) => JSON.stringify(v, null, indent as number | string | undefined));
 
 t.test('valid JSON is accepted however it is cut into chunks', async (t) => {
   fc.assert(
-    fc.property(doc, fc.array(fc.nat(), { maxLength: 8 }), (text, cuts) => {
+    fc.property(doc, fc.array(fc.nat(), { maxLength: 8 }), interest, (text, cuts, deep) => {
       const b = Buffer.from(text);
-      return accepts(b, cuts.map((c) => c % (b.length + 1)));
+      return accepts(b, cuts.map((c) => c % (b.length + 1)), deep);
     }),
     { numRuns: 400 },
   );
@@ -54,10 +61,10 @@ t.test('valid JSON is accepted however it is cut into chunks', async (t) => {
 
 t.test('a prefix is accepted exactly when JSON.parse accepts it', async (t) => {
   fc.assert(
-    fc.property(doc, fc.nat(), fc.nat(), (text, at, cut) => {
+    fc.property(doc, fc.nat(), fc.nat(), interest, (text, at, cut, deep) => {
       const b = Buffer.from(text);
       const p = b.subarray(0, at % (b.length + 1));
-      return accepts(p, [cut % (p.length + 1)]) === parses(p.toString('utf8'));
+      return accepts(p, [cut % (p.length + 1)], deep) === parses(p.toString('utf8'));
     }),
     { numRuns: 600 },
   );
@@ -68,15 +75,35 @@ t.test('a mutated document is accepted exactly when JSON.parse accepts it', asyn
   // N and I are left out: Python's NaN/Infinity, which the scanner takes and JSON.parse does not.
   const alphabet = fc.constantFrom(...'{}[]:,"\\ \n0123456789-+.eEtrufalsn\u0001x');
   fc.assert(
-    fc.property(doc, fc.nat(), alphabet, fc.boolean(), fc.nat(), (text, at, ch, insert, cut) => {
+    fc.property(doc, fc.nat(), alphabet, fc.boolean(), fc.nat(), interest, (text, at, ch, insert, cut, deep) => {
       const k = at % (text.length + 1);
       const m = text.slice(0, k) + ch + text.slice(insert ? k : k + 1);
       const b = Buffer.from(m);
-      return accepts(b, [cut % (b.length + 1)]) === parses(m);
+      return accepts(b, [cut % (b.length + 1)], deep) === parses(m);
     }),
     { numRuns: 1500 },
   );
   t.pass('1500 random mutations');
+});
+
+t.test('the tight pass and the states agree on every branch of the grammar', async (t) => {
+  // Each case inside an array and an object, so that interest 0 and 1 give it to the tight pass.
+  const cases = [
+    '1', '-1', '0', '01', '1.', '.5', '-', '1e', '1e+', '1e+5', '1E-5', '-0.0e0', '1x',
+    'true', 'tru', 'truex', 'false', 'null', 'nul', 'NaN', 'Infinity', '-Infinity', '-Inf', 'Inf',
+    '""', '"a"', '"\\n"', '"\\u00e9"', '"\\u00g9"', '"\\u00"', '"\\x"', '"\u0001"', '"\u0001n"', '"\u00e9"', '"a',
+    '[]', '[ ]', '[1,]', '[,1]', '[1 2]', '[1}', '{"a": 1]', '{}', '{ }', '{"a"}', '{"a" 1}', '{"a" 11}', '{]', '[}', '{"a": 1,}', '{1: 2}',
+    '{"a":1,"b":[{"c":null}]}', '[[[]]]', '[[]', '[]]', ' [ 1 , 2 ] ', '{"a"\n:\n1}', '[\t1\r\n]',
+  ];
+  for (const c of cases) {
+    for (const text of [`[${c}] `, `{"k": ${c}} `, `[[1], ${c}, {"k": [${c}]}] `]) {
+      const b = Buffer.from(text);
+      const want = accepts(b, [], 99);
+      const python = /NaN|Infinity/.test(c) && !/-Inf(?!inity)|(?<![-\w])Inf(?!inity)/.test(c);
+      t.equal(want, python || parses(text), `the states on ${JSON.stringify(text)}`);
+      for (const deep of [0, 1]) t.equal(accepts(b, [], deep), want, `interest ${deep} on ${JSON.stringify(text)}`);
+    }
+  }
 });
 
 t.test('Python leniencies, and where the scanner says a document broke', async (t) => {
@@ -88,6 +115,18 @@ t.test('Python leniencies, and where the scanner says a document broke', async (
   t.ok(sc.finish(), 'a trailing comma in a top-level array with trailingComma');
   const bad = new JsonScanner({ start() {}, end() {}, key: () => false }, 0);
   t.throws(() => bad.feed(Buffer.from('{"a": 1,\n "b" 2}')), { message: "expected ':' after an object key, got '2'", pos: 14, line: 2 });
+  // The tight pass counts the newlines of what it passes over, and of nothing it gives back.
+  const ndjson = new JsonScanner({ start() {}, end() {}, key: () => false }, 0);
+  t.throws(() => ndjson.feed(Buffer.from('{"a":\n[1,\n2]}\n{"b": "x\\ny"}\n{"c":\n1 2}')), {
+    message: "expected ',' or '}', got '2'",
+    line: 6,
+  });
+  // As deep as the states take, and one more, by either path.
+  const nested = (levels: number): Buffer => Buffer.from('['.repeat(levels) + ']'.repeat(levels));
+  for (const deep of [0, 99]) {
+    t.ok(accepts(nested(10000), [], deep), `10,000 levels (interest ${deep})`);
+    t.notOk(accepts(nested(10001), [], deep), `10,001 levels are refused (interest ${deep})`);
+  }
 });
 
 t.test('objectEntries keeps each member as its source text', async (t) => {
