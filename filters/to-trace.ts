@@ -292,7 +292,16 @@ export class ToTrace implements Filter<AnyRecord> {
       const c = this.time.clip(ts, end);
       if (c !== undefined) this.drawSpan(pid, rec, c[0], c[1], c[0] !== ts || c[1] !== end);
     }
-    if (counters !== undefined) counters.flush(false);
+    if (counters !== undefined) {
+      // After a gap in the input every change in the window is final at
+      // once, megabytes of counters: they go out a piece at a time, so that
+      // they are never one string of that size on the heap.
+      counters.flush(false, PIECE);
+      while (this.text.length >= PIECE) {
+        this.emit(this.text.take());
+        counters.flush(false, PIECE);
+      }
+    }
   }
 
   private drawSpan(pid: number, rec: Span, ts: number, end: number, clipped: boolean): void {

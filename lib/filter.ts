@@ -31,6 +31,7 @@ export interface Context {
 export type Emit<T> = (item: T) => void;
 
 export interface Filter<In> {
+  /** The next item. A Buffer may be reused by the caller once this returns: a filter copies what it keeps of one. */
   write(item: In): void;
   /** One input (file) ended; more may follow. */
   endInput?(): void;

@@ -18,6 +18,12 @@ export interface Input {
   stream: Readable;
   /** True when the data comes from a pipe or terminal rather than a file. */
   isPipe: boolean;
+  /**
+   * A regular file read as it is (no gzip): its path, for a reader that reads
+   * it into buffers of its own (lib/run-stage.ts). `stream` is then opened
+   * only when asked for.
+   */
+  file?: string;
   /** For data a child process writes: resolves when it ended well, throws why it did not. */
   done?: () => Promise<void>;
 }
@@ -80,10 +86,18 @@ export async function openInput(path: string): Promise<Input> {
     throw new UsageError(`${path}: ${describeIoError(e as Error)}`);
   }
   if (st.isDirectory()) throw new UsageError(`${path}: is a directory`);
-  const raw = createReadStream(path, { highWaterMark: 64 * 1024 });
-  if (!st.isFile()) return { name: path, stream: sniffGzip(raw), isPipe: true };
-  const stream = isGzip(fileHead(path, 2)) ? gunzipStream(raw) : raw;
-  return { name: path, stream, isPipe: false };
+  const open = (): Readable => createReadStream(path, { highWaterMark: 64 * 1024 });
+  if (!st.isFile()) return { name: path, stream: sniffGzip(open()), isPipe: true };
+  if (isGzip(fileHead(path, 2))) return { name: path, stream: gunzipStream(open()), isPipe: false };
+  let stream: Readable | undefined;
+  return {
+    name: path,
+    isPipe: false,
+    file: path,
+    get stream(): Readable {
+      return (stream ??= open());
+    },
+  };
 }
 
 function gunzipStream(raw: Readable): Readable {

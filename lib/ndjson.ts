@@ -72,6 +72,13 @@ export class TextSink {
   private used = 0;
   private pending = '';
   /**
+   * Buffers filled since the last take, before `buf`. A burst of output
+   * (to-trace's counters after a gap in the input: megabytes at once) fills
+   * several of at most BIGGEST bytes, instead of one buffer grown by doubling
+   * and kept.
+   */
+  private full: Buffer[] = [];
+  /**
    * Buffers the writer is done with, to fill again: a buffer per take was
    * garbage V8 collects late (outside its heap), and at to-trace's end,
    * written a megabyte at a time, RSS grew by 30 MB of them.
@@ -92,29 +99,55 @@ export class TextSink {
     this.used += (this.buf as unknown as Utf8Write).utf8Write(s, this.used);
   }
 
-  /** The bytes appended since the last take: a buffer of its own (the writer may hold it after we go on). */
-  take(): Buffer {
+  /**
+   * The bytes appended since the last take, in order: buffers of their own
+   * (the writer may hold them after we go on), usually one.
+   */
+  take(): readonly Buffer[] {
     if (this.pending.length > 0) this.settle();
     const n = this.used;
-    if (n === 0) return EMPTY;
+    if (n === 0 && this.full.length === 0) return NOTHING;
+    const out = this.full;
+    this.full = [];
+    if (n === 0) return out;
     this.used = 0;
     // A small take is copied out, and the buffer kept for the next.
-    if (n < SINK_BYTES / 16) return Buffer.from(this.buf.subarray(0, n));
-    const out = this.buf.subarray(0, n);
-    // The next take is likely as large: a buffer that holds it, not one to grow again.
-    const fit = this.spare.findIndex((x) => x.length >= n);
-    this.buf = fit >= 0 ? this.spare.splice(fit, 1)[0]! : Buffer.allocUnsafe(Math.max(SINK_BYTES, n));
+    if (n < SINK_BYTES / 16) {
+      out.push(Buffer.from(this.buf.subarray(0, n)));
+      return out;
+    }
+    out.push(this.buf.subarray(0, n));
+    this.buf = this.next(n);
     return out;
+  }
+
+  /**
+   * A buffer for about `n` bytes, the size of the last take: one that holds
+   * it rather than one to grow again. Spares too small for it are dropped, or
+   * they would fill the pool and every bigger buffer written would be refused.
+   */
+  private next(n: number): Buffer {
+    const fit = this.spare.findIndex((x) => x.length >= n);
+    if (fit >= 0) return this.spare.splice(fit, 1)[0]!;
+    this.spare.length = 0;
+    return Buffer.allocUnsafe(Math.min(BIGGEST, Math.max(SINK_BYTES, roundUp(n + (n >> 1)))));
   }
 
   /** A take's bytes are written: its buffer may be filled again (a copied small take is left to the GC). */
   recycle(b: Buffer): void {
     const whole = b.buffer;
-    if (b.byteOffset !== 0 || whole.byteLength < SINK_BYTES || this.spare.length >= SPARE_MAX) return;
+    if (b.byteOffset !== 0 || whole.byteLength < SINK_BYTES || whole.byteLength > BIGGEST || this.spare.length >= SPARE_MAX) return;
     this.spare.push(Buffer.from(whole, 0, whole.byteLength));
   }
 
   private grow(more: number): void {
+    if (this.buf.length >= BIGGEST && this.used > 0) {
+      // Full at the biggest size: it goes out as it is, and a fresh one takes the rest.
+      this.full.push(this.buf.subarray(0, this.used));
+      this.buf = this.next(BIGGEST);
+      this.used = 0;
+      if (more <= this.buf.length) return;
+    }
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + more));
     this.buf.copy(next, 0, 0, this.used);
     this.buf = next;
@@ -122,13 +155,16 @@ export class TextSink {
 }
 
 const SINK_BYTES = 1 << 16;
+const NOTHING: readonly Buffer[] = Object.freeze([]);
+/** The size a buffer grows to before the next is started: a few of them in flight at most. */
+const BIGGEST = 1 << 20;
+const roundUp = (n: number): number => Math.ceil(n / SINK_BYTES) * SINK_BYTES;
 const SPARE_MAX = 4;
 const PENDING_CHARS = 4096;
 /** Buffer's own UTF-8 writer (Node 0.x to 24): write() without its argument parsing, which cost 5 % on small pieces. */
 interface Utf8Write {
   utf8Write(s: string, offset: number): number;
 }
-const EMPTY = Buffer.alloc(0);
 
 /** Records to lines of JSON, into a TextSink. */
 export function ndjsonEncoder<T>(sink: TextSink, serialise: (rec: T) => string): Emit<T> {

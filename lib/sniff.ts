@@ -12,8 +12,8 @@ const MAX_HEAD = 64 * 1024;
  * which is ended once, after the last input.
  */
 export class FirstLine<T> implements Filter<Buffer> {
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  /** The bytes before the first line is whole: a copy, as chunks are reused. */
+  private held = Buffer.alloc(0);
   private front: Filter<Buffer> | undefined;
 
   constructor(
@@ -26,28 +26,26 @@ export class FirstLine<T> implements Filter<Buffer> {
       this.front.write(chunk);
       return;
     }
-    this.held.push(chunk);
-    this.heldBytes += chunk.length;
-    const head = Buffer.concat(this.held);
+    const head = Buffer.concat([this.held, chunk]);
     const line = firstLine(head);
     if (line !== undefined || head.length >= MAX_HEAD) this.start(head, line ?? head.toString('latin1'));
+    else this.held = head;
   }
 
   endInput(): void {
-    if (this.front === undefined && this.heldBytes > 0) {
-      const head = Buffer.concat(this.held);
+    if (this.front === undefined && this.held.length > 0) {
+      const head = this.held;
       this.start(head, firstLine(head) ?? head.toString('latin1'));
     }
     this.front?.endInput?.();
     this.front?.end();
     this.tail.endInput?.();
     this.front = undefined;
-    this.held = [];
-    this.heldBytes = 0;
+    this.held = Buffer.alloc(0);
   }
 
   end(): void {
-    if (this.front !== undefined || this.heldBytes > 0) this.endInput();
+    if (this.front !== undefined || this.held.length > 0) this.endInput();
     this.tail.end();
   }
 
@@ -58,8 +56,7 @@ export class FirstLine<T> implements Filter<Buffer> {
   private start(head: Buffer, line: string): void {
     const emit: Emit<T> = (item) => this.tail.write(item);
     this.front = this.choose(line, head)(emit);
-    this.held = [];
-    this.heldBytes = 0;
+    this.held = Buffer.alloc(0);
     this.front.write(head);
   }
 }

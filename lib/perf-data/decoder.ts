@@ -210,7 +210,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
       return;
     }
     this.base += p;
-    this.buf = p === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(p);
+    // What is left of the caller's chunk is copied: the chunk may be reused.
+    if (p === this.buf.length) this.buf = Buffer.alloc(0);
+    else this.buf = this.buf === chunk ? Buffer.from(chunk.subarray(p)) : this.buf.subarray(p);
   }
 
   endInput(): void {
