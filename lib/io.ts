@@ -5,6 +5,7 @@
 // for read and write errors.
 import { closeSync, createReadStream, createWriteStream, openSync, promises as fsp, readSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
+import type { FileHandle } from 'node:fs/promises';
 import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
@@ -19,11 +20,12 @@ export interface Input {
   /** True when the data comes from a pipe or terminal rather than a file. */
   isPipe: boolean;
   /**
-   * A regular file read as it is (no gzip): its path, for a reader that reads
-   * it into buffers of its own (lib/run-stage.ts). `stream` is then opened
-   * only when asked for.
+   * A regular file read as it is (no gzip), open since openInput (a file
+   * removed later is still read): for a reader that reads it into buffers of
+   * its own (lib/run-stage.ts), which closes it. `stream` is then made only
+   * when asked for.
    */
-  file?: string;
+  file?: FileHandle;
   /** For data a child process writes: resolves when it ended well, throws why it did not. */
   done?: () => Promise<void>;
 }
@@ -89,13 +91,19 @@ export async function openInput(path: string): Promise<Input> {
   const open = (): Readable => createReadStream(path, { highWaterMark: 64 * 1024 });
   if (!st.isFile()) return { name: path, stream: sniffGzip(open()), isPipe: true };
   if (isGzip(fileHead(path, 2))) return { name: path, stream: gunzipStream(open()), isPipe: false };
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(path, 'r');
+  } catch (e) {
+    throw new ReadError(path, e as Error);
+  }
   let stream: Readable | undefined;
   return {
     name: path,
     isPipe: false,
-    file: path,
+    file: fh,
     get stream(): Readable {
-      return (stream ??= open());
+      return (stream ??= fh.createReadStream({ highWaterMark: 64 * 1024 }));
     },
   };
 }

@@ -159,6 +159,7 @@ export class JsonScanner {
     let state = this.state;
     let depth = this.depth;
     const stack = this.stack;
+    let noSkip = false;
     while (i < n) {
       const c = b[i]!;
       switch (state) {
@@ -387,7 +388,7 @@ export class JsonScanner {
             this.fail(`expected a value, got ${describe(c)}`, pos);
           }
           if (report) this.hooks.start(depth, pos, c);
-          if ((c === 0x7b || c === 0x5b) && depth >= this.interest) {
+          if ((c === 0x7b || c === 0x5b) && depth >= this.interest && !noSkip) {
             // Nothing inside is reported: when the whole value is in this
             // chunk and well formed, one tight pass checks it. Otherwise the
             // states below read it again, and say where it broke.
@@ -398,6 +399,10 @@ export class JsonScanner {
               state = this.containerDone(base + j, depth);
               continue;
             }
+            // It ran past the chunk (or into bytes the states will refuse):
+            // so would every container nested in this one, and trying each
+            // again would cost depth x chunk. The states read the rest.
+            noSkip = true;
           }
           if (c === 0x7b || c === 0x5b) {
             if (depth >= MAX_DEPTH) this.fail(`nested deeper than ${MAX_DEPTH} levels`, pos);
@@ -738,7 +743,7 @@ export function eachMember(b: Buffer, s: number, e: number, visit: (b: Buffer, k
     while (i < e && BLANK_OR_COMMA[b[i]!] === 1) i++;
     if (i >= e || b[i] !== 0x22) return; // the closing brace
     const ks = i;
-    i = stringEndValid(b, i);
+    i = stringEndValid(b, i, e);
     const ke = i;
     while (BLANK[b[i]!] === 1) i++;
     i++; // the colon
@@ -746,31 +751,32 @@ export function eachMember(b: Buffer, s: number, e: number, visit: (b: Buffer, k
     const vs = i;
     const c = b[i]!;
     if (c === 0x22) {
-      i = stringEndValid(b, i);
+      i = stringEndValid(b, i, e);
     } else if (c === 0x7b || c === 0x5b) {
       let depth = 0;
       do {
         const d = b[i]!;
         if (d === 0x22) {
-          i = stringEndValid(b, i);
+          i = stringEndValid(b, i, e);
           continue;
         }
         if (d === 0x7b || d === 0x5b) depth++;
         else if (d === 0x7d || d === 0x5d) depth--;
         i++;
-      } while (depth > 0);
+      } while (depth > 0 && i < e);
     } else {
-      while (SCALAR_END[b[i]!] === 0) i++;
+      while (i < e && SCALAR_END[b[i]!] === 0) i++;
     }
     visit(b, ks, ke, vs, i);
   }
 }
 
-/** The offset after the valid string whose quote is at b[i]. */
-function stringEndValid(b: Buffer, i: number): number {
+/** The offset after the valid string whose quote is at b[i] (at most e). */
+function stringEndValid(b: Buffer, i: number, e: number): number {
   i++;
   for (;;) {
-    while (PLAIN[b[i]!] === 1) i++;
+    while (i < e && PLAIN[b[i]!] === 1) i++;
+    if (i >= e) return e;
     if (b[i] === 0x22) return i + 1;
     i += 2; // an escape; \u's four digits are plain
   }

@@ -4,7 +4,6 @@
 // whatever the chain's last emit collected goes to the output, with
 // backpressure. Ctrl-C stops reading a file at once (and a pipe at its end),
 // then the chain is ended and flushed.
-import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Transform } from 'node:stream';
 import through2 from 'through2';
@@ -93,7 +92,8 @@ export async function runStage(inputs: Input[], head: Filter<Buffer>, io: StageI
 export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): Promise<void> {
   for (const input of inputs) {
     if (io.interrupt.requested) {
-      input.stream.destroy();
+      if (input.file !== undefined) await input.file.close();
+      else input.stream.destroy();
       continue;
     }
     await pumpOne(input, head, io);
@@ -168,13 +168,7 @@ const FILE_CHUNK = 64 * 1024;
  * allocate a Buffer a read, which the collector frees only when it gets to
  * them: up to 80 MB of them on a long input. Ctrl-C stops at once.
  */
-async function pumpFile(name: string, path: string, head: Filter<Buffer>, io: StageIO): Promise<void> {
-  let fh: FileHandle;
-  try {
-    fh = await fsp.open(path, 'r');
-  } catch (e) {
-    throw new ReadError(name, e as Error);
-  }
+async function pumpFile(name: string, fh: FileHandle, head: Filter<Buffer>, io: StageIO): Promise<void> {
   const bufs = [Buffer.allocUnsafe(FILE_CHUNK), Buffer.allocUnsafe(FILE_CHUNK)];
   let pos = 0;
   const read = (b: Buffer): Promise<number> => fh.read(b, 0, b.length, pos).then((r) => ((pos += r.bytesRead), r.bytesRead));

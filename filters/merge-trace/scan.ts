@@ -150,7 +150,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
           this.sc.interest = 2;
           this.sc.trailingComma = true;
         } else {
-          this.resetEvent(pos);
+          this.resetEvent(pos, c);
         }
         return;
       }
@@ -160,7 +160,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
       }
       if (!this.ndjson) this.becomeNdjson();
       if (c !== 0x7b) throw new JsonSyntaxError('a line of NDJSON trace that is not an object', pos, this.sc.line);
-      this.resetEvent(pos);
+      this.resetEvent(pos, c);
       return;
     }
     if (depth === 1 && this.firstKind === 0x7b && !this.ndjson && this.sc.topValues === 1) {
@@ -180,7 +180,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
       }
       return;
     }
-    if (depth === this.evDepth) this.resetEvent(pos);
+    if (depth === this.evDepth) this.resetEvent(pos, c);
   }
 
   key(depth: number, b: Buffer, s: number, e: number): boolean {
@@ -244,13 +244,15 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
     }
   }
 
-  private resetEvent(pos: number): void {
+  /** An event starts at `pos` with byte `c`. */
+  private resetEvent(pos: number, c: number): void {
     if (this.firstKind === 0x5b || this.ndjson || this.inTE) {
       // An event is scanned without callbacks inside it (the scanner's tight
       // pass); the fields wanted are read from its bytes once it is whole.
+      // Only an object has fields: an array or a string in the events has none.
       this.sc.interest = this.evDepth;
       const n = this.summary.events;
-      this.evRead = this.opts.exactTimes || this.opts.embedSources || n < 1024 || (n & 15) === 0;
+      this.evRead = c === 0x7b && (this.opts.exactTimes || this.opts.embedSources || n < 1024 || (n & 15) === 0);
       if (this.evParts.length !== 0) this.evParts = [];
     }
     this.inEvent = true;

@@ -234,3 +234,32 @@ t.test('numberValue reads a number as Number() does, without a string', async (t
   );
   t.pass('3000 random numbers');
 });
+
+t.test('only an object event has fields: an array or a string among the events has none', async (t) => {
+  const scan = (text: string, embedSources = false) => {
+    const sc = new TraceScan('x.json', { keepTop: true, embedSources, exactTimes: true });
+    sc.feed(Buffer.from(text));
+    return sc.finish();
+  };
+  // An empty string after an event: its closing quote once passed for a key, and the walk never ended.
+  const s1 = scan('{"traceEvents":[{"ts":1,"dur":2},""]}');
+  t.same([s1.usable, s1.events, s1.minTs, s1.maxEnd], [true, 2, 1, 3], 'the string is an event without a time');
+  const s2 = scan('[["ts",5,"dur",7]]');
+  t.same([s2.events, s2.minTs, s2.maxEnd], [1, Infinity, -Infinity], 'an array event has no ts, whatever it holds');
+  const s3 = scan('{"traceEvents":[["ph","X","name","f"],{"ph":"X","name":"g","ts":1}]}', true);
+  t.same([...s3.xNames!], ['g'], 'nor a name for --embed-sources');
+});
+
+t.test('deep values cut by chunks cost a pass over each chunk, not one per level', async (t) => {
+  // 40 events nested 9,000 deep: most are cut by a 64 KB chunk somewhere, and
+  // trying the tight pass again at every level inside them took 10 s here.
+  const deep = '['.repeat(9000) + '1,'.repeat(8000) + '1' + ']'.repeat(9000);
+  const text = Buffer.from('{"traceEvents":[' + Array.from({ length: 40 }, () => `{"a":${deep}}`).join(',') + ']}');
+  const sc = new TraceScan('deep.json', { keepTop: true, embedSources: false, exactTimes: false });
+  const started = process.hrtime.bigint();
+  for (let at = 0; at < text.length; at += 65536) sc.feed(text.subarray(at, at + 65536));
+  const s = sc.finish();
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  t.equal(s.events, 40, 'every event');
+  t.ok(ms < 1500, `in ${ms.toFixed(0)} ms (the retrying scan took 10,000)`);
+});

@@ -1,0 +1,38 @@
+// The command-line driver's file reading: a regular file is read into two
+// buffers that take turns. Every byte of every input reaches the chain, in
+// order, across the turns; and a file is open from the start of the run, so
+// one removed before its turn is still read, as a stream held it before.
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BadInput, Reporter } from '../../lib/cli.js';
+import { Output } from '../../lib/io.js';
+import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
+import { TextSink } from '../../lib/ndjson.js';
+import { openInputs, pump } from '../../lib/run-stage.js';
+import { Interrupt } from '../../lib/signals.js';
+
+t.test('every line of every file, in order, even one removed before its turn', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gilpipe-run-stage-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Lines of many lengths, so that the 64 KB reads cut lines (and UTF-8 characters) everywhere.
+  const lines = (tag: string, n: number): string[] => Array.from({ length: n }, (_x, k) => `${tag} ${k} ${'é€x'.repeat(k % 97)}`);
+  const a = lines('a', 6000);
+  const b = lines('b', 3000);
+  writeFileSync(join(dir, 'a.txt'), a.join('\n') + '\n');
+  writeFileSync(join(dir, 'b.txt'), b.join('\n') + '\n');
+  writeFileSync(join(dir, 'empty.txt'), '');
+  const inputs = await openInputs([join(dir, 'a.txt'), join(dir, 'empty.txt'), join(dir, 'b.txt')]);
+  unlinkSync(join(dir, 'b.txt'));
+  const out = join(dir, 'out.txt');
+  const reporter = new Reporter('test');
+  const sink = new TextSink();
+  const bad = new BadInput(reporter, false);
+  const head = new LineSplitter((line) => sink.text(Buffer.from(line, 'latin1').toString('utf8') + '\n'), bad, PERF_TEXT);
+  const o = new Output(out, reporter);
+  await pump(inputs, head, { out: o, sink, bad, interrupt: new Interrupt({ handle: false }) });
+  await o.commit();
+  t.equal(bad.count, 0, 'no line cut short');
+  t.equal(readFileSync(out, 'utf8'), [...a, ...b].join('\n') + '\n', 'the lines of a.txt, then those of the removed b.txt');
+});
