@@ -49,6 +49,8 @@ export class GilState implements Filter<AnyRecord> {
   /** Scheduler samples without the fields gil-state needs, passed through. */
   unread = 0;
   private lost = 0;
+  /** What the LOST records dropped as repeats claimed: the reader counted them, so the note says why the figures differ. */
+  private lostRepeated = 0;
   private readonly reg = new Registry();
   private readonly diag: Diagnostics;
   private readonly gil: GilMachine;
@@ -80,6 +82,7 @@ export class GilState implements Filter<AnyRecord> {
         return;
       case 'lost':
         if (!this.repeats.seen(rec)) this.lostRecord(rec);
+        else this.lostRepeated += rec.lost;
         return;
       case 'perf_record':
         if (this.repeats.seen(rec)) return;
@@ -343,7 +346,8 @@ export class GilState implements Filter<AnyRecord> {
     const r = this.repeats;
     if (r.dropped > 0) {
       notes.push(
-        `dropped ${r.dropped} events seen before${r.restarts > 0 ? ` (the input started over ${r.restarts} time${r.restarts > 1 ? 's' : ''}: the same capture given twice?)` : ''}: each counts once`,
+        `dropped ${r.dropped} events seen before${r.restarts > 0 ? ` (the input started over ${r.restarts} time${r.restarts > 1 ? 's' : ''}: the same capture given twice?)` : ''}` +
+          `${this.lostRepeated > 0 ? `, among them PERF_RECORD_LOST records of ${this.lostRepeated} lost event${this.lostRepeated === 1 ? '' : 's'}, so ${this.lost} are counted lost` : ''}: each counts once`,
       );
     }
     const counts = [...this.counts].filter(([code, n]) => n > 0 && code !== 'no_pid').map(([code, n]) => `${n} ${code}`);

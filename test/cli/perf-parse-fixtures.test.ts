@@ -127,7 +127,7 @@ async function checkCounts(t: Test, name: string, file: string): Promise<{ p: Pa
 function rawEventCounts(lines: string[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const l of lines) {
-    const e = /\d\.\d{6,9}: +([A-Za-z_]+:[A-Za-z_0-9]+): /.exec(l);
+    const e = /\d\.\d{6,9}: +([A-Za-z_][A-Za-z_0-9]*:[A-Za-z_0-9]+): /.exec(l);
     if (e) m.set(e[1]!, (m.get(e[1]!) ?? 0) + 1);
   }
   return m;

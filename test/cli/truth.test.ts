@@ -176,6 +176,30 @@ t.test('an input given twice counts once, and gil-state says so', async (t) => {
   t.ok(parsed.stdout.length > 0);
 });
 
+t.test('records perf record wrote twice count once: the lost events too, and the note reconciles the counts', async (t) => {
+  // Recorded with a one-page buffer and DWARF stacks; perf record wrote a few
+  // records twice (the same line to the nanosecond, PERF_RECORD_LOST among them).
+  const f = fx + 'copied.perf.txt.gz';
+  const seen = new Set<string>();
+  let repeated = 0;
+  let lostOnce = 0;
+  let lostRepeated = 0;
+  for (const line of gunzipSync(readFileSync(f)).toString('utf8').split('\n')) {
+    const m = / PERF_RECORD_LOST lost (\d+)$/.exec(line);
+    if (seen.has(line)) {
+      repeated++;
+      if (m) lostRepeated += Number(m[1]);
+    } else if (m) lostOnce += Number(m[1]);
+    seen.add(line);
+  }
+  t.ok(repeated > 0 && lostRepeated > 0, `the capture has ${repeated} lines written twice, ${lostRepeated} lost events among them`);
+  const r = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')} | node ${bin('gil-stats')} --format json`, 'sh', f], { reject: false });
+  t.equal(r.exitCode, 0, r.stderr);
+  t.equal(JSON.parse(r.stdout).lost, lostOnce, `perf lost ${lostOnce} events, each LOST line counted once`);
+  t.match(r.stderr, `gil-state: dropped ${repeated} events seen before, among them PERF_RECORD_LOST records of ${lostRepeated} lost event${lostRepeated === 1 ? '' : 's'}, so ${lostOnce} are counted lost: each counts once`);
+  t.match(r.stderr, new RegExp(`perf-parse: .*copied.perf.txt.gz: perf lost ${lostOnce + lostRepeated} events while recording`), 'the reader counts every LOST record it read');
+});
+
 t.test('the same capture twice is refused by gil-stats and by --merge, under any name', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'truth-capture-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
