@@ -17,8 +17,29 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 // The chunks of an earlier build: their names change with their contents.
 for (const f of readdirSync(join(root, 'dist'))) if (/^gilpipe-.*\.mjs$/.test(f)) rmSync(join(root, 'dist', f));
 
+// yargs' string-width (and cliui's) build an Intl.Segmenter and a `v`-flag
+// emoji RegExp when they load: 20 ms of CPU at every command's start, for
+// widths that only --help and usage errors measure. Each importer gets a
+// stand-in that loads its own copy on the first call (esbuild runs a
+// require()d ES module's body then, not at start).
+const lazyStringWidth = {
+  name: 'lazy-string-width',
+  setup(build) {
+    build.onResolve({ filter: /^string-width$/ }, (args) =>
+      args.namespace === 'lazy-string-width' ? undefined : { path: args.resolveDir, namespace: 'lazy-string-width' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-string-width' }, (args) => ({
+      contents: "let real; export default function stringWidth(s, o) { real ??= require('string-width').default; return real(s, o); }",
+      // Resolved from the importer's folder: the copy it would have got.
+      resolveDir: args.path,
+      loader: 'js',
+    }));
+  },
+};
+
 // esbuild rejects on errors (and prints them): the build then fails with it.
 await esbuild.build({
+  plugins: [lazyStringWidth],
   entryPoints: [join(root, 'bin/gilpipe.ts')],
   // Each command a chunk of its own, loaded when it runs (bin/gilpipe.ts); the
   // chunks beside the entry, so a module finds the files it looks for from
