@@ -5,20 +5,31 @@
 export class ByteOrder {
   constructor(readonly little: boolean) {}
 
+  // Little-endian reads in bounds are done from the bytes: twice as fast as
+  // Buffer's methods, which every record calls a dozen times. Anything else
+  // goes to those methods, so a read past the end throws their RangeError.
   u16(b: Buffer, o: number): number {
+    if (this.little && o >= 0 && o + 2 <= b.length) return b[o]! | (b[o + 1]! << 8);
     return this.little ? b.readUInt16LE(o) : b.readUInt16BE(o);
   }
   i16(b: Buffer, o: number): number {
     return this.little ? b.readInt16LE(o) : b.readInt16BE(o);
   }
   u32(b: Buffer, o: number): number {
+    if (this.little && o >= 0 && o + 4 <= b.length) return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 16777216;
     return this.little ? b.readUInt32LE(o) : b.readUInt32BE(o);
   }
   i32(b: Buffer, o: number): number {
+    if (this.little && o >= 0 && o + 4 <= b.length) return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
     return this.little ? b.readInt32LE(o) : b.readInt32BE(o);
   }
   /** A u64 as a double: exact below 2^53 (times, sizes, counts, ids). */
   u64(b: Buffer, o: number): number {
+    if (this.little && o >= 0 && o + 8 <= b.length) {
+      const lo = (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 16777216;
+      const hi = (b[o + 4]! | (b[o + 5]! << 8) | (b[o + 6]! << 16)) + b[o + 7]! * 16777216;
+      return hi * 4294967296 + lo;
+    }
     const lo = this.little ? b.readUInt32LE(o) : b.readUInt32BE(o + 4);
     const hi = this.little ? b.readUInt32LE(o + 4) : b.readUInt32BE(o);
     return hi * 4294967296 + lo;
