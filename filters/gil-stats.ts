@@ -11,7 +11,7 @@
 import { DataError } from '../lib/errors.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { HISTOGRAM_SCHEME } from '../lib/histogram.js';
-import type { AnyRecord, Capture, GilSpan, Handoff, ProcessInfo, SchedSpan, Span, ThreadInfo } from './records.js';
+import type { AnyRecord, Capture, GilSpan, Handoff, ProcessInfo, SchedSpan, SchedState, Span, ThreadInfo } from './records.js';
 import { ProcessAcc, ThreadAcc, Windows, mayEnterTop, pushTop, type HoldIv, type OffcpuIv, type OwnHoldIv, type WaitIv } from './gil-stats/accumulate.js';
 import { finish } from './gil-stats/derive.js';
 import { Folded } from './gil-stats/folded.js';
@@ -179,7 +179,7 @@ export class GilStats implements Filter<AnyRecord> {
 
   private schedSpan(t: ThreadAcc, p: ProcessAcc, rec: SchedSpan): void {
     const { ts, dur, state } = rec;
-    t.fig[`${state}_ns` as const] += dur;
+    t.fig[STATE_NS[state]] += dur;
     t.fig.sched = true;
     p.fig.sched = true;
     if (rec.gil === true && (state === 'sleeping' || state === 'blocked')) {
@@ -516,6 +516,9 @@ export class GilStats implements Filter<AnyRecord> {
 const TID_SPAN = 4_194_305;
 
 /** A thread's accumulator key: one number for pid and tid (exact far below 2^53), a string for what does not fit. */
+/** Each state's figure: a key built per span (`${state}_ns`) was a new string to look up each time. */
+const STATE_NS = { running: 'running_ns', runnable: 'runnable_ns', sleeping: 'sleeping_ns', blocked: 'blocked_ns', other: 'other_ns' } as const satisfies Record<SchedState, string>;
+
 function threadKey(pid: number | null, tid: number): number | string {
   if (tid >= 0 && tid < TID_SPAN && (pid === null || (pid >= 0 && pid < TID_SPAN))) return (pid === null ? 0 : pid + 1) * TID_SPAN + tid;
   return `${pid}:${tid}`;

@@ -12,6 +12,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
 import { commandName } from './cli.js';
 import { forTerminalLines } from './escape.js';
+import type { FileRegion } from './perf-data/file.js';
 
 export interface Input {
   /** Name used in diagnostics: the path, or `stdin`. */
@@ -26,6 +27,8 @@ export interface Input {
    * when asked for.
    */
   file?: FileHandle;
+  /** With `file`: what is read instead of the whole file (a perf.data's records, lib/perf-data/file.ts). */
+  region?: FileRegion;
   /** For data a child process writes: resolves when it ended well, throws why it did not. */
   done?: () => Promise<void>;
 }

@@ -10,6 +10,7 @@ import through2 from 'through2';
 import type { Filter } from './filter.js';
 import type { BadInput } from './cli.js';
 import { type Input, type Output, ReadError, openInput } from './io.js';
+import type { FileRegion } from './perf-data/file.js';
 import type { TextSink } from './ndjson.js';
 import { GRACE_MS, type Interrupt } from './signals.js';
 import { DataError } from './errors.js';
@@ -111,7 +112,7 @@ async function finish(head: Filter<Buffer>, io: StageIO): Promise<void> {
 async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise<void> {
   io.bad.where.file = input.name;
   io.bad.where.line = 0;
-  if (input.file !== undefined) await pumpFile(input.name, input.file, head, io);
+  if (input.file !== undefined) await pumpFile(input.name, input.file, head, io, input.region);
   else await pumpStream(input, head, io);
   const broken = io.bad.brokenInput;
   // Ctrl-C cuts a file anywhere, mid-record too: that is the interrupt's partial output, not a broken input.
@@ -166,16 +167,23 @@ const FILE_CHUNK = 64 * 1024;
  * A regular file through the chain, read into two buffers that take turns:
  * the next read runs while the chain takes the last one. A stream would
  * allocate a Buffer a read, which the collector frees only when it gets to
- * them: up to 80 MB of them on a long input. Ctrl-C stops at once.
+ * them: up to 80 MB of them on a long input. Ctrl-C stops at once. With a
+ * region (a perf.data's records), its prelude and then only its bytes.
  */
-async function pumpFile(name: string, fh: FileHandle, head: Filter<Buffer>, io: StageIO): Promise<void> {
+async function pumpFile(name: string, fh: FileHandle, head: Filter<Buffer>, io: StageIO, region?: FileRegion): Promise<void> {
   const bufs = [Buffer.allocUnsafe(FILE_CHUNK), Buffer.allocUnsafe(FILE_CHUNK)];
-  let pos = 0;
-  const read = (b: Buffer): Promise<number> => fh.read(b, 0, b.length, pos).then((r) => ((pos += r.bytesRead), r.bytesRead));
+  let pos = region?.start ?? 0;
+  const end = region !== undefined ? region.start + region.len : Infinity;
+  const read = (b: Buffer): Promise<number> =>
+    pos >= end ? Promise.resolve(0) : fh.read(b, 0, Math.min(b.length, end - pos), pos).then((r) => ((pos += r.bytesRead), r.bytesRead));
   let turn = 0;
   let next: Promise<number> | undefined = read(bufs[0]!);
   let readError: Error | undefined;
   try {
+    if (region !== undefined) {
+      head.write(region.prelude);
+      await flush(io);
+    }
     while (!io.interrupt.requested) {
       let n: number;
       try {

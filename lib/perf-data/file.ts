@@ -24,8 +24,17 @@ export interface PerfDataFile {
   needsPerfScript?: string;
   /** The data section was cut, or its size was never written (perf record killed): said after the records read. */
   cut?: string;
-  /** The records, as a pipe-mode stream. */
+  /** The records as a pipe-mode recording's bytes: the prelude, then `len` bytes of the file from `start`. */
+  region: FileRegion;
+  /** The same bytes, as a stream. */
   stream(): Readable;
+}
+
+/** Bytes of our own ahead of a stretch of a file: what a reader of the file gets instead of the file. */
+export interface FileRegion {
+  prelude: Buffer;
+  start: number;
+  len: number;
 }
 
 const HEADER_SIZE = 104;
@@ -44,7 +53,8 @@ export function openPerfDataFile(path: string): PerfDataFile {
       const prelude = Buffer.concat([h.subarray(0, 16), dataAtRecord(order, 16, false, [0, 0, 0], st.mtimeMs)]);
       const attrs = pipeAttrs(readAt(fd, 16, PIPE_HEAD_MAX, fileSize), order);
       const needsPerfScript = perfScriptReason(attrs, false);
-      return { path, order, attrs, ...(needsPerfScript !== undefined ? { needsPerfScript } : {}), stream: () => withPrelude(prelude, path, 16, fileSize - 16) };
+      const region = { prelude, start: 16, len: fileSize - 16 };
+      return { path, order, attrs, ...(needsPerfScript !== undefined ? { needsPerfScript } : {}), region, stream: () => withPrelude(region, path) };
     }
     if (h.length < HEADER_SIZE) throw new PerfDataFileError(`truncated at byte ${h.length} (in the file header)`);
     const attrSize = order.u64(h, 16);
@@ -126,14 +136,15 @@ export function openPerfDataFile(path: string): PerfDataFile {
       head.push(record(order, RECORD.HEADER_TRACING_DATA, size), tracing);
     }
     head.push(dataAtRecord(order, dataAt, cut !== undefined, [dataAt, order.u64(h, 48), dataAt + order.u64(h, 48)], st.mtimeMs));
-    const prelude = Buffer.concat(head);
+    const region = { prelude: Buffer.concat(head), start: dataAt, len: dataLen };
     return {
       path,
       order,
       attrs,
       ...(needsPerfScript !== undefined ? { needsPerfScript } : {}),
       ...(cut !== undefined ? { cut } : {}),
-      stream: () => withPrelude(prelude, path, dataAt, dataLen),
+      region,
+      stream: () => withPrelude(region, path),
     };
   } finally {
     closeSync(fd);
@@ -176,8 +187,8 @@ function dataAtRecord(order: ByteOrder, dataAt: number, tailLost: boolean, layou
   return record(order, RECORD.GILPIPE_DATA_AT, b);
 }
 
-/** The prelude, then `len` bytes of the file from `start`. */
-function withPrelude(prelude: Buffer, path: string, start: number, len: number): Readable {
+/** A region of the file at `path` as a stream. */
+function withPrelude({ prelude, start, len }: FileRegion, path: string): Readable {
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   out.write(prelude);
   if (len <= 0) {

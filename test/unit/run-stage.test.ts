@@ -36,3 +36,26 @@ t.test('every line of every file, in order, even one removed before its turn', a
   t.equal(bad.count, 0, 'no line cut short');
   t.equal(readFileSync(out, 'utf8'), [...a, ...b].join('\n') + '\n', 'the lines of a.txt, then those of the removed b.txt');
 });
+
+t.test("a file's region (a perf.data's records): the prelude, then exactly those bytes of the file, across the turns", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gilpipe-run-stage-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bytes = Buffer.alloc(300_000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + (i >> 9)) & 255;
+  const path = join(dir, 'r.data');
+  writeFileSync(path, bytes);
+  const prelude = Buffer.from('PRELUDE');
+  // Not on a read's boundary, longer than two reads, and ending before the file does.
+  for (const [start, len] of [[1001, 200_003], [0, 300_000], [70_000, 0], [5, 65_536]] as const) {
+    const [input] = await openInputs([path]);
+    const got: Buffer[] = [];
+    const head = { write: (b: Buffer) => void got.push(Buffer.from(b)), end: () => undefined };
+    const reporter = new Reporter('test');
+    const sink = new TextSink();
+    const o = new Output(join(dir, 'out'), reporter);
+    input!.region = { prelude, start, len };
+    await pump([input!], head, { out: o, sink, bad: new BadInput(reporter, false), interrupt: new Interrupt({ handle: false }) });
+    o.discard();
+    t.ok(Buffer.concat(got).equals(Buffer.concat([prelude, bytes.subarray(start, start + len)])), `from byte ${start}, ${len} bytes: the prelude and those bytes, nothing else`);
+  }
+});
