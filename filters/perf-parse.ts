@@ -329,7 +329,9 @@ export class PerfParser implements Filter<string> {
     const cpu = head.cpu !== undefined ? { cpu: head.cpu } : {};
     let m: RegExpExecArray | null;
     let rec: PerfParseRecord;
-    if ((m = /^COMM( exec)?: ([\s\S]*):(-?\d+)\/(-?\d+)\s*$/.exec(body))) {
+    // SWITCH records, a third of a recording with --switch-events, match none of the patterns below.
+    if (body.charCodeAt(0) === 83 /* S */) rec = otherRecord(head, body);
+    else if ((m = /^COMM( exec)?: ([\s\S]*):(-?\d+)\/(-?\d+)\s*$/.exec(body))) {
       rec = { type: 'comm', ts, ...cpu, pid: Number(m[3]), tid: Number(m[4]), comm: utf8(m[2]!), exec: m[1] !== undefined };
       if (m[2]!.charCodeAt(0) === 32) this.names.set(Number(m[4]), m[2]!);
       else this.names.delete(Number(m[4]));
@@ -339,13 +341,29 @@ export class PerfParser implements Filter<string> {
     } else if ((m = /^LOST\b.*?(\d+)\s*$/.exec(body))) {
       rec = { type: 'lost', ts, ...cpu, lost: Number(m[1]) };
       this.stats.lost += Number(m[1]);
-    } else {
-      const name = /^[A-Z0-9_]+/.exec(body)?.[0] ?? '';
-      const r: PerfRecord = { type: 'perf_record', ts, ...cpu, name, body: utf8(body.slice(name.length).replace(/^:?\s*/, '').trimEnd()) };
-      if (head.tid !== undefined) r.tid = head.tid;
-      if (head.pid !== undefined) r.pid = head.pid;
-      rec = r;
-    }
+    } else rec = otherRecord(head, body);
     this.pendingRecord = rec;
   }
+}
+
+/** Any other PERF_RECORD_ line: its name (`[A-Z0-9_]+`), and the rest after a `:` and blanks, trimmed. */
+function otherRecord(head: Head, body: string): PerfRecord {
+  let k = 0;
+  for (;;) {
+    const c = body.charCodeAt(k);
+    if (!((c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95)) break;
+    k++;
+  }
+  const name = k === 6 && body.startsWith('SWITCH') ? 'SWITCH' : k === 15 && body.startsWith('SWITCH_CPU_WIDE') ? 'SWITCH_CPU_WIDE' : body.slice(0, k);
+  if (body.charCodeAt(k) === 58 /* : */) k++;
+  while (isBlank(body.charCodeAt(k))) k++;
+  const r: PerfRecord = { type: 'perf_record', ts: head.ts, ...(head.cpu !== undefined ? { cpu: head.cpu } : {}), name, body: utf8(body.slice(k).trimEnd()) };
+  if (head.tid !== undefined) r.tid = head.tid;
+  if (head.pid !== undefined) r.pid = head.pid;
+  return r;
+}
+
+/** What `\s` matches in latin1 text (the lines are read as latin1). */
+function isBlank(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160;
 }

@@ -66,6 +66,8 @@ export function parsePayload(event: string, text: string): Payload {
     // line): guessing fields would invent values, so keep the text as it is.
     return text.length > 0 ? { payload: utf8(text) } : {};
   }
+  const plain = plainProbe(text);
+  if (plain !== undefined) return plain;
   if ((m = PROBE_RE.exec(text))) {
     const out: Payload = { probe: m[2] === undefined ? { func: m[1]! } : { func: m[1]!, ret: m[2] } };
     const rest = text.slice(m[0].length).trimStart();
@@ -87,6 +89,31 @@ export function parsePayload(event: string, text: string): Payload {
     return out;
   }
   return text.length > 0 ? { payload: utf8(text) } : {};
+}
+
+/** Lower-case hex digits from `i`: where they end. */
+function hexEnd(text: string, i: number): number {
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return i;
+    i++;
+  }
+}
+
+/**
+ * A uprobe hit or return and nothing after it, `(addr)` or `(addr <- ret)`:
+ * half of a GIL recording's lines. Read without PROBE_RE's match; anything
+ * else (arguments, a frame after it) is left to it.
+ */
+function plainProbe(text: string): Payload | undefined {
+  if (text.charCodeAt(0) !== 40 /* ( */) return undefined;
+  const f = hexEnd(text, 1);
+  if (f === 1) return undefined;
+  if (text.charCodeAt(f) === 41 /* ) */) return f + 1 === text.length ? { probe: { func: text.slice(1, f) } } : undefined;
+  if (!text.startsWith(' <- ', f)) return undefined;
+  const r = hexEnd(text, f + 4);
+  if (r === f + 4 || text.charCodeAt(r) !== 41 || r + 1 !== text.length) return undefined;
+  return { probe: { func: text.slice(1, f), ret: text.slice(f + 4, r) } };
 }
 
 /** A value, then an ip/sym/dso: what ends the last field of a line printed with `-F +ip,+sym,+dso`. */

@@ -87,3 +87,54 @@ t.test('random bytes: no throw, valid records', async (t) => {
   );
   t.pass('300 runs');
 });
+
+// The hand-written readers of the two commonest payloads give what the
+// patterns they stand in for give (the patterns are written out here as they
+// were): a PERF_RECORD_ line's name and body, and a uprobe's `(addr <- ret)`.
+t.test('side-band records and probe payloads: the same fields as the patterns', async (t) => {
+  const { isDeepStrictEqual } = await import('node:util');
+  const { PerfParser } = await import('../../filters/perf-parse.js');
+  const { parsePayload } = await import('../../lib/perf-payload.js');
+  const { collectingContext } = await import('../../lib/filter.js');
+  const { utf8 } = await import('../../lib/perf-grammar.js');
+  const chars = fc.constantFrom(...'SWITCH_CPUWDEOINAX09 :\t\u00a0\u000b-/()<>abcf7'.split(''));
+  const word = fc.oneof(fc.constantFrom('SWITCH', 'SWITCH_CPU_WIDE', 'MMAP2', 'KSYMBOL', 'S', ''), fc.string({ unit: chars, maxLength: 16 }));
+  const tail = fc.string({ unit: chars, maxLength: 30 });
+  let records = 0;
+  fc.assert(
+    fc.property(word, tail, (name, rest) => {
+      const body = name + rest;
+      if (/^(COMM|FORK|EXIT|LOST)/.test(body)) return true;
+      const out: unknown[] = [];
+      const p = new PerfParser((r) => out.push(r), collectingContext('x'));
+      p.write(`          python  2002/2003  [001] 67166.124095965: PERF_RECORD_${body}`);
+      p.end();
+      const want = /^[A-Z0-9_]+/.exec(body)?.[0] ?? '';
+      records++;
+      return isDeepStrictEqual(out, [{ type: 'perf_record', ts: 67166124095965, cpu: 1, name: want, body: utf8(body.slice(want.length).replace(/^:?\s*/, '').trimEnd()), tid: 2003, pid: 2002 }]);
+    }),
+    { numRuns: 3000 },
+  );
+  t.ok(records > 2000, `${records} PERF_RECORD_ lines read as the pattern reads them`);
+  const hex = fc.oneof(
+    { weight: 3, arbitrary: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'.split('')), minLength: 1, maxLength: 14 }) },
+    { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(...'0123456789abcdefA g'.split('')), maxLength: 14 }) },
+  );
+  const probe = fc
+    .tuple(fc.constantFrom('(', '(', '(', '', '['), hex, fc.constantFrom('', ' <- ', ' <- ', ' <-', ' < '), hex, fc.constantFrom(')', ')', ')', '', ') ', ')x', '))'))
+    .map(([open, a, arrow, b, close]) => `${open}${a}${arrow}${b}${close}`);
+  const PROBE_RE = /^\(([0-9a-f]+)(?: <- ([0-9a-f]+))?\)/;
+  let plain = 0;
+  fc.assert(
+    fc.property(probe, (text) => {
+      const got = parsePayload('gilrec:take_gil', text);
+      const m = PROBE_RE.exec(text);
+      if (!m) return !('probe' in got);
+      if (text.slice(m[0].length).trimStart() !== '') return true;
+      plain++;
+      return isDeepStrictEqual(got, { probe: m[2] === undefined ? { func: m[1] } : { func: m[1], ret: m[2] } });
+    }),
+    { numRuns: 5000 },
+  );
+  t.ok(plain > 500, `${plain} plain probe payloads read as the pattern reads them`);
+});
