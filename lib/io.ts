@@ -94,19 +94,29 @@ export async function openInput(path: string): Promise<Input> {
   const open = (): Readable => createReadStream(path, { highWaterMark: 64 * 1024 });
   if (!st.isFile()) return { name: path, stream: sniffGzip(open()), isPipe: true };
   if (isGzip(fileHead(path, 2))) return { name: path, stream: gunzipStream(open()), isPipe: false };
+  return fileInput(path, path, (fh) => fh.createReadStream({ highWaterMark: 64 * 1024 }));
+}
+
+/**
+ * A regular file opened now (one removed later is still read), which the
+ * runner reads into buffers of its own (lib/run-stage.ts): whole, or only
+ * `region`. The stream is made only if someone asks for it.
+ */
+export async function fileInput(path: string, name: string, makeStream: (fh: FileHandle) => Readable, region?: FileRegion): Promise<Input> {
   let fh: FileHandle;
   try {
     fh = await fsp.open(path, 'r');
   } catch (e) {
-    throw new ReadError(path, e as Error);
+    throw new ReadError(name, e as Error);
   }
   let stream: Readable | undefined;
   return {
-    name: path,
+    name,
     isPipe: false,
     file: fh,
+    ...(region !== undefined ? { region } : {}),
     get stream(): Readable {
-      return (stream ??= fh.createReadStream({ highWaterMark: 64 * 1024 }));
+      return (stream ??= makeStream(fh));
     },
   };
 }

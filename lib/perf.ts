@@ -1,16 +1,14 @@
 // Opening recordings: perf.data read natively (lib/perf-data/), or through
 // `perf script` when it needs what only perf has (DWARF unwinding, branch
 // stacks, hardware events' fields, compressed records).
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, promises as fsp, readSync, rmSync, statSync, utimesSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
 import { DataError, UsageError } from './errors.js';
-import { type Input, ReadError, describeIoError, fileHead, openInput } from './io.js';
+import { type Input, describeIoError, fileHead, fileInput, openInput } from './io.js';
 import { magicOrder } from './perf-data/bytes.js';
 import { PerfDataFileError, openPerfDataFile } from './perf-data/file.js';
 
@@ -95,29 +93,10 @@ export async function recordingInput(file: string, reporter: Reporter, shownAs =
     reporter.say(`${shownAs}: read through perf script: ${pd.needsPerfScript}`);
     return { ...(await perfScriptInput(file, reporter)), name: shownAs };
   }
+  const input = await fileInput(file, shownAs, () => pd.stream(), pd.region);
   const cut = pd.cut;
-  let fh: FileHandle;
-  try {
-    fh = await fsp.open(file, 'r');
-  } catch (e) {
-    throw new ReadError(shownAs, e as Error);
-  }
-  let stream: Readable | undefined;
-  return {
-    name: shownAs,
-    // Read into buffers of the runner's own (lib/run-stage.ts); the stream only if someone asks.
-    file: fh,
-    region: pd.region,
-    get stream(): Readable {
-      return (stream ??= pd.stream());
-    },
-    isPipe: false,
-    ...(cut !== undefined
-      ? {
-          done: () => Promise.reject(new DataError(`${shownAs}: ${cut}`)),
-        }
-      : {}),
-  };
+  if (cut !== undefined) input.done = () => Promise.reject(new DataError(`${shownAs}: ${cut}`));
+  return input;
 }
 
 /** A gzipped file whose first bytes, unzipped, are a file-mode perf.data (a pipe-mode one streams as it is). */
