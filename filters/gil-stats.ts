@@ -515,10 +515,10 @@ export class GilStats implements Filter<AnyRecord> {
 /** Above any tid Linux gives (PID_MAX_LIMIT is 2^22). */
 const TID_SPAN = 4_194_305;
 
-/** A thread's accumulator key: one number for pid and tid (exact far below 2^53), a string for what does not fit. */
 /** Each state's figure: a key built per span (`${state}_ns`) was a new string to look up each time. */
 const STATE_NS = { running: 'running_ns', runnable: 'runnable_ns', sleeping: 'sleeping_ns', blocked: 'blocked_ns', other: 'other_ns' } as const satisfies Record<SchedState, string>;
 
+/** A thread's accumulator key: one number for pid and tid (exact far below 2^53), a string for what does not fit. */
 function threadKey(pid: number | null, tid: number): number | string {
   if (tid >= 0 && tid < TID_SPAN && (pid === null || (pid >= 0 && pid < TID_SPAN))) return (pid === null ? 0 : pid + 1) * TID_SPAN + tid;
   return `${pid}:${tid}`;

@@ -354,7 +354,7 @@ function otherRecord(head: Head, body: string): PerfRecord {
     if (!((c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95)) break;
     k++;
   }
-  const name = k === 6 && body.startsWith('SWITCH') ? 'SWITCH' : k === 15 && body.startsWith('SWITCH_CPU_WIDE') ? 'SWITCH_CPU_WIDE' : body.slice(0, k);
+  const name = body.slice(0, k);
   if (body.charCodeAt(k) === 58 /* : */) k++;
   while (isBlank(body.charCodeAt(k))) k++;
   const r: PerfRecord = { type: 'perf_record', ts: head.ts, ...(head.cpu !== undefined ? { cpu: head.cpu } : {}), name, body: utf8(body.slice(k).trimEnd()) };

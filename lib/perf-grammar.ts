@@ -351,11 +351,15 @@ export function isFrameLine(line: string): boolean {
   let i = 0;
   while (i < line.length && (line.charCodeAt(i) === 9 || line.charCodeAt(i) === CH_SPACE)) i++;
   if (i === 0) return false;
-  let j = i;
-  while (j < line.length) {
-    const c = line.charCodeAt(j);
-    if (!((c >= CH_0 && c <= CH_9) || (c >= 97 && c <= 102))) break;
-    j++;
-  }
+  const j = hexEnd(line, i);
   return j > i && (j === line.length || line.charCodeAt(j) === CH_SPACE);
+}
+
+/** Where the lower-case hex digits from `i` end (past the end of the text, charCodeAt is NaN: no digit). */
+export function hexEnd(text: string, i: number): number {
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if (!((c >= CH_0 && c <= CH_9) || (c >= 97 && c <= 102))) return i;
+    i++;
+  }
 }

@@ -3,7 +3,7 @@
 // libtraceevent's plugin format, uprobe hits `(addr)` and returns
 // `(addr <- ret)`, generic `key=value` lists, and an ip/sym/dso printed on
 // the same line.
-import { HEX_RE, type Frame, parseFrame, utf8 } from './perf-grammar.js';
+import { HEX_RE, type Frame, hexEnd, parseFrame, utf8 } from './perf-grammar.js';
 
 export interface Payload {
   fields?: Record<string, unknown>;
@@ -89,15 +89,6 @@ export function parsePayload(event: string, text: string): Payload {
     return out;
   }
   return text.length > 0 ? { payload: utf8(text) } : {};
-}
-
-/** Lower-case hex digits from `i`: where they end. */
-function hexEnd(text: string, i: number): number {
-  for (;;) {
-    const c = text.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return i;
-    i++;
-  }
 }
 
 /**

@@ -8,6 +8,11 @@ import { gunzipSync } from 'node:zlib';
 import { perfParse } from '../helpers/in-process.js';
 import { schemaErrors, parseNdjson } from '../helpers/schema.js';
 import { corpus, hasCorpus } from '../helpers/run.js';
+import { isDeepStrictEqual } from 'node:util';
+import { PerfParser } from '../../filters/perf-parse.js';
+import { parsePayload } from '../../lib/perf-payload.js';
+import { collectingContext } from '../../lib/filter.js';
+import { utf8 } from '../../lib/perf-grammar.js';
 
 // Real single-line events: samples of each shape in the corpus.
 const seeds = hasCorpus
@@ -92,11 +97,6 @@ t.test('random bytes: no throw, valid records', async (t) => {
 // patterns they stand in for give (the patterns are written out here as they
 // were): a PERF_RECORD_ line's name and body, and a uprobe's `(addr <- ret)`.
 t.test('side-band records and probe payloads: the same fields as the patterns', async (t) => {
-  const { isDeepStrictEqual } = await import('node:util');
-  const { PerfParser } = await import('../../filters/perf-parse.js');
-  const { parsePayload } = await import('../../lib/perf-payload.js');
-  const { collectingContext } = await import('../../lib/filter.js');
-  const { utf8 } = await import('../../lib/perf-grammar.js');
   const chars = fc.constantFrom(...'SWITCH_CPUWDEOINAX09 :\t\u00a0\u000b-/()<>abcf7'.split(''));
   const word = fc.oneof(fc.constantFrom('SWITCH', 'SWITCH_CPU_WIDE', 'MMAP2', 'KSYMBOL', 'S', ''), fc.string({ unit: chars, maxLength: 16 }));
   const tail = fc.string({ unit: chars, maxLength: 30 });
