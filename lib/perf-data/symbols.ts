@@ -400,6 +400,18 @@ interface KernelSymbols {
   modules?: [number, number];
 }
 
+/**
+ * The last kallsyms loaded, kept for the next input of the same run: reading
+ * /proc/kallsyms costs the kernel about 50 ms and its tree as long again, and a
+ * batch of recordings from one machine names its kernel frames from the same file.
+ */
+let lastKallsyms: { path: string; k: KernelSymbols | string } | undefined;
+
+function kallsymsOnce(path: string): KernelSymbols | string {
+  if (lastKallsyms?.path !== path) lastKallsyms = { path, k: loadKallsyms(path) };
+  return lastKallsyms.k;
+}
+
 /** kallsyms as perf loads it (dso__load_kallsyms, without modules: their maps come from /proc/modules). */
 function loadKallsyms(path: string): KernelSymbols | string {
   let text: string;
@@ -775,7 +787,7 @@ export class Symbolizer {
       this.kernel = `recorded on ${this.host.hostname ?? '?'} (${this.host.osrelease ?? '?'}), not this machine, and the recording names no kernel build id`;
       return this.kernel;
     }
-    const k = loadKallsyms(path);
+    const k = kallsymsOnce(path);
     if (typeof k !== 'string' && k.text !== undefined && this.kernelMap?.text !== undefined && k.text !== this.kernelMap.text) {
       // The same kernel booted at another address: its symbols moved with it.
       const delta = k.text - this.kernelMap.text;
