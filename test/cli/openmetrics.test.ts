@@ -75,7 +75,9 @@ t.test('promtool and the OpenMetrics parser accept every fixture; bucket counts 
       const x = JSON.parse(line);
       if (x.type !== 'span' || x.family !== 'gil') continue;
       const k = `${x.pid}:${x.state}`;
-      durs.set(k, [...(durs.get(k) ?? []), x.dur]);
+      const list = durs.get(k);
+      if (list === undefined) durs.set(k, [x.dur]);
+      else list.push(x.dur);
     }
     let checked = 0;
     for (const s of samples) {

@@ -2,7 +2,7 @@
 // captures. What is asserted comes from the captures themselves (the raw
 // take_gil/drop_gil lines, read here with a few lines of independent code),
 // and from the Trace Event rules (test/helpers/validate-trace.ts), never from
-// to-trace's output. What the real viewer makes of it: test/live/to-trace-viewer.test.ts.
+// to-trace's output. What the real viewer makes of it: test/viewer/to-trace-viewer.test.ts.
 import t from 'tap';
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
