@@ -26,13 +26,16 @@ const YOUNG_MAX = 16 * 1024 * 1024;
 
 /**
  * Watches the heap (a timer that keeps no process alive) and holds its growth
- * in: the young generation at once, the old one once the heap is big. Often at
- * first: the young generation grows from 1 to 34 MB within a second.
+ * in: the young generation at once, the old one once the heap is big. Every
+ * 10 ms for the first second, since the young generation can grow from 1 to
+ * 34 MB within it; every 100 ms after, so a long --live run is not woken
+ * needlessly.
  */
 export function holdHeapGrowthIn(): void {
   let young = false;
   let old = false;
-  const timer = setInterval(() => {
+  let ticks = 0;
+  const check = (): boolean => {
     if (!young && newSpaceSize() >= YOUNG_MAX) {
       v8.setFlagsFromString('--semi-space-growth-factor=1');
       young = true;
@@ -41,9 +44,19 @@ export function holdHeapGrowthIn(): void {
       v8.setFlagsFromString(`--heap-growing-percent=${GROWTH_PERCENT}`);
       old = true;
     }
-    if (young && old) clearInterval(timer);
+    return young && old;
+  };
+  const fast = setInterval(() => {
+    if (check()) clearInterval(fast);
+    else if (++ticks === 100) {
+      clearInterval(fast);
+      const slow = setInterval(() => {
+        if (check()) clearInterval(slow);
+      }, 100);
+      slow.unref();
+    }
   }, 10);
-  timer.unref();
+  fast.unref();
 }
 
 function newSpaceSize(): number {
