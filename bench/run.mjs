@@ -7,6 +7,8 @@
 //   npm run bench                  # records a fresh capture (root + perf), 3 runs
 //   npm run bench -- --runs 5
 //   npm run bench -- --text FILE   # no perf here: time the stages on a perf script text
+//   npm run bench -- --per4m DIR   # also per4m's perf2trace beside to-trace (DIR: a checkout of
+//                                  # github.com/maartenbreddels/per4m; python3 must import tabulate)
 //
 // Writes bench/results.json and prints a Markdown table for the README.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -204,5 +206,32 @@ for (const r of table) {
 }
 const traceBytes = existsSync(bin('to-trace')) ? Number(execFileSync('sh', ['-c', `node '${bin('to-trace')}' '${state}' | wc -c`]).toString().trim()) : undefined;
 if (traceBytes) out.push('', `to-trace output: ${(traceBytes / 1e6).toFixed(1)} MB, ${Math.round(traceBytes / textLines)} bytes per input line (per4m: 132 MB for 378,798 lines, 348 bytes per line).`);
+
+// per4m's perf2trace against to-trace on the capture per4m was measured on (../shared/notes/per4m.md),
+// run by the same python3 from a checkout of its source, interleaved with to-trace.
+let per4m;
+const per4mDir = opt('per4m');
+if (per4mDir !== undefined) {
+  const corpus = join(root, '..', 'shared', 'corpus', 'many-uprobes.perf.txt.gz');
+  if (!existsSync(corpus)) say(`per4m: ${corpus} is missing: not compared`);
+  else {
+    const many = join(tmp, 'many-uprobes.perf.txt');
+    execFileSync('sh', ['-c', `gzip -dc '${corpus}' > '${many}'`]);
+    const env = `PYTHONPATH='${per4mDir}'\${PYTHONPATH:+:\$PYTHONPATH}`;
+    const runs = { per4m: [], toTrace: [] };
+    say(`per4m: perf2trace gil and to-trace on ${corpus}, ${RUNS} runs`);
+    for (let r = 0; r < RUNS; r++) {
+      runs.per4m.push(measure(`${env} python3 -m per4m perf2trace gil -q -o '${join(tmp, 'per4m.json')}' < '${many}'`));
+      runs.toTrace.push(measure(`node '${bin('to-trace')}' '${many}' -o '${join(tmp, 'to-trace.json')}' 2>/dev/null`));
+    }
+    const lines = 378798;
+    per4m = { lines, per4m: row('per4m perf2trace gil', runs.per4m, lines), toTrace: row('to-trace', runs.toTrace, lines) };
+    out.push(
+      '',
+      `per4m's perf2trace on many-uprobes (${lines.toLocaleString('en')} lines): ${fmt(per4m.per4m.wall)} s wall, ${Math.round(per4m.per4m.rssMb)} MB; to-trace ${fmt(per4m.toTrace.wall)} s, ${Math.round(per4m.toTrace.rssMb)} MB: ${fmt(per4m.per4m.wall / per4m.toTrace.wall, 1)}x faster (medians of ${RUNS}, interleaved).`,
+    );
+  }
+}
+
 console.log(out.join('\n'));
-writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ date: new Date().toISOString(), textLines, events, spans, runs: RUNS, scale: SCALE, table, traceBytes }, null, 2) + '\n');
+writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ date: new Date().toISOString(), textLines, events, spans, runs: RUNS, scale: SCALE, table, traceBytes, ...(per4m ? { per4m } : {}) }, null, 2) + '\n');
