@@ -193,3 +193,43 @@ t.test('-F +ip,+sym,+dso: the ip after a key=value payload is the ip, not part o
   // A value with spaces and no frame after it stays whole.
   t.same(parsePayload('x:y', 'filename=sp dir/py thon pid=1').fields, { filename: 'sp dir/py thon', pid: 1 });
 });
+
+t.test('a prefix read once and looked up after reads as it did: every line of every capture, through one layout and through a copy without the lookups', async (t) => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { gunzipSync } = await import('node:zlib');
+  const { fileURLToPath } = await import('node:url');
+  const dirs = [fileURLToPath(new URL('../fixtures/', import.meta.url)), fileURLToPath(new URL('../../../shared/corpus/variants/', import.meta.url))];
+  let lines = 0;
+  let events = 0;
+  let hits = 0;
+  let files = 0;
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((f) => f.endsWith('.perf.txt.gz'));
+    } catch {
+      t.comment(`${dir}: not here, its captures not read`);
+      continue;
+    }
+    for (const name of names) {
+      files++;
+      const shared = fresh();
+      for (const line of gunzipSync(readFileSync(dir + name)).toString('latin1').split('\n')) {
+        const before = shared.prefixes?.size ?? 0;
+        const alone: Layout = { ...shared, prefixes: undefined };
+        const want = parseHead(line, alone);
+        const got = parseHead(line, shared);
+        lines++;
+        if (got !== undefined) {
+          events++;
+          if (before > 0 && shared.prefixes?.size === before) hits++;
+        }
+        if (JSON.stringify(got) !== JSON.stringify(want)) {
+          t.same(got, want, `${name}: ${JSON.stringify(line)}`);
+          return;
+        }
+      }
+    }
+  }
+  t.ok(hits > events / 2, `${lines} lines of ${files} captures read alike; of their ${events} events, ${hits} from a prefix seen before`);
+});
