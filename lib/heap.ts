@@ -12,7 +12,7 @@
 //   input. Past YOUNG_MAX it stops growing (V8 reads the growth factor each
 //   time it grows the space; the maximum itself is fixed when node starts,
 //   and a flag for it would need NODE_OPTIONS or a second process). Measured
-//   on the bench capture: the same CPU within the noise, 10x peak 132 -> 115 MB.
+//   on the bench capture: the same CPU within the noise, to-trace's 10x peak 127 -> 116 MB.
 import v8 from 'node:v8';
 
 /** The heap size past which its growth is held in. */

@@ -216,8 +216,20 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
   if (head.tod !== undefined) return ok;
   const cache = (layout.prefixes ??= new Map());
   if (cache.size >= PREFIXES_MAX) cache.clear();
-  cache.set(key, ok ? { comm: head.comm, pid: head.pid, tid: head.tid, cpu: head.cpu, misc: head.misc, padded: head.padded === true } : false);
+  cache.set(
+    own(key),
+    ok ? { comm: own(head.comm), pid: head.pid, tid: head.tid, cpu: head.cpu, misc: own(head.misc), padded: head.padded === true } : false,
+  );
   return ok;
+}
+
+/**
+ * A copy of a latin1 string that holds no part of another: a slice of a line
+ * is a view of the whole chunk the line came in, which a kept slice would keep
+ * alive (4,096 of them, as many chunks).
+ */
+function own<T extends string | undefined>(s: T): T {
+  return (s === undefined ? s : Buffer.from(s, 'latin1').toString('latin1')) as T;
 }
 
 function readPrefixOnce(line: string, end: number, head: Head, layout: Layout): boolean {

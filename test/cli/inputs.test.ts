@@ -168,6 +168,25 @@ t.test('bounds: --interval too fine is a usage error; a 200 MB line and 100,000-
   t.equal((await runBin('gil-state', ['--strict'], { input: deep })).exitCode, 1, '--strict stops at it');
 });
 
+t.test('a new thread every few hundred lines (1,500 of them over 72 MB): memory flat, every line read', async (t) => {
+  // perf-parse remembers what it read of each line prefix (comm, pid/tid, cpu): what it keeps
+  // must not hold on to the chunks the lines came in (it did: 162 MB of RSS here, 90 MB without).
+  const hasTime = (await execa('/usr/bin/time', ['-f', '%M', 'true'], { reject: false })).exitCode === 0;
+  if (!hasTime) return t.skip('/usr/bin/time is missing (Debian package time): peak RSS not measured');
+  const file = join(tmp, 'threads.txt');
+  const lines: string[] = [];
+  for (let i = 0; i < 600_000; i++) {
+    const tid = 10000 + Math.floor(i / 400);
+    lines.push(`          python ${String(tid).padStart(7)}/${tid} [00${i % 2}]   100.${String(i).padStart(9, '0')}: sched:sched_wakeup: comm=python pid=${tid} prio=120 target_cpu=001`);
+  }
+  writeFileSync(file, lines.join('\n') + '\n');
+  const r = await execa('/usr/bin/time', ['-f', 'rss %M', 'sh', '-c', 'node "$1" "$2" | wc -l', 'sh', bin('perf-parse'), file], { reject: false });
+  t.equal(r.exitCode, 0, `exit 0 ${String(r.stderr).slice(-300)}`);
+  t.equal(Number(String(r.stdout).trim()), 600_000, 'a record a line');
+  const kb = Number(/rss (\d+)/.exec(String(r.stderr))![1]);
+  t.ok(kb < 150 * 1024, `peak RSS ${Math.round(kb / 1024)} MB`);
+});
+
 t.test('-i given a directory is a usage error with its name, not an internal error', async (t) => {
   const r = await runBin('perf-parse', ['-i', tmpdir()]);
   t.equal(r.exitCode, 2);
