@@ -46,6 +46,8 @@ export interface Layout {
   latency?: boolean;
   /** What readPrefix read from each prefix seen (false: not one), while the file has few of them. */
   prefixes?: Map<string, Prefix | false>;
+  /** Lookups that found their prefix since the map was last emptied; null: prefixes are not looked up in this file. */
+  prefixHits?: number | null;
 }
 
 /** The fields before the time, as readPrefix reads them. */
@@ -58,7 +60,12 @@ interface Prefix {
   padded: boolean;
 }
 
-/** Prefixes remembered at most; past it they are forgotten and learnt again. */
+/**
+ * Prefixes remembered at most. Past it they are forgotten and learnt again,
+ * unless fewer lookups found theirs than there are prefixes: then the file's
+ * prefixes seldom repeat (thousands of threads on many CPUs) and are not
+ * looked up any more, which would cost more than reading them.
+ */
 const PREFIXES_MAX = 4096;
 
 const CH_SPACE = 32;
@@ -195,10 +202,11 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
  * layout, learnt from the lines themselves.
  */
 function readPrefix(line: string, end: number, head: Head, layout: Layout): boolean {
-  if (end < 18 || layout.latency) return readPrefixOnce(line, end, head, layout);
+  if (end < 18 || layout.latency || layout.prefixHits === null) return readPrefixOnce(line, end, head, layout);
   const key = line.slice(0, end);
   const known = layout.prefixes?.get(key);
   if (known !== undefined) {
+    layout.prefixHits = (layout.prefixHits ?? 0) + 1;
     if (known === false) return false;
     head.comm = known.comm;
     head.pid = known.pid;
@@ -215,7 +223,15 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
   }
   if (head.tod !== undefined) return ok;
   const cache = (layout.prefixes ??= new Map());
-  if (cache.size >= PREFIXES_MAX) cache.clear();
+  if (cache.size >= PREFIXES_MAX) {
+    cache.clear();
+    if ((layout.prefixHits ?? 0) < PREFIXES_MAX) {
+      layout.prefixes = undefined;
+      layout.prefixHits = null;
+      return ok;
+    }
+    layout.prefixHits = 0;
+  }
   cache.set(
     own(key),
     ok ? { comm: own(head.comm), pid: head.pid, tid: head.tid, cpu: head.cpu, misc: own(head.misc), padded: head.padded === true } : false,

@@ -233,3 +233,18 @@ t.test('a prefix read once and looked up after reads as it did: every line of ev
   }
   t.ok(hits > events / 2, `${lines} lines of ${files} captures read alike; of their ${events} events, ${hits} from a prefix seen before`);
 });
+
+t.test('prefixes that seldom repeat are not looked up: past 4,096 with fewer finds, the file reads them as they come', async (t) => {
+  const line = (tid: number, i: number) => `          python ${String(tid).padStart(7)}/${tid} [000]   100.${String(i).padStart(9, '0')}: sched:sched_wakeup: comm=python pid=${tid} prio=120 target_cpu=001`;
+  const rotating = fresh();
+  let read = 0;
+  for (let i = 0; i < 5000; i++) if (parseHead(line(20000 + i, i), rotating)?.tid === 20000 + i) read++;
+  t.equal(read, 5000, 'every line read, with its own tid');
+  t.equal(rotating.prefixHits, null, 'a new thread every line: lookups stopped');
+  t.equal(rotating.prefixes, undefined, 'and their map dropped');
+  t.equal(parseHead(line(7, 5000), rotating)?.tid, 7, 'lines still read');
+  const few = fresh();
+  for (let i = 0; i < 20000; i++) parseHead(line(20000 + (i % 3000) * (i < 10000 ? 1 : 2), i), few);
+  t.not(few.prefixHits, null, '3,000 threads, then 3,000 others: still looked up');
+  t.ok(few.prefixes !== undefined && few.prefixes.size <= 4096, 'the map within its bound');
+});
