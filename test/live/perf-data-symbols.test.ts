@@ -79,7 +79,8 @@ async function compare(t: Test, data: string): Promise<{ frames: Frame[]; notes:
     delete y.callchain;
     if (JSON.stringify(x) !== JSON.stringify(y) || cx.length !== cy.length) {
       differ++;
-      if (first.length < 3) first.push(`#${i}: ${JSON.stringify(a[i])} vs ${JSON.stringify(b[i])}`);
+      // The callchains too: a difference in length alone prints two records that look alike.
+      if (first.length < 3) first.push(`#${i}: ${JSON.stringify(x)} with ${cx.length} frames ${JSON.stringify(cx).slice(0, 3000)} vs ${JSON.stringify(y)} with ${cy.length} ${JSON.stringify(cy).slice(0, 3000)}`);
       continue;
     }
     for (let k = 0; k < cx.length; k++) {
