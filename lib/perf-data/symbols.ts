@@ -423,20 +423,24 @@ function loadKallsyms(path: string): KernelSymbols | string {
   const tree = new SymbolTree<Sym>();
   let nonzero = false;
   let textAt: number | undefined;
-  for (const line of text.split('\n')) {
-    const sp = line.indexOf(' ');
-    if (sp < 0 || line.length < sp + 4) continue;
-    const a = kernelAddr(line.slice(0, sp));
+  // Line by line in place (`ADDR TYPE NAME[\tMODULE]`), not split: 120,000 lines made as many strings, and
+  // two more for each address.
+  for (let ls = 0, nl = 0; ls < text.length; ls = nl + 1) {
+    nl = text.indexOf('\n', ls);
+    if (nl < 0) nl = text.length;
+    const sp = text.indexOf(' ', ls);
+    if (sp < 0 || sp >= nl || nl < sp + 4) continue;
+    const a = sp - ls === 16 ? hexAddr(text, ls) : undefined;
     if (a === undefined) continue;
     if (a !== 0) nonzero = true;
     // The type letter, upper case for global symbols: T, W, D, B (text, weak, data, bss) are kept.
-    const type = line.charCodeAt(sp + 1);
+    const type = text.charCodeAt(sp + 1);
     const upper = type & ~0x20;
-    if (textAt === undefined && line.endsWith(' _text') && line.length === sp + 8) textAt = a;
+    if (textAt === undefined && nl === sp + 8 && text.startsWith(' _text', nl - 6)) textAt = a;
     if (upper !== 84 && upper !== 87 && upper !== 68 && upper !== 66) continue;
-    const first = line.charCodeAt(sp + 3);
+    const first = text.charCodeAt(sp + 3);
     if (first === 36 /* $ */) continue;
-    tree.insert({ start: a, end: a, bind: upper === 87 ? STB.WEAK : type === upper ? STB.GLOBAL : STB.LOCAL, name: line.slice(first === 46 /* . */ ? sp + 4 : sp + 3) });
+    tree.insert({ start: a, end: a, bind: upper === 87 ? STB.WEAK : type === upper ? STB.GLOBAL : STB.LOCAL, name: text.slice(first === 46 /* . */ ? sp + 4 : sp + 3, nl) });
   }
   if (!nonzero) return `${path} hides its addresses (kernel.kptr_restrict; read it as root)`;
   fixupEnd(tree, true);
@@ -454,6 +458,21 @@ function loadKallsyms(path: string): KernelSymbols | string {
     if (s.name.includes('\t') || s.name === '__entry_SYSCALL_64_trampoline') tree.erase(n);
   }
   return { table: SymbolTable.of(tree), ...(textAt !== undefined ? { text: textAt } : {}), ...(modules !== undefined ? { modules } : {}) };
+}
+
+/** kernelAddr of the 16 characters at `at`, read in place when they are hex digits. */
+function hexAddr(text: string, at: number): number | undefined {
+  let hi = 0;
+  let lo = 0;
+  for (let i = 0; i < 16; i++) {
+    const c = text.charCodeAt(at + i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return kernelAddr(text.slice(at, at + 16));
+    if (i < 8) hi = hi * 16 + d;
+    else lo = lo * 16 + d;
+  }
+  if (!(hi >= KBASE_HI)) return hi === 0 && lo === 0 ? 0 : undefined;
+  return (hi - KBASE_HI) * TWO32 + lo;
 }
 
 /** A kernel address (16 hex digits from ffff...) as an offset from 0xffff000000000000; undefined for others. */
