@@ -214,6 +214,7 @@ const per4mDir = opt('per4m');
 if (per4mDir !== undefined) {
   const corpus = join(root, '..', 'shared', 'corpus', 'many-uprobes.perf.txt.gz');
   if (!existsSync(corpus)) say(`per4m: ${corpus} is missing: not compared`);
+  else if (!existsSync(join(per4mDir, 'per4m', 'perf2trace.py'))) say(`per4m: ${per4mDir} holds no per4m/perf2trace.py (a checkout of github.com/maartenbreddels/per4m): not compared`);
   else {
     const many = join(tmp, 'many-uprobes.perf.txt');
     execFileSync('sh', ['-c', `gzip -dc '${corpus}' > '${many}'`]);
@@ -224,11 +225,11 @@ if (per4mDir !== undefined) {
       runs.per4m.push(measure(`${env} python3 -m per4m perf2trace gil -q -o '${join(tmp, 'per4m.json')}' < '${many}'`));
       runs.toTrace.push(measure(`node '${bin('to-trace')}' '${many}' -o '${join(tmp, 'to-trace.json')}' 2>/dev/null`));
     }
-    const lines = 378798;
-    per4m = { lines, per4m: row('per4m perf2trace gil', runs.per4m, lines), toTrace: row('to-trace', runs.toTrace, lines) };
+    const n = lines(many);
+    per4m = { lines: n, per4m: row('per4m perf2trace gil', runs.per4m, n), toTrace: row('to-trace', runs.toTrace, n) };
     out.push(
       '',
-      `per4m's perf2trace on many-uprobes (${lines.toLocaleString('en')} lines): ${fmt(per4m.per4m.wall)} s wall, ${Math.round(per4m.per4m.rssMb)} MB; to-trace ${fmt(per4m.toTrace.wall)} s, ${Math.round(per4m.toTrace.rssMb)} MB: ${fmt(per4m.per4m.wall / per4m.toTrace.wall, 1)}x faster (medians of ${RUNS}, interleaved).`,
+      `per4m's perf2trace on many-uprobes (${n.toLocaleString('en')} lines): ${fmt(per4m.per4m.wall)} s wall, ${Math.round(per4m.per4m.rssMb)} MB; to-trace ${fmt(per4m.toTrace.wall)} s, ${Math.round(per4m.toTrace.rssMb)} MB: ${fmt(per4m.per4m.wall / per4m.toTrace.wall, 1)}x faster (medians of ${RUNS}, interleaved).`,
     );
   }
 }

@@ -35,7 +35,7 @@ export function holdHeapGrowthIn(): void {
   let young = false;
   let old = false;
   let ticks = 0;
-  const check = (): boolean => {
+  const check = (): void => {
     if (!young && newSpaceSize() >= YOUNG_MAX) {
       v8.setFlagsFromString('--semi-space-growth-factor=1');
       young = true;
@@ -44,19 +44,9 @@ export function holdHeapGrowthIn(): void {
       v8.setFlagsFromString(`--heap-growing-percent=${GROWTH_PERCENT}`);
       old = true;
     }
-    return young && old;
+    if (!(young && old)) setTimeout(check, ++ticks < 100 ? 10 : 100).unref();
   };
-  const fast = setInterval(() => {
-    if (check()) clearInterval(fast);
-    else if (++ticks === 100) {
-      clearInterval(fast);
-      const slow = setInterval(() => {
-        if (check()) clearInterval(slow);
-      }, 100);
-      slow.unref();
-    }
-  }, 10);
-  fast.unref();
+  setTimeout(check, 10).unref();
 }
 
 function newSpaceSize(): number {

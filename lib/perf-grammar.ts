@@ -202,6 +202,7 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
  * layout, learnt from the lines themselves.
  */
 function readPrefix(line: string, end: number, head: Head, layout: Layout): boolean {
+  // A short prefix is read as it comes: -L's test looks at the line's byte 8, which may lie past it.
   if (end < 18 || layout.latency || layout.prefixHits === null) return readPrefixOnce(line, end, head, layout);
   const key = line.slice(0, end);
   const known = layout.prefixes?.get(key);

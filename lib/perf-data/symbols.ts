@@ -430,7 +430,7 @@ function loadKallsyms(path: string): KernelSymbols | string {
     if (nl < 0) nl = text.length;
     const sp = text.indexOf(' ', ls);
     if (sp < 0 || sp >= nl || nl < sp + 4) continue;
-    const a = sp - ls === 16 ? hexAddr(text, ls) : undefined;
+    const a = sp - ls === 16 ? kernelAddr(text, ls) : undefined;
     if (a === undefined) continue;
     if (a !== 0) nonzero = true;
     // The type letter, upper case for global symbols: T, W, D, B (text, weak, data, bss) are kept.
@@ -460,28 +460,28 @@ function loadKallsyms(path: string): KernelSymbols | string {
   return { table: SymbolTable.of(tree), ...(textAt !== undefined ? { text: textAt } : {}), ...(modules !== undefined ? { modules } : {}) };
 }
 
-/** kernelAddr of the 16 characters at `at`, read in place when they are hex digits. */
-function hexAddr(text: string, at: number): number | undefined {
-  let hi = 0;
-  let lo = 0;
-  for (let i = 0; i < 16; i++) {
-    const c = text.charCodeAt(at + i);
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-    if (d < 0) return kernelAddr(text.slice(at, at + 16));
-    if (i < 8) hi = hi * 16 + d;
-    else lo = lo * 16 + d;
-  }
+/**
+ * The kernel address in the 16 characters at `at` (hex digits from ffff...) as
+ * an offset from 0xffff000000000000; 0 for one of zeros (addresses hidden);
+ * undefined for others.
+ */
+function kernelAddr(text: string, at: number): number | undefined {
+  const hi = hex8(text, at);
+  const lo = hex8(text, at + 8);
   if (!(hi >= KBASE_HI)) return hi === 0 && lo === 0 ? 0 : undefined;
   return (hi - KBASE_HI) * TWO32 + lo;
 }
 
-/** A kernel address (16 hex digits from ffff...) as an offset from 0xffff000000000000; undefined for others. */
-function kernelAddr(hex: string): number | undefined {
-  if (hex.length !== 16) return undefined;
-  const hi = parseInt(hex.slice(0, 8), 16);
-  const lo = parseInt(hex.slice(8), 16);
-  if (!(hi >= KBASE_HI)) return hi === 0 && lo === 0 ? 0 : undefined;
-  return (hi - KBASE_HI) * TWO32 + lo;
+/** Eight hex digits read where they stand; where one is not a digit, what parseInt makes of them. */
+function hex8(text: string, at: number): number {
+  let n = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = text.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return parseInt(text.slice(at, at + 8), 16);
+    n = n * 16 + d;
+  }
+  return n;
 }
 
 /** The build id in a notes file (/sys/kernel/notes). */
