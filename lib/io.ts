@@ -81,6 +81,18 @@ export function fileHead(path: string, n = 16): Buffer {
   }
 }
 
+/**
+ * fileHead for a file the user named: one that cannot be opened (unreadable,
+ * or gone since it was listed) is theirs to mend, a usage error naming it.
+ */
+export function inputHead(path: string, n = 16): Buffer {
+  try {
+    return fileHead(path, n);
+  } catch (e) {
+    throw new UsageError(`${path}: ${describeIoError(e as Error)}`);
+  }
+}
+
 /** Opens `-` (stdin) or a path; a missing file or a directory is a usage error. */
 export async function openInput(path: string): Promise<Input> {
   if (path === '-') return { name: 'stdin', stream: sniffGzip(process.stdin), isPipe: true };
@@ -93,7 +105,7 @@ export async function openInput(path: string): Promise<Input> {
   if (st.isDirectory()) throw new UsageError(`${path}: is a directory`);
   const open = (): Readable => createReadStream(path, { highWaterMark: 64 * 1024 });
   if (!st.isFile()) return { name: path, stream: sniffGzip(open()), isPipe: true };
-  if (isGzip(fileHead(path, 2))) return { name: path, stream: gunzipStream(open()), isPipe: false };
+  if (isGzip(inputHead(path, 2))) return { name: path, stream: gunzipStream(open()), isPipe: false };
   return fileInput(path, path, (fh) => fh.createReadStream({ highWaterMark: 64 * 1024 }));
 }
 

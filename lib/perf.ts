@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
 import { DataError, UsageError } from './errors.js';
-import { type Input, describeIoError, fileHead, fileInput, openInput } from './io.js';
+import { type Input, describeIoError, fileInput, inputHead, openInput } from './io.js';
 import { magicOrder } from './perf-data/bytes.js';
 import { PerfDataFileError, openPerfDataFile } from './perf-data/file.js';
 
@@ -58,7 +58,7 @@ export const PERF_SCRIPT_ENV = 'GILPIPE_PERF_SCRIPT';
 export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
-    if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(fileHead(name, 8))) {
+    if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(inputHead(name, 8))) {
       inputs.push(await recordingInput(name, reporter));
     } else if (name !== '-' && existsSync(name) && statSync(name).isFile() && isFileModeGzip(name)) {
       inputs.push(await recordingInput(name, reporter));
@@ -101,7 +101,7 @@ export async function recordingInput(file: string, reporter: Reporter, shownAs =
 
 /** A gzipped file whose first bytes, unzipped, are a file-mode perf.data (a pipe-mode one streams as it is). */
 function isFileModeGzip(path: string): boolean {
-  const head = fileHead(path, 2);
+  const head = inputHead(path, 2);
   if (head[0] !== 0x1f || head[1] !== 0x8b) return false;
   const fd = openSync(path, 'r');
   try {

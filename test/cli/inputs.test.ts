@@ -2,7 +2,7 @@
 // file, perf script text where records are expected) and names what it
 // cannot, with what reads it, exit 1. Absurd values are malformed lines.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +127,30 @@ t.test('merge-trace refuses records that are not trace events', async (t) => {
   const beside = await runBin('merge-trace', [records, viz]);
   t.equal(beside.exitCode, 0, 'the usable input is merged alone, the other skipped with the reason');
   t.notMatch(beside.stdout, /"type":"sample"/);
+});
+
+t.test('an input that cannot be read is named with the reason, exit 2, for every stage and form', async (t) => {
+  // Root reads any file: the commands then run as nobody, who must reach the file but not read it.
+  const asRoot = process.getuid?.() === 0;
+  const dir = join(tmp, 'unreadable');
+  mkdirSync(dir, { mode: 0o755 });
+  chmodSync(tmp, 0o755);
+  const files = { 'perf.data': join(dir, 'x.perf.data'), text: join(dir, 'x.perf.txt') };
+  writeFileSync(files['perf.data'], readFileSync(data));
+  writeFileSync(files.text, gunzipSync(readFileSync(text)));
+  for (const f of Object.values(files)) chmodSync(f, 0);
+  // As nobody, without the NODE_OPTIONS tap puts into every child (its hook would write beside the checkout as nobody).
+  const run = (stage: string, args: readonly string[]) =>
+    asRoot
+      ? execa('env', ['-u', 'NODE_OPTIONS', 'node', bin(stage), ...args], { reject: false, stripFinalNewline: false, uid: 65534, gid: 65534 })
+      : runBin(stage, [...args]);
+  for (const [what, f] of Object.entries(files)) {
+    for (const [stage, args] of [['perf-parse', [f]], ['perf-parse', ['-i', f]], ['gil-state', [f]], ['gil-stats', [f]], ['to-trace', [f]]] as const) {
+      const r = await run(stage, args);
+      t.equal(r.exitCode, 2, `${stage} ${args.join(' ')}: exit 2 (${what})`);
+      t.equal(r.stderr, `${stage}: ${f}: permission denied\n`, `${stage} ${args.join(' ')}: the file and the reason, no internal error`);
+    }
+  }
 });
 
 t.test('a write that fails is exit 1, with the path and the reason; 2 stays for usage', async (t) => {
