@@ -284,6 +284,54 @@ function compiled(type: keyof typeof RULES): { required: Array<[string, Kind]>; 
   return c;
 }
 
+/** The test of one kind as a JavaScript expression over `v`, for checks(). */
+function kindTest(kind: Kind): string {
+  const int = `(typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= ${MAX_TIME})`;
+  switch (kind) {
+    case 'int':
+      return int;
+    case 'uint':
+      return `(${int} && v >= 0)`;
+    case 'int?':
+      return `(v === null || ${int})`;
+    case 'uint?':
+      return `(v === null || (${int} && v >= 0))`;
+    case 'string':
+      return `typeof v === 'string'`;
+    case 'bool':
+      return `typeof v === 'boolean'`;
+    case 'object':
+      return `(v !== null && typeof v === 'object' && !Array.isArray(v))`;
+    case 'true':
+      return `v === true`;
+    default:
+      // Lists of strings, and the kinds with loops in them: isKind's own code.
+      return `isKind(v, ${JSON.stringify(kind)})`;
+  }
+}
+
+/**
+ * Whether a record of one type keeps its rule, as one function of straight
+ * tests: each field read by name, so each read is one the engine learns the
+ * shape of. JSON.parse gives the records of a type the same few shapes, and
+ * narrow runs for every record a stage reads (a loop over the keys cost as
+ * much as gil-state's own work). Made from RULES, which hold no input.
+ */
+function checks(rule: Rule): (o: Record<string, unknown>) => boolean {
+  const lines: string[] = [];
+  for (const [k, kind] of Object.entries(rule.required)) lines.push(`v = o.${k}; if (!(${kindTest(kind)})) return false;`);
+  for (const [k, kind] of Object.entries(rule.optional)) lines.push(`v = o.${k}; if (v !== undefined && !(${kindTest(kind)})) return false;`);
+  try {
+    const make = new Function('isKind', `return function check(o) { let v; ${lines.join(' ')} return true; };`) as (k: typeof isKind) => (o: Record<string, unknown>) => boolean;
+    return make(isKind);
+  } catch {
+    // node --disallow-code-generation-from-strings: every record is read field by field.
+    return () => false;
+  }
+}
+
+const CHECKS = new Map<string, (o: Record<string, unknown>) => boolean>();
+
 /**
  * A parsed JSON value as a record, or why it is not one. Records of a known
  * type must have its required fields with the right kinds (and optional
@@ -295,8 +343,21 @@ export function narrow(v: unknown): AnyRecord | string {
   const o = v as { type?: unknown; [key: string]: unknown };
   const type = o.type;
   if (typeof type !== 'string' || type === '') return 'not a record (an object with a "type")';
-  const rule = Object.hasOwn(RULES, type) ? compiled(type as keyof typeof RULES) : undefined;
-  if (rule === undefined) return foreign(o as Foreign['record']);
+  if (!Object.hasOwn(RULES, type)) return foreign(o as Foreign['record']);
+  let check = CHECKS.get(type);
+  if (check === undefined) CHECKS.set(type, (check = checks(RULES[type as keyof typeof RULES])));
+  // A record that keeps its rule is done; one that does not is read again below, field by field, for the reason.
+  if (check(o) && (type !== 'span' || (o.family === 'gil') === (GIL_STATES as readonly unknown[]).includes(o.state))) return o as unknown as AnyRecord;
+  return narrowByFields(o, type as keyof typeof RULES);
+}
+
+/**
+ * narrow's verdict for a record of a known type, field by field: why it
+ * breaks its rule (the first field; optional ones in the record's own order),
+ * or the record. What narrow's quick test must agree with (test/unit/records.test.ts).
+ */
+export function narrowByFields(o: { type?: unknown; [key: string]: unknown }, type: keyof typeof RULES): AnyRecord | string {
+  const rule = compiled(type);
   for (const [k, kind] of rule.required) {
     if (!isKind(o[k], kind)) return `${type} record: "${k}" ${o[k] === undefined ? 'is missing' : 'is not'} ${describe(kind)}`;
   }

@@ -5,7 +5,7 @@ import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { RULES, narrow, recordJson, type Kind } from '../../filters/records.js';
+import { RULES, narrow, narrowByFields, recordJson, type Kind } from '../../filters/records.js';
 import { pipeline } from '../helpers/in-process.js';
 
 const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../docs/events.schema.json', import.meta.url)), 'utf8'));
@@ -139,4 +139,47 @@ t.test('a span is written as JSON.stringify writes it, whatever it holds', async
     { type: 'span', pid: 2, tid: 3, family: 'sched', state: 'runnable', ts: 9, dur: 1.5e9, letter: 'R+', gil: true, stack: [], preempted_by: { tid: 4, comm: 'evil\n"name\u0007' } },
   ];
   for (const s of spans) t.equal(recordJson(s as never), JSON.stringify(s));
+});
+
+t.test("narrow's quick test agrees with the field-by-field reading on every record of the fixtures, and on each broken one field at a time", async (t) => {
+  // Each field of each record in turn made each wrong value: narrow must give
+  // the same verdict, and the same reason, as narrowByFields reading the rule.
+  const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
+  const wrong: unknown[] = [null, -1, 1.5, 2 ** 64, 'x', '', true, false, {}, [], ['x'], [1], { tid: 1, comm: 'c' }, { tid: 'a' }, 'hold', 'gil', 'sched', 'take_gil', 'recorded'];
+  let records = 0;
+  let broken = 0;
+  let disagree = 0;
+  const seen = new Set<string>();
+  for (const f of ['two_cpu.perf.txt.gz', 'sleeper.perf.txt.gz', 'lost.perf.txt.gz', 'two_cpu-dwarf.perf.txt.gz']) {
+    const { ndjson } = await pipeline(fx + f);
+    for (const line of ndjson.split('\n')) {
+      if (line === '') continue;
+      const rec = JSON.parse(line) as Record<string, unknown>;
+      const type = rec.type as keyof typeof RULES;
+      // One record of each shape is enough: the same shapes repeat thousands of times.
+      const shape = `${type}:${Object.keys(rec).join(',')}`;
+      if (seen.has(shape)) continue;
+      seen.add(shape);
+      records++;
+      if (narrow(rec) !== narrowByFields(rec, type)) disagree++;
+      const fields = [...Object.keys(RULES[type].required), ...Object.keys(RULES[type].optional), 'type'];
+      for (const k of fields) {
+        for (const v of [...wrong, undefined]) {
+          const r: Record<string, unknown> = { ...rec };
+          if (v === undefined) delete r[k];
+          else r[k] = v;
+          const quick = narrow(r);
+          const slow = typeof r.type === 'string' && Object.hasOwn(RULES, r.type) ? narrowByFields(r, r.type as keyof typeof RULES) : quick;
+          if (typeof slow === 'string') broken++;
+          if (typeof quick !== typeof slow || (typeof slow === 'string' && quick !== slow)) {
+            disagree++;
+            if (disagree < 5) t.fail(`${shape}: ${k}=${JSON.stringify(v)}: narrow says ${JSON.stringify(quick)}, the fields say ${JSON.stringify(slow)}`);
+          }
+        }
+      }
+    }
+  }
+  t.ok(records >= 20, `${records} shapes of record read`);
+  t.ok(broken > 1000, `${broken} broken records made`);
+  t.equal(disagree, 0, 'no verdict differs');
 });
