@@ -23,7 +23,7 @@ export async function main(args: string[]): Promise<void> {
       alias: 'i',
       type: 'string',
       requiresArg: true,
-      describe: 'a perf.data file: its records, as perf script would print them with the fields the pipeline needs (a FILE that is perf.data is read so too)',
+      describe: 'a perf.data file (- for stdin): its records, as perf script would print them with the fields the pipeline needs (a FILE that is perf.data is read so too)',
     })
     .option('output', outputOption)
     .option('strict', strictOption)
@@ -40,7 +40,9 @@ export async function main(args: string[]): Promise<void> {
     const chain = new FirstLine(recordsFrom(prog, bad, readers), { write: encode, end: () => undefined });
     try {
       if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
-      const inputs = argv.input !== undefined ? [await recordingInput(argv.input, reporter)] : await openRecordingsOrText(files, reporter);
+      // `-i -`: a recording on stdin, read as any stdin is (a file-mode one through a copy).
+      const inputs =
+        argv.input !== undefined && argv.input !== '-' ? [await recordingInput(argv.input, reporter)] : await openRecordingsOrText(argv.input === '-' ? ['-'] : files, reporter, io.interrupt);
       const stop = inputs.some((i) => i.done) ? progress(prog, () => readers.read()) : () => undefined;
       try {
         await pump(inputs, chain, io);

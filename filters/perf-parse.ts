@@ -31,6 +31,8 @@ const LOST_CHUNKS_RE = /^Processed (\d+) events and lost (\d+) chunks!/;
 const BARE_PAYLOAD_RE = /^(prev_comm=|comm=|\([0-9a-f]+( <- [0-9a-f]+)?\)$|[a-z_]+=)/;
 /** A line whose last field is a thread name: where a newline in a name cuts it. */
 const ENDS_IN_NAME_RE = /(?:^|[\s:])\w*comm=[^=]*$/;
+/** ctime() of time 0 in any time zone: the last day of 1969 or the first of 1970. */
+const EPOCH_RE = /^\w{3} (Dec 31 \d\d:\d\d:\d\d 1969|Jan {2}1 \d\d:\d\d:\d\d 1970)$/;
 const HEADER_LINE_RE = /^#($| =+$| [A-Za-z][^:]*: | [A-Z_]+ info available)/;
 
 export class PerfParser implements Filter<string> {
@@ -259,6 +261,8 @@ export class PerfParser implements Filter<string> {
     if (colon > 2 && text.charCodeAt(colon + 1) === 32) {
       const key = text.slice(2, colon).trim();
       const value = utf8(text.slice(colon + 2).trim());
+      // perf prints the file's time; a copy of a stream (lib/perf.ts) has time 0, which is no time.
+      if (key === 'captured on' && EPOCH_RE.test(value)) return true;
       this.header.meta[key] = key in this.header.meta ? `${this.header.meta[key]}\n${value}` : value;
     }
     return true;

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
 import { commandName } from './cli.js';
 import { forTerminalLines } from './escape.js';
@@ -170,6 +170,45 @@ function sniffGzip(raw: Readable): Readable {
     if (!raw.destroyed) raw.pause();
   });
   return out;
+}
+
+/**
+ * The first `n` bytes of a stream (fewer when it ends first), and a stream
+ * that reads them and then the rest: the same bytes, and the same failure,
+ * as the stream given would have had.
+ */
+export async function peekStream(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const chunks: Buffer[] = [];
+  let have = 0;
+  let failure: unknown;
+  let ended = false;
+  try {
+    while (have < n) {
+      const r = await it.next();
+      if (r.done === true) {
+        ended = true;
+        break;
+      }
+      chunks.push(r.value);
+      have += r.value.length;
+    }
+  } catch (e) {
+    failure = e;
+  }
+  const head = Buffer.concat(chunks);
+  async function* replay(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    if (failure !== undefined) throw failure;
+    if (ended) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) return;
+      yield r.value;
+    }
+  }
+  // objectMode off: a byte stream, as the one given.
+  return { head, stream: Readable.from(replay(), { objectMode: false }) };
 }
 
 /** A whole (small) file, gunzipped when it is gzip: summaries, configuration. */

@@ -8,9 +8,10 @@ import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
 import { DataError, UsageError } from './errors.js';
-import { type Input, describeIoError, fileInput, inputHead, openInput } from './io.js';
+import { type Input, describeIoError, fileInput, inputHead, openInput, peekStream } from './io.js';
 import { magicOrder } from './perf-data/bytes.js';
 import { PerfDataFileError, openPerfDataFile } from './perf-data/file.js';
+import type { Interrupt } from './signals.js';
 
 /**
  * The options the pipeline needs from `perf script`: nanosecond times, pid
@@ -55,7 +56,7 @@ export const PERF_SCRIPT_ENV = 'GILPIPE_PERF_SCRIPT';
  * Opens every name (stdin for none): a perf.data file as its records (read
  * here, or by `perf script` when it must be), anything else as it is.
  */
-export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
+export async function openRecordingsOrText(names: string[], reporter: Reporter, interrupt?: Interrupt): Promise<Input[]> {
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
     if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(inputHead(name, 8))) {
@@ -63,10 +64,50 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter):
     } else if (name !== '-' && existsSync(name) && statSync(name).isFile() && isFileModeGzip(name)) {
       inputs.push(await recordingInput(name, reporter));
     } else {
-      inputs.push(await openInput(name));
+      const input = await openInput(name);
+      inputs.push(input.isPipe ? await streamedRecording(input, reporter, interrupt) : input);
     }
   }
   return inputs;
+}
+
+/**
+ * A stream (stdin, a FIFO, gzip through either) as it is, unless it is a
+ * perf.data written to a file: perf puts that one's section table at the end,
+ * so the stream is copied to a temporary file and read from there, as `ssh
+ * host cat perf.data | gil-stats` or `zcat perf.data.gz | gil-stats` needs.
+ * A pipe-mode recording (`perf record -o -`) streams as it is. A signal
+ * while it waits for the first bytes (a FIFO nobody writes) or copies hands
+ * the input on as it is, for the runner to skip and say the output is partial.
+ */
+async function streamedRecording(input: Input, reporter: Reporter, interrupt: Interrupt | undefined): Promise<Input> {
+  if (interrupt?.requested) return input;
+  let off = (): void => undefined;
+  const stopped = new Promise<'stopped'>((resolve) => {
+    if (interrupt !== undefined) off = interrupt.onRequest(() => resolve('stopped'));
+  });
+  try {
+    const peeked = await Promise.race([peekStream(input.stream, 16), stopped]);
+    if (peeked === 'stopped') return input;
+    input = { ...input, stream: peeked.stream };
+    const order = magicOrder(peeked.head);
+    if (order === undefined || peeked.head.length < 16 || order.u64(peeked.head, 8) === 16) return input;
+    const dir = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const copy = join(dir, 'perf.data');
+    const copied = await Promise.race([pipeline(input.stream, createWriteStream(copy)).then(() => undefined, (e: Error) => e), stopped]);
+    if (copied === 'stopped') {
+      input.stream.destroy();
+      return input;
+    }
+    // A cut stream: what came is read, and the reader says where the recording breaks off.
+    if (copied !== undefined) reporter.say(`${input.name}: ${describeIoError(copied)}; reading the part that came`);
+    // The header's "captured on" is the file's time, and a stream has none: time 0 is none to the reader (not the copy's time).
+    utimesSync(copy, 0, 0);
+    return await recordingInput(copy, reporter, input.name);
+  } finally {
+    off();
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
 // file, perf script text where records are expected) and names what it
 // cannot, with what reads it, exit 1. Absurd values are malformed lines.
 import t from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,9 +41,35 @@ t.test('a perf.data given as a file is read as with -i', async (t) => {
   const pipedCapture = JSON.parse(pipedLines.pop()!);
   t.same(stateLines.slice(1), pipedLines, 'gil-state perf.data = perf-parse | gil-state, the header passed through first');
   t.same(capture, { ...pipedCapture, host: hostname, captured_on: header.meta['captured on'] }, 'and its capture record names the host and time of the header');
-  const stdin = await runBin('perf-parse', [], { inputFile: data });
-  t.equal(stdin.exitCode, 1, 'a file-mode perf.data on stdin cannot be read: its header is at its end');
-  t.match(stdin.stderr, /perf-parse: stdin: a perf\.data written to a file, read as a stream .*give its path/);
+  // A file-mode one on a stream: copied to a temporary file (its section table is at its end), which goes with the command.
+  const own = mkdtempSync(join(tmp, 'tmpdir-'));
+  const env = { TMPDIR: own };
+  // The same records as from its path, but for the file's time: a stream has none.
+  const { ['captured on']: _time, ...meta } = header.meta;
+  const withoutTime = (out: string) => {
+    const [h, ...rest] = out.split('\n');
+    const hr = JSON.parse(h!);
+    delete hr.meta['captured on'];
+    return [JSON.stringify(hr), ...rest].join('\n');
+  };
+  const fromPath = withoutTime(String(asFile.stdout));
+  for (const [how, r] of [
+    ['on stdin', await runBin('perf-parse', [], { inputFile: data, env })],
+    ['gzipped on stdin', await execa('sh', ['-c', `gzip -c "$1" | node ${bin('perf-parse')}`, 'sh', data], { reject: false, stripFinalNewline: false, env })],
+    ['-i - on stdin', await runBin('perf-parse', ['-i', '-'], { inputFile: data, env })],
+    ['as a FIFO', await execa('bash', ['-c', `node ${bin('perf-parse')} <(cat "$1")`, 'sh', data], { reject: false, stripFinalNewline: false, env })],
+  ] as const) {
+    t.equal(r.exitCode, 0, `${how}: read (${String(r.stderr).trim()})`);
+    t.equal(String(r.stderr), '', `${how}: nothing said`);
+    t.notOk('captured on' in JSON.parse(String(r.stdout).split('\n')[0]!).meta, `${how}: no time of the file, which a stream does not have`);
+    t.ok(String(r.stdout) === fromPath, `${how}: the records read from its path`);
+    t.same(readdirSync(own), [], `${how}: its copy is removed`);
+  }
+  t.ok(Object.keys(meta).length > 5, 'the header compared holds the recording facts');
+  const cut = await runBin('perf-parse', [], { input: readFileSync(data).subarray(0, 100_000), env });
+  t.equal(cut.exitCode, 1, 'a cut one on stdin: exit 1');
+  t.match(cut.stderr, /perf-parse: stdin: truncated at byte/, 'named as stdin, with where it breaks off');
+  t.same(readdirSync(own), [], 'and its copy is removed');
   const pipeMode = join(tmp, 'pipe.perf.data');
   writeFileSync(pipeMode, gunzipSync(readFileSync(fx + 'perfdata/pipe.perf.data.gz')));
   const fromPipe = await runBin('perf-parse', [], { inputFile: pipeMode });

@@ -112,6 +112,15 @@ t.test('a recording with DWARF callchains goes through perf script, said once', 
   t.equal(r.exitCode, 0, String(r.stderr));
   t.equal((String(r.stderr).match(/read through perf script: it has DWARF callchains/g) ?? []).length, 1, 'said once');
   t.match(String(r.stdout), /"callchain":\[\{"addr":"[0-9a-f]+","sym":"[^"]+"/, 'perf unwound and named its frames');
+  // A file-mode one on stdin is copied to a file, so perf script reads it too; the copy's time is not the recording's.
+  const fromStdin = await runBin('perf-parse', [], { inputFile: data });
+  t.equal(fromStdin.exitCode, 0, String(fromStdin.stderr));
+  t.match(String(fromStdin.stderr), /stdin: read through perf script: it has DWARF callchains/, 'on stdin too, named as stdin');
+  const [head, ...rest] = String(fromStdin.stdout).split('\n');
+  const [pathHead, ...pathRest] = String(r.stdout).split('\n');
+  t.notOk('captured on' in JSON.parse(head!).meta, 'no file time: a stream has none');
+  t.ok('captured on' in JSON.parse(pathHead!).meta, 'by its path, the file time');
+  t.ok(rest.join('\n') === pathRest.join('\n'), 'the same records as by its path');
   // On stdin perf script cannot read it: the kernel frames are named here, and the rest is said to be missing.
   const piped = join(tmp, 'dwarf-pipe.data');
   const prec = await execa('sh', ['-c', 'perf record -q --call-graph dwarf,4096 -k CLOCK_MONOTONIC -o - -e sched:sched_switch -- sleep 0.05 > "$1"', 'sh', piped], { reject: false });

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { bin } from '../helpers/run.js';
 
@@ -63,7 +64,7 @@ async function started(pid: number, ready: () => boolean): Promise<void> {
 }
 
 /** Starts `cmd` on an input that is still open, signals it once it runs, and reports how it ended. */
-async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' | 'SIGTERM', out?: string, file = records) {
+async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' | 'SIGTERM', out?: string, file = records, env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmp, 'run-'));
   let input = file;
   if (feed === 'fifo') {
@@ -73,6 +74,7 @@ async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' 
   const child = spawn('node', [bin(cmd), ...(feed === 'writer' ? [] : [input]), ...args, ...(out ? ['-o', join(dir, out)] : [])], {
     stdio: ['pipe', 'pipe', 'pipe'],
     cwd: dir,
+    env: { ...process.env, ...env },
   });
   let stdout = '';
   let stderr = '';
@@ -80,7 +82,7 @@ async function signalled(cmd: string, args: string[], feed: Feed, sig: 'SIGINT' 
   child.stderr.on('data', (d) => (stderr += d));
   if (feed === 'writer') {
     // A live writer: part of the records now, then it stays open, writing nothing.
-    child.stdin.write(readFileSync(records).subarray(0, 200_000));
+    child.stdin.write(readFileSync(file).subarray(0, 200_000));
   }
   // A file: it has written some of its output (to stdout, or its -o file beside the target).
   const wrote = (): boolean => stdout.length > 0 || readdirSync(dir).some((f) => f !== 'fifo');
@@ -143,4 +145,16 @@ t.test('a file input: Ctrl-C stops at once, and what was read is written whole',
   const term = await signalled('perf-parse', [], 'file', 'SIGTERM', undefined, big);
   t.equal(term.code, 143, 'SIGTERM, to stdout');
   t.ok(term.stdout.endsWith('\n'), 'whole lines on stdout');
+});
+
+t.test('a perf.data written to a file, on a stdin that stays open: Ctrl-C while it is copied ends the command, the copy removed', async (t) => {
+  const data = join(tmp, 'file-mode.perf.data');
+  writeFileSync(data, gunzipSync(readFileSync(fx + 'perfdata/file.perf.data.gz')));
+  t.ok(readFileSync(data).length > 200_000, 'more than the writer sends: the copy is still under way');
+  const own = mkdtempSync(join(tmp, 'tmpdir-'));
+  const r = await signalled('gil-stats', ['--format', 'json'], 'writer', 'SIGINT', 'out.json', data, { TMPDIR: own });
+  t.equal(r.code, 130, r.stderr);
+  t.ok(r.took < 2000, `gone ${r.took} ms after the signal`);
+  t.match(r.stderr, /interrupted: the output holds what was read before/, 'it says the output is partial');
+  t.same(readdirSync(own), [], 'no copy left');
 });
