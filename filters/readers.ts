@@ -8,6 +8,7 @@ import { type Context, compose, type Emit, type Make } from '../lib/filter.js';
 import { JSON_LINES, LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { NdjsonDecoder } from '../lib/ndjson.js';
 import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
+import { SymbolCache } from '../lib/perf-data/symbols.js';
 import { kindOf, wrongInput } from './input-kind.js';
 import { PerfParser } from './perf-parse.js';
 import { type AnyRecord, narrow } from './records.js';
@@ -27,9 +28,12 @@ export class Readers {
     return p;
   }
 
+  /** The symbol tables of the recordings read so far: a folder of one machine's recordings loads each library once. */
+  private readonly tables = new SymbolCache();
+
   /** perf.data's records, read without perf (lib/perf-data/). */
   recording(emit: Emit<AnyRecord>): PerfDataDecoder {
-    const d = new PerfDataDecoder(emit, this.ctx);
+    const d = new PerfDataDecoder(emit, this.ctx, { symbols: { cache: this.tables } });
     this.recordings.push(d);
     return d;
   }

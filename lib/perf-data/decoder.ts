@@ -247,7 +247,10 @@ export class PerfDataDecoder implements Filter<Buffer> {
     this.headerSent = false;
     this.resetThreads();
     this.symbolNotes.push(...this.symbols.notes());
-    this.symbols = new Symbolizer(this.opts.symbols);
+    // The next recording goes on with these tables (files by path and build id), not its perf maps.
+    const tables = this.symbols.tables;
+    tables.forget();
+    this.symbols = new Symbolizer({ ...this.opts.symbols, cache: tables });
   }
 
   end(): void {

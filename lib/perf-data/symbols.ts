@@ -605,6 +605,12 @@ export interface SymbolizerOptions {
   kernelNotes?: string;
   /** Symbol tables kept at most, counted in symbols; the least recently used file is dropped past it. */
   maxCachedSymbols?: number;
+  /**
+   * The tables of an earlier Symbolizer, to go on with: a run over many
+   * recordings of one machine loads libpython's symbols once, not once per
+   * recording (maxCachedSymbols is then the cache's own).
+   */
+  cache?: SymbolCache;
 }
 
 const DEFAULT_MAX_SYMBOLS = 2_000_000;
@@ -612,20 +618,72 @@ const MAX_FILES = 1024;
 /** Reasons told at most; past them the count of frames goes to one line. */
 const MAX_REASONS = 50;
 
+/**
+ * Symbol tables by key, the least recently used dropped first once they hold
+ * more than `max` symbols or MAX_FILES files: a recording of a thousand
+ * programs does not keep a thousand tables. A file's table is keyed by its
+ * path and the build id its recording gave it, so recordings may share it:
+ * what is on this machine's disk is taken to stay put for a run, as within
+ * one recording. A perf map is a process's own (a pid of another recording
+ * is another process, and a JIT appends to its map): forget() drops them.
+ */
+export class SymbolCache {
+  private readonly dsos = new Map<string, Dso>();
+  private symbols = 0;
+
+  constructor(private readonly max = DEFAULT_MAX_SYMBOLS) {}
+
+  get(key: string, load: () => Dso): Dso {
+    const known = this.dsos.get(key);
+    if (known !== undefined) {
+      // Most recently used last: the first in the map is the one dropped.
+      this.dsos.delete(key);
+      this.dsos.set(key, known);
+      return known;
+    }
+    const d = load();
+    const n = d.table?.size ?? 0;
+    for (const [k, old] of this.dsos) {
+      if (this.symbols + n <= this.max && this.dsos.size < MAX_FILES) break;
+      this.symbols -= old.table?.size ?? 0;
+      this.dsos.delete(k);
+    }
+    this.dsos.set(key, d);
+    this.symbols += n;
+    return d;
+  }
+
+  /** Drops the tables that are one recording's own (perf maps). */
+  forget(): void {
+    for (const [k, d] of this.dsos) {
+      if (!k.startsWith(PERF_MAP_KEY)) continue;
+      this.symbols -= d.table?.size ?? 0;
+      this.dsos.delete(k);
+    }
+  }
+
+  /** The files whose symbol tables are kept now, and their symbols. */
+  size(): { files: number; symbols: number } {
+    return { files: this.dsos.size, symbols: this.symbols };
+  }
+}
+
+const PERF_MAP_KEY = 'perf map\0';
+
 /** Resolves callchains against the maps its MMAP records built, in the order the records are delivered. */
 export class Symbolizer {
   private readonly procs = new Map<number, ProcessMaps>();
   private readonly live = new Map<number, Set<number>>();
   private kernelMap: { start: number; end: number; text?: number } | undefined;
   private kernel: KernelSymbols | string | undefined;
-  private readonly dsos = new Map<string, Dso>();
-  private cachedSymbols = 0;
+  /** The symbol tables: this one's own, or handed on from the Symbolizer of the recording before. */
+  readonly tables: SymbolCache;
   private readonly buildIds = new Map<string, string>();
   private host: { hostname?: string; osrelease?: string } = {};
   private readonly problems = new Map<string, number>();
   private readonly kernelFrames = new Map<number, Frame>();
   private lastUnresolved = 0;
-  private readonly opts: Required<Omit<SymbolizerOptions, 'perfMapDirs'>> & { perfMapDirs: string[] };
+  private readonly opts: Required<Omit<SymbolizerOptions, 'perfMapDirs' | 'cache'>> & { perfMapDirs: string[] };
   /** Frames resolved and frames left without the symbol perf would give. */
   readonly stats = { frames: 0, unresolved: 0 };
 
@@ -637,6 +695,7 @@ export class Symbolizer {
       kernelNotes: opts.kernelNotes ?? '/sys/kernel/notes',
       maxCachedSymbols: opts.maxCachedSymbols ?? DEFAULT_MAX_SYMBOLS,
     };
+    this.tables = opts.cache ?? new SymbolCache(this.opts.maxCachedSymbols);
   }
 
   /** The recording's HEADER_BUILD_ID entries: a build id by file name ([kernel.kallsyms], [vdso], paths). */
@@ -857,7 +916,7 @@ export class Symbolizer {
   }
 
   private perfMap(name: string): SymbolTable | undefined {
-    const d = this.cached(name, () => {
+    const d = this.tables.get(PERF_MAP_KEY + name, () => {
       const base = name.slice('/tmp/'.length);
       for (const dir of this.opts.perfMapDirs) {
         const table = loadPerfMap(`${dir}/${base}`);
@@ -870,7 +929,9 @@ export class Symbolizer {
   }
 
   private dso(m: MapEntry): Dso {
-    return this.cached(m.dso, () => {
+    // The vdso's table comes from the build-id cache or this process, chosen by its build id too.
+    const bid = this.buildIds.get(m.vdso ? '[vdso]' : m.dso);
+    return this.tables.get(`${m.vdso ? 'vdso' : 'file'}\0${m.dso}\0${bid ?? ''}`, () => {
       // A file perf would read may be corrupt or unreadable anywhere in it: its frames stay unnamed, and the note says why.
       try {
         return m.vdso ? this.loadVdso() : loadElfDso(m.dso, this.buildIds.get(m.dso), this.opts.buildIdDir);
@@ -880,34 +941,9 @@ export class Symbolizer {
     });
   }
 
-  /**
-   * Symbol tables by file, the least recently used dropped first once they
-   * hold more than maxCachedSymbols symbols or MAX_FILES files: a recording
-   * of a thousand programs does not keep a thousand tables.
-   */
-  private cached(key: string, load: () => Dso): Dso {
-    const known = this.dsos.get(key);
-    if (known !== undefined) {
-      // Most recently used last: the first in the map is the one dropped.
-      this.dsos.delete(key);
-      this.dsos.set(key, known);
-      return known;
-    }
-    const d = load();
-    const n = d.table?.size ?? 0;
-    for (const [k, old] of this.dsos) {
-      if (this.cachedSymbols + n <= this.opts.maxCachedSymbols && this.dsos.size < MAX_FILES) break;
-      this.cachedSymbols -= old.table?.size ?? 0;
-      this.dsos.delete(k);
-    }
-    this.dsos.set(key, d);
-    this.cachedSymbols += n;
-    return d;
-  }
-
   /** The files whose symbol tables are kept now, and their symbols. */
   cache(): { files: number; symbols: number } {
-    return { files: this.dsos.size, symbols: this.cachedSymbols };
+    return this.tables.size();
   }
 
   /** The vdso: its copy in the build-id cache, else this process's own when the build ids agree. */

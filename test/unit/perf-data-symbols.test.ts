@@ -232,3 +232,39 @@ t.test("overlapping symbols: the first holding the address on perf's way down it
   // The outer one went left of the root (it starts before it): past the inner one's end the walk goes right, where nothing is.
   t.same(ask(12, [inner, outer]), ['inner', 'outer', null], 'the inner one first: it is the root, holds what it covers, and hides the outer one after it');
 });
+
+t.test("recordings read one after another share a file's symbol table, never a process's perf map", async (t) => {
+  const libc = all.find((l) => l.path.endsWith('/libc.so.6'));
+  if (libc === undefined) return t.skip(`no libc.so.6 in ${LIBDIR}`);
+  // A copy of libc, removed once the first recording's frame is named: only a kept table can name the second's.
+  const dir = mkdtempSync(join(tmp, 'shared-'));
+  const lib = join(dir, 'libshared.so');
+  writeFileSync(lib, readFileSync(libc.path));
+  const start = 0x7f5000000000;
+  const ip = start + Math.floor(libc.text.size / 2);
+  const first = new Symbolizer({ perfMapDirs: [dir] });
+  first.mmap(9, at(start), 16, LITTLE, libc.text.size, libc.text.offset, lib, PROT_EXEC, false);
+  const named = frame(first, 9, ip);
+  t.type(named.sym, 'string', `named from the file: ${named.sym}`);
+  // And a JIT's perf map, which the next recording (another process under the same pid) must read afresh.
+  const jit = 0x7f6000000000;
+  writeFileSync(join(dir, 'perf-9.map'), `${jit.toString(16)} 100 first_jit_fn\n`);
+  first.mmap(9, at(jit), 16, LITTLE, 0x1000, 0, '//anon', PROT_EXEC, false);
+  t.equal(frame(first, 9, jit + 0x10).sym, 'first_jit_fn');
+  rmSync(lib);
+  writeFileSync(join(dir, 'perf-9.map'), `${jit.toString(16)} 100 second_jit_fn\n`);
+
+  const tables = first.tables;
+  tables.forget();
+  const files = tables.size().files;
+  const second = new Symbolizer({ perfMapDirs: [dir], cache: tables });
+  second.mmap(9, at(start), 16, LITTLE, libc.text.size, libc.text.offset, lib, PROT_EXEC, false);
+  second.mmap(9, at(jit), 16, LITTLE, 0x1000, 0, '//anon', PROT_EXEC, false);
+  t.same(frame(second, 9, ip), named, 'the file, gone from the disk, is named from the table kept');
+  t.equal(frame(second, 9, jit + 0x10).sym, 'second_jit_fn', 'the perf map is read again: the new process is not the old one');
+  t.equal(tables.size().files, files + 1, 'one table more: the new perf map, not a second copy of the file');
+  const alone = new Symbolizer({ perfMapDirs: [dir] });
+  alone.mmap(9, at(start), 16, LITTLE, libc.text.size, libc.text.offset, lib, PROT_EXEC, false);
+  t.equal(frame(alone, 9, ip).sym, null, 'without the kept tables the file is not there to name it');
+  t.match(alone.notes().join('\n'), /libshared\.so is not on this machine/, 'and that is said');
+});
