@@ -55,7 +55,7 @@ export async function main(args: string[]): Promise<void> {
     const up = new Upstream(bad);
     const chain = new FirstLine(recordsFrom(prog, bad, up), state);
     // Spans still open at the end of the last input are flushed as truncated.
-    await runStage(await openRecordingsOrText(argv._.map(String), reporter, io.interrupt), chain, io);
+    await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
     for (const note of [...up.notes(), ...state.notes()]) reporter.say(note);
     await io.out.commit();
     if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);

@@ -153,7 +153,7 @@ async function summarise(
   const chain = new FirstLine(spansFrom(prog, bad, up), stats);
   try {
     // Nothing goes out until the end: the sink stays empty.
-    await pump(await openRecordingsOrText(files, reporter, interrupt), chain, { out, sink: new TextSink(), bad, interrupt });
+    await pump(await openRecordingsOrText(files, reporter), chain, { out, sink: new TextSink(), bad, interrupt });
   } finally {
     bad.summarise();
   }

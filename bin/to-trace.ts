@@ -95,7 +95,7 @@ export async function main(args: string[]): Promise<void> {
     // gil-state's records; perf-parse's records, perf script text and perf.data go through gil-state here.
     const up = new Upstream(bad);
     const chain = new FirstLine(spansFrom(prog, bad, up), toTrace);
-    await runStage(await openRecordingsOrText(argv._.map(String), reporter, io.interrupt), chain, io);
+    await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
     for (const note of up.notes()) reporter.say(note);
     for (const note of toTrace.notes(bad.count)) reporter.say(note);
     await io.out.commit();

@@ -13,6 +13,7 @@ import {
   utf8,
 } from '../lib/perf-grammar.js';
 import { parsePayload } from '../lib/perf-payload.js';
+import { ctime } from '../lib/perf-data/header.js';
 
 export interface PerfParseStats {
   lines: number;
@@ -31,8 +32,8 @@ const LOST_CHUNKS_RE = /^Processed (\d+) events and lost (\d+) chunks!/;
 const BARE_PAYLOAD_RE = /^(prev_comm=|comm=|\([0-9a-f]+( <- [0-9a-f]+)?\)$|[a-z_]+=)/;
 /** A line whose last field is a thread name: where a newline in a name cuts it. */
 const ENDS_IN_NAME_RE = /(?:^|[\s:])\w*comm=[^=]*$/;
-/** ctime() of time 0 in any time zone: the last day of 1969 or the first of 1970. */
-const EPOCH_RE = /^\w{3} (Dec 31 \d\d:\d\d:\d\d 1969|Jan {2}1 \d\d:\d\d:\d\d 1970)$/;
+/** perf's ctime() of time 0 here (perf script runs in this time zone): a stream's copy, which has no time. */
+const TIME_ZERO = ctime(0);
 const HEADER_LINE_RE = /^#($| =+$| [A-Za-z][^:]*: | [A-Z_]+ info available)/;
 
 export class PerfParser implements Filter<string> {
@@ -262,7 +263,7 @@ export class PerfParser implements Filter<string> {
       const key = text.slice(2, colon).trim();
       const value = utf8(text.slice(colon + 2).trim());
       // perf prints the file's time; a copy of a stream (lib/perf.ts) has time 0, which is no time.
-      if (key === 'captured on' && EPOCH_RE.test(value)) return true;
+      if (key === 'captured on' && value === TIME_ZERO) return true;
       this.header.meta[key] = key in this.header.meta ? `${this.header.meta[key]}\n${value}` : value;
     }
     return true;

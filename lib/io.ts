@@ -13,6 +13,7 @@ import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
 import { commandName } from './cli.js';
 import { forTerminalLines } from './escape.js';
 import type { FileRegion } from './perf-data/file.js';
+import type { Interrupt } from './signals.js';
 
 export interface Input {
   /** Name used in diagnostics: the path, or `stdin`. */
@@ -31,6 +32,13 @@ export interface Input {
   region?: FileRegion;
   /** For data a child process writes: resolves when it ended well, throws why it did not. */
   done?: () => Promise<void>;
+  /**
+   * What the input turns out to be, looked at when the runner comes to it
+   * (lib/run-stage.ts), not when it is opened: FIFOs that one writer fills in
+   * turn must be read in turn. A signal meanwhile makes it resolve with the
+   * input as it is, for the runner to skip.
+   */
+  open?: (interrupt: Interrupt) => Promise<Input>;
 }
 
 /** What a failed read or write means, in the user's words. */
@@ -89,7 +97,10 @@ export function inputHead(path: string, n = 16): Buffer {
   try {
     return fileHead(path, n);
   } catch (e) {
-    throw new UsageError(`${path}: ${describeIoError(e as Error)}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'ENOENT' || code === 'EISDIR') throw new UsageError(`${path}: ${describeIoError(e as Error)}`);
+    // The machine's trouble (EIO, EMFILE), not the invocation's: exit 1.
+    throw new ReadError(path, e as Error);
   }
 }
 
@@ -173,42 +184,52 @@ function sniffGzip(raw: Readable): Readable {
 }
 
 /**
- * The first `n` bytes of a stream (fewer when it ends first), and a stream
- * that reads them and then the rest: the same bytes, and the same failure,
- * as the stream given would have had.
+ * The first `n` bytes of a stream (fewer when it ends first), and the stream
+ * to read from then on, which gives those bytes again: the stream itself with
+ * them put back, so that destroying it (a signal) closes what it reads; or,
+ * when it ended or failed meanwhile, a stream of those bytes and that end or
+ * failure.
  */
 export async function peekStream(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
-  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
   let have = 0;
-  let failure: unknown;
   let ended = false;
+  let failure: Error | undefined;
+  const onEnd = (): void => void (ended = true);
+  const onError = (e: Error): void => void (failure = e);
+  stream.on('end', onEnd);
+  stream.on('error', onError);
   try {
-    while (have < n) {
-      const r = await it.next();
-      if (r.done === true) {
-        ended = true;
-        break;
+    while (have < n && !ended && failure === undefined && !stream.destroyed) {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk !== null) {
+        chunks.push(chunk);
+        have += chunk.length;
+        continue;
       }
-      chunks.push(r.value);
-      have += r.value.length;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          for (const ev of ['readable', 'end', 'error', 'close']) stream.off(ev, done);
+          resolve();
+        };
+        for (const ev of ['readable', 'end', 'error', 'close']) stream.on(ev, done);
+      });
     }
-  } catch (e) {
-    failure = e;
+  } finally {
+    stream.off('end', onEnd);
+    stream.off('error', onError);
   }
   const head = Buffer.concat(chunks);
-  async function* replay(): AsyncGenerator<Buffer> {
+  if (!ended && failure === undefined && !stream.destroyed) {
+    if (head.length > 0) stream.unshift(head);
+    return { head, stream };
+  }
+  // 'end' (or the failure) has been and gone: nothing can be put back, so the bytes and how it ended are told again.
+  async function* again(): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
     if (failure !== undefined) throw failure;
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done === true) return;
-      yield r.value;
-    }
   }
-  // objectMode off: a byte stream, as the one given.
-  return { head, stream: Readable.from(replay(), { objectMode: false }) };
+  return { head, stream: Readable.from(again(), { objectMode: false }) };
 }
 
 /** A whole (small) file, gunzipped when it is gzip: summaries, configuration. */

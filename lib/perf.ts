@@ -56,7 +56,7 @@ export const PERF_SCRIPT_ENV = 'GILPIPE_PERF_SCRIPT';
  * Opens every name (stdin for none): a perf.data file as its records (read
  * here, or by `perf script` when it must be), anything else as it is.
  */
-export async function openRecordingsOrText(names: string[], reporter: Reporter, interrupt?: Interrupt): Promise<Input[]> {
+export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
     if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(inputHead(name, 8))) {
@@ -65,7 +65,8 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter, 
       inputs.push(await recordingInput(name, reporter));
     } else {
       const input = await openInput(name);
-      inputs.push(input.isPipe ? await streamedRecording(input, reporter, interrupt) : input);
+      // A stream is looked at when the runner comes to it: one writer may fill FIFOs in turn.
+      inputs.push(input.isPipe ? { ...input, open: (interrupt) => streamedRecording(input, reporter, interrupt) } : input);
     }
   }
   return inputs;
@@ -80,11 +81,10 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter, 
  * while it waits for the first bytes (a FIFO nobody writes) or copies hands
  * the input on as it is, for the runner to skip and say the output is partial.
  */
-async function streamedRecording(input: Input, reporter: Reporter, interrupt: Interrupt | undefined): Promise<Input> {
-  if (interrupt?.requested) return input;
+async function streamedRecording(input: Input, reporter: Reporter, interrupt: Interrupt): Promise<Input> {
   let off = (): void => undefined;
   const stopped = new Promise<'stopped'>((resolve) => {
-    if (interrupt !== undefined) off = interrupt.onRequest(() => resolve('stopped'));
+    off = interrupt.onRequest(() => resolve('stopped'));
   });
   try {
     const peeked = await Promise.race([peekStream(input.stream, 16), stopped]);
@@ -92,22 +92,46 @@ async function streamedRecording(input: Input, reporter: Reporter, interrupt: In
     input = { ...input, stream: peeked.stream };
     const order = magicOrder(peeked.head);
     if (order === undefined || peeked.head.length < 16 || order.u64(peeked.head, 8) === 16) return input;
-    const dir = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-'));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const copy = join(dir, 'perf.data');
-    const copied = await Promise.race([pipeline(input.stream, createWriteStream(copy)).then(() => undefined, (e: Error) => e), stopped]);
-    if (copied === 'stopped') {
+    const copy = await Promise.race([copyToTemp(input, reporter), stopped]);
+    if (copy === 'stopped') {
       input.stream.destroy();
       return input;
     }
-    // A cut stream: what came is read, and the reader says where the recording breaks off.
-    if (copied !== undefined) reporter.say(`${input.name}: ${describeIoError(copied)}; reading the part that came`);
-    // The header's "captured on" is the file's time, and a stream has none: time 0 is none to the reader (not the copy's time).
-    utimesSync(copy, 0, 0);
     return await recordingInput(copy, reporter, input.name);
   } finally {
     off();
   }
+}
+
+/** A stream's bytes in a temporary file (removed at exit); a stream cut short is said, and what came is kept. */
+async function copyToTemp(input: Input, reporter: Reporter): Promise<string> {
+  const where = (e: Error): DataError =>
+    new DataError(`${input.name}: a perf.data written to a file is read from a copy (its section table is at its end), and the copy in ${tmpdir()} failed: ${describeIoError(e)}`);
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-'));
+  } catch (e) {
+    throw where(e as Error);
+  }
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, 'perf.data');
+  const out = createWriteStream(copy);
+  let writeFailure: Error | undefined;
+  out.on('error', (e) => void (writeFailure ??= e));
+  try {
+    await pipeline(input.stream, out);
+  } catch (e) {
+    if (writeFailure !== undefined) throw where(writeFailure);
+    // A cut stream: what came is read, and the reader says where the recording breaks off.
+    reporter.say(`${input.name}: ${describeIoError(e as Error)}; reading the part that came`);
+  }
+  // The header's "captured on" is the file's time, and a stream has none: time 0 is none to the reader (not the copy's time).
+  try {
+    utimesSync(copy, 0, 0);
+  } catch (e) {
+    throw where(e as Error);
+  }
+  return copy;
 }
 
 /**

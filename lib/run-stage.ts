@@ -91,7 +91,8 @@ export async function runStage(inputs: Input[], head: Filter<Buffer>, io: StageI
 
 /** Runs every input through `head`, then ends it; the output is written but not committed. */
 export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): Promise<void> {
-  for (const input of inputs) {
+  for (let input of inputs) {
+    if (!io.interrupt.requested && input.open !== undefined) input = await input.open(io.interrupt);
     if (io.interrupt.requested) {
       if (input.file !== undefined) await input.file.close();
       else input.stream.destroy();
