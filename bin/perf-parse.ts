@@ -40,9 +40,9 @@ export async function main(args: string[]): Promise<void> {
     const chain = new FirstLine(recordsFrom(prog, bad, readers), { write: encode, end: () => undefined });
     try {
       if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
-      // `-i -`: a recording on stdin, read as any stdin is (a file-mode one through a copy).
-      const inputs =
-        argv.input !== undefined && argv.input !== '-' ? [await recordingInput(argv.input, reporter)] : await openRecordingsOrText(argv.input === '-' ? ['-'] : files, reporter);
+      // `-i -` is stdin, read as any stdin is (a file-mode recording through a copy).
+      const recording = argv.input === '-' ? undefined : argv.input;
+      const inputs = recording !== undefined ? [await recordingInput(recording, reporter)] : await openRecordingsOrText(argv.input === '-' ? ['-'] : files, reporter);
       const stop = inputs.some((i) => i.done) ? progress(prog, () => readers.read()) : () => undefined;
       try {
         await pump(inputs, chain, io);

@@ -4,6 +4,7 @@
 import { closeSync, createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
@@ -59,9 +60,8 @@ export const PERF_SCRIPT_ENV = 'GILPIPE_PERF_SCRIPT';
 export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
-    if (name !== '-' && existsSync(name) && statSync(name).isFile() && isPerfData(inputHead(name, 8))) {
-      inputs.push(await recordingInput(name, reporter));
-    } else if (name !== '-' && existsSync(name) && statSync(name).isFile() && isFileModeGzip(name)) {
+    const file = name !== '-' && existsSync(name) && statSync(name).isFile();
+    if (file && (isPerfData(inputHead(name, 8)) || isFileModeGzip(name))) {
       inputs.push(await recordingInput(name, reporter));
     } else {
       const input = await openInput(name);
@@ -92,7 +92,8 @@ async function streamedRecording(input: Input, reporter: Reporter, interrupt: In
     input = { ...input, stream: peeked.stream };
     const order = magicOrder(peeked.head);
     if (order === undefined || peeked.head.length < 16 || order.u64(peeked.head, 8) === 16) return input;
-    const copy = await Promise.race([copyToTemp(input, reporter), stopped]);
+    // A stream has no file time: 0 is none to both readers (not the copy's time).
+    const copy = await Promise.race([copyToTemp(input.name, [input.stream], 'reading the part that came', 0, reporter), stopped]);
     if (copy === 'stopped') {
       input.stream.destroy();
       return input;
@@ -103,15 +104,23 @@ async function streamedRecording(input: Input, reporter: Reporter, interrupt: In
   }
 }
 
-/** A stream's bytes in a temporary file (removed at exit); a stream cut short is said, and what came is kept. */
-async function copyToTemp(input: Input, reporter: Reporter): Promise<string> {
-  const where = (e: Error): DataError =>
-    new DataError(`${input.name}: a perf.data written to a file is read from a copy (its section table is at its end), and the copy in ${tmpdir()} failed: ${describeIoError(e)}`);
+/**
+ * A file-mode perf.data that comes as a stream (a pipe, an archive as it
+ * unzips) in a temporary file, removed when the process ends: its section
+ * table is at its end, so it cannot be read as it streams. Memory stays
+ * flat; the disk holds one copy. A source cut short is said (`cut` ends the
+ * sentence) and what came is read; a copy that cannot be written fails,
+ * naming where. `mtime`: the time perf script --header gives the recording
+ * (0: none).
+ */
+async function copyToTemp(name: string, source: Array<Readable | Duplex>, cut: string, mtime: Date | number, reporter: Reporter): Promise<string> {
+  const failed = (e: Error): DataError =>
+    new DataError(`${name}: a perf.data written to a file is read from a copy (its section table is at its end), and the copy in ${tmpdir()} failed: ${describeIoError(e)}`);
   let dir: string;
   try {
     dir = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-'));
   } catch (e) {
-    throw where(e as Error);
+    throw failed(e as Error);
   }
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const copy = join(dir, 'perf.data');
@@ -119,17 +128,15 @@ async function copyToTemp(input: Input, reporter: Reporter): Promise<string> {
   let writeFailure: Error | undefined;
   out.on('error', (e) => void (writeFailure ??= e));
   try {
-    await pipeline(input.stream, out);
+    await pipeline([...source, out]);
   } catch (e) {
-    if (writeFailure !== undefined) throw where(writeFailure);
-    // A cut stream: what came is read, and the reader says where the recording breaks off.
-    reporter.say(`${input.name}: ${describeIoError(e as Error)}; reading the part that came`);
+    if (writeFailure !== undefined) throw failed(writeFailure);
+    reporter.say(`${name}: ${describeIoError(e as Error)}; ${cut}`);
   }
-  // The header's "captured on" is the file's time, and a stream has none: time 0 is none to the reader (not the copy's time).
   try {
-    utimesSync(copy, 0, 0);
+    utimesSync(copy, mtime, mtime);
   } catch (e) {
-    throw where(e as Error);
+    throw failed(e as Error);
   }
   return copy;
 }
@@ -145,7 +152,11 @@ export async function recordingInput(file: string, reporter: Reporter, shownAs =
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   if (statSync(file).isDirectory()) throw new UsageError(`${file}: is a directory`);
   // Gzipped, as archives are: its header is at its end, so it is unzipped to a temporary file first.
-  if (isFileModeGzip(file)) return recordingInput(await gunzipToTemp(file, reporter), reporter, shownAs);
+  if (isFileModeGzip(file)) {
+    // perf script --header says when the recording was written: the archive's time, not the copy's.
+    const copy = await copyToTemp(file, [createReadStream(file), createGunzip()], 'reading the part that unzips', statSync(file).mtime, reporter);
+    return recordingInput(copy, reporter, shownAs);
+  }
   if (process.env[PERF_SCRIPT_ENV]) return { ...(await perfScriptInput(file, reporter)), name: shownAs };
   let pd;
   try {
@@ -181,27 +192,6 @@ function isFileModeGzip(path: string): boolean {
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * A gzipped file-mode perf.data, unzipped into a temporary file (its
- * header is at its end, so it cannot be read as it streams), removed when
- * the process ends. Memory stays flat; the disk holds one copy.
- */
-async function gunzipToTemp(path: string, reporter: Reporter): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'gilpipe-perfdata-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const out = join(dir, 'perf.data');
-  try {
-    await pipeline(createReadStream(path), createGunzip(), createWriteStream(out));
-  } catch (e) {
-    // A cut archive: what it held is read, and the reader says where the recording breaks off.
-    reporter.say(`${path}: ${describeIoError(e as Error)}; reading the part that unzips`);
-  }
-  // perf script --header says when the recording was written: the archive's time, not the copy's.
-  const { mtime } = statSync(path);
-  utimesSync(out, mtime, mtime);
-  return out;
 }
 
 /** `perf script` on FILE as an input, whose `done` says how perf ended. */

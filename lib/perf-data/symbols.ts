@@ -934,7 +934,7 @@ export class Symbolizer {
     return this.tables.get(`${m.vdso ? 'vdso' : 'file'}\0${m.dso}\0${bid ?? ''}`, () => {
       // A file perf would read may be corrupt or unreadable anywhere in it: its frames stay unnamed, and the note says why.
       try {
-        return m.vdso ? this.loadVdso() : loadElfDso(m.dso, this.buildIds.get(m.dso), this.opts.buildIdDir);
+        return m.vdso ? this.loadVdso() : loadElfDso(m.dso, bid, this.opts.buildIdDir);
       } catch (e) {
         return { problem: `${m.dso}: unreadable or corrupt ELF (${(e as Error).message}): its frames stay unnamed` };
       }

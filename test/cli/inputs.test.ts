@@ -45,7 +45,6 @@ t.test('a perf.data given as a file is read as with -i', async (t) => {
   const own = mkdtempSync(join(tmp, 'tmpdir-'));
   const env = { TMPDIR: own };
   // The same records as from its path, but for the file's time: a stream has none.
-  const { ['captured on']: _time, ...meta } = header.meta;
   const withoutTime = (out: string) => {
     const [h, ...rest] = out.split('\n');
     const hr = JSON.parse(h!);
@@ -65,7 +64,7 @@ t.test('a perf.data given as a file is read as with -i', async (t) => {
     t.ok(String(r.stdout) === fromPath, `${how}: the records read from its path`);
     t.same(readdirSync(own), [], `${how}: its copy is removed`);
   }
-  t.ok(Object.keys(meta).length > 5, 'the header compared holds the recording facts');
+  t.ok('captured on' in JSON.parse(String(asFile.stdout).split('\n')[0]!).meta, 'by its path the header has the file time the streams lack');
   const cut = await runBin('perf-parse', [], { input: readFileSync(data).subarray(0, 100_000), env });
   t.equal(cut.exitCode, 1, 'a cut one on stdin: exit 1');
   t.match(cut.stderr, /perf-parse: stdin: truncated at byte/, 'named as stdin, with where it breaks off');
