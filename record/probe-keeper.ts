@@ -36,9 +36,11 @@ const READY_TIMEOUT_MS = 10_000;
 /**
  * Starts the keeper for the probe group's events. Resolves once it counts;
  * rejects with perf's message when it cannot start (the caller records
- * without it, with a warning).
+ * without it, with a warning). `started` gets the keeper as soon as perf stat
+ * runs: a signal while it opens its counters must still be able to stop it,
+ * since the probes cannot be removed while it holds them.
  */
-export function keepProbes(group: string): Promise<Keeper> {
+export function keepProbes(group: string, started?: (k: Keeper) => void): Promise<Keeper> {
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
@@ -50,6 +52,7 @@ export function keepProbes(group: string): Promise<Keeper> {
       reject(e instanceof Error ? e : new Error(String(e)));
       return;
     }
+    started?.(keeperOf(child));
     let said = '';
     let errText = '';
     let settled = false;

@@ -97,21 +97,25 @@ export class Recorder {
         },
       });
     } finally {
+      // Armed again first: a signal while the probes come out removes them at once and ends the run.
+      this.arm();
       await this.keeper?.stop();
       this.keeper = undefined;
       await this.group.remove();
       watchdog?.done();
       const left = await this.group.list();
       if (left.length > 0) this.reporter.say(`WARNING: could not remove probes ${left.join(' ')}: perf probe -d '${this.group.name}:*'`);
-      this.arm();
     }
   }
 
   /** The probes kept in every process while we record (record/probe-keeper.ts); without, a warning says what may be lost. */
   private async keep(): Promise<void> {
     try {
-      this.keeper = await keepProbes(this.group.name);
+      this.keeper = await keepProbes(this.group.name, (starting) => {
+        this.keeper = starting;
+      });
     } catch (e) {
+      this.keeper = undefined; // killed by keepProbes
       this.reporter.say(
         `WARNING: could not keep the probes system-wide (${(e as Error).message}): in a program that starts processes, some may lose their GIL events`,
       );
@@ -133,22 +137,29 @@ export class Recorder {
   }
 
   private readonly onSignal = (sig: NodeJS.Signals): void => {
+    if (!this.armed) return; // runRecord's handlers have it: perf ends the recording
     const had = this.group.added;
     this.removeSync();
     this.reporter.say(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}${had ? ': probes removed' : ''}`);
     process.exit(sig === 'SIGINT' ? EXIT_INTERRUPTED : EXIT_TERMINATED);
   };
 
+  // The listeners stay on from the constructor to the process's end, and
+  // arming only says whether they act: with no listener for a moment, Node
+  // gives the signal back its default action, and a SIGTERM landing between
+  // ours and runRecord's killed gil-record with its probes still in.
+  private listening = false;
+
   private arm(): void {
-    if (this.armed) return;
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
+    if (!this.listening) {
+      process.on('SIGINT', this.onSignal);
+      process.on('SIGTERM', this.onSignal);
+      this.listening = true;
+    }
     this.armed = true;
   }
 
   private disarm(): void {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
     this.armed = false;
   }
 }

@@ -101,7 +101,14 @@ export async function checkPerfRuns(): Promise<void> {
 
 /** Fails with every problem at once when this system cannot record (with probes, when they are wanted). */
 export async function checkSystem(needProbes: boolean): Promise<void> {
-  const problems = preflight(probeSystem(), needProbes);
+  let sys = probeSystem();
+  if (sys.tracefs === undefined && sys.uid === 0 && sys.perf !== undefined) {
+    // perf mounts tracefs on first use when it runs as root (a new machine has none until then):
+    // let it, rather than refuse what perf record itself would do.
+    await execa('perf', ['probe', '-l'], { reject: false, stdin: 'ignore' });
+    sys = probeSystem();
+  }
+  const problems = preflight(sys, needProbes);
   if (problems.length > 0) throw new RecordError(problems.join('\n'), EXIT_USAGE);
   await checkPerfRuns();
 }

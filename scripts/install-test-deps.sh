@@ -57,6 +57,13 @@ command -v perf >/dev/null || failed_required+=("perf (package linux-perf)")
 command -v jq >/dev/null || apt_install jq || true
 command -v jq >/dev/null || failed_required+=("jq")
 
+# --- tracefs: perf mounts it on first use as root, and a new machine has none
+# until then; the tests that look for it before any perf has run (gil-record's
+# preflight with a stand-in perf) would skip.
+if [ "$(id -u)" = 0 ] && ! grep -qs ' tracefs ' /proc/mounts && [ -d /sys/kernel/tracing ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || say "could not mount tracefs on /sys/kernel/tracing"
+fi
+
 # --- optional: a headless browser for the Catapult viewer tests ------------
 want=()
 [ -x /usr/bin/chromium ] || want+=(chromium)
