@@ -169,7 +169,7 @@ t.test('npm run demo path: the shipped capture where recording is impossible', {
     mkdirSync(out2);
     chmodSync(out2, 0o777);
     chmodSync(tmp, 0o755);
-    // env -i: tap hooks every child's NODE_OPTIONS to write where nobody may not.
+    // env -i: nobody's environment, not root's.
     const n = await execa(
       'env',
       ['-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, `GILPIPE_DEMO_OUT=${out2}`, 'HOME=/tmp', 'setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', 'sh', join(EX, 'demo.sh')],
