@@ -2,7 +2,6 @@
 // merge-trace: a streaming drop-in for `viztracer --combine` / `--align_combine`.
 // Pass 1 reads every input once and plans the merge; pass 2 writes it,
 // reading the usable inputs again (a pipe from the copy kept in pass 1).
-import { once } from 'node:events';
 import { readFileSync, promises as fsp, type Stats } from 'node:fs';
 import { cli, runWhenMain, outputOption, run, Reporter, version } from '../lib/cli.js';
 import { DataError, UsageError } from '../lib/errors.js';
@@ -114,9 +113,9 @@ export async function main(args: string[]): Promise<void> {
       const out = new Output(argv.output, reporter);
       writingFile = argv.output !== undefined && argv.output !== '-';
       const sink = {
-        write: async (b: Uint8Array): Promise<void> => {
+        write: async (b: Uint8Array, written: () => void): Promise<void> => {
           if (interrupt.requested) throw new Interrupted();
-          if (!out.stream.write(b)) await once(out.stream, 'drain');
+          await out.write(b, written);
         },
       };
       const reopen = async (k: number) => spools.get(usable[k]!)?.read() ?? (await readFileBytes(files[usable[k]!]!));

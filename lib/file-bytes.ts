@@ -2,7 +2,7 @@
 // validating scan, a copy): big chunks, since such consumers pay per chunk.
 // Gzip is recognised by its magic bytes on every file, as openInput does.
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { open } from 'node:fs/promises';
 import { describeIoError, fileHead, openInput } from './io.js';
 
 /** Takes an input's bytes in order and makes a result of them. */
@@ -79,10 +79,30 @@ function* readChunks(fd: number): Generator<Buffer> {
   }
 }
 
-/** A regular file's bytes from the start, in 1 MB chunks (uncompressed) or gunzipped. */
-export async function readFileBytes(path: string): Promise<Readable> {
-  if (isGzipFile(path)) return (await openInput(path)).stream;
-  return createReadStream(path, { highWaterMark: CHUNK });
+/**
+ * A file's bytes from the start, in 1 MB chunks, gunzipped if it is gzip. A
+ * chunk is valid until the next one is asked for: an uncompressed file is read
+ * into one buffer used again, since a fresh buffer per chunk is memory outside
+ * the JS heap that V8 collects late, and a long copy grew with its input.
+ */
+export async function* readFileBytes(path: string): AsyncGenerator<Buffer> {
+  if (isGzipFile(path)) yield* (await openInput(path)).stream as AsyncIterable<Buffer>;
+  else yield* readRawBytes(path);
+}
+
+/** A file's bytes as they are, on the same terms as readFileBytes'. */
+export async function* readRawBytes(path: string): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 // The same magic test as openInput's.

@@ -297,7 +297,7 @@ export class Output {
   }
 
   /** Writes, resolving once the stream wants more (backpressure); `written` is called once the stream is done with `s`. */
-  async write(s: string | Buffer, written?: () => void): Promise<void> {
+  async write(s: string | Uint8Array, written?: () => void): Promise<void> {
     if (s.length === 0) return;
     if (!this.stream.write(s, written)) await once(this.stream, 'drain');
   }

@@ -1,10 +1,10 @@
 // A pipe can be read only once. A command that reads its inputs twice keeps
 // a copy of a pipe's bytes in a temporary file while it reads them the first
 // time, and reads that file the second time.
-import { closeSync, createReadStream, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { readRawBytes } from './file-bytes.js';
 
 export class Spool {
   readonly path: string;
@@ -28,9 +28,9 @@ export class Spool {
     }
   }
 
-  /** The spooled bytes, from the start. */
-  read(): Readable {
-    return createReadStream(this.path, { highWaterMark: 1 << 20 });
+  /** The spooled bytes, from the start (each chunk valid until the next is asked for). */
+  read(): AsyncGenerator<Buffer> {
+    return readRawBytes(this.path);
   }
 
   /** Removes the file; synchronous, so that it is safe right before an exit. */

@@ -4,7 +4,6 @@
 // process, nothing serialised between the stages. merge-trace then joins
 // VizTracer's file to the trace. The same stages as the README's pipeline.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadInput, Reporter, progress, version } from '../lib/cli.js';
@@ -145,11 +144,7 @@ async function mergeTraces(files: string[], output: string): Promise<void> {
   try {
     await writeMerged(
       plan,
-      {
-        write: async (b) => {
-          if (!out.stream.write(b)) await once(out.stream, 'drain');
-        },
-      },
+      { write: (b, written) => out.write(b, written) },
       async (k) => readFileBytes(files[usable[k]!]!),
     );
   } catch (e) {

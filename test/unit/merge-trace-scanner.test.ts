@@ -144,7 +144,7 @@ t.test('objectEntries keeps each member as its source text', async (t) => {
 
 // Both passes through in-memory streams cut at random places.
 const FX = join(root, 'test/fixtures/viztracer');
-const chunked = (b: Buffer, sizes: number[]): Readable => {
+const cut = (b: Buffer, sizes: number[]): Buffer[] => {
   const parts: Buffer[] = [];
   let at = 0;
   for (let k = 0; at < b.length; k++) {
@@ -152,8 +152,19 @@ const chunked = (b: Buffer, sizes: number[]): Readable => {
     parts.push(b.subarray(at, at + n));
     at += n;
   }
-  return Readable.from(parts, { objectMode: false });
+  return parts;
 };
+const chunked = (b: Buffer, sizes: number[]): Readable => Readable.from(cut(b, sizes), { objectMode: false });
+// Pass 2's inputs on readFileBytes' terms: every chunk in one buffer, spoilt once the next is asked for.
+async function* reused(b: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
+  const parts = cut(b, sizes);
+  const buf = Buffer.alloc(parts.reduce((m, p) => Math.max(m, p.length), 0));
+  for (const part of parts) {
+    part.copy(buf);
+    yield buf.subarray(0, part.length);
+    buf.fill('~');
+  }
+}
 
 async function mergeBytes(inputs: Array<[string, Buffer]>, opts: Partial<MergeOptions>, sizes: number[]): Promise<string> {
   const summaries = [];
@@ -170,7 +181,23 @@ async function mergeBytes(inputs: Array<[string, Buffer]>, opts: Partial<MergeOp
   const plan = planMerge(summaries, full);
   const out: Buffer[] = [];
   const usable = inputs.filter((_x, i) => summaries[i]!.usable);
-  await writeMerged(plan, { write: async (b) => void out.push(Buffer.from(b)) }, async (i) => chunked(usable[i]![1], sizes));
+  // The sink is done with a buffer a moment later, as a file is: a writer
+  // that fills a buffer again too soon shows as spoilt bytes.
+  await writeMerged(
+    plan,
+    {
+      write: async (b, written) => {
+        const at = out.length;
+        out.push(Buffer.alloc(0));
+        setImmediate(() => {
+          out[at] = Buffer.from(b);
+          written();
+        });
+      },
+    },
+    async (i) => reused(usable[i]![1], sizes),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
   return Buffer.concat(out).toString('utf8');
 }
 
