@@ -12,7 +12,7 @@ import {
   parseHead,
   utf8,
 } from '../lib/perf-grammar.js';
-import { parsePayload } from '../lib/perf-payload.js';
+import { type Payload, parsePayload } from '../lib/perf-payload.js';
 import { ctime } from '../lib/perf-data/header.js';
 
 export interface PerfParseStats {
@@ -301,7 +301,11 @@ export class PerfParser implements Filter<string> {
     if (head.misc !== undefined) s.misc = head.misc;
     if (head.tod !== undefined) s.tod = head.tod;
     s.event = head.event!;
-    if (head.payload.length > 0) Object.assign(s, parsePayload(head.event!, head.payload));
+    if (head.payload.length > 0) {
+      // Read once per distinct suffix; the records of those lines share what was read, frozen.
+      const after = head.suffix;
+      Object.assign(s, after === undefined ? parsePayload(head.event!, head.payload) : ((after.parsed as Payload | undefined) ??= frozen(parsePayload(head.event!, head.payload))));
+    }
     this.pending = s;
     this.pendingUnpadded = unpadded;
     this.lastFrame = undefined;
@@ -335,7 +339,7 @@ export class PerfParser implements Filter<string> {
     let m: RegExpExecArray | null;
     let rec: PerfParseRecord;
     // SWITCH records, a third of a recording with --switch-events, match none of the patterns below.
-    if (body.charCodeAt(0) === 83 /* S */) rec = otherRecord(head, body);
+    if (body.charCodeAt(0) === 83 /* S */) rec = otherRecord(head, head.suffix === undefined ? nameAndBody(body) : ((head.suffix.parsed as NameAndBody | undefined) ??= nameAndBody(body)));
     else if ((m = /^COMM( exec)?: ([\s\S]*):(-?\d+)\/(-?\d+)\s*$/.exec(body))) {
       rec = { type: 'comm', ts, ...cpu, pid: Number(m[3]), tid: Number(m[4]), comm: utf8(m[2]!), exec: m[1] !== undefined };
       if (m[2]!.charCodeAt(0) === 32) this.names.set(Number(m[4]), m[2]!);
@@ -346,13 +350,18 @@ export class PerfParser implements Filter<string> {
     } else if ((m = /^LOST\b.*?(\d+)\s*$/.exec(body))) {
       rec = { type: 'lost', ts, ...cpu, lost: Number(m[1]) };
       this.stats.lost += Number(m[1]);
-    } else rec = otherRecord(head, body);
+    } else rec = otherRecord(head, nameAndBody(body));
     this.pendingRecord = rec;
   }
 }
 
+interface NameAndBody {
+  name: string;
+  body: string;
+}
+
 /** Any other PERF_RECORD_ line: its name (`[A-Z0-9_]+`), and the rest after a `:` and blanks, trimmed. */
-function otherRecord(head: Head, body: string): PerfRecord {
+function nameAndBody(body: string): NameAndBody {
   let k = 0;
   for (;;) {
     const c = body.charCodeAt(k);
@@ -362,10 +371,20 @@ function otherRecord(head: Head, body: string): PerfRecord {
   const name = body.slice(0, k);
   if (body.charCodeAt(k) === 58 /* : */) k++;
   while (isBlank(body.charCodeAt(k))) k++;
-  const r: PerfRecord = { type: 'perf_record', ts: head.ts, ...(head.cpu !== undefined ? { cpu: head.cpu } : {}), name, body: utf8(body.slice(k).trimEnd()) };
+  return { name, body: utf8(body.slice(k).trimEnd()) };
+}
+
+function otherRecord(head: Head, { name, body }: NameAndBody): PerfRecord {
+  const r: PerfRecord = { type: 'perf_record', ts: head.ts, ...(head.cpu !== undefined ? { cpu: head.cpu } : {}), name, body };
   if (head.tid !== undefined) r.tid = head.tid;
   if (head.pid !== undefined) r.pid = head.pid;
   return r;
+}
+
+/** A payload whose parts may be shared by many records: any change to one would show in all, so none may be made. */
+function frozen(p: Payload): Payload {
+  for (const v of Object.values(p)) if (typeof v === 'object' && v !== null) Object.freeze(v);
+  return Object.freeze(p);
 }
 
 /** What `\s` matches in latin1 text (the lines are read as latin1). */

@@ -36,6 +36,8 @@ export interface Head {
   payload: string;
   /** The comm came from perf's left-padded column, where leading spaces of the name itself are lost. */
   padded?: boolean;
+  /** What followed the time, shared by every line with the same text there (a place to keep what is read from it). */
+  suffix?: Suffix;
 }
 
 /** Per-file facts learned from the first event lines, used to reject fake anchors. */
@@ -44,10 +46,10 @@ export interface Layout {
   /** Width of the pid/tid columns: 5 until perf 6.4, 7 after. */
   taskWidth: number;
   latency?: boolean;
-  /** What readPrefix read from each prefix seen (false: not one), while the file has few of them. */
-  prefixes?: Map<string, Prefix | false>;
-  /** Lookups that found their prefix since the map was last emptied; null: prefixes are not looked up in this file. */
-  prefixHits?: number | null;
+  /** What readPrefix read from each prefix seen (false: not one). */
+  prefixes?: Memo<Prefix | false>;
+  /** What readAround read after the time of each line (false: not an event). */
+  suffixes?: Memo<Suffix | false>;
 }
 
 /** The fields before the time, as readPrefix reads them. */
@@ -60,13 +62,66 @@ interface Prefix {
   padded: boolean;
 }
 
+/** What follows an event line's time: a side-band record, or [period] event: payload. */
+export interface Suffix {
+  /** The text it was read from ('' when not memoised). */
+  key: string;
+  record?: string;
+  period?: number;
+  event?: string;
+  payload: string;
+  /** The payload as read by whoever reads it (perf-parse), kept for the next line with this suffix. */
+  parsed?: unknown;
+}
+
 /**
- * Prefixes remembered at most. Past it they are forgotten and learnt again,
- * unless fewer lookups found theirs than there are prefixes: then the file's
- * prefixes seldom repeat (thousands of threads on many CPUs) and are not
- * looked up any more, which would cost more than reading them.
+ * What was read from a part of a line, looked up by the part's text. A
+ * thread's lines on one CPU begin with the same text up to the time, and an
+ * event's lines mostly end with the same text after it (a probe's addresses, a
+ * switch between the same two threads): 287 suffixes in the bench's 550,000
+ * lines. Past MEMO_MAX keys the memo is emptied and learns again, unless fewer
+ * lookups found theirs than that: then the file's parts seldom repeat
+ * (thousands of threads, a payload with counters) and the memo turns itself
+ * off, since looking up would cost more than reading.
  */
-const PREFIXES_MAX = 4096;
+export class Memo<V> {
+  private map = new Map<string, V>();
+  /** Lookups that found their key since the map was last emptied. */
+  hits = 0;
+  /** False once the memo turned itself off (or was made off). */
+  on = true;
+
+  static off<V>(): Memo<V> {
+    const m = new Memo<V>();
+    m.on = false;
+    return m;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) this.hits++;
+    return v;
+  }
+
+  /** Keeps `v` under `key`, which must be a copy (own): a slice of a line would keep the whole chunk it came in alive. */
+  set(key: string, v: V): void {
+    if (this.map.size >= MEMO_MAX) {
+      this.map.clear();
+      if (this.hits < MEMO_MAX) {
+        this.on = false;
+        return;
+      }
+      this.hits = 0;
+    }
+    this.map.set(key, v);
+  }
+}
+
+const MEMO_MAX = 4096;
 
 const CH_SPACE = 32;
 const CH_0 = 48;
@@ -162,19 +217,44 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
     payload: '',
   };
   if (!readPrefix(line, secStart, head, layout)) return undefined;
-
-  // After the time: a side-band record, or [period] event: payload.
-  let p = colon + 1;
-  while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
-  if (line.startsWith('PERF_RECORD_', p)) {
-    head.record = line.slice(p + 12);
+  const after = suffixOf(line, colon, layout);
+  if (after === false) return undefined;
+  if (after.key !== '') head.suffix = after;
+  if (after.record !== undefined) {
+    head.record = after.record;
     return head;
   }
+  if (after.period !== undefined) head.period = after.period;
+  head.event = after.event;
+  head.payload = after.payload;
+  return head;
+}
+
+/** What follows the time: looked up (a hash of the line's end costs less than reading it), else read. */
+function suffixOf(line: string, colon: number, layout: Layout): Suffix | false {
+  const memo = (layout.suffixes ??= new Memo());
+  if (!memo.on) return readSuffix(line, colon, '');
+  const key = line.slice(colon + 1);
+  const known = memo.get(key);
+  if (known !== undefined) return known;
+  const owned = own(key);
+  let after = readSuffix(line, colon, owned);
+  if (after !== false) after = { ...after, record: own(after.record), event: own(after.event), payload: own(after.payload) };
+  memo.set(owned, after);
+  return after;
+}
+
+/** After the time: a side-band record, or [period] event: payload. */
+function readSuffix(line: string, colon: number, key: string): Suffix | false {
+  let p = colon + 1;
+  while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
+  if (line.startsWith('PERF_RECORD_', p)) return { key, record: line.slice(p + 12), payload: '' };
   // Optional period (`%10lu `): digits followed by a space, then the event.
+  let period: number | undefined;
   let q = p;
   while (q < line.length && isDigit(line.charCodeAt(q))) q++;
   if (q > p && q < line.length && line.charCodeAt(q) === CH_SPACE) {
-    head.period = Number(line.slice(p, q));
+    period = Number(line.slice(p, q));
     p = q;
     while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
   }
@@ -182,16 +262,14 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
   let e = line.indexOf(': ', p);
   if (e === -1) {
     if (line.length > p && line.charCodeAt(line.length - 1) === CH_COLON) e = line.length - 1;
-    else return undefined;
+    else return false;
   }
-  if (e === p) return undefined;
-  const ev = line.slice(p, e);
-  if (ev.indexOf(' ') !== -1) return undefined;
-  head.event = ev;
+  if (e === p) return false;
+  const event = line.slice(p, e);
+  if (event.indexOf(' ') !== -1) return false;
   p = e + 1;
   while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
-  head.payload = line.slice(p);
-  return head;
+  return period === undefined ? { key, event, payload: line.slice(p) } : { key, period, event, payload: line.slice(p) };
 }
 
 /**
@@ -203,11 +281,12 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
  */
 function readPrefix(line: string, end: number, head: Head, layout: Layout): boolean {
   // A short prefix is read as it comes: -L's test looks at the line's byte 8, which may lie past it.
-  if (end < 18 || layout.latency || layout.prefixHits === null) return readPrefixOnce(line, end, head, layout);
+  if (end < 18 || layout.latency) return readPrefixOnce(line, end, head, layout);
+  const memo = (layout.prefixes ??= new Memo());
+  if (!memo.on) return readPrefixOnce(line, end, head, layout);
   const key = line.slice(0, end);
-  const known = layout.prefixes?.get(key);
+  const known = memo.get(key);
   if (known !== undefined) {
-    layout.prefixHits = (layout.prefixHits ?? 0) + 1;
     if (known === false) return false;
     head.comm = known.comm;
     head.pid = known.pid;
@@ -219,24 +298,11 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
   }
   const ok = readPrefixOnce(line, end, head, layout);
   if (layout.latency) {
-    layout.prefixes = undefined;
+    layout.prefixes = Memo.off();
     return ok;
   }
   if (head.tod !== undefined) return ok;
-  const cache = (layout.prefixes ??= new Map());
-  if (cache.size >= PREFIXES_MAX) {
-    cache.clear();
-    if ((layout.prefixHits ?? 0) < PREFIXES_MAX) {
-      layout.prefixes = undefined;
-      layout.prefixHits = null;
-      return ok;
-    }
-    layout.prefixHits = 0;
-  }
-  cache.set(
-    own(key),
-    ok ? { comm: own(head.comm), pid: head.pid, tid: head.tid, cpu: head.cpu, misc: own(head.misc), padded: head.padded === true } : false,
-  );
+  memo.set(own(key), ok ? { comm: own(head.comm), pid: head.pid, tid: head.tid, cpu: head.cpu, misc: own(head.misc), padded: head.padded === true } : false);
   return ok;
 }
 

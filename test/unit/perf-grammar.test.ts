@@ -5,7 +5,7 @@ import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { parseHead, parseFrame, parseTs, type Layout } from '../../lib/perf-grammar.js';
+import { Memo, parseHead, parseFrame, parseTs, type Head, type Layout } from '../../lib/perf-grammar.js';
 import { parsePayload, keyValues } from '../../lib/perf-payload.js';
 
 const fresh = (): Layout => ({ taskWidth: 5 });
@@ -197,12 +197,15 @@ t.test('-F +ip,+sym,+dso: the ip after a key=value payload is the ip, not part o
   t.same(parsePayload('x:y', 'filename=sp dir/py thon pid=1').fields, { filename: 'sp dir/py thon', pid: 1 });
 });
 
-t.test('a prefix read once and looked up after reads as it did: every line of every capture, through one layout and through a copy without the lookups', async (t) => {
+t.test('a prefix and a suffix read once and looked up after read as they did: every line of every capture, through one layout and through a copy without the lookups', async (t) => {
   const dirs = [fileURLToPath(new URL('../fixtures/', import.meta.url)), fileURLToPath(new URL('../../../shared/corpus/variants/', import.meta.url))];
   let lines = 0;
   let events = 0;
-  let hits = 0;
+  let prefixHits = 0;
+  let suffixHits = 0;
   let files = 0;
+  // The head without its link to the memo's entry (which the copy has not).
+  const plain = (h: Head | undefined) => (h === undefined ? undefined : JSON.stringify({ ...h, suffix: undefined }));
   for (const dir of dirs) {
     let names: string[];
     try {
@@ -215,23 +218,25 @@ t.test('a prefix read once and looked up after reads as it did: every line of ev
       files++;
       const shared = fresh();
       for (const line of gunzipSync(readFileSync(dir + name)).toString('latin1').split('\n')) {
-        const found = shared.prefixHits ?? 0;
-        const alone: Layout = { ...shared, prefixes: undefined, prefixHits: null };
+        const found = [shared.prefixes?.hits ?? 0, shared.suffixes?.hits ?? 0];
+        const alone: Layout = { ...shared, prefixes: Memo.off(), suffixes: Memo.off() };
         const want = parseHead(line, alone);
         const got = parseHead(line, shared);
         lines++;
         if (got !== undefined) {
           events++;
-          if ((shared.prefixHits ?? 0) > found) hits++;
+          if ((shared.prefixes?.hits ?? 0) > found[0]!) prefixHits++;
+          if ((shared.suffixes?.hits ?? 0) > found[1]!) suffixHits++;
         }
-        if (JSON.stringify(got) !== JSON.stringify(want)) {
+        if (plain(got) !== plain(want)) {
           t.same(got, want, `${name}: ${JSON.stringify(line)}`);
           return;
         }
       }
     }
   }
-  t.ok(hits > events / 2, `${lines} lines of ${files} captures read alike; of their ${events} events, ${hits} from a prefix seen before`);
+  t.ok(prefixHits > events / 2, `${lines} lines of ${files} captures read alike; of their ${events} events, ${prefixHits} from a prefix seen before`);
+  t.ok(suffixHits > events / 2, `and ${suffixHits} from a suffix seen before`);
 });
 
 t.test('prefixes that seldom repeat are not looked up: past 4,096 with fewer finds, the file reads them as they come', async (t) => {
@@ -240,11 +245,31 @@ t.test('prefixes that seldom repeat are not looked up: past 4,096 with fewer fin
   let read = 0;
   for (let i = 0; i < 5000; i++) if (parseHead(line(20000 + i, i), rotating)?.tid === 20000 + i) read++;
   t.equal(read, 5000, 'every line read, with its own tid');
-  t.equal(rotating.prefixHits, null, 'a new thread every line: lookups stopped');
-  t.equal(rotating.prefixes, undefined, 'and their map dropped');
+  t.equal(rotating.prefixes?.on, false, 'a new thread every line: lookups stopped');
+  t.equal(rotating.prefixes?.size, 0, 'and their map emptied');
   t.equal(parseHead(line(7, 5000), rotating)?.tid, 7, 'lines still read');
   const few = fresh();
   for (let i = 0; i < 20000; i++) parseHead(line(20000 + (i % 3000) * (i < 10000 ? 1 : 2), i), few);
-  t.not(few.prefixHits, null, '3,000 threads, then 3,000 others: still looked up');
+  t.equal(few.prefixes?.on, true, '3,000 threads, then 3,000 others: still looked up');
   t.ok(few.prefixes !== undefined && few.prefixes.size <= 4096, 'the map within its bound');
+});
+
+t.test("suffixes that seldom repeat are not looked up either, and a suffix read from the memo is the line's own", async (t) => {
+  // A payload with a counter: every line's end differs.
+  const line = (i: number) => `          python   4242/4242  [000]   100.${String(i).padStart(9, '0')}: probe:count: (7f885c64f7b0) n=${i}`;
+  const counting = fresh();
+  let read = 0;
+  for (let i = 0; i < 5000; i++) if (parseHead(line(i), counting)?.payload === `(7f885c64f7b0) n=${i}`) read++;
+  t.equal(read, 5000, "every line's own payload");
+  t.equal(counting.suffixes?.on, false, 'a new suffix every line: lookups stopped');
+  t.equal(counting.suffixes?.size, 0, 'and their map emptied');
+  // Two suffixes alike but for one byte are two entries.
+  const two = fresh();
+  const a = parseHead('          python   4242/4242  [000]   100.000000001: sched:sched_waking: comm=python pid=4243 prio=120 target_cpu=001', two)!;
+  const b = parseHead('          python   4242/4242  [000]   100.000000002: sched:sched_waking: comm=python pid=4243 prio=120 target_cpu=000', two)!;
+  const c = parseHead('          python   4242/4242  [000]   100.000000003: sched:sched_waking: comm=python pid=4243 prio=120 target_cpu=001', two)!;
+  t.same([a.payload, b.payload, c.payload], ['comm=python pid=4243 prio=120 target_cpu=001', 'comm=python pid=4243 prio=120 target_cpu=000', 'comm=python pid=4243 prio=120 target_cpu=001']);
+  t.equal(c.suffix, a.suffix, 'the third line found the first one\'s entry');
+  t.not(b.suffix, a.suffix, 'the second has its own');
+  t.same([a.ts, b.ts, c.ts], [100000000001, 100000000002, 100000000003], 'each its own time');
 });

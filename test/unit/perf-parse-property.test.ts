@@ -138,3 +138,19 @@ t.test('side-band records and probe payloads: the same fields as the patterns', 
   );
   t.ok(plain > 500, `${plain} plain probe payloads read as the pattern reads them`);
 });
+
+t.test("lines that end alike share what was read from their end, which nobody can change", async (t) => {
+  const out: Array<Record<string, unknown>> = [];
+  const p = new PerfParser((r) => out.push(r as Record<string, unknown>), collectingContext('x'));
+  const sw = 'sched:sched_switch: prev_comm=python prev_pid=2003 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120';
+  p.write(`          python  2002/2003  [001] 67166.124095965: ${sw}`);
+  p.write(`          python  2002/2004  [001] 67166.124095970: ${sw}`);
+  p.end();
+  t.equal(out.length, 2);
+  t.same(out[0]!.fields, { prev_comm: 'python', prev_pid: 2003, prev_prio: 120, prev_state: 'S', next_comm: 'swapper/1', next_pid: 0, next_prio: 120 });
+  t.equal(out[1]!.fields, out[0]!.fields, 'one object for both');
+  t.equal(out[1]!.tid, 2004, "each record its own prefix");
+  t.throws(() => {
+    (out[0]!.fields as Record<string, unknown>).prev_pid = 1;
+  }, TypeError, 'a change to the shared fields throws instead of showing in the other record');
+});
