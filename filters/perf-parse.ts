@@ -375,7 +375,11 @@ function nameAndBody(body: string): NameAndBody {
 }
 
 function otherRecord(head: Head, { name, body }: NameAndBody): PerfRecord {
-  const r: PerfRecord = { type: 'perf_record', ts: head.ts, ...(head.cpu !== undefined ? { cpu: head.cpu } : {}), name, body };
+  // Built in the order it is written (type, ts, cpu, name, body, tid, pid), without an object spread per record.
+  const r = { type: 'perf_record', ts: head.ts } as PerfRecord;
+  if (head.cpu !== undefined) r.cpu = head.cpu;
+  r.name = name;
+  r.body = body;
   if (head.tid !== undefined) r.tid = head.tid;
   if (head.pid !== undefined) r.pid = head.pid;
   return r;
