@@ -1,8 +1,7 @@
 // Reading an input's bytes whole, for consumers that take them in order (a
 // validating scan, a copy): big chunks, since such consumers pay per chunk.
 // Gzip is recognised by its magic bytes on every file, as openInput does.
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { describeIoError, fileHead, openInput } from './io.js';
 
 /** Takes an input's bytes in order and makes a result of them. */
@@ -82,26 +81,22 @@ function* readChunks(fd: number): Generator<Buffer> {
 /**
  * A file's bytes from the start, in 1 MB chunks, gunzipped if it is gzip. A
  * chunk is valid until the next one is asked for: an uncompressed file is read
- * into one buffer used again, since a fresh buffer per chunk is memory outside
- * the JS heap that V8 collects late, and a long copy grew with its input.
+ * into one buffer used again (readChunks), since a fresh buffer per chunk is
+ * memory outside the JS heap that V8 collects late, and a long copy grew with
+ * its input.
  */
 export async function* readFileBytes(path: string): AsyncGenerator<Buffer> {
   if (isGzipFile(path)) yield* (await openInput(path)).stream as AsyncIterable<Buffer>;
   else yield* readRawBytes(path);
 }
 
-/** A file's bytes as they are, on the same terms as readFileBytes'. */
-export async function* readRawBytes(path: string): AsyncGenerator<Buffer> {
-  const fh = await open(path, 'r');
+/** A file's bytes as they are, on the same terms as readFileBytes' (and read as consumeFile reads them). */
+export function* readRawBytes(path: string): Generator<Buffer> {
+  const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(CHUNK);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
-    }
+    yield* readChunks(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

@@ -29,7 +29,7 @@ export class Spool {
   }
 
   /** The spooled bytes, from the start (each chunk valid until the next is asked for). */
-  read(): AsyncGenerator<Buffer> {
+  read(): Generator<Buffer> {
     return readRawBytes(this.path);
   }
 

@@ -22,7 +22,7 @@ export interface ByteSink {
 }
 
 /** An input's bytes from the start, as pass 1 read them (gunzipped); a chunk may be reused once the next is asked for. */
-export type Bytes = AsyncIterable<Buffer>;
+export type Bytes = AsyncIterable<Buffer> | Iterable<Buffer>;
 
 /** Writes the merged trace. `reopen(i)` gives plan.files[i]'s bytes again from the start. */
 export async function writeMerged(plan: MergePlan, sink: ByteSink, reopen: (i: number) => Promise<Bytes>): Promise<void> {
