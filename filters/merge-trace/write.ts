@@ -5,6 +5,7 @@
 // `tid` where --align, --shift or an id map asks for it. Everything else in
 // an event keeps its exact bytes.
 import { DataError } from '../../lib/errors.js';
+import { ReadError } from '../../lib/io.js';
 import * as bytes from '../../lib/json-stream.js';
 import { keyIs, numberValue } from '../../lib/json-stream.js';
 import type { FileTransform, MergePlan } from './plan.js';
@@ -46,7 +47,7 @@ export async function writeMerged(plan: MergePlan, sink: ByteSink, reopen: (i: n
       const t = plan.transforms[i]!;
       const needScan = f.form === 'ndjson' || t.alignBy !== undefined || t.shiftBy !== undefined || t.liftBy !== undefined || t.pid !== undefined || t.tid !== undefined;
       if (wroteEvents) await sink.write(SEP, none);
-      const stream = await reopen(i);
+      const stream = again(f.name, await reopen(i));
       if (needScan) await rewriteEvents(f, t, stream, sink);
       else await copyRange(f, stream, sink);
       wroteEvents = true;
@@ -58,6 +59,15 @@ export async function writeMerged(plan: MergePlan, sink: ByteSink, reopen: (i: n
 
 const SEP = Buffer.from(', ');
 const none = (): void => {};
+
+/** An input read the second time: a read error names it (exit 1), as in pass 1, rather than passing for a bug. */
+async function* again(name: string, bytes: Bytes): AsyncGenerator<Buffer> {
+  try {
+    yield* bytes;
+  } catch (e) {
+    throw e instanceof DataError ? e : new ReadError(name, e as Error);
+  }
+}
 
 async function copyRange(f: TraceSummary, stream: Bytes, sink: ByteSink): Promise<void> {
   const from = f.eventsStart;

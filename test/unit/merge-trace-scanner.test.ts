@@ -3,11 +3,13 @@
 // with random documents cut into random chunks.
 import t from 'tap';
 import fc from 'fast-check';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { JsonScanner, JsonSyntaxError, numberValue, objectEntries } from '../../lib/json-stream.js';
-import { consume } from '../../lib/file-bytes.js';
+import { consume, consumeFile, readFileBytes } from '../../lib/file-bytes.js';
+import { DataError } from '../../lib/errors.js';
 import { TraceScan } from '../../filters/merge-trace/scan.js';
 import { planMerge, type MergeOptions } from '../../filters/merge-trace/plan.js';
 import { writeMerged } from '../../filters/merge-trace/write.js';
@@ -289,4 +291,26 @@ t.test('deep values cut by chunks cost a pass over each chunk, not one per level
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   t.equal(s.events, 40, 'every event');
   t.ok(ms < 1500, `in ${ms.toFixed(0)} ms (the retrying scan took 10,000)`);
+});
+
+t.test('an input gone before the second read is named with the reason, as a data error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'merge-trace-again-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'plain.json');
+  writeFileSync(path, readFileSync(join(FX, 'plain.json')));
+  const summary = await consumeFile(path, new TraceScan(path, { keepTop: true, embedSources: false, exactTimes: false }));
+  t.ok(summary.usable, 'pass 1 read it');
+  const plan = planMerge([summary], {
+    align: false,
+    noNegative: false,
+    shifts: new Map(),
+    pids: { all: new Map(), byFile: new Map() },
+    tids: { all: new Map(), byFile: new Map() },
+    version: 'test',
+  });
+  rmSync(path);
+  const sink = { write: async (_b: Uint8Array, written: () => void) => written() };
+  const e = await writeMerged(plan, sink, async () => readFileBytes(path)).catch((x: unknown) => x);
+  t.equal((e as Error).message, `${path}: no such file`, 'the file and the reason');
+  t.ok(e instanceof DataError, 'a data error (exit 1), not an internal one');
 });
