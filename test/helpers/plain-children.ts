@@ -4,8 +4,9 @@
 // coverage, which this suite does not collect. The loader cost each command
 // a test spawns 0.4 s of CPU on start instead of 0.15 s, over a suite that
 // spawns the commands thousands of times. Children start as a user starts
-// them. (If tap's internals move, children only get the hook back: slower,
-// not wrong.)
+// them, with the NODE_OPTIONS the suite was run with, less tap's loader.
+// (If tap's internals move, children only get the hook back: slower, not
+// wrong.)
 import { createRequire } from 'node:module';
 
 try {
@@ -13,4 +14,7 @@ try {
 } catch {
   /* not tap's layout: nothing to take off */
 }
-delete process.env.NODE_OPTIONS;
+// tap put its loader into this process's NODE_OPTIONS too, which children inherit.
+const kept = (process.env.NODE_OPTIONS ?? '').match(/"(?:[^"\\]|\\.)*"|\S+/g)?.filter((o) => !o.includes('@tapjs/processinfo')) ?? [];
+if (kept.length > 0) process.env.NODE_OPTIONS = kept.join(' ');
+else delete process.env.NODE_OPTIONS;
