@@ -64,8 +64,6 @@ interface Prefix {
 
 /** What follows an event line's time: a side-band record, or [period] event: payload. */
 export interface Suffix {
-  /** The text it was read from ('' when not memoised). */
-  key: string;
   record?: string;
   period?: number;
   event?: string;
@@ -217,9 +215,8 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
     payload: '',
   };
   if (!readPrefix(line, secStart, head, layout)) return undefined;
-  const after = suffixOf(line, colon, layout);
+  const after = suffixOf(line, colon, layout, head);
   if (after === false) return undefined;
-  if (after.key !== '') head.suffix = after;
   if (after.record !== undefined) {
     head.record = after.record;
     return head;
@@ -230,25 +227,29 @@ function readAround(line: string, t: [number, number, number], layout: Layout): 
   return head;
 }
 
-/** What follows the time: looked up (a hash of the line's end costs less than reading it), else read. */
-function suffixOf(line: string, colon: number, layout: Layout): Suffix | false {
+/**
+ * What follows the time: looked up (a hash of the line's end costs less than
+ * reading it), else read; a memo's entry is linked from the head.
+ */
+function suffixOf(line: string, colon: number, layout: Layout, head: Head): Suffix | false {
   const memo = (layout.suffixes ??= new Memo());
-  if (!memo.on) return readSuffix(line, colon, '');
+  if (!memo.on) return readSuffix(line, colon);
   const key = line.slice(colon + 1);
-  const known = memo.get(key);
-  if (known !== undefined) return known;
-  const owned = own(key);
-  let after = readSuffix(line, colon, owned);
-  if (after !== false) after = { ...after, record: own(after.record), event: own(after.event), payload: own(after.payload) };
-  memo.set(owned, after);
+  let after = memo.get(key);
+  if (after === undefined) {
+    after = readSuffix(line, colon);
+    if (after !== false) after = { ...after, record: own(after.record), event: own(after.event), payload: own(after.payload) };
+    memo.set(own(key), after);
+  }
+  if (after !== false) head.suffix = after;
   return after;
 }
 
 /** After the time: a side-band record, or [period] event: payload. */
-function readSuffix(line: string, colon: number, key: string): Suffix | false {
+function readSuffix(line: string, colon: number): Suffix | false {
   let p = colon + 1;
   while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
-  if (line.startsWith('PERF_RECORD_', p)) return { key, record: line.slice(p + 12), payload: '' };
+  if (line.startsWith('PERF_RECORD_', p)) return { record: line.slice(p + 12), payload: '' };
   // Optional period (`%10lu `): digits followed by a space, then the event.
   let period: number | undefined;
   let q = p;
@@ -269,7 +270,7 @@ function readSuffix(line: string, colon: number, key: string): Suffix | false {
   if (event.indexOf(' ') !== -1) return false;
   p = e + 1;
   while (p < line.length && line.charCodeAt(p) === CH_SPACE) p++;
-  return period === undefined ? { key, event, payload: line.slice(p) } : { key, period, event, payload: line.slice(p) };
+  return period === undefined ? { event, payload: line.slice(p) } : { period, event, payload: line.slice(p) };
 }
 
 /**
