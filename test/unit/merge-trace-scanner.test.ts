@@ -168,18 +168,20 @@ async function* reused(b: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
   }
 }
 
+/** merge-trace run without options. */
+const noOptions = (): MergeOptions => ({
+  align: false,
+  noNegative: false,
+  shifts: new Map(),
+  pids: { all: new Map(), byFile: new Map() },
+  tids: { all: new Map(), byFile: new Map() },
+  version: 'test',
+});
+
 async function mergeBytes(inputs: Array<[string, Buffer]>, opts: Partial<MergeOptions>, sizes: number[]): Promise<string> {
   const summaries = [];
   for (const [name, b] of inputs) summaries.push(await consume(chunked(b, sizes), new TraceScan(name, { keepTop: true, embedSources: false, exactTimes: true })));
-  const full: MergeOptions = {
-    align: false,
-    noNegative: false,
-    shifts: new Map(),
-    pids: { all: new Map(), byFile: new Map() },
-    tids: { all: new Map(), byFile: new Map() },
-    version: 'test',
-    ...opts,
-  };
+  const full: MergeOptions = { ...noOptions(), ...opts };
   const plan = planMerge(summaries, full);
   const out: Buffer[] = [];
   const usable = inputs.filter((_x, i) => summaries[i]!.usable);
@@ -300,14 +302,7 @@ t.test('an input gone before the second read is named with the reason, as a data
   writeFileSync(path, readFileSync(join(FX, 'plain.json')));
   const summary = await consumeFile(path, new TraceScan(path, { keepTop: true, embedSources: false, exactTimes: false }));
   t.ok(summary.usable, 'pass 1 read it');
-  const plan = planMerge([summary], {
-    align: false,
-    noNegative: false,
-    shifts: new Map(),
-    pids: { all: new Map(), byFile: new Map() },
-    tids: { all: new Map(), byFile: new Map() },
-    version: 'test',
-  });
+  const plan = planMerge([summary], noOptions());
   rmSync(path);
   const sink = { write: async (_b: Uint8Array, written: () => void) => written() };
   const e = await writeMerged(plan, sink, async () => readFileBytes(path)).catch((x: unknown) => x);
