@@ -171,7 +171,9 @@ t.test('an input given twice counts once, and gil-state says so', async (t) => {
   t.ok(catted.stdout === once.stdout, 'cat a a | perf-parse | gil-state: the same records as once');
   t.match(catted.stderr, /gil-state: dropped \d+ events seen before \(the input started over 1 time: the same capture given twice\?\)/);
   const parsed = await execa('node', [bin('perf-parse'), f], { stripFinalNewline: false });
-  const twice = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" > "$2" && node ${bin('gil-state')} "$2" "$2"`, 'sh', f, `${process.env.TMPDIR ?? '/tmp'}/truth-twice-${process.pid}.ndjson`], { stripFinalNewline: false });
+  const dir = mkdtempSync(join(tmpdir(), 'truth-twice-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const twice = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" > "$2" && node ${bin('gil-state')} "$2" "$2"`, 'sh', f, join(dir, 'records.ndjson')], { stripFinalNewline: false });
   t.ok(twice.stdout === once.stdout, 'gil-state a a: the same records as once');
   t.ok(parsed.stdout.length > 0);
 });
