@@ -94,7 +94,7 @@ export async function main(args: string[]): Promise<void> {
           summaries.push(scanned[regular.indexOf(i)]!);
         } else {
           const input = await openInput(name);
-          const spool = new Spool(`${prog}-${process.pid}-${i}.json`);
+          const spool = new Spool(`${prog}-${process.pid}-${i}`, input.name);
           spools.set(i, spool);
           summaries.push(await consume(spool.tee(input.stream), new TraceScan(input.name, scanOpts(i))));
         }

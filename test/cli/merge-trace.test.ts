@@ -211,6 +211,25 @@ t.test('output: -o FILE.gz writes gzip; stdin works as an input', async (t) => {
   t.strictSame(readdirSync(tmpdir()).filter((f) => f.startsWith(`merge-trace-${piped.pid}-`)), [], 'the spool of stdin is removed');
 });
 
+t.test('the spool of stdin is a file of its own: a symlink at a name that can be guessed is not followed', async (t) => {
+  // The spool used to be $TMPDIR/merge-trace-PID-0.json, opened for writing:
+  // a symlink planted there overwrote what it pointed to.
+  const own = mkdtempSync(join(tmp, 'spool-'));
+  const victim = join(own, 'victim');
+  writeFileSync(victim, 'precious\n');
+  const r = await execa('sh', ['-c', 'ln -s "$1" "$TMPDIR/merge-trace-$$-0.json" && exec node "$2" - threads.json < fib.json', 'sh', victim, bin('merge-trace')], {
+    cwd: FX,
+    env: { TMPDIR: own },
+    reject: false,
+  });
+  t.equal(r.exitCode, 0);
+  t.ok((r.stdout as string).startsWith('{"traceEvents"'), 'merged as before');
+  t.equal(readFileSync(victim, 'utf8'), 'precious\n', 'the file the symlink points to is untouched');
+  const left = readdirSync(own).filter((f) => f !== 'victim');
+  t.equal(left.length, 1, 'the spool and its directory are gone');
+  t.match(left[0], /^merge-trace-\d+-0\.json$/, 'the symlink is left as it was');
+});
+
 t.test('--embed-sources reads the sources VizTracer would', async (t) => {
   // fib.json without its file_info: the names still say where fib() lives.
   const fib = fx('fib.json');
