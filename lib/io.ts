@@ -4,6 +4,7 @@
 // run never leaves half a file; `.gz` compresses); one table of the messages
 // for read and write errors.
 import { closeSync, createReadStream, createWriteStream, openSync, promises as fsp, readSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
@@ -249,9 +250,12 @@ export async function readWhole(path: string): Promise<Buffer> {
 }
 
 /**
- * Where a command writes. Stdout by default; `-o FILE` writes .FILE.tmp-PID
- * beside it and renames it on success, so an interrupted or failed run leaves
- * no half file. `.gz` compresses.
+ * Where a command writes. Stdout by default; `-o FILE` writes
+ * .FILE.tmp-PID-RANDOM beside it and renames it on success, so an interrupted
+ * or failed run leaves no half file. `.gz` compresses. The temporary file is
+ * created, never opened if it exists: in a shared directory (`-o
+ * /tmp/out.json`) a name others can guess could be a symlink they put there,
+ * and writing through it would overwrite what it points to.
  */
 export class Output {
   readonly stream: Writable;
@@ -272,8 +276,8 @@ export class Output {
     } else {
       // A device or FIFO (-o /dev/null, a named pipe) is written in place:
       // renaming a temp file over it would replace the device itself.
-      this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-      this.file = createWriteStream(this.tmp ?? path, { highWaterMark: 1 << 20 });
+      this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+      this.file = createWriteStream(this.tmp ?? path, { highWaterMark: 1 << 20, ...(this.tmp !== undefined ? { flags: 'wx' } : {}) });
       if (path.endsWith('.gz')) {
         const gz = createGzip({ level: 6 });
         gz.pipe(this.file);
