@@ -23,7 +23,7 @@
 // c++filt). Where perf would name a frame that is not named here (a C++
 // name without c++filt, a 32-bit file), the frame is left `sym: null` and a
 // note says why.
-import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
 import { homedir, hostname, release } from 'node:os';
 import type { Frame } from '../perf-grammar.js';
 import { Elf, type ElfSymbol, PT_LOAD, SHF_ALLOC, SHN, SHT, STB, bufferSource, fileSource, isFunctionOrObject, isLabel, noteBuildId } from '../elf.js';
@@ -184,6 +184,15 @@ interface Dso {
   table?: SymbolTable;
   /** Why frames in it may be named differently by perf, or not at all here. */
   problem?: string;
+}
+
+/** The owner of `p` itself (a link's own, as perf's lstat gives it), or undefined when there is nothing there. */
+function ownerOf(p: string): number | undefined {
+  try {
+    return lstatSync(p).uid;
+  } catch {
+    return undefined;
+  }
 }
 
 function isRegular(p: string): boolean {
@@ -919,7 +928,16 @@ export class Symbolizer {
     const d = this.tables.get(PERF_MAP_KEY + name, () => {
       const base = name.slice('/tmp/'.length);
       for (const dir of this.opts.perfMapDirs) {
-        const table = loadPerfMap(`${dir}/${base}`);
+        const path = `${dir}/${base}`;
+        // perf (dso__load) ignores a perf map that is neither this user's nor
+        // root's: anyone can write /tmp/perf-PID.map for a pid not theirs, and
+        // name another program's frames as they like.
+        const owner = ownerOf(path);
+        if (owner === undefined) continue;
+        if (owner !== 0 && owner !== process.geteuid?.()) {
+          return { problem: `${path} is not owned by this user or root: not read, as perf does not read it; its frames stay unnamed` };
+        }
+        const table = loadPerfMap(path);
         if (table !== undefined) return { table };
       }
       return { problem: `no perf map ${name} here (the file a JIT writes, CPython's -X perf for one): its frames stay unnamed, as in perf script` };

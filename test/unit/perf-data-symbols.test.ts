@@ -7,7 +7,7 @@
 // or left unnamed and said. That frames are named as perf names them is
 // test/unit/perf-data.test.ts and test/live/perf-data-symbols.test.ts.
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -231,6 +231,25 @@ t.test("overlapping symbols: the first holding the address on perf's way down it
   t.same(ask(11, [outer, inner]), ['outer', 'outer', 'outer'], 'the outer one first: it is the root and holds all three');
   // The outer one went left of the root (it starts before it): past the inner one's end the walk goes right, where nothing is.
   t.same(ask(12, [inner, outer]), ['inner', 'outer', null], 'the inner one first: it is the root, holds what it covers, and hides the outer one after it');
+});
+
+t.test("a perf map that is neither this user's nor root's is not read, as perf does not read it", { skip: process.getuid?.() === 0 ? false : 'needs root to give a file to another user' }, async (t) => {
+  // Anyone can write /tmp/perf-PID.map for a pid that is not theirs, and name
+  // its frames as they like: perf's dso__load ignores such a file.
+  const dir = mkdtempSync(join(tmp, 'owned-'));
+  const base = 0x7f2000000000;
+  const map = join(dir, 'perf-21.map');
+  writeFileSync(map, `${(base + 0x100).toString(16)} 100 planted_name\n`);
+  const ask = () => {
+    const s = new Symbolizer({ perfMapDirs: [dir] });
+    s.mmap(21, at(base), 16, LITTLE, 0x10000, 0, '//anon', PROT_EXEC, false);
+    return { sym: frame(s, 21, base + 0x150).sym, notes: s.notes().join('\n') };
+  };
+  t.equal(ask().sym, 'planted_name', "root's own: read");
+  chownSync(map, 65534, 65534);
+  const other = ask();
+  t.equal(other.sym, null, "another user's: the frame stays unnamed");
+  t.match(other.notes, /perf-21\.map is not owned by this user or root: not read/, 'and the note says why');
 });
 
 t.test("recordings read one after another share a file's symbol table, never a process's perf map", async (t) => {
