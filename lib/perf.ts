@@ -221,8 +221,13 @@ export async function perfScript(file: string, reporter: Reporter): Promise<{ in
       }
       if (r.exitCode !== 0) {
         const msg = String(r.stderr ?? '').trim();
+        // perf reads only a perf.data of this user's or root's (its parser is
+        // C, the file may be crafted); its "-f" is not ours to pass.
+        const owner = /not owned by current user or root/.test(msg)
+          ? `\nperf reads only a recording of yours or root's: if you trust this one, read a copy of your own (cp ${file} mine.data)`
+          : '';
         throw new DataError(
-          `perf script -i ${file} failed (exit ${r.exitCode ?? r.signal}); what was read before it is kept${msg ? `. perf said:\n${msg}` : ''}`,
+          `perf script -i ${file} failed (exit ${r.exitCode ?? r.signal}); what was read before it is kept${msg ? `. perf said:\n${msg}` : ''}${owner}`,
         );
       }
       const warn = String(r.stderr ?? '').trim();

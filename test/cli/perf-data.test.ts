@@ -4,7 +4,7 @@
 // callchains named here as perf script names them (DWARF ones handed to perf
 // script with a note), and the old path still there for comparison.
 import t from 'tap';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +121,14 @@ t.test('a recording with DWARF callchains goes through perf script, said once', 
   t.notOk('captured on' in JSON.parse(head!).meta, 'no file time: a stream has none');
   t.ok('captured on' in JSON.parse(pathHead!).meta, 'by its path, the file time');
   t.ok(rest.join('\n') === pathRest.join('\n'), 'the same records as by its path');
+  // Another user's: perf refuses it (its -f is not passed), and the message says what to do.
+  const theirs = join(tmp, 'dwarf-theirs.data');
+  copyFileSync(data, theirs);
+  chownSync(theirs, 65534, 65534);
+  const refused = await runBin('perf-parse', [theirs]);
+  t.equal(refused.exitCode, 1, 'exit 1');
+  t.match(String(refused.stderr), /not owned by current user or root/, "perf's reason");
+  t.match(String(refused.stderr), /perf reads only a recording of yours or root's: if you trust this one, read a copy of your own \(cp .*dwarf-theirs\.data mine\.data\)/, 'and what to do');
   // On stdin perf script cannot read it: the kernel frames are named here, and the rest is said to be missing.
   const piped = join(tmp, 'dwarf-pipe.data');
   const prec = await execa('sh', ['-c', 'perf record -q --call-graph dwarf,4096 -k CLOCK_MONOTONIC -o - -e sched:sched_switch -- sleep 0.05 > "$1"', 'sh', piped], { reject: false });
