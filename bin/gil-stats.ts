@@ -41,6 +41,7 @@ export async function main(args: string[]): Promise<void> {
       ['$0 perf.data --format folded > blame.folded', 'holders\' stacks weighted by the wait they caused (speedscope, flamegraph.pl)'],
     ],
     args,
+    ['label'],
   )
     .option('format', {
       alias: 'f',

@@ -6,7 +6,7 @@ import { readFileSync, promises as fsp, type Stats } from 'node:fs';
 import { cli, runWhenMain, outputOption, run, Reporter, version } from '../lib/cli.js';
 import { DataError, UsageError } from '../lib/errors.js';
 import { consume, readFileBytes } from '../lib/file-bytes.js';
-import { Output, describeIoError, openInput } from '../lib/io.js';
+import { Output, describeIoError, openInput, stdinOnce } from '../lib/io.js';
 import { consumeFiles } from '../lib/scan-workers.js';
 import { Interrupt } from '../lib/signals.js';
 import { Spool } from '../lib/spool.js';
@@ -25,7 +25,7 @@ export async function main(args: string[]): Promise<void> {
     ['$0 --align run1.json run2.json -o cmp.json.gz', 'compare two runs from a common start (like --align_combine)'],
     ['$0 gil.json vt.json --shift gil.json=-1500', 'gil.json\'s clock runs 1.5 ms ahead'],
     ['$0 gil.json vt.json --map-pid gil.json:81234=7 --map-tid gil.json:81234=7', 'host ids in perf, container ids in VizTracer'],
-  ], args)
+  ], args, ['shift', 'map-pid', 'map-tid'])
     .parserConfiguration({ 'boolean-negation': false })
     .option('output', outputOption)
     .option('align', { type: 'boolean', default: false, describe: "shift each input to start at 0: at its viztracer_metadata.sync_marker, else its earliest ts (VizTracer's --align_combine)" })
@@ -43,7 +43,7 @@ export async function main(args: string[]): Promise<void> {
   await run(prog, async () => {
     const files = argv._.map(String);
     if (files.length === 0) throw new UsageError("no input files (try 'merge-trace --help')");
-    if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
+    stdinOnce(files);
     const reporter = new Reporter(prog);
     const opts: MergeOptions = {
       align: argv.align,

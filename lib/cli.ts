@@ -145,7 +145,7 @@ export function runWhenMain(moduleUrl: string, main: Main): void {
  * The yargs skeleton every command starts from: its usage line, examples,
  * -o, --strict, --help, --version, shell completion, and exit 2 on a usage error.
  */
-export function cli(prog: string, usage: string, examples: Array<[string, string]>, args: string[]): Argv {
+export function cli(prog: string, usage: string, examples: Array<[string, string]>, args: string[], repeatable: readonly string[] = []): Argv {
   running = prog;
   let y = yargs(args)
     .scriptName(prog)
@@ -162,15 +162,52 @@ export function cli(prog: string, usage: string, examples: Array<[string, string
     .wrap(process.stdout.isTTY ? Math.min(100, process.stdout.columns) : null)
     .fail((msg, err) => {
       // yargs reports its own parse errors (`-i` without a value) as a YError:
-      // those are usage errors, not bugs, and get no stack trace.
+      // those are usage errors, not bugs, and get no stack trace. A check's
+      // refusal comes as its text.
+      if (typeof err === 'string') [msg, err] = [err, undefined as unknown as Error];
+      if (err instanceof UsageError) [msg, err] = [err.message, undefined as unknown as Error];
       if (err && err.name !== 'YError') throw err;
       if (err && !msg) msg = err.message;
       process.stderr.write(`${prog}: ${forTerminalLines(msg)}\nTry '${prog} --help'.\n`);
       process.exit(EXIT_USAGE);
     });
   for (const [cmd, what] of examples) y = y.example(cmd, what);
+  // An option given twice arrives as an array, which no code of a one-value
+  // option expects ("output.replace is not a function"): a usage error,
+  // unless the option is one that repeats (an array option, or `repeatable`:
+  // --label, --shift, parsed from their list by their coerce).
+  const self = y;
+  y = y.check((argv) => {
+    // getOptions is yargs' own (v17), not in its types.
+    const opts = (self as unknown as { getOptions(): { array: string[]; alias: Record<string, string[]> } }).getOptions();
+    const repeats = new Set<string>();
+    for (const k of [...opts.array, ...repeatable]) for (const name of [k, ...(opts.alias[k] ?? [])]) repeats.add(name).add(camel(name));
+    const twice = Object.keys(argv).filter((k) => k !== '_' && k !== '--' && Array.isArray(argv[k]) && !repeats.has(k));
+    if (twice.length === 0) return true;
+    // The option's own name, not its alias or camelCase copy.
+    const name = twice.filter((k) => k.length > 1 && k === k.toLowerCase()).sort((a, b) => b.length - a.length)[0] ?? twice[0]!;
+    return twiceMessage(name);
+  });
+  // An option's coerce runs before that check, and would read the array as
+  // its text ("text.split is not a function"): the same refusal, from there.
+  const option = y.option.bind(y) as (key: string, o?: Record<string, unknown>) => Argv;
+  (y as unknown as { option: typeof option }).option = (key, o) => {
+    const coerce = o?.coerce as ((v: unknown) => unknown) | undefined;
+    if (coerce === undefined || o!.array === true || repeatable.includes(key)) return option(key, o);
+    return option(key, {
+      ...o,
+      coerce: (v: unknown) => {
+        if (Array.isArray(v)) throw new UsageError(twiceMessage(key));
+        return coerce(v);
+      },
+    });
+  };
   return y;
 }
+
+const twiceMessage = (name: string): string => `${name.length > 1 ? '--' : '-'}${name} was given more than once: give it once`;
+
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 export const outputOption = {
   alias: 'o',

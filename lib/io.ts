@@ -105,6 +105,14 @@ export function inputHead(path: string, n = 16): Buffer {
   }
 }
 
+/**
+ * Stdin can be read once: a second `-` would wait on a stream that has
+ * ended, and the command would stop there, its output cut and its exit 0.
+ */
+export function stdinOnce(names: readonly string[]): void {
+  if (names.filter((n) => n === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
+}
+
 /** Opens `-` (stdin) or a path; a missing file or a directory is a usage error. */
 export async function openInput(path: string): Promise<Input> {
   if (path === '-') return { name: 'stdin', stream: sniffGzip(process.stdin), isPipe: true };
@@ -274,6 +282,8 @@ export class Output {
       this.tmp = undefined;
       this.file = undefined;
     } else {
+      if (path === '') throw new UsageError('-o wants a file name');
+      if (isDirectory(path)) throw new UsageError(`-o ${path}: is a directory (-o wants a file)`);
       // A device or FIFO (-o /dev/null, a named pipe) is written in place:
       // renaming a temp file over it would replace the device itself.
       this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -285,9 +295,11 @@ export class Output {
       } else {
         this.stream = this.file;
       }
-      this.file.on('error', (e) => {
+      this.file.on('error', (e: NodeJS.ErrnoException) => {
         // A write cut off by discard() (Ctrl-C, a failed stage) is not a write error.
         if (this.discarded) return;
+        // -o /dev/stdout or a FIFO whose reader went (`| head`): a normal end, as on stdout.
+        if (e.code === 'EPIPE' && this.tmp === undefined) process.exit(EXIT_OK);
         this.broken = true;
         this.reporter.say(`${path}: cannot write: ${describeIoError(e)}`);
         this.discard();
@@ -336,6 +348,14 @@ export class Output {
     } catch {
       /* nothing to remove */
     }
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

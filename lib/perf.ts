@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
 import { DataError, UsageError } from './errors.js';
-import { type Input, describeIoError, fileInput, inputHead, openInput, peekStream } from './io.js';
+import { type Input, describeIoError, fileInput, inputHead, openInput, peekStream, stdinOnce } from './io.js';
 import { magicOrder } from './perf-data/bytes.js';
 import { PerfDataFileError, openPerfDataFile } from './perf-data/file.js';
 import type { Interrupt } from './signals.js';
@@ -58,6 +58,7 @@ export const PERF_SCRIPT_ENV = 'GILPIPE_PERF_SCRIPT';
  * here, or by `perf script` when it must be), anything else as it is.
  */
 export async function openRecordingsOrText(names: string[], reporter: Reporter): Promise<Input[]> {
+  stdinOnce(names);
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
     const file = name !== '-' && existsSync(name) && statSync(name).isFile();

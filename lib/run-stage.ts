@@ -9,7 +9,7 @@ import type { Transform } from 'node:stream';
 import through2 from 'through2';
 import type { Filter } from './filter.js';
 import type { BadInput } from './cli.js';
-import { type Input, type Output, ReadError, openInput } from './io.js';
+import { type Input, type Output, ReadError, openInput, stdinOnce } from './io.js';
 import type { FileRegion } from './perf-data/file.js';
 import type { TextSink } from './ndjson.js';
 import { GRACE_MS, type Interrupt } from './signals.js';
@@ -36,6 +36,7 @@ async function write(o: { out: Output; sink: TextSink }, bufs: readonly Buffer[]
 
 /** Opens every name first, so a typo in the last one fails before any output. No names: stdin. */
 export async function openInputs(names: string[]): Promise<Input[]> {
+  stdinOnce(names);
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) inputs.push(await openInput(name));
   return inputs;
