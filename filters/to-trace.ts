@@ -25,6 +25,7 @@
 //   Times stay absolute µs (CLOCK_MONOTONIC, as VizTracer's), so merge-trace
 //   lines the traces up; the viewers draw them from the first event as zero.
 import type { Context, Emit, Filter } from '../lib/filter.js';
+import { DataError } from '../lib/errors.js';
 import { usText } from '../lib/trace-time.js';
 import type { AnyRecord, Capture, Diagnostic, GilSource, Handoff, ProcessInfo, Span, ThreadInfo } from './records.js';
 import { GilCounters } from './to-trace/counters.js';
@@ -138,12 +139,14 @@ export class ToTrace implements Filter<AnyRecord> {
   private readonly order: ProcessOrder;
   private folded: Folded | undefined;
   private flowId = 0;
+  /** The captures ended so far, by id: where each was read. */
+  private readonly captureIds = new Map<string, string>();
   private ended = false;
   private closed = false;
 
   constructor(
     private readonly emit: Emit<string>,
-    _ctx: Context,
+    private readonly ctx: Context,
     private readonly opts: ToTraceOptions = DEFAULTS,
   ) {
     this.text = new TraceText(opts.format, opts.version);
@@ -392,6 +395,14 @@ export class ToTrace implements Filter<AnyRecord> {
   }
 
   private capture(rec: Capture): void {
+    if (rec.id !== undefined) {
+      // The same recording given twice would draw every span twice (gil-stats refuses it alike).
+      const seen = this.captureIds.get(rec.id);
+      if (seen !== undefined) {
+        throw new DataError(`${this.ctx.where.file}:${this.ctx.where.line}: the same capture as in ${seen} (capture id ${rec.id}): give each capture once`);
+      }
+      this.captureIds.set(rec.id, this.ctx.where.file);
+    }
     this.counts.gilSource = rec.gil_source;
     if (rec.gil_source === 'none' && this.opts.diagnostics && rec.first_ts !== null && rec.first_ts >= 0) {
       this.instant(undefined, undefined, rec.first_ts, 'no GIL events', 'no take_gil/drop_gil probe events in the recording: only scheduler states are drawn, nothing here says who held the GIL', 'g');

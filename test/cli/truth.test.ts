@@ -2,7 +2,7 @@
 // counts made independently from the raw probe lines, and against the
 // invariants (a thread is in one state of a family at a time, within its life).
 import t from 'tap';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -202,7 +202,7 @@ t.test('records perf record wrote twice count once: the lost events too, and the
   t.match(r.stderr, new RegExp(`perf-parse: .*copied.perf.txt.gz: perf lost ${lostOnce + lostRepeated} events while recording`), 'the reader counts every LOST record it read');
 });
 
-t.test('the same capture twice is refused by gil-stats and by --merge, under any name', async (t) => {
+t.test('the same capture twice is refused by gil-stats, to-trace and --merge, under any name', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'truth-capture-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const states = (await execa('node', [bin('gil-state'), fx + 'gil_hog.perf.txt.gz'], { stripFinalNewline: false })).stdout as string;
@@ -212,6 +212,12 @@ t.test('the same capture twice is refused by gil-stats and by --merge, under any
   t.equal(twice.exitCode, 1);
   t.match(twice.stderr, /copy\.ndjson:\d+: the same capture as in .*a\.ndjson \(capture id [0-9a-f]{16}\): give each capture once/);
   t.equal(twice.stdout, '', 'no summary that would count it twice');
+  // to-trace would draw every span twice: refused alike, and -o writes nothing.
+  const trace = join(dir, 'twice.json');
+  const drawn = await execa('node', [bin('to-trace'), join(dir, 'a.ndjson'), join(dir, 'copy.ndjson'), '-o', trace], { reject: false });
+  t.equal(drawn.exitCode, 1, 'to-trace: exit 1');
+  t.match(drawn.stderr, /to-trace: .*copy\.ndjson:\d+: the same capture as in .*a\.ndjson \(capture id [0-9a-f]{16}\): give each capture once/);
+  t.notOk(existsSync(trace), 'no trace that would draw it twice');
   const summary = join(dir, 'a.json');
   await execa('node', [bin('gil-stats'), join(dir, 'a.ndjson'), '-o', summary]);
   const merged = await execa('node', [bin('gil-stats'), '--merge', summary, summary], { reject: false });
