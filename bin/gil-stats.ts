@@ -2,7 +2,7 @@
 // gil-stats: gil-state records in, a summary of who held and who waited out.
 import { extname } from 'node:path';
 import { cli, runWhenMain, outputOption, strictOption, run, Reporter, BadInput, parseDuration } from '../lib/cli.js';
-import { DataError, UsageError } from '../lib/errors.js';
+import { BrokenInputError, DataError, UsageError } from '../lib/errors.js';
 import { Output, readWhole } from '../lib/io.js';
 import { TextSink } from '../lib/ndjson.js';
 import { openRecordingsOrText } from '../lib/perf.js';
@@ -112,13 +112,23 @@ export async function main(args: string[]): Promise<void> {
     try {
       // Refused before any input is read: a format --by cannot write.
       if (argv.by !== undefined && ROLLUP_FORMATTERS[format] === undefined) throw new UsageError(`--by writes table, json, ndjson, csv or markdown, not ${format}`);
-      const summary = argv.merge ? await mergeFiles(files, opts.intervalNs, format) : await summarise(files, opts, argv.strict, reporter, out, interrupt);
-      // Cut short by a signal: the summary of what was read, and it says so.
-      if (interrupt.requested) summary.partial = true;
+      let broken: BrokenInputError | undefined;
+      const summary = argv.merge
+        ? await mergeFiles(files, opts.intervalNs, format)
+        : await summarise(files, opts, argv.strict, reporter, out, interrupt).catch((e: unknown) => {
+            // A truncated or corrupt input: the summary of what was read, marked partial, then exit 1.
+            if (!(e instanceof BrokenInputError) || (e as { summary?: GilStatsJSON }).summary === undefined) throw e;
+            broken = e;
+            return (e as { summary?: GilStatsJSON }).summary!;
+          });
+      // Cut short by a signal or a broken input: the summary of what was read, and it says so.
+      if (interrupt.requested || broken !== undefined) summary.partial = true;
       for (const note of notes(summary, format)) reporter.say(note);
       if (argv.by !== undefined) {
         await out.write(ROLLUP_FORMATTERS[format]!(rollup(summary, argv.by)));
       } else await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight, wide: argv.wide }));
+      // On stdout the partial summary stays; an -o file goes, as with any failed run.
+      if (broken !== undefined) throw broken;
     } catch (e) {
       out.discard();
       throw e;
@@ -155,6 +165,10 @@ async function summarise(
   try {
     // Nothing goes out until the end: the sink stays empty.
     await pump(await openRecordingsOrText(files, reporter), chain, { out, sink: new TextSink(), bad, interrupt });
+  } catch (e) {
+    // The chain was ended before a broken input's error: its summary goes with the error.
+    if (e instanceof BrokenInputError && summary !== undefined) Object.assign(e, { summary });
+    throw e;
   } finally {
     bad.summarise();
   }

@@ -14,3 +14,5 @@ export const EXIT_TERMINATED = 143;
 export class UsageError extends Error {}
 /** Input that cannot be used: exit 1, message without a stack trace. */
 export class DataError extends Error {}
+/** An input that broke off (truncated, corrupt) after the records before the break went through: exit 1. */
+export class BrokenInputError extends DataError {}

@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, Readable, type Writable } from 'node:stream';
-import { DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
+import { BrokenInputError, DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
 import { commandName } from './cli.js';
 import { forTerminalLines } from './escape.js';
 import type { FileRegion } from './perf-data/file.js';
@@ -63,8 +63,8 @@ export function describeIoError(e: Error): string {
   }
 }
 
-/** A read failed part way: exit 1, naming the input. */
-export class ReadError extends DataError {
+/** A read failed part way (a read error, gzip cut short): what came before it went through, then exit 1, naming the input. */
+export class ReadError extends BrokenInputError {
   constructor(
     readonly file: string,
     override readonly cause: Error,

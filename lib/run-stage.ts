@@ -13,7 +13,7 @@ import { type Input, type Output, ReadError, openInput, stdinOnce } from './io.j
 import type { FileRegion } from './perf-data/file.js';
 import type { TextSink } from './ndjson.js';
 import { GRACE_MS, type Interrupt } from './signals.js';
-import { DataError } from './errors.js';
+import { BrokenInputError, DataError } from './errors.js';
 
 export interface StageIO {
   out: Output;
@@ -114,14 +114,20 @@ async function finish(head: Filter<Buffer>, io: StageIO): Promise<void> {
 async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise<void> {
   io.bad.where.file = input.name;
   io.bad.where.line = 0;
-  if (input.file !== undefined) await pumpFile(input.name, input.file, head, io, input.region);
-  else await pumpStream(input, head, io);
+  try {
+    if (input.file !== undefined) await pumpFile(input.name, input.file, head, io, input.region);
+    else await pumpStream(input, head, io);
+  } catch (e) {
+    // A read error (a gzip cut short): as for a broken input, the chain is flushed, then the run fails.
+    if (e instanceof ReadError && !io.interrupt.requested) await finish(head, io);
+    throw e;
+  }
   const broken = io.bad.brokenInput;
   // Ctrl-C cuts a file anywhere, mid-record too: that is the interrupt's partial output, not a broken input.
   if (broken !== undefined && !io.interrupt.requested) {
     // Whatever later inputs hold, this one's records are all there is: the chain is flushed, then the run fails.
     await finish(head, io);
-    throw new DataError(broken);
+    throw new BrokenInputError(broken);
   }
   await input.done?.();
 }

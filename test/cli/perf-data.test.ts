@@ -4,8 +4,8 @@
 // callchains named here as perf script names them (DWARF ones handed to perf
 // script with a note), and the old path still there for comparison.
 import t from 'tap';
-import { chownSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,9 +60,18 @@ t.test('a cut perf.data: the records before the cut, the byte it broke at, exit 
     const out = String(r.stdout);
     t.ok(out.split('\n').length > 1000, `${name}: ${out.split('\n').length - 1} records kept`);
     t.same(schemaErrors(out), [], 'whole, valid records');
-    const s = await runBin('gil-stats', [cut]);
+    const s = await runBin('gil-stats', [cut, '--format', 'json']);
     t.equal(s.exitCode, 1, `${name}: gil-stats exits 1 too`);
     t.match(String(s.stderr), /truncated at byte \d+/);
+    // And on stdout the summary of what was read, marked partial: the one the kept records give.
+    const partial = JSON.parse(String(s.stdout).replaceAll(JSON.stringify(cut), '"stdin"'));
+    const kept = JSON.parse(String((await runBin('gil-stats', ['--format', 'json'], { input: out })).stdout));
+    t.equal(partial.partial, true, `${name}: the summary says it is partial`);
+    t.ok(partial.threads.length > 0, `${name}: ${partial.threads.length} threads`);
+    t.same([partial.threads, partial.processes], [kept.threads, kept.processes], `${name}: the figures of the records perf-parse kept`);
+    const o = join(tmp, `${name}-cut.json`);
+    t.equal((await runBin('gil-stats', [cut, '-o', o])).exitCode, 1);
+    t.notOk(existsSync(o), `${name}: -o FILE: not written, as for any failed run`);
     // On stdout (which a failed run cannot take back) the trace of what was read is whole, its end included.
     const tr = await runBin('to-trace', [cut]);
     t.equal(tr.exitCode, 1, `${name}: to-trace exits 1 too`);
@@ -212,4 +221,24 @@ t.test('a gzipped file-mode perf.data is read through a temporary copy, removed 
   t.match(String(r.stderr), /cut\.perf\.data\.gz: truncated at byte \d+ \(in a [A-Z_]+ record\)/);
   t.ok(String(r.stdout).split('\n').length > 1000, 'records kept');
   t.same(readdirSync(scratch), [], 'no temporary copy left');
+});
+
+t.test('perf script text in a gzip cut short: what unzips goes through every stage, then exit 1', async (t) => {
+  const whole = gunzipSync(readFileSync(join(fileURLToPath(new URL('../fixtures/', import.meta.url)), 'gil_hog.perf.txt.gz')));
+  const cut = join(tmp, 'cut-text.txt.gz');
+  const gz = gzipSync(whole);
+  writeFileSync(cut, gz.subarray(0, Math.floor(gz.length / 2)));
+  const records = await runBin('perf-parse', [cut]);
+  t.equal(records.exitCode, 1);
+  t.match(String(records.stderr), /cut-text\.txt\.gz: not valid gzip data/);
+  const s = await runBin('gil-stats', [cut, '--format', 'json']);
+  t.equal(s.exitCode, 1, 'gil-stats: exit 1');
+  t.match(String(s.stderr), /cut-text\.txt\.gz: not valid gzip data/);
+  const partial = JSON.parse(String(s.stdout).replaceAll(JSON.stringify(cut), '"stdin"'));
+  const kept = JSON.parse(String((await runBin('gil-stats', ['--format', 'json'], { input: String(records.stdout) })).stdout));
+  t.equal(partial.partial, true, 'the summary of what unzipped, marked partial');
+  t.same([partial.threads, partial.processes], [kept.threads, kept.processes], 'the figures of the records perf-parse kept');
+  const tr = await runBin('to-trace', [cut]);
+  t.equal(tr.exitCode, 1, 'to-trace: exit 1');
+  t.same(validateTrace(String(tr.stdout)), [], `and its trace on stdout is whole and valid (${String(tr.stdout).length} bytes)`);
 });
