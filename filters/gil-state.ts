@@ -358,7 +358,8 @@ export class GilState implements Filter<AnyRecord> {
     if (this.gilSource === 'none' && this.gil.otherProbes.size > 0) {
       notes.push(
         `NO GIL EVENTS in the input: no probe matched take_gil or drop_gil. The probes it has: ${[...this.gil.otherProbes].join(', ')}. ` +
-          'If those are the GIL functions under other names, say which: --take-gil REGEX --drop-gil REGEX (matched against the name after the group, return suffix removed).',
+          // gil-stats and to-trace run gil-state without its options: the advice names the command that takes them.
+          'If those are the GIL functions under other names, say which to gil-state: gil-state --take-gil REGEX --drop-gil REGEX (matched against the name after the group, return suffix removed), and give its output to the next stage.',
       );
     } else if (this.gilSource === 'none') {
       notes.push(

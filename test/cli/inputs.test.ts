@@ -107,6 +107,18 @@ t.test('no GIL probe matched: gil-state names the probes it saw and the options 
   t.match(r.stderr, /--take-gil REGEX --drop-gil REGEX/);
 });
 
+t.test('no GIL probe matched, in gil-stats: the advice names gil-state, whose options they are, and following it works', async (t) => {
+  // The probes under other names, as a user's own perf probe -a NAME=take_gil makes them.
+  const renamed = join(tmp, 'renamed.perf.txt');
+  const text0 = String((await execa('sh', ['-c', 'gzip -dc "$1" | sed "s/take_gil/grab_lock/g; s/drop_gil/free_lock/g"', 'sh', fx + 'gil_hog.perf.txt.gz'])).stdout);
+  writeFileSync(renamed, text0 + '\n');
+  const r = await runBin('gil-stats', [renamed, '--format', 'json']);
+  t.match(r.stderr, /say which to gil-state: gil-state --take-gil REGEX --drop-gil REGEX/);
+  t.equal(JSON.parse(String(r.stdout)).gil_data, false, 'no GIL data without them');
+  const advised = await execa('sh', ['-c', `node ${bin('gil-state')} --take-gil '^grab_lock$' --drop-gil '^free_lock$' "$1" | node ${bin('gil-stats')} --format json`, 'sh', renamed]);
+  t.equal(JSON.parse(String(advised.stdout)).gil_data, true, 'gil-state with them, into gil-stats: the GIL is back');
+});
+
 t.test('microsecond times are warned about once', async (t) => {
   const r = await runBin('perf-parse', [fx + 'two_cpu.default.perf.txt.gz']);
   const lines = String(r.stderr).split('\n').filter((l) => /microsecond times/.test(l));
