@@ -123,7 +123,7 @@ export async function main(args: string[]): Promise<void> {
           });
       // Cut short by a signal or a broken input: the summary of what was read, and it says so.
       if (interrupt.requested || broken !== undefined) summary.partial = true;
-      for (const note of notes(summary, format)) reporter.say(note);
+      for (const note of notes(summary, format, argv.per4m)) reporter.say(note);
       if (argv.by !== undefined) {
         await out.write(ROLLUP_FORMATTERS[format]!(rollup(summary, argv.by)));
       } else await out.write(FORMATTERS[format](summary, { per4m: argv.per4m, top: opts.top, table, weight: argv.weight, wide: argv.wide }));

@@ -104,9 +104,9 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       no_holder_wait_ns: held && procWhole.get(procKey(t)) !== false ? Math.max(0, t.wait_ns - (blamedOf.get(rowKey(t)) ?? 0)) : null,
       per4m: {
         total_us: p4.total_ns / 1000,
-        no_gil_pct: held ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,
-        has_gil_pct: held ? pct(p4.hold_ns, p4.total_ns) : null,
-        wait_pct: gil ? pct(p4.wait_ns, p4.total_ns) : null,
+        no_gil_pct: held && p4fits(p4) ? pct(Math.max(0, p4.total_ns - p4.hold_ns - p4.wait_ns), p4.total_ns) : null,
+        has_gil_pct: held && p4fits(p4) ? pct(p4.hold_ns, p4.total_ns) : null,
+        wait_pct: gil && p4fits(p4) ? pct(p4.wait_ns, p4.total_ns) : null,
       },
     };
   }
@@ -139,4 +139,14 @@ function byOrigin(a: { origin?: string }, b: { origin?: string }): number {
   const x = a.origin ?? '';
   const y = b.origin ?? '';
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * per4m's total is the span of the thread's own events, not its life, and its
+ * hold runs from take_gil's return to drop_gil's: on events out of order the
+ * hold and the wait can outgrow that total. Its percentages are then left
+ * out (null), never printed above 100.
+ */
+export function p4fits(p4: { total_ns: number; hold_ns: number; wait_ns: number }): boolean {
+  return p4.total_ns > 0 && p4.hold_ns + p4.wait_ns <= p4.total_ns;
 }

@@ -35,6 +35,7 @@ import { foldedText, type Weight } from './folded.js';
 import { originTitle } from './labels.js';
 import { formatOpenMetrics } from './openmetrics.js';
 import { verdict } from './verdict.js';
+import { p4fits } from './derive.js';
 
 export { fmtDur, fmtPct, fmtTs, threadLabel } from './columns.js';
 
@@ -70,12 +71,16 @@ export const FORMATTERS: Readonly<Record<Format, (s: GilStatsJSON, o: FormatOpti
 };
 
 /** What to say on stderr about a summary written as `format`. */
-export function notes(s: GilStatsJSON, format: Format): string[] {
+export function notes(s: GilStatsJSON, format: Format, per4m = false): string[] {
   const out: string[] = [];
   // The table says it itself; machine-readable output would bury it.
   if (!s.gil_data && format !== 'table' && format !== 'markdown') out.push(noGilMessage(s));
   for (const p of s.processes) {
     if (p.lookback_lost_ns > 0) out.push(`process ${p.pid}: some spans reached back past the lookback buffer; their overlaps are counted as lookback_lost_ns`);
+  }
+  const unfit = s.threads.filter((t) => t.derived?.gil === true && !p4fits(t.per4m)).length;
+  if (unfit > 0 && per4m) {
+    out.push(`--per4m: ${unfit} thread${unfit === 1 ? "'s" : "s'"} GIL time outgrew the span of ${unfit === 1 ? 'its' : 'their'} own events (events out of order?): per4m's percentages left out for ${unfit === 1 ? 'it' : 'them'}`);
   }
   return out;
 }

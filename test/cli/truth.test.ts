@@ -113,6 +113,8 @@ function impossible(s: GilStatsJSON): string[] {
     for (const [k, v] of Object.entries(d)) if (k.endsWith('_pct')) within(`thread ${t.tid} ${k}`, v as number | null);
     within(`thread ${t.tid} scheduler states`, (d.running_pct ?? 0) + (d.runnable_pct ?? 0) + (d.sleeping_pct ?? 0) + (d.blocked_pct ?? 0));
     within(`thread ${t.tid} GIL states`, (d.no_gil_pct ?? 0) + (d.has_gil_pct ?? 0) + (d.handoff_pct ?? 0) + (d.wait_pct ?? 0));
+    for (const [k, v] of Object.entries(d.per4m)) if (k.endsWith('_pct')) within(`thread ${t.tid} per4m ${k}`, v as number | null);
+    within(`thread ${t.tid} per4m states`, (d.per4m.no_gil_pct ?? 0) + (d.per4m.has_gil_pct ?? 0) + (d.per4m.wait_pct ?? 0));
   }
   for (const p of s.processes) {
     const d = p.derived!;
@@ -150,6 +152,33 @@ t.test('every capture: spans never overlap within a thread, and no figure is imp
     t.same(overlaps(records).slice(0, 3), [], `${name}: spans`);
     t.same(impossible(summarise(records)).slice(0, 3), [], `${name}: figures`);
   }
+});
+
+t.test('events in a shuffled order: every figure still possible, per4m\'s too (they are left out, and said)', async (t) => {
+  // A seeded shuffle (mulberry32) of perf-parse's records after the header.
+  let seed = 2;
+  const rand = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'truth-shuffle-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const lines = String((await execa('node', [bin('perf-parse'), fx + 'gil_hog.perf.txt.gz'])).stdout).split('\n');
+  const rest = lines.slice(1);
+  for (let i = rest.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [rest[i], rest[j]] = [rest[j]!, rest[i]!];
+  }
+  const shuffled = join(dir, 'shuffled.ndjson');
+  writeFileSync(shuffled, [lines[0], ...rest].join('\n') + '\n');
+  const r = await execa('node', [bin('gil-stats'), shuffled, '--format', 'json', '--per4m'], { reject: false });
+  const s = JSON.parse(String(r.stdout)) as GilStatsJSON;
+  t.same(impossible(s), [], 'no percentage outside [0, 100]');
+  const left = s.threads.filter((x) => x.derived!.gil && x.derived!.per4m.has_gil_pct === null).length;
+  t.ok(left > 0, `per4m's figures left out for ${left} thread(s) whose GIL time outgrew their events' span`);
+  t.match(r.stderr, /--per4m: \d+ threads?'? GIL time outgrew the span of (its|their) own events/, 'and said');
 });
 
 t.test('two processes without pids: the process figures are withheld with the reason, the threads figures stand', async (t) => {
