@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // perf-parse: `perf script` text (or a perf.data file) in, NDJSON records out.
 import { cli, runWhenMain, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
-import { DataError } from '../lib/errors.js';
+import { DataError, UsageError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
 import { openRecordingsOrText, recordingInput } from '../lib/perf.js';
@@ -39,7 +39,7 @@ export async function main(args: string[]): Promise<void> {
     const readers = new Readers(bad);
     const chain = new FirstLine(recordsFrom(prog, bad, readers), { write: encode, end: () => undefined });
     try {
-      if (argv.input !== undefined && files.length > 0) throw new DataError('give either -i perf.data or text files, not both');
+      if (argv.input !== undefined && files.length > 0) throw new UsageError('give either -i perf.data or text files, not both');
       // `-i -` is stdin, read as any stdin is (a file-mode recording through a copy).
       const recording = argv.input === '-' ? undefined : argv.input;
       const inputs = recording !== undefined ? [await recordingInput(recording, reporter)] : await openRecordingsOrText(argv.input === '-' ? ['-'] : files, reporter);
@@ -49,6 +49,8 @@ export async function main(args: string[]): Promise<void> {
       } finally {
         stop();
       }
+      // `-i -` says a recording comes: an empty stdin is not one (-i FILE of an empty file says so too).
+      if (argv.input === '-' && readers.read() === 0 && !io.interrupt.requested) throw new DataError('stdin: empty: no perf.data header');
     } catch (e) {
       io.out.discard();
       throw e;

@@ -75,3 +75,11 @@ t.test('-o /dev/stdout into a pipe that closes: exit 0 and no message, as on std
     t.equal(String(r.stderr), '', `${cmd}: no message`);
   }
 });
+
+t.test('perf-parse -i: an empty stdin is no recording (as an empty file is not); -i with text files is a usage error', async (t) => {
+  const empty = await runBin('perf-parse', ['-i', '-'], { input: '' });
+  t.equal(empty.exitCode, 1, 'exit 1');
+  t.match(String(empty.stderr), /perf-parse: stdin: empty: no perf\.data header/);
+  const both = await runBin('perf-parse', ['-i', 'x.data', 'a.txt']);
+  usage(t, both, /give either -i perf\.data or text files, not both/);
+});
