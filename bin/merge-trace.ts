@@ -72,9 +72,12 @@ export async function main(args: string[]): Promise<void> {
     // finish: stop at once there too.
     const interrupt = new Interrupt();
     let writingFile = false;
+    const toFile = argv.output !== undefined && argv.output !== '-';
+    const stopped = (): string => `${interrupt.exitCode === 130 ? 'interrupted' : 'terminated'}: the merge did not finish${toFile ? `: ${argv.output} is not written` : ''}`;
     interrupt.onRequest(() => {
       if (writingFile) return;
       removeSpools();
+      reporter.say(stopped());
       process.exit(interrupt.exitCode);
     });
     try {
@@ -123,7 +126,10 @@ export async function main(args: string[]): Promise<void> {
         await writeMerged(plan, sink, reopen);
       } catch (e) {
         out.discard();
-        if (e instanceof Interrupted) return interrupt.exitCode;
+        if (e instanceof Interrupted) {
+          reporter.say(stopped());
+          return interrupt.exitCode;
+        }
         throw e;
       }
       await out.commit();

@@ -20,6 +20,7 @@ function families(text: string): Set<Family> {
     if (f !== 'gil' && f !== 'sched') throw new UsageError(`--families: '${f}' is not a family (gil, sched)`);
     set.add(f);
   }
+  if (set.size === 0) throw new UsageError("--families wants gil, sched or gil,sched: with none, no thread state would be drawn");
   return set;
 }
 

@@ -83,3 +83,7 @@ t.test('perf-parse -i: an empty stdin is no recording (as an empty file is not);
   const both = await runBin('perf-parse', ['-i', 'x.data', 'a.txt']);
   usage(t, both, /give either -i perf\.data or text files, not both/);
 });
+
+t.test("to-trace --families '': a usage error, not a trace without states", async (t) => {
+  usage(t, await runBin('to-trace', [capture, '--families', '']), /--families wants gil, sched or gil,sched/);
+});

@@ -338,5 +338,6 @@ t.test('Ctrl-C while writing: exit 130, no half-written file', async (t) => {
   child.kill('SIGINT');
   const r = await child;
   t.equal(r.exitCode, 130, 'exit 130');
+  t.match(String(r.stderr), /merge-trace: interrupted: the merge did not finish: .* is not written/, 'and says so');
   t.strictSame(readdirSync(dir), [], 'neither the output nor its temporary file is left');
 });
