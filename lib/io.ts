@@ -301,7 +301,9 @@ export class Output {
         // -o /dev/stdout or a FIFO whose reader went (`| head`): a normal end, as on stdout.
         if (e.code === 'EPIPE' && this.tmp === undefined) process.exit(EXIT_OK);
         this.broken = true;
-        this.reporter.say(`${path}: cannot write: ${describeIoError(e)}`);
+        // About the output, not an input: said without the input's name in front.
+        const why = e.code === 'ENOENT' && !isDirectory(dirname(path)) ? `its folder ${dirname(path)} does not exist` : describeIoError(e);
+        process.stderr.write(`${commandName()}: ${forTerminalLines(`${path}: cannot write: ${why}`)}\n`);
         this.discard();
         process.exit(EXIT_DATA);
       });

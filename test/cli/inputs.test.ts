@@ -192,7 +192,7 @@ t.test('a write that fails is exit 1, with the path and the reason; 2 stays for 
   for (const stage of ['perf-parse', 'gil-state', 'to-trace', 'gil-stats']) {
     const missing = await runBin(stage, [text, '-o', join(tmp, 'no-such-dir', 'out.json')]);
     t.equal(missing.exitCode, 1, `${stage}: a missing directory`);
-    t.match(missing.stderr, new RegExp(`${stage}: .*no-such-dir/out\\.json: cannot write: no such file`));
+    t.match(missing.stderr, new RegExp(`^${stage}: \\S*no-such-dir/out\\.json: cannot write: its folder \\S*no-such-dir does not exist`), 'the output and its missing folder, not the input, first');
     const full = await runBin(stage, [text, '-o', '/dev/full']);
     t.equal(full.exitCode, 1, `${stage}: a full disk`);
     t.match(full.stderr, /\/dev\/full: cannot write: no space left on the device/);
