@@ -75,3 +75,42 @@ export function forOpenMetrics(s: string): string {
 export function forFolded(s: string): string {
   return s.replace(UNSAFE, '?').replace(/;/g, '?');
 }
+
+/**
+ * The columns `s` takes on a terminal, for aligning tables: East Asian wide
+ * and fullwidth characters (CJK, Hangul, fullwidth forms, most emoji) take
+ * two, combining marks none, the rest one. wcwidth's ranges, not the whole
+ * Unicode table: a thread name is at most 15 bytes, and a column off by one
+ * for a rare script costs less than loading that table at every start.
+ */
+export function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x300) w += 1;
+    else if (COMBINING.test(ch)) continue;
+    else w += isWide(c) ? 2 : 1;
+  }
+  return w;
+}
+
+const COMBINING = /^[\p{Mn}\p{Me}\u200b-\u200f]$/u;
+
+function isWide(c: number): boolean {
+  return (
+    (c >= 0x1100 && c <= 0x115f) ||
+    (c >= 0x2e80 && c <= 0x303e) ||
+    (c >= 0x3041 && c <= 0x33ff) ||
+    (c >= 0x3400 && c <= 0x4dbf) ||
+    (c >= 0x4e00 && c <= 0x9fff) ||
+    (c >= 0xa000 && c <= 0xa4cf) ||
+    (c >= 0xac00 && c <= 0xd7a3) ||
+    (c >= 0xf900 && c <= 0xfaff) ||
+    (c >= 0xfe30 && c <= 0xfe4f) ||
+    (c >= 0xff00 && c <= 0xff60) ||
+    (c >= 0xffe0 && c <= 0xffe6) ||
+    (c >= 0x1f300 && c <= 0x1f64f) ||
+    (c >= 0x1f900 && c <= 0x1f9ff) ||
+    (c >= 0x20000 && c <= 0x3fffd)
+  );
+}

@@ -2,7 +2,7 @@
 // object (summary.ts) through the same columns (columns.ts): the table and
 // markdown round it for reading, CSV and NDJSON carry the numbers as they
 // are, JSON is the object itself.
-import { forCsv, forMarkdown, forTerminal } from '../../lib/escape.js';
+import { displayWidth, forCsv, forMarkdown, forTerminal } from '../../lib/escape.js';
 import {
   BLAME_COLUMNS,
   HOGS_CUTS,
@@ -260,8 +260,12 @@ function holderWas(s: GilStatsJSON, w: TopEntry): string | undefined {
 
 function drawTable(g: Grid): string[] {
   const { head, rows, left } = g;
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const cell = (c: string, i: number): string => (left.includes(i) ? c.padEnd(w[i]!) : c.padStart(w[i]!));
+  // Padded to the columns the text takes on the screen: a thread named in CJK takes two a character.
+  const w = head.map((h, i) => Math.max(displayWidth(h), ...rows.map((r) => displayWidth(r[i] ?? ''))));
+  const cell = (c: string, i: number): string => {
+    const pad = ' '.repeat(Math.max(0, w[i]! - displayWidth(c)));
+    return left.includes(i) ? c + pad : pad + c;
+  };
   const line = (r: string[]): string => r.map(cell).join('  ').trimEnd();
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)];
 }

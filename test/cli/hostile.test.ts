@@ -5,6 +5,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { displayWidth } from '../../lib/escape.js';
 import { runBin } from '../helpers/run.js';
 
 const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -72,3 +73,15 @@ function csvCells(line: string): string[] {
   }
   return cells;
 }
+
+t.test('the threads table stays aligned when names take two columns a character (CJK)', async (t) => {
+  const r = await runBin('gil-stats', [fx + 'comm_names.perf.txt.gz', '--format', 'table']);
+  t.equal(r.exitCode, 0);
+  const lines = String(r.stdout).split('\n');
+  const at = lines.findIndex((l) => l.startsWith('Threads'));
+  const block = lines.slice(at + 1, lines.indexOf('', at));
+  const [, rule, ...rows] = block;
+  t.ok(rows.some((l) => /线/.test(l)), 'a name with a wide character is in it');
+  // The last column is right-aligned: every row ends where the rule under the header does.
+  for (const row of rows) t.equal(displayWidth(row), displayWidth(rule!), `aligned: ${row.trim().slice(0, 30)}`);
+});

@@ -1,7 +1,7 @@
 // Every class of hostile text through every escaper: nothing that can drive
 // a terminal, reorder text, end a table cell or run in a spreadsheet survives.
 import t from 'tap';
-import { forCsv, forFolded, forHtml, forMarkdown, forTerminal, forTerminalLines } from '../../lib/escape.js';
+import { displayWidth, forCsv, forFolded, forHtml, forMarkdown, forTerminal, forTerminalLines } from '../../lib/escape.js';
 
 const HOSTILE: Array<[string, string]> = [
   ['ESC sequence', '\x1b[2Jclear'],
@@ -42,4 +42,15 @@ t.test('what is safe stays as it is', async (t) => {
   t.equal(forMarkdown('a|b'), 'a\\|b');
   t.equal(forFolded('ThreadPoolExecutor-0_2'), 'ThreadPoolExecutor-0_2');
   t.equal(forFolded('a;b\u202ec'), 'a?b?c', 'the frame separator and a bidi override');
+});
+
+t.test('displayWidth: the columns a terminal gives text (wcwidth)', async (t) => {
+  t.equal(displayWidth('python'), 6);
+  t.equal(displayWidth('größer-π-线'), 11, 'Latin and Greek one column each, 线 two');
+  t.equal(displayWidth('线程'), 4);
+  t.equal(displayWidth('한글'), 4, 'Hangul');
+  t.equal(displayWidth('ｗｉｄｅ'), 8, 'fullwidth forms');
+  t.equal(displayWidth('e\u0301'), 1, 'a combining accent takes none');
+  t.equal(displayWidth('🐍'), 2, 'an emoji two');
+  t.equal(displayWidth(''), 0);
 });
