@@ -194,7 +194,9 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number, wide: boolea
     lines.push(`${fmtDur(p.lookback_lost_ns)} of overlap could not be attributed: spans reached back past the lookback buffer`);
   }
   // The answer first: what the waiting cost and why, then the figures behind it.
-  lines.unshift(...verdict(s, p), '');
+  // The verdict first, a blank line after it; no verdict (waits only, no holder known): no blank line either.
+  const said = verdict(s, p);
+  if (said.length > 0) lines.unshift(...said, '');
   const title = `Process ${p.pid ?? '?'}${p.comm ? ` (${p.comm})` : ''}${originTitle(s, p)}`;
   const mine = (r: { pid: number | null; origin?: string }): boolean => r.pid === p.pid && r.origin === p.origin;
   const threads = s.threads.filter(mine);
