@@ -103,7 +103,8 @@ export class BadInput implements Context {
     this.brokenInput ??= `${this.where.file}: ${why}`;
   }
   summarise(): void {
-    if (this.count === 0) return;
+    // Strict: the first one stopped the run, and its error says so; nothing was skipped.
+    if (this.count === 0 || this.strict) return;
     const plural = this.count === 1 ? this.what : `${this.what}s`;
     this.reporter.say(`skipped ${this.count} ${plural} (first: ${this.first})`);
   }

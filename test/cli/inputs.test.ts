@@ -150,6 +150,8 @@ t.test('absurd values and missing fields are malformed lines, in every stage; --
     t.match(r.stderr, /skipped 3 unusable records \(first: stdin:1: span record: "dur" is not an integer >= 0/, stage);
     const s = await runBin(stage, ['--strict'], { input: lines.join('\n') + '\n' });
     t.equal(s.exitCode, 1, `${stage} --strict`);
+    t.equal(String(s.stderr).trim().split('\n').length, 1, `${stage} --strict: one line, the record it stopped at (nothing was skipped)`);
+    t.match(s.stderr, /stdin:1: span record: "dur" is not an integer >= 0/);
   }
 });
 
