@@ -502,7 +502,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
     let id: number | undefined;
     if (this.attrs.length > 1 && first.sampleIdAt >= 0) id = p + 8 + first.sampleIdAt + 8 <= end ? o.u64(b, p + 8 + first.sampleIdAt) : -1;
     const a = this.attrOf(id);
-    if (a === undefined) return this.unusable(p, `a SAMPLE of event id ${id}, which no attribute has`);
+    if (a === undefined) {
+      // The id as perf wrote it: a double would print 2^64 - 1 as 18446744073709552000.
+      const at = p + 8 + first.sampleIdAt;
+      const exact = id !== undefined && id >= 0 ? String(o.little ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)) : String(id);
+      return this.unusable(p, `a SAMPLE of event id ${exact}, which no attribute has`);
+    }
     const st = a.sampleType;
     let q = p + 8;
     if (st & SAMPLE.IDENTIFIER) q += 8;

@@ -18,6 +18,7 @@ import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
 import { PerfDataDecoder, type PerfDataDecoderOptions } from '../../lib/perf-data/decoder.js';
 import { Elf, fileSource } from '../../lib/elf.js';
 import { PerfDataFileError, openPerfDataFile } from '../../lib/perf-data/file.js';
+import { parseAttr } from '../../lib/perf-data/attr.js';
 import { LITTLE } from '../../lib/perf-data/bytes.js';
 import { parseFormat } from '../../lib/perf-data/tracing.js';
 import { PerfParser } from '../../filters/perf-parse.js';
@@ -413,4 +414,26 @@ t.test('a header record whose content does not parse: corrupt at its byte, no ex
   tiny.writeUInt32LE(9, 0);
   tiny.writeUInt16LE(4, 6);
   t.match(decode(Buffer.concat([head, tiny])).broke[0], /corrupt at byte 16: a SAMPLE record of 4 bytes/);
+});
+
+t.test('a SAMPLE of an event id no attribute has: said with the id exact, as a u64', async (t) => {
+  const bytes = Buffer.from(gunzipSync(readFileSync(fx + 'perfdata/pipe.perf.data.gz')));
+  // Walk the pipe-mode records to the first SAMPLE (type 9).
+  let p = 16;
+  while (p + 8 <= bytes.length && bytes.readUInt32LE(p) !== 9) {
+    const size = bytes.readUInt16LE(p + 6);
+    if (size < 8) break;
+    // HEADER_TRACING_DATA (66): its data follows the record.
+    p += size + (bytes.readUInt32LE(p) === 66 ? bytes.readUInt32LE(p + 8) : 0);
+  }
+  if (!(p + 16 <= bytes.length && bytes.readUInt32LE(p) === 9)) return t.fail(`no SAMPLE found (stopped at byte ${p})`);
+  // Where a sample holds its id: the first attribute's (HEADER_ATTR at byte 16) layout says.
+  const at = parseAttr(bytes, 16 + 8, LITTLE).sampleIdAt;
+  t.ok(at >= 0, `the id is at byte ${at} of a sample's body`);
+  bytes.writeBigUInt64LE(0xffffffffffffffffn, p + 8 + at);
+  const r = decode(bytes);
+  t.ok(
+    r.problems.some((m) => m.includes('a SAMPLE of event id 18446744073709551615, which no attribute has')),
+    `said exactly: ${r.problems.find((m) => m.includes('event id')) ?? r.problems[0]}`,
+  );
 });
