@@ -230,6 +230,10 @@ export const strictOption = {
 export async function run(prog: string, body: () => Promise<number | void>): Promise<void> {
   let code: number;
   holdHeapGrowthIn();
+  // stderr read by something that went (`2>&1 | head`): the messages have
+  // nowhere to go, the work goes on (gil-record still has probes to remove).
+  // Unhandled, the write's EPIPE was a stack trace and an abandoned run.
+  process.stderr.on('error', () => undefined);
   try {
     code = (await body()) ?? EXIT_OK;
   } catch (e) {

@@ -3,7 +3,7 @@
 // what, before any input is read; never an internal error, and never a run
 // that stops early with exit 0.
 import t from 'tap';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,4 +86,13 @@ t.test('perf-parse -i: an empty stdin is no recording (as an empty file is not);
 
 t.test("to-trace --families '': a usage error, not a trace without states", async (t) => {
   usage(t, await runBin('to-trace', [capture, '--families', '']), /--families wants gil, sched or gil,sched/);
+});
+
+t.test('stderr into a pipe that closed (2>&1 | true): the run completes, exit 0, the output is written', async (t) => {
+  // two_procs.default makes gil-stats say several things on stderr.
+  const out = join(tmp, 'closed-stderr.json');
+  const r = await execa('bash', ['-c', 'node "$1" "$2" -o "$3" 2>&1 >/dev/null | true; echo "${PIPESTATUS[0]}"', 'bash', bin('gil-stats'), fx + 'two_procs.default.perf.txt.gz', out], { reject: false });
+  t.equal(String(r.stdout).trim(), '0', 'exit 0 (the write error on stderr was a stack trace and exit 1)');
+  t.ok(JSON.parse(readFileSync(out, 'utf8')).threads.length > 0, 'and the summary is written');
+  rmSync(out);
 });
