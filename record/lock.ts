@@ -5,15 +5,8 @@ import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { EXIT_USAGE } from '../lib/errors.js';
 import { describeIoError } from '../lib/io.js';
 import { RecordError } from './errors.js';
+import { pidRunsGilRecord } from './proc.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Takes the lock of `perfData` for this process, removed when it exits; refuses when a live owner has it. */
 export function lockRecording(perfData: string): () => void {
@@ -32,13 +25,13 @@ export function lockRecording(perfData: string): () => void {
         throw new RecordError(`--perf-data ${perfData}: cannot create ${path}: ${describeIoError(e as Error)}`, EXIT_USAGE);
       }
       const owner = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && pidRunsGilRecord(owner)) {
         throw new RecordError(
           `another gil-record (pid ${owner}) is writing ${perfData}: wait for it, or record elsewhere with --perf-data OTHER.data (lock: ${path})`,
           EXIT_USAGE,
         );
       }
-      // Its owner is gone: a stale lock.
+      // Its owner is gone (or its pid now runs something else): a stale lock.
       rmSync(path, { force: true });
     }
   }

@@ -2,8 +2,8 @@
 // uses, listed, removed whatever happens; and groups a killed gil-record left
 // behind, found by name and removed.
 import { execaSync } from 'execa';
-import { readFileSync } from 'node:fs';
 import { RecordError, firstLine } from './errors.js';
+import { pidRunsGilRecord } from './proc.js';
 import { type Perf, type ProbeSpec, runPerf, stopRunningPerfSync } from './probes.js';
 
 /** `group:event=offset` definitions for `perf probe -a`, each with the binary it goes in. */
@@ -133,14 +133,6 @@ export async function removeStaleGroups(say: (msg: string) => void, perf: Perf =
   for (const g of staleGroups(listedEvents((await perf(['probe', '-l'])).stdout))) {
     say(`removing probes left by a gil-record that was killed: ${g}`);
     await perf(['probe', '-q', '-d', `${g}:*`]);
-  }
-}
-
-function pidRunsGilRecord(pid: number): boolean {
-  try {
-    return /gil-record/.test(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
-  } catch {
-    return false;
   }
 }
 

@@ -18,6 +18,19 @@ export function runs(pid: number): boolean {
   }
 }
 
+/**
+ * The process runs gil-record: a pid in a lock file or a probe group's name
+ * may have been reused (pids wrap, a reboot starts them again) by a process
+ * that is not one.
+ */
+export function pidRunsGilRecord(pid: number): boolean {
+  try {
+    return runs(pid) && /gil-record/.test(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
 /** SIGKILL, then up to a second for it to be gone: for exit paths, where nothing async runs any more. */
 export function killAndWaitSync(pid: number | undefined): void {
   if (pid === undefined) return;
