@@ -3,6 +3,7 @@
 // probes, then turn the recording into gil-trace.json and the gil-stats table.
 import { cli, runWhenMain, run, Reporter, parseDuration } from '../lib/cli.js';
 import { UsageError } from '../lib/errors.js';
+import { checkOutputPath } from '../lib/io.js';
 import { RecordError } from '../record/errors.js';
 import { checkPid, describeInterpreter, findInterpreter } from '../record/interpreter.js';
 import { runPipeline } from '../record/pipeline.js';
@@ -65,6 +66,13 @@ export async function main(args: string[]): Promise<void> {
     if (target.pid !== undefined && target.command.length > 0) throw new UsageError('give either a command or --pid, not both');
     if (target.durationS !== undefined && target.pid === undefined) throw new UsageError('--duration goes with --pid (a command records until it exits)');
     if (argv.viztracer && target.pid !== undefined) throw new UsageError('--viztracer runs the program itself: it cannot attach to --pid');
+    // What would fail after the recording fails now, before anything is added or run.
+    if (argv['perf-data'] === '') throw new UsageError('--perf-data wants a file name');
+    if (!argv['record-only'] && !argv.live) checkOutputPath('-o', argv.output);
+    if (argv.states !== undefined) checkOutputPath('--states', argv.states);
+    if (argv['mmap-pages'] !== undefined && !/^\d+[BKMG]?(,\d+[BKMG]?)?$/i.test(argv['mmap-pages'])) {
+      throw new UsageError(`-m ${argv['mmap-pages']}: not a number of pages (16) nor a size (4M, 512K)`);
+    }
     const vizOut = argv.viztracer ? `${argv.output.replace(/\.json$/, '')}.viztracer.json` : undefined;
 
     const recorder = new Recorder(say);

@@ -3,7 +3,7 @@
 // input; output to stdout or -o FILE (written beside and renamed, so a failed
 // run never leaves half a file; `.gz` compresses); one table of the messages
 // for read and write errors.
-import { closeSync, createReadStream, createWriteStream, openSync, promises as fsp, readSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, createReadStream, createWriteStream, openSync, promises as fsp, readSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
@@ -282,8 +282,7 @@ export class Output {
       this.tmp = undefined;
       this.file = undefined;
     } else {
-      if (path === '') throw new UsageError('-o wants a file name');
-      if (isDirectory(path)) throw new UsageError(`-o ${path}: is a directory (-o wants a file)`);
+      checkOutputPath('-o', path, false);
       // A device or FIFO (-o /dev/null, a named pipe) is written in place:
       // renaming a temp file over it would replace the device itself.
       this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -350,6 +349,24 @@ export class Output {
     } catch {
       /* nothing to remove */
     }
+  }
+}
+
+/**
+ * Refuses, as a usage error, an output path that cannot be written: empty, a
+ * directory, and with `folder`, in a folder that is missing or not writable.
+ * For a command that works long before it writes (gil-record records first).
+ */
+export function checkOutputPath(flag: string, path: string, folder = true): void {
+  if (path === '') throw new UsageError(`${flag} wants a file name`);
+  if (isDirectory(path)) throw new UsageError(`${flag} ${path}: is a directory (${flag} wants a file)`);
+  if (!folder) return;
+  const dir = dirname(path);
+  if (!isDirectory(dir)) throw new UsageError(`${flag} ${path}: its folder ${dir} does not exist`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: cannot write in ${dir}: ${describeIoError(e as Error)}`);
   }
 }
 

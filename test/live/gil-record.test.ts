@@ -349,6 +349,24 @@ t.test('errors a user can hit', async (t) => {
     const badPid = await runBin('gil-record', ['--pid', 'abc']);
     t.match(badPid.stderr, /--pid wants a process id/);
   });
+  t.test('outputs and perf options that would fail after the recording: refused before it, nothing added or run', async (t) => {
+    const marker = join(tmp, 'ran-anyway');
+    const program = ['--', 'sh', '-c', `touch ${marker}`];
+    for (const [args, message] of [
+      [['-o', join(tmp, 'no-such-folder', 't.json')], /-o .*t\.json: its folder .*no-such-folder does not exist/],
+      [['-o', ''], /-o wants a file name/],
+      [['-o', tmp], /-o .*: is a directory/],
+      [['--states', join(tmp, 'no-such-folder', 's.ndjson.gz')], /--states .*: its folder .*no-such-folder does not exist/],
+      [['-m', 'abc'], /-m abc: not a number of pages \(16\) nor a size/],
+      [['--perf-data', ''], /--perf-data wants a file name/],
+    ] as const) {
+      const r = await runBin('gil-record', [...args, ...program]);
+      t.equal(r.exitCode, 2, `${args.join(' ')}: exit 2`);
+      t.match(r.stderr, message);
+      t.equal(String(r.stderr).trim().split('\n').length, 1, 'one line');
+    }
+    t.notOk(existsSync(marker), 'the program never ran');
+  });
   t.test('--viztracer without VizTracer', { skip }, async (t) => {
     const has = (await execa(PY, ['-c', 'import viztracer'], { reject: false })).exitCode === 0;
     if (has) return t.pass('VizTracer is installed here: nothing to check');
