@@ -123,6 +123,7 @@ export async function main(args: string[]): Promise<void> {
 
       // 5. The pipeline: perf-parse | gil-state, then to-trace and gil-stats.
       const result = await runPipeline({ perfData: argv['perf-data'], output: argv.output, states: argv.states, viztracer: vizOut, say: (m) => say.say(m) });
+      if (result.empty) return status;
       say.say(`perf lost ${result.lost} events${result.lost > 0 ? ': spans across those gaps are marked unknown' : ''}`);
       const advice = lostAdvice(result.lost, result.events, mmap);
       if (advice) say.say(advice);

@@ -36,7 +36,7 @@ export interface PipelineOptions {
   say: (msg: string) => void;
 }
 
-export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; events: number; trace: string }> {
+export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; events: number; trace: string; empty?: true }> {
   let viz = o.viztracer;
   if (viz !== undefined && !existsSync(viz)) {
     o.say(`VizTracer wrote no ${viz} (did the program fail?): writing the GIL trace alone`);
@@ -48,7 +48,12 @@ export async function runPipeline(o: PipelineOptions): Promise<{ lost: number; e
     o.say(`perf-parse -i ${o.perfData} | gil-state | to-trace -o ${o.output}, gil-stats${o.states ? `, and gil-state's records in ${o.states}` : ''}`);
     // The native reader, or perf script where the recording needs it (callchains): what perf-parse -i reads.
     const input = await recordingInput(o.perfData, new Reporter('perf-parse'));
-    const { lost, events, summary } = await stages(input, { trace: gilTrace, states: o.states }, input.done);
+    const { lost, events, summary, empty } = await stages(input, { trace: gilTrace, states: o.states }, input.done);
+    if (empty) {
+      // Stopped before perf wrote an event (Ctrl-C at once): nothing to say, and the outputs of an earlier run stay.
+      o.say(`${o.perfData} holds no event (perf was stopped before it recorded one): no trace or table made, ${o.output}${o.states ? ` and ${o.states}` : ''} left as ${o.states ? 'they were' : 'it was'}`);
+      return { lost, events, trace: o.output, empty: true };
+    }
     if (viz) {
       o.say(`merge-trace with ${viz}`);
       await mergeTraces([gilTrace, viz], o.output);
@@ -72,7 +77,7 @@ export async function stages(
   input: Input,
   files: { trace: string; states?: string },
   done: () => Promise<void> = async () => undefined,
-): Promise<{ lost: number; events: number; summary: GilStatsJSON }> {
+): Promise<{ lost: number; events: number; summary: GilStatsJSON; empty: boolean }> {
   const say = { parse: new Reporter('perf-parse'), state: new Reporter('gil-state'), trace: new Reporter('to-trace') };
   // Nothing downstream can be malformed: each stage gets the records the one before made.
   const bad = new BadInput(say.parse, false);
@@ -90,10 +95,12 @@ export async function stages(
   const readers = new Readers(bad);
   let state!: GilState;
   let events = 0;
+  let samples = 0;
   const gilState = connect((emit) => (state = new GilState(emit, bad, GIL_STATE_DEFAULTS)), tee(after));
   const counted: Filter<AnyRecord> = {
     write: (r) => {
       events++;
+      if (r.type === 'sample') samples++;
       gilState.write(r);
     },
     endInput: () => gilState.endInput?.(),
@@ -118,10 +125,15 @@ export async function stages(
     bad.summarise();
     for (const note of readers.notes()) say.parse.say(note);
   }
+  if (samples === 0) {
+    // The stages' notes would blame the set-up ("no GIL events: add probes") for a recording stopped at once.
+    discard();
+    return { lost: state.lostEvents, events, summary: summary!, empty: true };
+  }
   for (const note of state.notes()) say.state.say(note);
   for (const note of toTrace.notes()) say.trace.say(note);
   for (const x of outs) await x.commit();
-  return { lost: state.lostEvents, events, summary: summary! };
+  return { lost: state.lostEvents, events, summary: summary!, empty: false };
 }
 
 /** merge-trace FILES -o OUTPUT, on regular files, in this process. */
