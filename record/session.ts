@@ -92,7 +92,7 @@ export class Recorder {
         env: pid === undefined ? this.targetEnv(o) : undefined,
         data: o.data,
         onStart: (perfPid) => {
-          watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined);
+          watchdog = watchPerf(perfPid, this.group.added ? this.group.name : undefined, pid !== undefined);
           o.onPerf?.(perfPid);
         },
       });

@@ -13,7 +13,8 @@
 // perf to let go of the probes, removes them, and says so on our old stderr.
 import { type ChildProcess, spawn } from 'node:child_process';
 
-// $1 perf's pid, $2 the probe group ('' for none). perf is nobody's child
+// $1 perf's pid, $2 the probe group ('' for none), $3 "pid" when perf was
+// attached to a running program (--pid), which it leaves running. perf is nobody's child
 // once we are gone and may linger as a zombie until reaped: its state, not
 // its pid, says it is done.
 export const WATCHDOG_SCRIPT = `
@@ -21,7 +22,8 @@ read -r word
 [ "$word" = done ] && exit 0
 kill -INT "$1" 2>/dev/null || exit 0
 while [ -e "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; do sleep 0.1; done
-msg="gil-record was killed: stopped perf (pid $1), which wrote a complete perf.data and ended the program"
+if [ "$3" = pid ]; then ended="left the program it was attached to running"; else ended="ended the program"; fi
+msg="gil-record was killed: stopped perf (pid $1), which wrote a complete perf.data and $ended"
 if [ -n "$2" ]; then
   # The probe keeper (record/probe-keeper.ts) ends with us but may hold the probes a moment longer.
   i=0 removed=
@@ -42,12 +44,12 @@ export interface Watchdog {
 
 /**
  * Starts the watchdog for a running perf; `group` is the probe group to
- * remove if we are killed.
+ * remove if we are killed; `attached`: perf records a running program (--pid).
  */
-export function watchPerf(perfPid: number, group: string | undefined): Watchdog {
+export function watchPerf(perfPid: number, group: string | undefined, attached = false): Watchdog {
   let child: ChildProcess | undefined;
   try {
-    child = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'gil-record-watchdog', String(perfPid), group ?? ''], {
+    child = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'gil-record-watchdog', String(perfPid), group ?? '', attached ? 'pid' : 'command'], {
       stdio: ['pipe', 'ignore', 'inherit'],
       detached: true,
     });

@@ -19,12 +19,12 @@ t.teardown(() => {
 });
 
 /** The watchdog after gil-record died, with a `perf` whose `probe -d` exits with `code`. */
-async function orphaned(code: number, stdin: string): Promise<{ stderr: string; recorderEnded: boolean }> {
+async function orphaned(code: number, stdin: string, mode = 'command'): Promise<{ stderr: string; recorderEnded: boolean }> {
   writeFileSync(join(dir, 'perf'), `#!/bin/sh\necho "$@" >> ${join(dir, 'calls')}\nexit ${code}\n`);
   chmodSync(join(dir, 'perf'), 0o755);
   const recorder = execa('sleep', ['30'], { reject: false });
   children.push(recorder);
-  const r = await execa('sh', ['-c', WATCHDOG_SCRIPT, 'gil-record-watchdog', String(recorder.pid), 'gilrec_7'], {
+  const r = await execa('sh', ['-c', WATCHDOG_SCRIPT, 'gil-record-watchdog', String(recorder.pid), 'gilrec_7', mode], {
     input: stdin,
     reject: false,
     env: { PATH: `${dir}:${process.env.PATH}` },
@@ -36,7 +36,13 @@ async function orphaned(code: number, stdin: string): Promise<{ stderr: string; 
 t.test('gil-record gone: perf stopped with SIGINT, the probes removed, and said', async (t) => {
   const { stderr, recorderEnded } = await orphaned(0, '');
   t.ok(recorderEnded, 'perf got SIGINT');
-  t.match(stderr, /gil-record was killed: stopped perf .*; removed the probes gilrec_7:\*/);
+  t.match(stderr, /gil-record was killed: stopped perf .*, which wrote a complete perf\.data and ended the program; removed the probes gilrec_7:\*/);
+});
+
+t.test('attached with --pid: the program is said to be left running, as it is', async (t) => {
+  const { stderr } = await orphaned(0, '', 'pid');
+  t.match(stderr, /which wrote a complete perf\.data and left the program it was attached to running; removed the probes/);
+  t.notMatch(stderr, /ended the program/);
 });
 
 t.test('probes that cannot be removed are said to remain, with the command that removes them', async (t) => {
