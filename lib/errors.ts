@@ -7,6 +7,8 @@ export const EXIT_DATA = 1;
 export const EXIT_USAGE = 2;
 /** Ended by Ctrl-C (128 + SIGINT). */
 export const EXIT_INTERRUPTED = 130;
+/** Ended by SIGHUP, the terminal gone (128 + SIGHUP). */
+export const EXIT_HUNG_UP = 129;
 /** Ended by SIGTERM (128 + SIGTERM). */
 export const EXIT_TERMINATED = 143;
 

@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { BadInput, Reporter } from '../lib/cli.js';
-import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
+import { EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { type Emit, type Filter, connect, tee } from '../lib/filter.js';
 import { LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
@@ -186,6 +186,7 @@ export async function recordLive(recorder: Recorder, o: Omit<RecordingOptions, '
     for (const note of statsNotes(summary, 'table')) new Reporter('gil-stats').say(note);
   }
   if (rec.signal === 'SIGTERM') return EXIT_TERMINATED;
+  if (rec.signal === 'SIGHUP') return EXIT_HUNG_UP;
   if (rec.signal === 'SIGINT' || rec.aborted) return EXIT_INTERRUPTED;
   if (o.target.pid === undefined && rec.exitCode !== EXIT_OK) run.say.say(`${o.target.command[0]} exited with status ${rec.exitCode} (gil-record passes it on)`);
   // Attached, the exit status is ours; launched, the program's, as a shell passes it on.

@@ -67,14 +67,15 @@ export function recordArgs(o: RecordOptions): string[] {
 }
 
 /**
- * The command with SIGPIPE back to its default, which perf's ignoring it
- * (runRecord) would otherwise pass on: a shell pipeline like `yes | head`
- * in the target must end as it does outside gil-record. Python ignores
- * SIGPIPE itself and restores it for its children, so for Python targets
- * this changes nothing. `env --default-signal` is coreutils 8.31 and later.
+ * The command with SIGPIPE and SIGHUP back to their defaults, which perf's
+ * ignoring them (runRecord) would otherwise pass on: a shell pipeline like
+ * `yes | head` in the target must end as it does outside gil-record, and so
+ * must the program when its terminal closes. Python ignores SIGPIPE itself
+ * and restores it for its children. `env --default-signal` is coreutils 8.31
+ * and later.
  */
-export function withDefaultSigpipe(command: string[], hasEnvDefaultSignal = envDefaultSignal()): string[] {
-  return hasEnvDefaultSignal && command.length > 0 ? ['env', '--default-signal=PIPE', ...command] : command;
+export function withDefaultSignals(command: string[], hasEnvDefaultSignal = envDefaultSignal()): string[] {
+  return hasEnvDefaultSignal && command.length > 0 ? ['env', '--default-signal=PIPE,HUP', ...command] : command;
 }
 
 let envDefaultSignalCache: boolean | undefined;
@@ -130,8 +131,8 @@ export interface RecordResult {
   wrote: boolean;
   /** What perf printed on stderr (the target's stderr is mixed in). */
   stderr: string;
-  /** Stopped by Ctrl-C or SIGTERM. */
-  signal?: 'SIGINT' | 'SIGTERM';
+  /** Stopped by Ctrl-C, SIGTERM or SIGHUP (the terminal closed). */
+  signal?: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
   /** SIGTERM or a second Ctrl-C: stop without making a trace. */
   aborted: boolean;
   /** perf's own warning about lost samples, if any. */
@@ -157,7 +158,10 @@ export async function runRecord(
   // Run as plain `perf`: started by a full path, perf puts that directory
   // (/usr/bin) first on the program's PATH, and `python3` would no longer be
   // the user's (a pyenv shim, a venv) but the system's.
-  const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE; exec perf "$@"', 'gil-record', ...args], {
+  // perf ignores SIGHUP too: a closed terminal hangs up the whole process
+  // group, and perf dying of it left a perf.data without its header; the
+  // program still gets it (withDefaultSignals) and gil-record stops perf.
+  const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE HUP; exec perf "$@"', 'gil-record', ...args], {
     ...(opts.env !== undefined ? { env: opts.env, extendEnv: false } : {}),
     stdin: 'inherit',
     // With -o -, perf's stdout is the recording: read as it comes, never buffered whole.
@@ -174,7 +178,7 @@ export async function runRecord(
     tail = (tail + s).slice(-65536);
     if (!opts.quiet) process.stderr.write(s);
   });
-  let signal: 'SIGINT' | 'SIGTERM' | undefined;
+  let signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP' | undefined;
   let aborted = false;
   let killer: NodeJS.Timeout | undefined;
   const abort = (): void => {
@@ -193,8 +197,13 @@ export async function runRecord(
     signal = 'SIGTERM';
     abort();
   };
+  const onHup = (): void => {
+    signal = 'SIGHUP';
+    abort();
+  };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
   try {
     const r = await sub;
     const exitCode = r.exitCode ?? (r.signal ? 128 + (constants.signals[r.signal] ?? 0) : EXIT_DATA);
@@ -206,6 +215,7 @@ export async function runRecord(
     if (killer) clearTimeout(killer);
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    process.off('SIGHUP', onHup);
   }
 }
 

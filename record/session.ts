@@ -4,10 +4,10 @@
 // it runs; before and after, a signal removes our probes and ends the run.
 import type { Readable } from 'node:stream';
 import type { Reporter } from '../lib/cli.js';
-import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
+import { EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { RecordError } from './errors.js';
 import type { Interpreter } from './interpreter.js';
-import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSigpipe } from './perf-record.js';
+import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSignals } from './perf-record.js';
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
 import { type Keeper, keepProbes } from './probe-keeper.js';
 import type { ProbeSpec } from './probes.js';
@@ -84,7 +84,7 @@ export class Recorder {
         pid,
         durationS,
         mmapPages: o.mmapPages,
-        command: withDefaultSigpipe(command),
+        command: withDefaultSignals(command),
         noBuffering: o.data !== undefined,
       });
       return await runRecord(args, {
@@ -140,8 +140,8 @@ export class Recorder {
     if (!this.armed) return; // runRecord's handlers have it: perf ends the recording
     const had = this.group.added;
     this.removeSync();
-    this.reporter.say(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}${had ? ': probes removed' : ''}`);
-    process.exit(sig === 'SIGINT' ? EXIT_INTERRUPTED : EXIT_TERMINATED);
+    this.reporter.say(`${sig === 'SIGINT' ? 'interrupted' : sig === 'SIGHUP' ? 'hung up' : 'terminated'}${had ? ': probes removed' : ''}`);
+    process.exit(sig === 'SIGINT' ? EXIT_INTERRUPTED : sig === 'SIGHUP' ? EXIT_HUNG_UP : EXIT_TERMINATED);
   };
 
   // The listeners stay on from the constructor to the process's end, and
@@ -154,6 +154,7 @@ export class Recorder {
     if (!this.listening) {
       process.on('SIGINT', this.onSignal);
       process.on('SIGTERM', this.onSignal);
+      process.on('SIGHUP', this.onSignal);
       this.listening = true;
     }
     this.armed = true;
@@ -171,8 +172,9 @@ export class Recorder {
  */
 export function recordingStatus(rec: RecordResult, target: Target, reporter: Reporter, mmap: string): number {
   if (rec.aborted) {
-    reporter.say(`${rec.signal === 'SIGTERM' ? 'terminated' : 'interrupted twice'}: probes removed, no trace made`);
-    return rec.signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+    const how = rec.signal === 'SIGTERM' ? 'terminated' : rec.signal === 'SIGHUP' ? 'hung up (the terminal closed?)' : 'interrupted twice';
+    reporter.say(`${how}: probes removed, no trace made${rec.wrote ? ', the recording kept' : ''}`);
+    return rec.signal === 'SIGTERM' ? EXIT_TERMINATED : rec.signal === 'SIGHUP' ? EXIT_HUNG_UP : EXIT_INTERRUPTED;
   }
   if (!rec.wrote) throw new RecordError(explainRecordFailure(rec.stderr));
   if (rec.lostWarning) reporter.say(`perf lost events while recording (${rec.lostWarning}); the buffer was ${mmapText(mmap)} per CPU: -m ${biggerMmap(mmap)} loses fewer`);

@@ -204,6 +204,29 @@ async function gone(pattern: string, seconds: number): Promise<boolean> {
   return !(await running(pattern));
 }
 
+t.test('SIGHUP to the whole process group (the terminal closed): perf writes a whole perf.data, probes removed, exit 129', { skip }, async (t) => {
+  // gil-record, perf and the program in a process group of their own, as a terminal's job is.
+  const marker = `gilrec_test_hup_${process.pid}`;
+  const data = join(tmp, 'hup.data');
+  const sub = execa('node', [bin('gil-record'), '--record-only', '--perf-data', data, '--', PY, '-c', `import time\nwhile True: time.sleep(0.001)  # ${marker}`], {
+    reject: false,
+    cwd: tmp,
+    stdin: 'ignore',
+    detached: true,
+  });
+  await recording(sub.pid, data);
+  process.kill(-sub.pid!, 'SIGHUP');
+  const r = await sub;
+  t.equal(r.exitCode, 129, 'exit 129');
+  t.match(String(r.stderr), /hung up \(the terminal closed\?\): probes removed, no trace made, the recording kept/);
+  t.same(await probesNow(`gilrec_${sub.pid}`), [], 'no probe of this run remains');
+  // perf died of the hang-up before it wrote its header: 'data size 0', unreadable.
+  const parsed = await runBin('perf-parse', ['-i', data]);
+  t.equal(parsed.exitCode, 0, `the perf.data is whole: ${String(parsed.stderr).slice(0, 200)}`);
+  t.ok(String(parsed.stdout).split('\n').length > 100, 'and holds the recording');
+  t.ok(await gone(marker, 3), 'the program got the hang-up too, as outside gil-record');
+});
+
 t.test('SIGKILL of gil-record: perf, the program and the probes do not outlive it; perf.data stays readable', { skip }, async (t) => {
   const marker = `gilrec_test_kill_${process.pid}`;
   const data = join(tmp, 'killed.data');

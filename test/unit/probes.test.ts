@@ -20,7 +20,7 @@ import {
 import { sortSymbols, parseDefinitions, planSites, planGilProbes, planForInterpreter, GIL_SYMBOL_RE } from '../../record/probes.js';
 import { probeDefinitions, probeEvents, listedEvents, staleGroups, explainProbeFailure, renameAround } from '../../record/probe-group.js';
 import { preflight } from '../../record/system.js';
-import { recordArgs, underViztracer, explainRecordFailure, SCHED_EVENTS, withDefaultSigpipe, defaultMmapSize, mmapBytes, biggerMmap, lostAdvice, mmapText } from '../../record/perf-record.js';
+import { recordArgs, underViztracer, explainRecordFailure, SCHED_EVENTS, withDefaultSignals, defaultMmapSize, mmapBytes, biggerMmap, lostAdvice, mmapText } from '../../record/perf-record.js';
 
 const PYENV = '/root/.pyenv/versions';
 const py = (v: string) => `${PYENV}/${v}/bin/python3`;
@@ -236,8 +236,8 @@ t.test('perf record command line', async (t) => {
   t.equal(a.filter((x) => x.includes('call-graph')).length, 1, 'and nowhere else');
   for (const ev of SCHED_EVENTS.slice(1)) t.ok(a.includes(ev));
   t.same(a.slice(-3), ['--', 'python', 'x.py']);
-  t.same(withDefaultSigpipe(['python', 'x.py'], true), ['env', '--default-signal=PIPE', 'python', 'x.py'], 'the program gets SIGPIPE back where env can');
-  t.same(withDefaultSigpipe(['python', 'x.py'], false), ['python', 'x.py'], 'and runs as it is where env cannot');
+  t.same(withDefaultSignals(['python', 'x.py'], true), ['env', '--default-signal=PIPE,HUP', 'python', 'x.py'], 'the program gets SIGPIPE and SIGHUP back where env can');
+  t.same(withDefaultSignals(['python', 'x.py'], false), ['python', 'x.py'], 'and runs as it is where env cannot');
   t.same(recordArgs({ output: 'p', probeEvents: [], stacks: false, pid: 42, durationS: 2.5 }).slice(-5), ['-p', '42', '--', 'sleep', '2.5']);
   t.notOk(recordArgs({ output: 'p', probeEvents: [], stacks: false, pid: 42 }).includes('--'), 'no duration: until Ctrl-C');
   t.same(underViztracer(['python3', '-X', 'dev', 'app.py', '-v'], 'v.json'), ['python3', '-X', 'dev', '-m', 'viztracer', '-o', 'v.json', '--quiet', '--', 'app.py', '-v']);
