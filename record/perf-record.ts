@@ -108,9 +108,13 @@ export function biggerMmap(mmap: string): string {
   return mib >= 1024 ? `${mib / 1024}G` : `${mib}M`;
 }
 
-/** A `-m` value as a person reads it: perf takes a bare number as pages. */
+/** A `-m` value as a person reads it: perf takes a bare number as pages, and rounds a count that is not a power of two up to one. */
 export function mmapText(mmap: string): string {
-  return /^\s*\d+\s*$/.test(mmap) ? `${mmap.trim()} pages (${(mmapBytes(mmap)! / 1024).toLocaleString('en-US')} KiB)` : mmap;
+  if (!/^\s*\d+\s*$/.test(mmap)) return mmap;
+  const n = Number(mmap.trim());
+  const pages = n > 0 ? 2 ** Math.ceil(Math.log2(n)) : n;
+  const kib = ((pages * 4096) / 1024).toLocaleString('en-US');
+  return pages === n ? `${n} pages (${kib} KiB)` : `${n} pages, which perf rounds up to ${pages} (${kib} KiB)`;
 }
 
 /** Above this share of events lost, a recording's figures are doubtful enough to say how to record again. */

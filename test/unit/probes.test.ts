@@ -315,6 +315,7 @@ t.test('the ring buffer: a default that loses nothing here, and the fix when eve
   t.equal(biggerMmap('1'), '16M', 'at least 16 MiB');
   t.equal(biggerMmap('512M'), '2G');
   t.equal(mmapText('1'), '1 pages (4 KiB)', 'pages said as pages');
+  t.equal(mmapText('3'), '3 pages, which perf rounds up to 4 (16 KiB)', 'as perf rounds them: "rounding mmap pages size to 16K (4 pages)"');
   t.match(lostAdvice(500, 500, '1'), /buffer was 1 pages \(4 KiB\) per CPU\): record again with -m 16M/);
   t.equal(lostAdvice(0, 1000, '16M'), undefined, 'nothing lost: nothing to say');
   t.equal(lostAdvice(1, 1000, '16M'), undefined, 'under 0.1 %: counted, not warned about');
