@@ -2,7 +2,7 @@
 // SIGTERM handled so the caller can always clean up, perf's cryptic failures
 // turned into a sentence saying what to do, and the program put under
 // VizTracer when asked.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
@@ -76,6 +76,17 @@ export function recordArgs(o: RecordOptions): string[] {
  */
 export function withDefaultSignals(command: string[], hasEnvDefaultSignal = envDefaultSignal()): string[] {
   return hasEnvDefaultSignal && command.length > 0 ? ['env', '--default-signal=PIPE,HUP', ...command] : command;
+}
+
+/**
+ * The command with gil-record's own stderr as its stderr. perf's stderr is a
+ * pipe to gil-record (its messages are read and explained), and a program
+ * inherits perf's: -q then hid the program's tracebacks too, and its stderr
+ * was never a terminal. runRecord hands perf our stderr as fd 3; the program
+ * takes it as its fd 2 and closes fd 3. Without an fd 3 it runs as before.
+ */
+export function withOwnStderr(command: string[]): string[] {
+  return command.length > 0 ? ['sh', '-c', '[ -e /dev/fd/3 ] && exec 2>&3; exec 3>&-; exec "$@"', 'gil-record-program', ...command] : command;
 }
 
 let envDefaultSignalCache: boolean | undefined;
@@ -165,12 +176,11 @@ export async function runRecord(
   // perf ignores SIGHUP too: a closed terminal hangs up the whole process
   // group, and perf dying of it left a perf.data without its header; the
   // program still gets it (withDefaultSignals) and gil-record stops perf.
-  const sub: ResultPromise = execa('sh', ['-c', 'trap "" PIPE HUP; exec perf "$@"', 'gil-record', ...args], {
+  const sub = execa('sh', ['-c', 'trap "" PIPE HUP; exec perf "$@"', 'gil-record', ...args], {
     ...(opts.env !== undefined ? { env: opts.env, extendEnv: false } : {}),
-    stdin: 'inherit',
     // With -o -, perf's stdout is the recording: read as it comes, never buffered whole.
-    stdout: opts.data !== undefined ? 'pipe' : 'inherit',
-    stderr: 'pipe',
+    // fd 3: our stderr, the program's (withOwnStderr).
+    stdio: ['inherit', opts.data !== undefined ? 'pipe' : 'inherit', 'pipe', 2],
     buffer: { stdout: false, stderr: false },
     reject: false,
   });

@@ -7,7 +7,7 @@ import type { Reporter } from '../lib/cli.js';
 import { EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE } from '../lib/errors.js';
 import { RecordError } from './errors.js';
 import type { Interpreter } from './interpreter.js';
-import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSignals } from './perf-record.js';
+import { type RecordResult, biggerMmap, explainRecordFailure, mmapText, recordArgs, runRecord, underViztracer, viztracerAvailable, withDefaultSignals, withOwnStderr } from './perf-record.js';
 import { ProbeGroup, probeEvents, removeStaleGroups } from './probe-group.js';
 import { type Keeper, keepProbes } from './probe-keeper.js';
 import type { ProbeSpec } from './probes.js';
@@ -84,7 +84,7 @@ export class Recorder {
         pid,
         durationS,
         mmapPages: o.mmapPages,
-        command: withDefaultSignals(command),
+        command: withDefaultSignals(withOwnStderr(command)),
         noBuffering: o.data !== undefined,
       });
       return await runRecord(args, {

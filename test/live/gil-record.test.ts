@@ -254,6 +254,18 @@ t.test('the program finds the commands the user would: PATH is the same inside',
   t.equal(r.stdout.trim(), String(outside.stdout).trim(), `python3 is ${String(outside.stdout).trim()} in the program too`);
 });
 
+t.test("the program's stderr is gil-record's own: -q hides perf's messages, not the program's, and a terminal stays one", { skip }, async (t) => {
+  const prog = 'import sys; print("stderr tty:", sys.stderr.isatty()); print("the program says this", file=sys.stderr); raise SystemExit(3)';
+  const r = await record(['-q', '--record-only', '--no-probes', '--python', PY, '--perf-data', join(tmp, 'stderr.data'), '--', PY, '-c', prog]);
+  t.equal(r.exitCode, 3, "the program's status");
+  t.match(r.stderr, /the program says this/, "-q: the program's stderr still shown");
+  t.notMatch(r.stderr, /perf record: Captured and wrote/, "and perf's own messages not");
+  if ((await execa('sh', ['-c', 'command -v script'], { reject: false })).exitCode !== 0) return t.comment('no script(1): the terminal case is not checked');
+  // Under script(1) gil-record's stderr is a terminal: so is the program's (it was perf's pipe).
+  const tty = await execa('script', ['-qc', `node ${bin('gil-record')} -q --record-only --no-probes --python ${PY} --perf-data ${join(tmp, 'tty.data')} -- ${PY} -c '${prog.replace(/'/g, "'\\''")}'`, '/dev/null'], { reject: false, cwd: tmp });
+  t.match(String(tty.stdout), /stderr tty: True/, "the program's stderr is the terminal");
+});
+
 t.test("the program keeps SIGPIPE's default although perf ignores it", { skip }, async (t) => {
   const r = await record(['--record-only', '--no-probes', '--python', PY, '--perf-data', join(tmp, 'pipe.data'), '--', 'sh', '-c', 'yes | head -1']);
   t.equal(r.exitCode, 0);
