@@ -8,7 +8,7 @@
 // most, never on the length of the input. The parts: the summary's shape
 // (gil-stats/summary.ts), what is added up (accumulate.ts), the hogs' stacks
 // (stacks.ts), the derived figures (derive.ts), merging (merge.ts).
-import { DataError } from '../lib/errors.js';
+import { CaptureIds } from './captures.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { HISTOGRAM_SCHEME } from '../lib/histogram.js';
 import type { AnyRecord, Capture, GilSpan, Handoff, ProcessInfo, SchedSpan, SchedState, Span, ThreadInfo } from './records.js';
@@ -73,8 +73,7 @@ export class GilStats implements Filter<AnyRecord> {
   private readonly topWaits: TopEntry[] = [];
   private readonly topHolds: TopEntry[] = [];
   private readonly sources: string[] = [];
-  /** Capture id -> the input it came from. */
-  private readonly captureIds = new Map<string, string>();
+  private readonly captureIds = new CaptureIds();
   private readonly gilSources = new Set<string>();
   private readonly diagnostics: Record<string, number> = {};
   private captures = 0;
@@ -405,14 +404,7 @@ export class GilStats implements Filter<AnyRecord> {
   }
 
   private capture(rec: Capture): void {
-    if (rec.id !== undefined) {
-      // The same recording given twice would double every figure.
-      const seen = this.captureIds.get(rec.id);
-      if (seen !== undefined) {
-        throw new DataError(`${this.ctx.where.file}:${this.ctx.where.line}: the same capture as in ${seen} (capture id ${rec.id}): give each capture once`);
-      }
-      this.captureIds.set(rec.id, this.ctx.where.file);
-    }
+    this.captureIds.add(rec, this.ctx.where);
     this.gilSources.add(rec.gil_source);
     this.lost += rec.lost;
     this.anomalies += rec.anomalies;
@@ -493,7 +485,7 @@ export class GilStats implements Filter<AnyRecord> {
       histogram: HISTOGRAM_SCHEME,
       sources: [...this.sources],
       captures: this.captures,
-      capture_ids: [...this.captureIds.keys()],
+      capture_ids: this.captureIds.ids(),
       origins: this.origins.map((o) => ({ ...o, labels: { ...o.labels } })),
       gil_sources: [...this.gilSources],
       gil_data: false,

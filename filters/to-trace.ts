@@ -25,8 +25,8 @@
 //   Times stay absolute µs (CLOCK_MONOTONIC, as VizTracer's), so merge-trace
 //   lines the traces up; the viewers draw them from the first event as zero.
 import type { Context, Emit, Filter } from '../lib/filter.js';
-import { DataError } from '../lib/errors.js';
 import { usText } from '../lib/trace-time.js';
+import { CaptureIds } from './captures.js';
 import type { AnyRecord, Capture, Diagnostic, GilSource, Handoff, ProcessInfo, Span, ThreadInfo } from './records.js';
 import { GilCounters } from './to-trace/counters.js';
 import { ProcessOrder, type Folded } from './to-trace/processes.js';
@@ -139,8 +139,7 @@ export class ToTrace implements Filter<AnyRecord> {
   private readonly order: ProcessOrder;
   private folded: Folded | undefined;
   private flowId = 0;
-  /** The captures ended so far, by id: where each was read. */
-  private readonly captureIds = new Map<string, string>();
+  private readonly captures = new CaptureIds();
   private ended = false;
   private closed = false;
 
@@ -395,14 +394,7 @@ export class ToTrace implements Filter<AnyRecord> {
   }
 
   private capture(rec: Capture): void {
-    if (rec.id !== undefined) {
-      // The same recording given twice would draw every span twice (gil-stats refuses it alike).
-      const seen = this.captureIds.get(rec.id);
-      if (seen !== undefined) {
-        throw new DataError(`${this.ctx.where.file}:${this.ctx.where.line}: the same capture as in ${seen} (capture id ${rec.id}): give each capture once`);
-      }
-      this.captureIds.set(rec.id, this.ctx.where.file);
-    }
+    this.captures.add(rec, this.ctx.where);
     this.counts.gilSource = rec.gil_source;
     if (rec.gil_source === 'none' && this.opts.diagnostics && rec.first_ts !== null && rec.first_ts >= 0) {
       this.instant(undefined, undefined, rec.first_ts, 'no GIL events', 'no take_gil/drop_gil probe events in the recording: only scheduler states are drawn, nothing here says who held the GIL', 'g');
