@@ -107,20 +107,12 @@ export async function main(args: string[]): Promise<void> {
     const format = argv.format ?? formatFor(argv.output);
     const opts = { switchIntervalNs: argv['switch-interval'], hogNs: argv.hog, top: argv.top, intervalNs: argv.interval, labels: argv.label, folded: format === 'folded' };
     const table: CsvTable = argv.table ?? (opts.intervalNs !== undefined ? 'windows' : 'threads');
-    const out = new Output(argv.output, reporter);
+    const out = new Output(argv.output);
     const interrupt = new Interrupt();
     try {
       // Refused before any input is read: a format --by cannot write.
       if (argv.by !== undefined && ROLLUP_FORMATTERS[format] === undefined) throw new UsageError(`--by writes table, json, ndjson, csv or markdown, not ${format}`);
-      let broken: BrokenInputError | undefined;
-      const summary = argv.merge
-        ? await mergeFiles(files, opts.intervalNs, format)
-        : await summarise(files, opts, argv.strict, reporter, out, interrupt).catch((e: unknown) => {
-            // A truncated or corrupt input: the summary of what was read, marked partial, then exit 1.
-            if (!(e instanceof BrokenInputError) || (e as { summary?: GilStatsJSON }).summary === undefined) throw e;
-            broken = e;
-            return (e as { summary?: GilStatsJSON }).summary!;
-          });
+      const { summary, broken } = argv.merge ? { summary: await mergeFiles(files, opts.intervalNs, format), broken: undefined } : await summarise(files, opts, argv.strict, reporter, out, interrupt);
       // Cut short by a signal or a broken input: the summary of what was read, and it says so.
       if (interrupt.requested || broken !== undefined) summary.partial = true;
       for (const note of notes(summary, format, argv.per4m)) reporter.say(note);
@@ -147,7 +139,11 @@ function formatFor(output: string | undefined): Format {
   return process.stdout.isTTY ? 'table' : 'json';
 }
 
-/** The records of every input through one GilStats: its one summary. */
+/**
+ * The records of every input through one GilStats: its one summary, and the
+ * error of an input that broke off (truncated, corrupt), if one did: the
+ * summary is then of what was read before the break.
+ */
 async function summarise(
   files: string[],
   opts: GilStatsOptions,
@@ -155,9 +151,10 @@ async function summarise(
   reporter: Reporter,
   out: Output,
   interrupt: Interrupt,
-): Promise<GilStatsJSON> {
+): Promise<{ summary: GilStatsJSON; broken?: BrokenInputError }> {
   const bad = new BadInput(reporter, strict, 'unusable record');
   let summary: GilStatsJSON | undefined;
+  let broken: BrokenInputError | undefined;
   const stats = new GilStats((s) => (summary = s), bad, opts);
   // gil-state's records; perf-parse's records, perf script text and perf.data go through gil-state here.
   const up = new Upstream(bad);
@@ -166,14 +163,14 @@ async function summarise(
     // Nothing goes out until the end: the sink stays empty.
     await pump(await openRecordingsOrText(files, reporter), chain, { out, sink: new TextSink(), bad, interrupt });
   } catch (e) {
-    // The chain was ended before a broken input's error: its summary goes with the error.
-    if (e instanceof BrokenInputError && summary !== undefined) Object.assign(e, { summary });
-    throw e;
+    // The driver ended the chain before it raised a broken input's error: the summary is made.
+    if (!(e instanceof BrokenInputError) || summary === undefined) throw e;
+    broken = e;
   } finally {
     bad.summarise();
   }
   for (const note of up.notes()) reporter.say(note);
-  return summary!;
+  return { summary: summary!, broken };
 }
 
 async function mergeFiles(files: string[], intervalNs: number | undefined, format: Format | undefined): Promise<GilStatsJSON> {
