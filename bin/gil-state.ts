@@ -43,7 +43,7 @@ export async function main(args: string[]): Promise<void> {
   await run(prog, async () => {
     const reporter = new Reporter(prog, argv._.map(String));
     const bad = new BadInput(reporter, argv.strict);
-    const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+    const io = { out: new Output(argv.output), sink: new TextSink(), bad, interrupt: new Interrupt() };
     const state = new GilState(ndjsonEncoder(io.sink, recordJson), bad, {
       ...DEFAULTS,
       takeGil: regex('take-gil', argv['take-gil']),

@@ -113,7 +113,7 @@ export async function main(args: string[]): Promise<void> {
       for (const w of plan.warnings) reporter.say(w);
 
       // Pass 2: the merged object, the events streamed through.
-      const out = new Output(argv.output, reporter);
+      const out = new Output(argv.output);
       writingFile = argv.output !== undefined && argv.output !== '-';
       const sink = {
         write: async (b: Uint8Array, written: () => void): Promise<void> => {

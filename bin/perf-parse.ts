@@ -33,7 +33,7 @@ export async function main(args: string[]): Promise<void> {
     const files = argv._.map(String);
     const reporter = new Reporter(prog, argv.input !== undefined ? [argv.input] : files);
     const bad = new BadInput(reporter, argv.strict);
-    const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+    const io = { out: new Output(argv.output), sink: new TextSink(), bad, interrupt: new Interrupt() };
     const encode = ndjsonEncoder<AnyRecord>(io.sink, recordJson);
     // perf script's text (a file or stdin) or a perf.data recording; what is neither is named, with what reads it.
     const readers = new Readers(bad);

@@ -79,7 +79,7 @@ export async function main(args: string[]): Promise<void> {
     if (argv.from !== undefined && argv.to !== undefined && argv.to < argv.from) throw new UsageError('--to is before --from');
     const reporter = new Reporter(prog, argv._.map(String));
     const bad = new BadInput(reporter, argv.strict, 'unusable record');
-    const io = { out: new Output(argv.output, reporter), sink: new TextSink(), bad, interrupt: new Interrupt() };
+    const io = { out: new Output(argv.output), sink: new TextSink(), bad, interrupt: new Interrupt() };
     const toTrace = new ToTrace(io.sink.text, bad, {
       ...DEFAULTS,
       format: argv.format,

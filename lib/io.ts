@@ -273,10 +273,8 @@ export class Output {
   private discarded = false;
   private readonly onExit = (): void => this.discard();
 
-  constructor(
-    readonly path: string | undefined,
-    private readonly reporter: { say(msg: string): void },
-  ) {
+  /** Its write errors are said as the command's, naming the output only (not the input, as a Reporter would). */
+  constructor(readonly path: string | undefined) {
     if (path === undefined || path === '-') {
       this.stream = process.stdout;
       this.tmp = undefined;

@@ -81,8 +81,8 @@ export async function stages(
   const say = { parse: new Reporter('perf-parse'), state: new Reporter('gil-state'), trace: new Reporter('to-trace') };
   // Nothing downstream can be malformed: each stage gets the records the one before made.
   const bad = new BadInput(say.parse, false);
-  const trace = { out: new Output(files.trace, say.trace), sink: new TextSink() };
-  const states = files.states !== undefined ? { out: new Output(files.states, say.state), sink: new TextSink() } : undefined;
+  const trace = { out: new Output(files.trace), sink: new TextSink() };
+  const states = files.states !== undefined ? { out: new Output(files.states), sink: new TextSink() } : undefined;
   const toTrace = new ToTrace(trace.sink.text, bad, { ...TRACE_DEFAULTS, version: version() });
   let summary: GilStatsJSON | undefined;
   const gilStats = new GilStats((s) => (summary = s), bad, STATS_DEFAULTS);
@@ -152,7 +152,7 @@ async function mergeTraces(files: string[], output: string): Promise<void> {
     version: `merge-trace (gilpipe ${version()})`,
   });
   for (const w of plan.warnings) say.say(w);
-  const out = new Output(output, say);
+  const out = new Output(output);
   try {
     await writeMerged(
       plan,

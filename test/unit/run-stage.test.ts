@@ -30,7 +30,7 @@ t.test('every line of every file, in order, even one removed before its turn', a
   const sink = new TextSink();
   const bad = new BadInput(reporter, false);
   const head = new LineSplitter((line) => sink.text(Buffer.from(line, 'latin1').toString('utf8') + '\n'), bad, PERF_TEXT);
-  const o = new Output(out, reporter);
+  const o = new Output(out);
   await pump(inputs, head, { out: o, sink, bad, interrupt: new Interrupt({ handle: false }) });
   await o.commit();
   t.equal(bad.count, 0, 'no line cut short');
@@ -52,7 +52,7 @@ t.test("a file's region (a perf.data's records): the prelude, then exactly those
     const head = { write: (b: Buffer) => void got.push(Buffer.from(b)), end: () => undefined };
     const reporter = new Reporter('test');
     const sink = new TextSink();
-    const o = new Output(join(dir, 'out'), reporter);
+    const o = new Output(join(dir, 'out'));
     input!.region = { prelude, start, len };
     await pump([input!], head, { out: o, sink, bad: new BadInput(reporter, false), interrupt: new Interrupt({ handle: false }) });
     o.discard();
