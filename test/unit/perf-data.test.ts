@@ -18,6 +18,7 @@ import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
 import { PerfDataDecoder, type PerfDataDecoderOptions } from '../../lib/perf-data/decoder.js';
 import { Elf, fileSource } from '../../lib/elf.js';
 import { PerfDataFileError, openPerfDataFile } from '../../lib/perf-data/file.js';
+import { firstRecordOf } from '../helpers/pipe-records.js';
 import { parseAttr } from '../../lib/perf-data/attr.js';
 import { LITTLE } from '../../lib/perf-data/bytes.js';
 import { parseFormat } from '../../lib/perf-data/tracing.js';
@@ -418,15 +419,8 @@ t.test('a header record whose content does not parse: corrupt at its byte, no ex
 
 t.test('a SAMPLE of an event id no attribute has: said with the id exact, as a u64', async (t) => {
   const bytes = Buffer.from(gunzipSync(readFileSync(fx + 'perfdata/pipe.perf.data.gz')));
-  // Walk the pipe-mode records to the first SAMPLE (type 9).
-  let p = 16;
-  while (p + 8 <= bytes.length && bytes.readUInt32LE(p) !== 9) {
-    const size = bytes.readUInt16LE(p + 6);
-    if (size < 8) break;
-    // HEADER_TRACING_DATA (66): its data follows the record.
-    p += size + (bytes.readUInt32LE(p) === 66 ? bytes.readUInt32LE(p + 8) : 0);
-  }
-  if (!(p + 16 <= bytes.length && bytes.readUInt32LE(p) === 9)) return t.fail(`no SAMPLE found (stopped at byte ${p})`);
+  const p = firstRecordOf(bytes, 9); // PERF_RECORD_SAMPLE
+  if (p < 0) return t.fail('no SAMPLE in the fixture');
   // Where a sample holds its id: the first attribute's (HEADER_ATTR at byte 16) layout says.
   const at = parseAttr(bytes, 16 + 8, LITTLE).sampleIdAt;
   t.ok(at >= 0, `the id is at byte ${at} of a sample's body`);

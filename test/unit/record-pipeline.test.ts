@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { runPipeline } from '../../record/pipeline.js';
+import { firstRecordOf } from '../helpers/pipe-records.js';
 
 const fx = fileURLToPath(new URL('../fixtures/perfdata/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'record-pipeline-test-'));
@@ -16,12 +17,8 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 t.test('a recording with no event: nothing made, the earlier trace and states kept, said once', async (t) => {
   // The pipe fixture up to its first SAMPLE: the header records, whole, and no event.
   const bytes = gunzipSync(readFileSync(fx + 'pipe.perf.data.gz'));
-  let p = 16;
-  while (p + 8 <= bytes.length && bytes.readUInt32LE(p) !== 9) {
-    const size = bytes.readUInt16LE(p + 6);
-    if (size < 8) break;
-    p += size + (bytes.readUInt32LE(p) === 66 ? bytes.readUInt32LE(p + 8) : 0);
-  }
+  const p = firstRecordOf(bytes, 9); // PERF_RECORD_SAMPLE
+  t.ok(p > 16, `the first SAMPLE at byte ${p}`);
   const data = join(tmp, 'empty.data');
   writeFileSync(data, bytes.subarray(0, p));
   const output = join(tmp, 'gil-trace.json');
