@@ -40,6 +40,16 @@ t.test('times: integer ns to µs text with 3 decimals, and back exactly', async 
   t.equal(usText(1000), '1.000');
   t.equal(usText(154053896361), '154053896.361');
   t.equal(usText(154053896060), '154053896.060');
+  // Against exact integer division, across the 1 ms boundary and with the
+  // printed millisecond changing back and forth.
+  const exact = (n: number) => `${BigInt(n) / 1000n}.${String(BigInt(n) % 1000n).padStart(3, '0')}`;
+  for (const n of [999_999, 1_000_000, 1_000_001, 1_999_999, 2_000_000, 154053896000000, 154053895999999, 154053896000999, 2 ** 53 - 1, 2 ** 53 - 1000]) {
+    t.equal(usText(n), exact(n), `usText(${n})`);
+  }
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 53 - 1 }), { minLength: 1, maxLength: 20 }), (xs) => xs.every((n) => usText(n) === exact(n))),
+    { numRuns: 2000 },
+  );
   t.equal(secondsToNs('154.053896361'), 154053896361);
   t.equal(secondsToNs('1.5'), 1_500_000_000);
   t.equal(secondsToNs('7'), 7_000_000_000);
