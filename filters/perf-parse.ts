@@ -36,6 +36,16 @@ const ENDS_IN_NAME_RE = /(?:^|[\s:])\w*comm=[^=]*$/;
 const TIME_ZERO = ctime(0);
 const HEADER_LINE_RE = /^#($| =+$| [A-Za-z][^:]*: | [A-Z_]+ info available)/;
 
+/**
+ * Whether a line is only whitespace, as trim() sees it in latin1 text (tab to
+ * carriage return, space, no-break space). Most event lines begin with the
+ * comm column's padding, and trim() made a copy of each to find that out.
+ */
+function onlyWhitespace(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (!isBlank(text.charCodeAt(i))) return false;
+  return true;
+}
+
 export class PerfParser implements Filter<string> {
   readonly stats: PerfParseStats = { lines: 0, samples: 0, records: 0, lost: 0, backwards: 0, micros: 0 };
   private layout: Layout = { taskWidth: 5 };
@@ -70,7 +80,7 @@ export class PerfParser implements Filter<string> {
     if (this.cut !== undefined && this.joinCut(text)) return;
     const c0 = text.charCodeAt(0);
     // A blank line ends a callchain block; one of only blanks is taken the same way.
-    if (text.length === 0 || (c0 <= 32 && text.trim() === '')) {
+    if (text.length === 0 || (c0 <= 32 && onlyWhitespace(text))) {
       this.flush();
       return;
     }

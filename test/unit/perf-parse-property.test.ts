@@ -154,3 +154,26 @@ t.test("lines that end alike share what was read from their end, which nobody ca
     (out[0]!.fields as Record<string, unknown>).prev_pid = 1;
   }, TypeError, 'a change to the shared fields throws instead of showing in the other record');
 });
+
+t.test('a line of only whitespace ends a callchain as an empty line does', async (t) => {
+  const run = (between: string) => {
+    const out: Array<Record<string, unknown>> = [];
+    const p = new PerfParser((r) => out.push(r as Record<string, unknown>), collectingContext('x'));
+    p.write('python  2002/2003 [001] 67166.124095965: cpu-clock: ');
+    p.write('\t    7f885c64f7b0 take_gil+0x10 (/usr/lib/libpython3.11.so.1.0)');
+    p.write(between);
+    p.write('\t    7f885c64f7c0 drop_gil+0x20 (/usr/lib/libpython3.11.so.1.0)');
+    p.end();
+    return out;
+  };
+  const empty = run('');
+  t.equal((empty[0]!.callchain as unknown[]).length, 1, 'the empty line ends the chain: the frame after it is not the sample\'s');
+  fc.assert(
+    fc.property(fc.constantFrom(' ', '\t', '\v', '\f', '\r'), fc.array(fc.constantFrom(' ', '\t', '\v', '\f', '\r', '\xa0'), { maxLength: 6 }), (first, rest) =>
+      isDeepStrictEqual(run(first + rest.join(''))[0]!.callchain, empty[0]!.callchain),
+    ),
+    { numRuns: 300 },
+  );
+  // Not blank: U+0085 is no whitespace to trim(), and a letter is none either. Such a line does not end the chain.
+  for (const line of [' \x85', ' \t x', '\t\xa0x']) t.equal((run(line)[0]!.callchain as unknown[]).length, 2, JSON.stringify(line));
+});
