@@ -91,11 +91,39 @@ export class BadInput implements Context {
     private readonly strict: boolean,
     private readonly what = 'malformed line',
   ) {}
+  /** Of the current input: how many, and the first. */
+  private inInput = 0;
+  private firstInInput: string | undefined;
+  /** Inputs none of whose lines could be used, with their first problem: the wrong file, not a line gone bad. */
+  readonly unreadable: Array<{ file: string; why: string }> = [];
   malformed(why: string): void {
     this.count++;
     const where = `${this.where.file}:${this.where.line}: ${why}`;
     if (this.first === undefined) this.first = where;
+    if (this.inInput++ === 0) this.firstInInput = where;
     if (this.strict) throw new DataError(where);
+  }
+  /** The driver begins an input. */
+  startInput(name: string): void {
+    this.where.file = name;
+    this.where.line = 0;
+    this.inInput = 0;
+    this.firstInInput = undefined;
+  }
+  /**
+   * The driver ended an input: if every line of it was unusable (where.line
+   * is how many it had; a binary input has none), it is named in
+   * `unreadable`, and the run is to fail once its output is written.
+   */
+  endInput(): void {
+    const lines = this.where.line;
+    if (lines > 0 && this.inInput >= lines) {
+      const what = lines === 1 ? 'its one line could not be read' : `none of its ${lines} lines could be read`;
+      this.unreadable.push({ file: this.where.file, why: `${this.where.file}: ${what} (first: ${this.firstInInput})` });
+      // Said there, not again in the summary of skipped lines.
+      this.count -= this.inInput;
+      if (this.first === this.firstInInput) this.first = undefined;
+    }
   }
   /** The current input broke off (lib/filter.ts `broken`): the driver raises it once the input's records are out. */
   brokenInput: string | undefined;

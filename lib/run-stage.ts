@@ -102,6 +102,12 @@ export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): 
     await pumpOne(input, head, io);
   }
   await finish(head, io);
+  // Not this stage's input (a log, a summary, the wrong file): its output is whole, and the run fails.
+  const [first, ...more] = io.bad.unreadable;
+  if (first !== undefined) {
+    const names = more.slice(0, 3).map((u) => u.file).join(', ') + (more.length > 3 ? ` and ${more.length - 3} more` : '');
+    throw new DataError(more.length === 0 ? first.why : `${first.why}; no line of ${names} could be read either`);
+  }
 }
 
 /** Ends the chain and writes what it makes at its end, part by part, each written before the next is made. */
@@ -112,8 +118,7 @@ async function finish(head: Filter<Buffer>, io: StageIO): Promise<void> {
 }
 
 async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise<void> {
-  io.bad.where.file = input.name;
-  io.bad.where.line = 0;
+  io.bad.startInput(input.name);
   try {
     if (input.file !== undefined) await pumpFile(input.name, input.file, head, io, input.region);
     else await pumpStream(input, head, io);
@@ -129,6 +134,7 @@ async function pumpOne(input: Input, head: Filter<Buffer>, io: StageIO): Promise
     await finish(head, io);
     throw new BrokenInputError(broken);
   }
+  if (!io.interrupt.requested) io.bad.endInput();
   await input.done?.();
 }
 

@@ -221,7 +221,8 @@ t.test('pass-through: records gil-state does not consume come out unchanged and 
   const out = (r.stdout as string).split('\n').filter(Boolean).map((l) => JSON.parse(l));
   t.same(out.filter((x) => x.type === 'my_marker' || x.type === 'header' || x.type === 'sample'), input);
   t.match(r.stderr, /1 scheduler samples had no readable fields/, 'and says so');
-  const bad = await runBin('gil-state', [], { input: '{"type":"sample","ts":1}\nnot json\n[1,2]\n' });
+  // Beside a usable record: an input with none is the wrong input, exit 1 (inputs.test.ts).
+  const bad = await runBin('gil-state', [], { input: '{"type":"sample","ts":1}\nnot json\n[1,2]\n{"type":"sample","ts":2,"tid":1,"event":"x:y"}\n' });
   t.equal(bad.exitCode, 0);
   // A sample without its event is not a sample: the contract (filters/records.ts) makes it malformed.
   t.match(bad.stderr, /skipped 3 malformed lines \(first: stdin:1: sample record: "event" is missing/);

@@ -134,8 +134,10 @@ t.test('absurd values and missing fields are malformed lines, in every stage; --
     ['negative ts', { type: 'sample', ts: -5, tid: 1, event: 'x:y' }],
     ['no event', { type: 'sample', ts: 5, tid: 1 }],
   ];
+  // A usable record beside the bad one: an input with none is the wrong input (the next test).
+  const good = JSON.stringify({ type: 'sample', ts: 5, tid: 1, event: 'x:y' });
   for (const [what, rec] of cases) {
-    const r = await runBin('gil-state', [], { input: JSON.stringify(rec) + '\n' });
+    const r = await runBin('gil-state', [], { input: JSON.stringify(rec) + '\n' + good + '\n' });
     t.equal(r.exitCode, 0, `${what}: lenient`);
     t.match(r.stderr, /skipped 1 malformed line \(first: stdin:1: sample record: /, what);
     const s = await runBin('gil-state', ['--strict'], { input: JSON.stringify(rec) + '\n' });
@@ -143,7 +145,7 @@ t.test('absurd values and missing fields are malformed lines, in every stage; --
   }
   const span = { type: 'span', pid: 1, tid: 1, family: 'gil', state: 'hold', ts: 100 };
   // 1e400 is Infinity once parsed; a duration of 1e30 ns is 30 trillion years.
-  const lines = ['{"type":"span","pid":1,"tid":1,"family":"gil","state":"hold","ts":100,"dur":1e400}', JSON.stringify({ ...span, dur: 1e30 }), JSON.stringify(span)];
+  const lines = ['{"type":"span","pid":1,"tid":1,"family":"gil","state":"hold","ts":100,"dur":1e400}', JSON.stringify({ ...span, dur: 1e30 }), JSON.stringify(span), JSON.stringify({ ...span, dur: 10 })];
   for (const stage of ['to-trace', 'gil-stats']) {
     const r = await runBin(stage, ['--format', 'json'], { input: lines.join('\n') + '\n' });
     t.equal(r.exitCode, 0, stage);
@@ -153,6 +155,35 @@ t.test('absurd values and missing fields are malformed lines, in every stage; --
     t.equal(String(s.stderr).trim().split('\n').length, 1, `${stage} --strict: one line, the record it stopped at (nothing was skipped)`);
     t.match(s.stderr, /stdin:1: span record: "dur" is not an integer >= 0/);
   }
+});
+
+t.test('an input of which no line can be read is the wrong input: named, exit 1, the output of the others whole', async (t) => {
+  const wrong = join(tmp, 'app.log');
+  writeFileSync(wrong, 'INFO starting\nINFO listening on :8080\nWARN slow request 1.5s\n');
+  for (const stage of ['perf-parse', 'gil-state', 'gil-stats', 'to-trace']) {
+    const alone = await runBin(stage, [wrong]);
+    t.equal(alone.exitCode, 1, `${stage}: exit 1`);
+    t.match(alone.stderr, new RegExp(`^${stage}: \\S*app\\.log: none of its 3 lines could be read \\(first: \\S*app\\.log:1: `), `${stage}: names the input, its lines and the first problem`);
+    t.notMatch(alone.stderr, /skipped/, `${stage}: not said twice`);
+    const piped = await runBin(stage, [], { input: 'hello\n' });
+    t.equal(piped.exitCode, 1, `${stage} on stdin`);
+    t.match(piped.stderr, /stdin: its one line could not be read/, `${stage} on stdin`);
+    // Beside a real capture: its output is all there, then the run fails.
+    const out = join(tmp, `beside-${stage}.out`);
+    const beside = await runBin(stage, [text, wrong]);
+    const withO = await runBin(stage, [text, wrong, '-o', out]);
+    const good = await runBin(stage, [text]);
+    t.equal(beside.exitCode, 1, `${stage} beside a capture`);
+    t.match(beside.stderr, /app\.log: none of its 3 lines could be read/);
+    if (stage === 'gil-stats') t.equal(beside.stdout, '', 'gil-stats: no summary that would pass for the two inputs\'');
+    else t.ok(beside.stdout === good.stdout, `${stage}: the capture's output, whole`);
+    t.equal(withO.exitCode, 1);
+    t.same(readdirSync(tmp).filter((f) => f.includes(`beside-${stage}`)), [], `${stage}: -o not written, no temp file`);
+  }
+  // A line that can be read keeps the input: a bad line among good ones is skipped, exit 0.
+  const mixed = await runBin('perf-parse', [], { input: gunzipSync(readFileSync(text)).toString('latin1').split('\n').slice(0, 50).join('\n') + '\nINFO starting\n' });
+  t.equal(mixed.exitCode, 0);
+  t.match(mixed.stderr, /skipped 1 malformed line/);
 });
 
 t.test('merge-trace refuses records that are not trace events', async (t) => {
