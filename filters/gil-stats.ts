@@ -80,6 +80,8 @@ export class GilStats implements Filter<AnyRecord> {
   private lost = 0;
   private anomalies = 0;
   private unknownSpans = 0;
+  /** Samples with a callchain, of any event: whether the recording has stacks at all. */
+  private callchains = 0;
   private inCapture = false;
   private firstTs = Infinity;
   /** Thread names by tid, as the captures ended: the folded stacks' root frames. */
@@ -112,7 +114,10 @@ export class GilStats implements Filter<AnyRecord> {
         this.diagnostics[rec.code] = (this.diagnostics[rec.code] ?? 0) + 1;
         return;
       case 'sample':
-        if (rec.callchain !== undefined && rec.tid !== undefined) this.stacks.sample(rec.tid, rec.ts, rec.callchain);
+        if (rec.callchain !== undefined && rec.callchain.length > 0 && rec.tid !== undefined) {
+          this.callchains++;
+          this.stacks.sample(rec.tid, rec.ts, rec.callchain);
+        }
         return;
       default:
       // Pass-through records of other stages or of users: not ours to judge.
@@ -492,6 +497,7 @@ export class GilStats implements Filter<AnyRecord> {
       lost: this.lost,
       anomalies: this.anomalies,
       unknown_spans: this.unknownSpans,
+      callchains: this.callchains,
       diagnostics: { ...this.diagnostics },
       processes: structuredClone(this.doneProcs),
       threads: structuredClone(this.doneThreads),

@@ -99,6 +99,7 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
     out.lost += s.lost;
     out.anomalies += s.anomalies;
     out.unknown_spans += s.unknown_spans;
+    out.callchains = (out.callchains ?? 0) + (s.callchains ?? 0);
     for (const [k, n] of Object.entries(s.diagnostics)) out.diagnostics[k] = (out.diagnostics[k] ?? 0) + n;
     out.top.waits.push(...s.top.waits);
     out.top.holds.push(...s.top.holds);

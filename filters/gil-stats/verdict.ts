@@ -97,7 +97,14 @@ export function verdict(s: GilStatsJSON, p: ProcessJSON): string[] {
   });
   const stacks = p.hogs.longest.some((h) => h.stack !== undefined || h.began !== undefined) || s.top.waits.some((w) => w.origin === p.origin && w.stack !== undefined);
   const pyFrames = p.hogs.longest.some((h) => h.python) || s.top.waits.some((w) => w.origin === p.origin && w.python);
-  if (p.hogs.count > 0 && !stacks) out.push('No stacks were recorded: record callchains on the GIL probes (docs/finding-code.md) to see the code.');
+  if (p.hogs.count > 0 && !stacks) {
+    // gil-record --stacks puts them on sched_switch only, which a holder running on its CPU does not hit.
+    out.push(
+      (s.callchains ?? 0) > 0
+        ? "No stacks fell in the long holds: this recording's stacks are on other events (sched_switch, with gil-record --stacks), which a holder that stays on its CPU does not hit. Record them on the GIL probes (gil-record --py-stacks, docs/finding-code.md) to see the code."
+        : 'No stacks were recorded: record callchains on the GIL probes (docs/finding-code.md) to see the code.',
+    );
+  }
   else if (stacks && !pyFrames) {
     out.push('No Python frames in the stacks: perf shows them only for CPython 3.12+ run with -X perf; the native frames are shown (the C function is the answer there).');
   }

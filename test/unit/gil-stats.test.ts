@@ -541,6 +541,18 @@ t.test('the table fits 120 columns; the verdict says when there are no stacks', 
   t.ok(table.split('\n').every((l) => l.length <= 120));
   t.match(table, /No stacks were recorded/);
   t.match(table, /times \("at"\) in seconds from the first event/);
+  t.equal(s.callchains, 0);
+  // Stacks on sched_switch only (gil-record --stacks), none in the holds: the verdict says where they are.
+  const switchStack = { type: 'sample', pid: 10, tid: 11, ts: 120 * MS, event: 'sched:sched_switch', callchain: [{ addr: 'ffffffff81000000', sym: '__schedule', dso: '[kernel.kallsyms]' }] };
+  const empty = { ...switchStack, ts: 121 * MS, callchain: [] };
+  const withSwitch = run([['a', [...scenario(), switchStack, empty]]]).s;
+  t.equal(withSwitch.callchains, 1, 'the sample with a stack; an empty callchain is none');
+  const said = formatTable(withSwitch, { per4m: false, top: 10 }).replace(/\s*\n\s*/g, ' ');
+  t.notMatch(said, /No stacks were recorded/);
+  t.match(said, /No stacks fell in the long holds: this recording's stacks are on other events \(sched_switch, with gil-record --stacks\)/);
+  t.equal(merge([withSwitch, withSwitch, s]).callchains, 2, '--merge adds them up');
+  const { callchains: _, ...older } = withSwitch;
+  t.equal(merge([older, withSwitch]).callchains, 1, 'a summary written before the field counts none');
 });
 
 t.test('a hog preempted while it holds: whose task had its CPU, summed per task', async (t) => {
