@@ -50,6 +50,12 @@ export interface GilStatsOptions {
 
 export const DEFAULTS: GilStatsOptions = { switchIntervalNs: 5_000_000, hogNs: 10_000_000, top: 10 };
 
+/** A span with the stack of an event in it: a wait's take_gil entry, a hold's sampled stack, a switch-out's. */
+function hasStack(rec: Span): boolean {
+  const r = rec as { stack?: string[]; sampled_stack?: string[] };
+  return (r.stack !== undefined && r.stack.length > 0) || (r.sampled_stack !== undefined && r.sampled_stack.length > 0);
+}
+
 /**
  * Takes gil-state's records; the end of each input (`endInput`) ends a capture
  * that had no `capture` record; `end` emits the one summary.
@@ -80,7 +86,7 @@ export class GilStats implements Filter<AnyRecord> {
   private lost = 0;
   private anomalies = 0;
   private unknownSpans = 0;
-  /** Samples with a callchain, of any event: whether the recording has stacks at all. */
+  /** Records with a stack (samples with a callchain, spans with the stack gil-state gave them): whether the recording has stacks at all. */
   private callchains = 0;
   private inCapture = false;
   private firstTs = Infinity;
@@ -157,6 +163,7 @@ export class GilStats implements Filter<AnyRecord> {
     const { ts, dur, tid, pid } = rec;
     this.inCapture = true;
     if (rec.unknown === true) this.unknownSpans++;
+    if (hasStack(rec)) this.callchains++;
     const t = this.thr(pid, tid);
     t.mentioned = true;
     const p = this.proc(pid);

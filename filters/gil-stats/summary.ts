@@ -240,7 +240,7 @@ export interface GilStatsJSON {
   anomalies: number;
   /** Spans gil-state closed early (`unknown`: lost events, impossible sequences). */
   unknown_spans: number;
-  /** Samples with a callchain (of any event) in the input: whether it has stacks at all. Absent in summaries before 0.2. */
+  /** Records with a stack in the input (samples with a callchain, spans with a stack): whether it has stacks at all. Absent in summaries before 0.2. */
   callchains?: number;
   diagnostics: Record<string, number>;
   processes: ProcessJSON[];

@@ -354,6 +354,19 @@ t.test('--no-probes records the scheduler only; --stacks puts stacks on sched_sw
   t.notOk(e2.some((e) => e.chain && e.event !== 'sched:sched_switch'), 'no other event has one');
 });
 
+t.test('--stacks on a hog that never leaves its CPU: the verdict says where the stacks are, not that there are none', { skip }, async (t) => {
+  const data = join(tmp, 'hog-stacks.data');
+  const r = await record(['--stacks', '--perf-data', data, '-o', join(tmp, 'hog-stacks.json'), '--', PY, join(W, 'gil_hog.py')]);
+  t.equal(r.exitCode, 0, r.stderr.split('\n').slice(-2).join(' '));
+  const said = r.stdout.replace(/\s*\n\s*/g, ' ');
+  t.match(said, /hold of \d/, 'a long hold is named');
+  t.notMatch(said, /No stacks were recorded/);
+  t.match(said, /No stacks fell in the long holds: this recording's stacks are on other events \(sched_switch/);
+  const summary = JSON.parse((await execa('node', [bin('gil-stats'), '--format', 'json', data])).stdout);
+  const sw = (await events(data)).filter((e) => e.event === 'sched:sched_switch' && e.chain).length;
+  t.ok(summary.callchains > 0 && sw > 0, `the summary counts the stacks (${summary.callchains}) of the ${sw} switches recorded with one`);
+});
+
 t.test('errors a user can hit', async (t) => {
   t.test('not root', { skip: process.getuid?.() === 0 && existsSync('/usr/bin/setpriv') ? false : 'needs root and setpriv to become nobody' }, async (t) => {
     const asNobody = (args: string[]) =>
