@@ -44,20 +44,19 @@ export class ByteOrder {
   hex64(b: Buffer, o: number): string {
     const lo = this.little ? b.readUInt32LE(o) : b.readUInt32BE(o + 4);
     const hi = this.little ? b.readUInt32LE(o + 4) : b.readUInt32BE(o);
-    // Probe addresses repeat (a few functions and call sites): their text is made once.
-    const key = hi < 0x200000 ? hi * 4294967296 + lo : -1;
-    if (key >= 0) {
-      const known = this.hexes.get(key);
-      if (known !== undefined) return known;
-    }
-    const s = hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
-    if (key >= 0) {
-      if (this.hexes.size >= 4096) this.hexes.clear();
-      this.hexes.set(key, s);
-    }
-    return s;
+    // Probe addresses repeat (a few functions and call sites): their text is
+    // made once. Looked up by the low half as a signed 32-bit integer, which
+    // V8 keeps unboxed (the whole address as a number was a heap number to
+    // allocate and hash for every sample), the high half checked after.
+    const key = lo | 0;
+    const known = this.hexes.get(key);
+    if (known !== undefined && known.hi === hi) return known.text;
+    const text = hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
+    if (this.hexes.size >= 4096) this.hexes.clear();
+    this.hexes.set(key, { hi, text });
+    return text;
   }
-  private readonly hexes = new Map<number, string>();
+  private readonly hexes = new Map<number, { hi: number; text: string }>();
   /**
    * Bit `n` of the attribute's flag word (disabled is 0, sample_id_all 18,
    * context_switch 26): C bit-fields are laid out from the other end of the

@@ -46,3 +46,23 @@ t.test('a read past the end, or before the start, throws the RangeError Buffer t
     t.doesNotThrow(() => f(8 - width), `${name} at the last place it fits`);
   }
 });
+
+t.test('hex64: perf\'s address text, also for addresses that share a low half and for ones seen again', async (t) => {
+  const b = Buffer.alloc(8);
+  const hex = (order: typeof LITTLE, v: bigint) => {
+    if (order === LITTLE) b.writeBigUInt64LE(v);
+    else b.writeBigUInt64BE(v);
+    return order.hex64(b, 0);
+  };
+  // Same low 32 bits, different high ones, in turn: the memo must not answer one with the other.
+  const same = [0x7f885c64f7b0n, 0x5c64f7b0n, 0x1_5c64f7b0n, 0xffffffff_5c64f7b0n, 0x7f885c64f7b0n, 0n, 0x80000000n];
+  for (const order of [LITTLE, BIG]) for (let round = 0; round < 3; round++) for (const v of same) t.equal(hex(order, v), v.toString(16), `${v.toString(16)}, round ${round}`);
+  // Random addresses, many repeated, against BigInt's text.
+  const pool = Array.from({ length: 50 }, () => randomBytes(8).readBigUInt64LE(0) >> BigInt(Math.floor(Math.random() * 64)));
+  let bad = 0;
+  for (let i = 0; i < 20000; i++) {
+    const v = pool[Math.floor(Math.random() * pool.length)]!;
+    if (hex(i % 2 === 0 ? LITTLE : BIG, v) !== v.toString(16)) bad++;
+  }
+  t.equal(bad, 0, '20,000 lookups of 50 addresses, none wrong');
+});
