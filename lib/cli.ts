@@ -62,17 +62,21 @@ function namesInput(msg: string, input: string): boolean {
 export class Reporter {
   /** How the messages name the input: its name, the first and how many more, or nothing for stdin. */
   readonly input: string | undefined;
+  /** Each input's name as messages give it: one that begins with it needs no other. */
+  private readonly names: ReadonlySet<string>;
   constructor(
     readonly prog: string,
     inputs: readonly string[] = [],
   ) {
+    this.names = new Set(inputs.map((f) => (f === '-' ? 'stdin' : f)));
     const named = inputs.filter((f) => f !== '-');
     if (named.length === 1 && inputs.length === 1) this.input = named[0];
     else if (named.length > 0) this.input = `${inputs[0] === '-' ? 'stdin' : inputs[0]} and ${inputs.length - 1} more input${inputs.length > 2 ? 's' : ''}`;
   }
   /** A message may quote the input (a name, a line): it reaches the terminal escaped. */
   say(msg: string): void {
-    const named = this.input === undefined || namesInput(msg, this.input) ? msg : `${this.input}: ${msg}`;
+    const colon = msg.indexOf(': ');
+    const named = this.input === undefined || namesInput(msg, this.input) || (colon > 0 && this.names.has(msg.slice(0, colon))) ? msg : `${this.input}: ${msg}`;
     process.stderr.write(`${this.prog}: ${forTerminalLines(named)}\n`);
   }
 }
@@ -83,7 +87,7 @@ export class Reporter {
  * the end. Strict: the first one is fatal (exit 1).
  */
 export class BadInput implements Context {
-  readonly where: Where = { file: 'stdin', line: 0 };
+  readonly where: Where = { file: 'stdin', line: 0, blank: 0 };
   count = 0;
   first: string | undefined;
   constructor(
@@ -94,8 +98,12 @@ export class BadInput implements Context {
   /** Of the current input: how many, and the first. */
   private inInput = 0;
   private firstInInput: string | undefined;
+  /** The first of the inputs that are not unreadable, for the summary once those are raised apart. */
+  private firstReadable: string | undefined;
   /** Inputs none of whose lines could be used, with their first problem: the wrong file, not a line gone bad. */
-  readonly unreadable: Array<{ file: string; why: string }> = [];
+  private readonly unreadable: Array<{ file: string; why: string; count: number }> = [];
+  /** The unreadable inputs were raised as the run's error. */
+  private raised = false;
   malformed(why: string): void {
     this.count++;
     const where = `${this.where.file}:${this.where.line}: ${why}`;
@@ -107,23 +115,34 @@ export class BadInput implements Context {
   startInput(name: string): void {
     this.where.file = name;
     this.where.line = 0;
+    this.where.blank = 0;
     this.inInput = 0;
     this.firstInInput = undefined;
   }
   /**
-   * The driver ended an input: if every line of it was unusable (where.line
-   * is how many it had; a binary input has none), it is named in
-   * `unreadable`, and the run is to fail once its output is written.
+   * The driver read an input to its end: if every line of it that is not
+   * blank was unusable (a binary input has no lines), it is kept as
+   * unreadable, to be raised once the output is written.
    */
   endInput(): void {
-    const lines = this.where.line;
+    const lines = this.where.line - (this.where.blank ?? 0);
     if (lines > 0 && this.inInput >= lines) {
       const what = lines === 1 ? 'its one line could not be read' : `none of its ${lines} lines could be read`;
-      this.unreadable.push({ file: this.where.file, why: `${this.where.file}: ${what} (first: ${this.firstInInput})` });
-      // Said there, not again in the summary of skipped lines.
-      this.count -= this.inInput;
-      if (this.first === this.firstInInput) this.first = undefined;
-    }
+      this.unreadable.push({ file: this.where.file, why: `${this.where.file}: ${what} (first: ${this.firstInInput})`, count: this.inInput });
+    } else this.firstReadable ??= this.firstInInput;
+  }
+  /**
+   * The error the run ends with when an input was unreadable (the first,
+   * and the names of the others); those inputs are then left out of the
+   * summary of skipped lines. Undefined when none was.
+   */
+  unreadableError(): DataError | undefined {
+    const [first, ...more] = this.unreadable;
+    if (first === undefined) return undefined;
+    this.raised = true;
+    const names = [...new Set(more.map((u) => u.file))];
+    const list = names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
+    return new DataError(more.length === 0 ? first.why : `${first.why}; no line of ${list} could be read either`);
   }
   /** The current input broke off (lib/filter.ts `broken`): the driver raises it once the input's records are out. */
   brokenInput: string | undefined;
@@ -132,9 +151,16 @@ export class BadInput implements Context {
   }
   summarise(): void {
     // Strict: the first one stopped the run, and its error says so; nothing was skipped.
-    if (this.count === 0 || this.strict) return;
-    const plural = this.count === 1 ? this.what : `${this.what}s`;
-    this.reporter.say(`skipped ${this.count} ${plural} (first: ${this.first})`);
+    if (this.strict) return;
+    // The unreadable inputs are named apart: by the run's error, else here
+    // (Ctrl-C, or another input broke off first), so none goes unnamed.
+    if (!this.raised) for (const u of this.unreadable) this.reporter.say(u.why);
+    let count = this.count;
+    for (const u of this.unreadable) count -= u.count;
+    const first = this.unreadable.length > 0 ? (this.firstReadable ?? this.firstInInput) : this.first;
+    if (count <= 0) return;
+    const plural = count === 1 ? this.what : `${this.what}s`;
+    this.reporter.say(`skipped ${count} ${plural} (first: ${first})`);
   }
 }
 

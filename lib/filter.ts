@@ -9,6 +9,8 @@
 export interface Where {
   file: string;
   line: number;
+  /** Of those lines, the empty ones: a driver that judges a whole input leaves them out. */
+  blank?: number;
 }
 
 /** What a filter may tell its driver. */

@@ -109,6 +109,7 @@ export class LineSplitter implements Filter<Buffer> {
       }
       if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
       where.line = ++this.lineno;
+      if (line.length === 0) where.blank = (where.blank ?? 0) + 1;
       this.emit(line);
       start = nl + 1;
       nl = text.indexOf('\n', start);

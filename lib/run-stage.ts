@@ -13,7 +13,7 @@ import { type Input, type Output, ReadError, openInput, stdinOnce } from './io.j
 import type { FileRegion } from './perf-data/file.js';
 import type { TextSink } from './ndjson.js';
 import { GRACE_MS, type Interrupt } from './signals.js';
-import { BrokenInputError, DataError } from './errors.js';
+import { BrokenInputError } from './errors.js';
 
 export interface StageIO {
   out: Output;
@@ -86,8 +86,9 @@ export async function runStage(inputs: Input[], head: Filter<Buffer>, io: StageI
     io.out.discard();
     for (const o of io.also ?? []) o.out.discard();
     throw e;
+  } finally {
+    io.bad.summarise();
   }
-  io.bad.summarise();
 }
 
 /** Runs every input through `head`, then ends it; the output is written but not committed. */
@@ -103,11 +104,9 @@ export async function pump(inputs: Input[], head: Filter<Buffer>, io: StageIO): 
   }
   await finish(head, io);
   // Not this stage's input (a log, a summary, the wrong file): its output is whole, and the run fails.
-  const [first, ...more] = io.bad.unreadable;
-  if (first !== undefined) {
-    const names = more.slice(0, 3).map((u) => u.file).join(', ') + (more.length > 3 ? ` and ${more.length - 3} more` : '');
-    throw new DataError(more.length === 0 ? first.why : `${first.why}; no line of ${names} could be read either`);
-  }
+  // Interrupted, the output is the partial one Ctrl-C asks for, and the summary names them.
+  const unreadable = io.interrupt.requested ? undefined : io.bad.unreadableError();
+  if (unreadable !== undefined) throw unreadable;
 }
 
 /** Ends the chain and writes what it makes at its end, part by part, each written before the next is made. */

@@ -159,7 +159,8 @@ t.test('absurd values and missing fields are malformed lines, in every stage; --
 
 t.test('an input of which no line can be read is the wrong input: named, exit 1, the output of the others whole', async (t) => {
   const wrong = join(tmp, 'app.log');
-  writeFileSync(wrong, 'INFO starting\nINFO listening on :8080\nWARN slow request 1.5s\n');
+  // Its blank lines are neither used nor bad: the three others decide.
+  writeFileSync(wrong, 'INFO starting\n\nINFO listening on :8080\n\nWARN slow request 1.5s\n');
   for (const stage of ['perf-parse', 'gil-state', 'gil-stats', 'to-trace']) {
     const alone = await runBin(stage, [wrong]);
     t.equal(alone.exitCode, 1, `${stage}: exit 1`);
@@ -179,6 +180,16 @@ t.test('an input of which no line can be read is the wrong input: named, exit 1,
     else t.ok(beside.stdout === good.stdout, `${stage}: the capture's output, whole`);
     t.equal(withO.exitCode, 1);
     t.same(readdirSync(tmp).filter((f) => f.includes(`beside-${stage}`)), [], `${stage}: -o not written, no temp file`);
+  }
+  // A later input that breaks off ends the run with its own error: the unreadable one is still named, once.
+  const cut = join(tmp, 'cut.data');
+  writeFileSync(cut, readFileSync(data).subarray(0, Math.floor(readFileSync(data).length / 2)));
+  for (const stage of ['perf-parse', 'gil-stats', 'to-trace']) {
+    const r = await runBin(stage, [wrong, cut]);
+    t.equal(r.exitCode, 1, `${stage}: a log, then a cut perf.data`);
+    t.match(r.stderr, /cut\.data: truncated at byte/, `${stage}: the break`);
+    t.equal(String(r.stderr).match(/app\.log: none of its 3 lines could be read/g)?.length, 1, `${stage}: and the log, once`);
+    t.notMatch(r.stderr, /skipped/, `${stage}: its lines not counted again as skipped`);
   }
   // A line that can be read keeps the input: a bad line among good ones is skipped, exit 0.
   const mixed = await runBin('perf-parse', [], { input: gunzipSync(readFileSync(text)).toString('latin1').split('\n').slice(0, 50).join('\n') + '\nINFO starting\n' });

@@ -179,3 +179,26 @@ t.test('FIFOs one writer fills in turn are read in turn', async (t) => {
   t.equal(code, 0, 'read both, in turn');
   t.ok(out.split('\n').filter((l) => l.includes('"type":"span"')).length > 10, 'and wrote their spans');
 });
+
+t.test('Ctrl-C after an input of which no line could be read: exit 130, the partial output, and that input named', async (t) => {
+  const dir = mkdtempSync(join(tmp, 'unreadable-'));
+  const log = join(dir, 'app.log');
+  writeFileSync(log, 'INFO starting\n\nINFO ready\n');
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const child = spawn('node', [bin('gil-stats'), '--format', 'json', log, fifo], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  // Past the log, blocked opening the FIFO.
+  await started(child.pid!, () => openingFifo(child.pid!));
+  const closed = once(child, 'close');
+  child.kill('SIGINT');
+  const [exitCode, signal] = (await closed) as [number | null, NodeJS.Signals | null];
+  // What a shell reports: the exit code, or 128 + the signal it ended itself with.
+  t.equal(exitCode ?? (signal === 'SIGINT' ? 130 : -1), 130, stderr);
+  t.equal(JSON.parse(stdout).partial, true, 'the partial summary, as for any Ctrl-C');
+  t.match(stderr, /app\.log: none of its 2 lines could be read \(first: \S*app\.log:1: /, 'the log named, its blank line not counted');
+  t.notMatch(stderr, /skipped/, 'and not again as skipped lines');
+});
