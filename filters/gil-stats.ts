@@ -86,8 +86,8 @@ export class GilStats implements Filter<AnyRecord> {
   private lost = 0;
   private anomalies = 0;
   private unknownSpans = 0;
-  /** Records with a stack (samples with a callchain, spans with the stack gil-state gave them): whether the recording has stacks at all. */
-  private callchains = 0;
+  /** Samples with a callchain per pid, in this capture: added to the process's row when it is kept (a sample makes no row of its own). */
+  private sampleStacks = new Map<number, number>();
   private inCapture = false;
   private firstTs = Infinity;
   /** Thread names by tid, as the captures ended: the folded stacks' root frames. */
@@ -121,7 +121,7 @@ export class GilStats implements Filter<AnyRecord> {
         return;
       case 'sample':
         if (rec.callchain !== undefined && rec.callchain.length > 0 && rec.tid !== undefined) {
-          this.callchains++;
+          if (rec.pid !== undefined) this.sampleStacks.set(rec.pid, (this.sampleStacks.get(rec.pid) ?? 0) + 1);
           this.stacks.sample(rec.tid, rec.ts, rec.callchain);
         }
         return;
@@ -163,10 +163,10 @@ export class GilStats implements Filter<AnyRecord> {
     const { ts, dur, tid, pid } = rec;
     this.inCapture = true;
     if (rec.unknown === true) this.unknownSpans++;
-    if (hasStack(rec)) this.callchains++;
     const t = this.thr(pid, tid);
     t.mentioned = true;
     const p = this.proc(pid);
+    if (hasStack(rec)) p.fig.callchains++;
     const end = ts + dur;
     if (ts < this.firstTs) this.firstTs = ts;
     if (ts < t.seenFirst) t.seenFirst = ts;
@@ -463,6 +463,7 @@ export class GilStats implements Filter<AnyRecord> {
     for (const p of this.procs.values()) {
       const j = p.toJSON();
       j.origin = key;
+      if (j.pid !== null) j.callchains += this.sampleStacks.get(j.pid) ?? 0;
       for (const h of j.hogs.longest) {
         h.origin = key;
         h.comm = this.names.get(h.tid) ?? null;
@@ -478,6 +479,7 @@ export class GilStats implements Filter<AnyRecord> {
     for (const w of this.windows.toJSON()) this.doneWindows.push({ ...w, origin: key });
     for (const e of [...this.topWaits, ...this.topHolds]) e.origin ??= key;
     this.procs.clear();
+    this.sampleStacks.clear();
     this.threads.clear();
     this.windows = new Windows(this.opts.intervalNs);
   }
@@ -504,7 +506,6 @@ export class GilStats implements Filter<AnyRecord> {
       lost: this.lost,
       anomalies: this.anomalies,
       unknown_spans: this.unknownSpans,
-      callchains: this.callchains,
       diagnostics: { ...this.diagnostics },
       processes: structuredClone(this.doneProcs),
       threads: structuredClone(this.doneThreads),

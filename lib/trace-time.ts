@@ -20,9 +20,9 @@ let lastMsText = '';
 export function usText(ns: number): string {
   const ms = Math.floor(ns / 1e6);
   const rest = ns - ms * 1e6;
-  // ms >= 1: its text has no leading zero to strip. The range check guards a
-  // rounded division, which only a time near 2^53 can produce.
-  if (ms >= 1 && rest >= 0 && rest < 1e6) {
+  // ms >= 1: its text has no leading zero to strip. (For a safe integer the
+  // division cannot round up to the next integer, so rest is in [0, 1e6).)
+  if (ms >= 1) {
     if (ms !== lastMs) {
       lastMs = ms;
       lastMsText = String(ms);

@@ -124,6 +124,7 @@ export class ProcessAcc {
       holds_known: false,
       pids_inferred: false,
       two_holders: 0,
+      callchains: 0,
       sched: false,
       wall_ns: 0,
       hold_ns: 0,

@@ -37,6 +37,7 @@ export function parseSummary(text: string, name: string): GilStatsJSON | string 
   for (const p of summary.processes) {
     p.pids_inferred ??= false;
     p.two_holders ??= 0;
+    p.callchains ??= 0;
   }
   return summary;
 }
@@ -99,7 +100,6 @@ export function merge(list: GilStatsJSON[], names: string[] = list.map((_s, i) =
     out.lost += s.lost;
     out.anomalies += s.anomalies;
     out.unknown_spans += s.unknown_spans;
-    out.callchains = (out.callchains ?? 0) + (s.callchains ?? 0);
     for (const [k, n] of Object.entries(s.diagnostics)) out.diagnostics[k] = (out.diagnostics[k] ?? 0) + n;
     out.top.waits.push(...s.top.waits);
     out.top.holds.push(...s.top.holds);

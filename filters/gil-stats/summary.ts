@@ -171,6 +171,8 @@ export interface ProcessJSON {
   pids_inferred: boolean;
   /** Times one of its threads took the GIL while another held it (gil-state's count). */
   two_holders: number;
+  /** Its records with a stack (spans with one, samples with a callchain): whether its recording has stacks at all. */
+  callchains: number;
   sched: boolean;
   wall_ns: number;
   hold_ns: number;
@@ -240,8 +242,6 @@ export interface GilStatsJSON {
   anomalies: number;
   /** Spans gil-state closed early (`unknown`: lost events, impossible sequences). */
   unknown_spans: number;
-  /** Records with a stack in the input (samples with a callchain, spans with a stack): whether it has stacks at all. Absent in summaries before 0.2. */
-  callchains?: number;
   diagnostics: Record<string, number>;
   processes: ProcessJSON[];
   threads: ThreadJSON[];
@@ -292,6 +292,7 @@ export const PROCESS_SUMS = [
   'held_offcpu_ns',
   'lookback_lost_ns',
   'two_holders',
+  'callchains',
 ] as const satisfies ReadonlyArray<NumberKey<ProcessJSON>>;
 
 /** The figures of a window; all add up. */

@@ -100,7 +100,7 @@ export function verdict(s: GilStatsJSON, p: ProcessJSON): string[] {
   if (p.hogs.count > 0 && !stacks) {
     // gil-record --stacks puts them on sched_switch only, which a holder running on its CPU does not hit.
     out.push(
-      (s.callchains ?? 0) > 0
+      p.callchains > 0
         ? "No stacks fell in the long holds: this recording's stacks are on other events (sched_switch, with gil-record --stacks), which a holder that stays on its CPU does not hit. Record them on the GIL probes (gil-record --py-stacks, docs/finding-code.md) to see the code."
         : 'No stacks were recorded: record callchains on the GIL probes (docs/finding-code.md) to see the code.',
     );

@@ -541,18 +541,25 @@ t.test('the table fits 120 columns; the verdict says when there are no stacks', 
   t.ok(table.split('\n').every((l) => l.length <= 120));
   t.match(table, /No stacks were recorded/);
   t.match(table, /times \("at"\) in seconds from the first event/);
-  t.equal(s.callchains, 0);
+  t.equal(s.processes[0]!.callchains, 0);
   // Stacks on sched_switch only (gil-record --stacks), none in the holds: the verdict says where they are.
   const switchStack = { type: 'sample', pid: 10, tid: 11, ts: 120 * MS, event: 'sched:sched_switch', callchain: [{ addr: 'ffffffff81000000', sym: '__schedule', dso: '[kernel.kallsyms]' }] };
   const empty = { ...switchStack, ts: 121 * MS, callchain: [] };
-  const withSwitch = run([['a', [...scenario(), switchStack, empty]]]).s;
-  t.equal(withSwitch.callchains, 1, 'the sample with a stack; an empty callchain is none');
+  const elsewhere = { ...switchStack, pid: 77, tid: 77 };
+  // Before the capture record, which ends the capture.
+  const withSwitch = run([['a', [switchStack, empty, elsewhere, ...scenario()]]]).s;
+  t.equal(withSwitch.processes[0]!.callchains, 1, 'the sample with a stack; an empty callchain is none');
+  t.notOk(withSwitch.processes.some((p) => p.pid === 77), 'a sample makes no process row of its own');
   const said = formatTable(withSwitch, { per4m: false, top: 10 }).replace(/\s*\n\s*/g, ' ');
   t.notMatch(said, /No stacks were recorded/);
   t.match(said, /No stacks fell in the long holds: this recording's stacks are on other events \(sched_switch, with gil-record --stacks\)/);
-  t.equal(merge([withSwitch, withSwitch, s]).callchains, 2, '--merge adds them up');
-  const { callchains: _, ...older } = withSwitch;
-  t.equal(merge([older, withSwitch]).callchains, 1, 'a summary written before the field counts none');
+  // Merged with a capture without stacks (another host): each process's verdict is its own.
+  const other = run([['b', scenario(0, 20)]]).s;
+  const merged = merge([withSwitch, other]);
+  t.same(merged.processes.map((p) => [p.pid, p.callchains]), [[10, 1], [20, 0]]);
+  const mergedSaid = formatTable(merged, { per4m: false, top: 10 }).replace(/\s*\n\s*/g, ' ');
+  t.match(mergedSaid, /Process 20 .*No stacks were recorded/, 'the process without stacks is told so');
+  t.equal(merge([withSwitch, withSwitch]).processes[0]!.callchains, 2, '--merge adds them up');
 });
 
 t.test('a hog preempted while it holds: whose task had its CPU, summed per task', async (t) => {
