@@ -4,7 +4,8 @@
 // apply (see test/helpers/validate-trace.ts), not from to-trace's output.
 import t from 'tap';
 import fc from 'fast-check';
-import { ToTrace, DEFAULTS, type ToTraceOptions, type Family } from '../../filters/to-trace.js';
+import { ToTrace, DEFAULTS, spanName, spanNameText, type ToTraceOptions, type Family } from '../../filters/to-trace.js';
+import type { Span } from '../../filters/records.js';
 import { narrow } from '../../filters/records.js';
 import { collectingContext, connect, endAll } from '../../lib/filter.js';
 import { NdjsonDecoder } from '../../lib/ndjson.js';
@@ -391,3 +392,20 @@ t.test("the end in parts: the last counters come 64 K characters at a time, so a
   t.equal(waiting.length, 2 * n, 'every change of the counter, none lost between the parts');
   t.same(waiting.slice(0, 2), [[1e9, 1], [1e9 + 20_000, 0]], 'in time order from the first wait');
 });
+
+t.test("a span's name as JSON text: the constants are the names, quoted, for every state", async (t) => {
+  const base = { type: 'span', pid: 1, tid: 1, ts: 0, dur: 1 };
+  const spans: object[] = [];
+  for (const state of ['wait', 'hold', 'handoff']) for (const via of [undefined, 'take_gil', 'cond_timedwait', 'stack']) spans.push({ ...base, family: 'gil', state, ...(via ? { via } : {}) });
+  for (const state of ['running', 'runnable', 'sleeping', 'blocked', 'other']) {
+    for (const gil of [undefined, true, false]) for (const letter of [undefined, 'R+', 'I', 'X"<']) spans.push({ ...base, family: 'sched', state, ...(gil !== undefined ? { gil } : {}), ...(letter ? { letter } : {}) });
+  }
+  const names = new Set<string>();
+  for (const sp of spans) {
+    const rec = sp as Span;
+    t.equal(spanNameText(rec), JSON.stringify(spanName(rec)), JSON.stringify(sp));
+    names.add(spanName(rec));
+  }
+  t.ok(names.has('GIL wait (cond_timedwait)') && names.has('S(GIL)') && names.has('other (X"<)'), 'the cases differ where the names do');
+});
+
