@@ -152,13 +152,18 @@ export function parseTs(line: string, start: number, dot: number, end: number): 
   return sec * 1e9 + frac * scale;
 }
 
+/** Where findTime found the time's dot and colon (its start is what it returns): no tuple made per line. */
+let foundDot = 0;
+let foundColon = 0;
+
 /**
  * Finds the time column: a run of digits, a dot, 6 or 9 digits, then `:`
  * followed by a space or the end of the line, with a space or the line start
- * before it. Returns [secStart, dot, colon] or undefined. `from` skips
- * candidates that a caller already rejected.
+ * before it. Returns where its seconds begin (its dot and colon in foundDot
+ * and foundColon), or -1. `from` skips candidates that a caller already
+ * rejected.
  */
-export function findTime(line: string, from: number, decimals?: number): [number, number, number] | undefined {
+function findTime(line: string, from: number, decimals?: number): number {
   let c = line.indexOf(':', from);
   while (c !== -1) {
     if (c + 1 === line.length || line.charCodeAt(c + 1) === CH_SPACE) {
@@ -173,12 +178,16 @@ export function findTime(line: string, from: number, decimals?: number): [number
         const dot = i;
         i--;
         while (i >= 0 && isDigit(line.charCodeAt(i))) i--;
-        if (i < dot - 1 && (i < 0 || line.charCodeAt(i) === CH_SPACE)) return [i + 1, dot, c];
+        if (i < dot - 1 && (i < 0 || line.charCodeAt(i) === CH_SPACE)) {
+          foundDot = dot;
+          foundColon = c;
+          return i + 1;
+        }
       }
     }
     c = line.indexOf(':', c + 1);
   }
-  return undefined;
+  return -1;
 }
 
 const TOD_RE = /(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$/;
@@ -190,19 +199,19 @@ const TOD_RE = /(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$/;
 export function parseHead(line: string, layout: Layout): Head | undefined {
   let from = 0;
   for (;;) {
-    const t = findTime(line, from, layout.decimals);
-    if (t === undefined) return undefined;
-    const head = readAround(line, t, layout);
+    const secStart = findTime(line, from, layout.decimals);
+    if (secStart === -1) return undefined;
+    const colon = foundColon;
+    const head = readAround(line, secStart, foundDot, colon, layout);
     if (head !== undefined) {
       if (layout.decimals === undefined) layout.decimals = head.decimals;
       return head;
     }
-    from = t[2] + 1;
+    from = colon + 1;
   }
 }
 
-function readAround(line: string, t: [number, number, number], layout: Layout): Head | undefined {
-  const [secStart, dot, colon] = t;
+function readAround(line: string, secStart: number, dot: number, colon: number, layout: Layout): Head | undefined {
   // The fields every event line has are there from the start (filled in below): added one by one they went to a store of their own.
   const head: Head = {
     comm: undefined,
