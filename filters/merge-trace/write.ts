@@ -273,6 +273,13 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Bytes, s
       await inFlight;
       inFlight = done;
     } else spare.push(out);
+    // The event loop turns once a chunk. Read and written synchronously (a
+    // file, and stdout on a file), it would never turn during the rewrite,
+    // and V8 frees some memory (dead typed-array views' stores, the rest of a
+    // collection) only in tasks the loop runs: with `> out.json` peak RSS
+    // grew to 137 MB for the 800 MB bench input, 100 MB with -o; now 100 MB
+    // both. A chunk is a megabyte, so the turns cost nothing to see.
+    await loopTurn();
     if (base >= f.eventsEnd) break;
   }
   if (carry !== undefined && carry.length > 0) throw new ChangedError(f.name);
@@ -303,4 +310,9 @@ function replacement(field: number, b: Buffer, s: number, e: number, t: FileTran
   }
   const to = (field === F_PID ? t.pid : t.tid)?.get(v);
   return to === undefined ? b.toString('latin1', s, e) : String(to);
+}
+
+/** Resolves once the event loop has run its pending tasks. */
+function loopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
