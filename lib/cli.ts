@@ -62,21 +62,20 @@ function namesInput(msg: string, input: string): boolean {
 export class Reporter {
   /** How the messages name the input: its name, the first and how many more, or nothing for stdin. */
   readonly input: string | undefined;
-  /** Each input's name as messages give it: one that begins with it needs no other. */
-  private readonly names: ReadonlySet<string>;
+  /** Each input's name as messages give it (stdin for -): a message that names one needs no other. */
+  private readonly names: readonly string[];
   constructor(
     readonly prog: string,
     inputs: readonly string[] = [],
   ) {
-    this.names = new Set(inputs.map((f) => (f === '-' ? 'stdin' : f)));
+    this.names = inputs.map((f) => (f === '-' ? 'stdin' : f));
     const named = inputs.filter((f) => f !== '-');
     if (named.length === 1 && inputs.length === 1) this.input = named[0];
     else if (named.length > 0) this.input = `${inputs[0] === '-' ? 'stdin' : inputs[0]} and ${inputs.length - 1} more input${inputs.length > 2 ? 's' : ''}`;
   }
   /** A message may quote the input (a name, a line): it reaches the terminal escaped. */
   say(msg: string): void {
-    const colon = msg.indexOf(': ');
-    const named = this.input === undefined || namesInput(msg, this.input) || (colon > 0 && this.names.has(msg.slice(0, colon))) ? msg : `${this.input}: ${msg}`;
+    const named = this.input === undefined || [this.input, ...this.names].some((n) => namesInput(msg, n)) ? msg : `${this.input}: ${msg}`;
     process.stderr.write(`${this.prog}: ${forTerminalLines(named)}\n`);
   }
 }
@@ -89,7 +88,6 @@ export class Reporter {
 export class BadInput implements Context {
   readonly where: Where = { file: 'stdin', line: 0, blank: 0 };
   count = 0;
-  first: string | undefined;
   constructor(
     private readonly reporter: Reporter,
     private readonly strict: boolean,
@@ -98,7 +96,7 @@ export class BadInput implements Context {
   /** Of the current input: how many, and the first. */
   private inInput = 0;
   private firstInInput: string | undefined;
-  /** The first of the inputs that are not unreadable, for the summary once those are raised apart. */
+  /** The first problem of an ended input that was not unreadable: the summary's first. */
   private firstReadable: string | undefined;
   /** Inputs none of whose lines could be used, with their first problem: the wrong file, not a line gone bad. */
   private readonly unreadable: Array<{ file: string; why: string; count: number }> = [];
@@ -107,7 +105,6 @@ export class BadInput implements Context {
   malformed(why: string): void {
     this.count++;
     const where = `${this.where.file}:${this.where.line}: ${why}`;
-    if (this.first === undefined) this.first = where;
     if (this.inInput++ === 0) this.firstInInput = where;
     if (this.strict) throw new DataError(where);
   }
@@ -157,7 +154,8 @@ export class BadInput implements Context {
     if (!this.raised) for (const u of this.unreadable) this.reporter.say(u.why);
     let count = this.count;
     for (const u of this.unreadable) count -= u.count;
-    const first = this.unreadable.length > 0 ? (this.firstReadable ?? this.firstInInput) : this.first;
+    // The current input's, for a driver that does not end inputs (or a run stopped inside one).
+    const first = this.firstReadable ?? this.firstInInput;
     if (count <= 0) return;
     const plural = count === 1 ? this.what : `${this.what}s`;
     this.reporter.say(`skipped ${count} ${plural} (first: ${first})`);

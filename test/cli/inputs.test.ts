@@ -175,7 +175,7 @@ t.test('an input of which no line can be read is the wrong input: named, exit 1,
     const withO = await runBin(stage, [text, wrong, '-o', out]);
     const good = await runBin(stage, [text]);
     t.equal(beside.exitCode, 1, `${stage} beside a capture`);
-    t.match(beside.stderr, /app\.log: none of its 3 lines could be read/);
+    t.match(beside.stderr, new RegExp(`^${stage}: \\S*app\\.log: none of its 3 lines could be read`, 'm'), `${stage}: named once, not after "... and 1 more input"`);
     if (stage === 'gil-stats') t.equal(beside.stdout, '', 'gil-stats: no summary that would pass for the two inputs\'');
     else t.ok(beside.stdout === good.stdout, `${stage}: the capture's output, whole`);
     t.equal(withO.exitCode, 1);
@@ -189,6 +189,7 @@ t.test('an input of which no line can be read is the wrong input: named, exit 1,
     t.equal(r.exitCode, 1, `${stage}: a log, then a cut perf.data`);
     t.match(r.stderr, /cut\.data: truncated at byte/, `${stage}: the break`);
     t.equal(String(r.stderr).match(/app\.log: none of its 3 lines could be read/g)?.length, 1, `${stage}: and the log, once`);
+    t.match(r.stderr, new RegExp(`^${stage}: \\S*app\\.log: none`, 'm'), `${stage}: by its name alone, not after "... and 1 more input"`);
     t.notMatch(r.stderr, /skipped/, `${stage}: its lines not counted again as skipped`);
   }
   // A line that can be read keeps the input: a bad line among good ones is skipped, exit 0.
