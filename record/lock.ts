@@ -7,7 +7,6 @@ import { describeIoError } from '../lib/io.js';
 import { RecordError } from './errors.js';
 import { pidRunsGilRecord } from './proc.js';
 
-
 /** Takes the lock of `perfData` for this process, removed when it exits; refuses when a live owner has it. */
 export function lockRecording(perfData: string): () => void {
   const path = `${perfData}.gil-record.lock`;
