@@ -6,12 +6,12 @@
 import { DataError } from '../lib/errors.js';
 import { type Context, compose, type Emit, type Make } from '../lib/filter.js';
 import { JSON_LINES, LineSplitter, PERF_TEXT } from '../lib/lines.js';
-import { NdjsonDecoder } from '../lib/ndjson.js';
 import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
 import { SymbolCache } from '../lib/perf-data/symbols.js';
 import { kindOf, wrongInput } from './input-kind.js';
 import { PerfParser } from './perf-parse.js';
-import { type AnyRecord, narrow } from './records.js';
+import { RecordLines } from './record-lines.js';
+import type { AnyRecord } from './records.js';
 
 export type Stage = 'perf-parse' | 'gil-state' | 'gil-stats' | 'to-trace';
 
@@ -61,6 +61,6 @@ export function recordsFrom(stage: Stage, ctx: Context, up: Readers) {
     if (kind === 'perf.data') return (emit) => up.recording(emit);
     // perf-parse reads whatever is not a recording as text, and says which lines are not perf script's.
     if (kind === 'perf script text' || stage === 'perf-parse') return compose((emit) => new LineSplitter(emit, ctx, PERF_TEXT), (emit) => up.parser(emit));
-    return compose((emit) => new LineSplitter(emit, ctx, JSON_LINES), (emit) => new NdjsonDecoder(emit, ctx, narrow));
+    return compose((emit) => new LineSplitter(emit, ctx, JSON_LINES), (emit) => new RecordLines(emit, ctx));
   };
 }

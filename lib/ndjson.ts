@@ -31,31 +31,37 @@ export function nestsDeeper(line: string, max: number): boolean {
 /** Lines of JSON to records: a line that is not JSON, or not a record, is malformed. */
 export class NdjsonDecoder<T> implements Filter<string> {
   constructor(
-    private readonly emit: Emit<T>,
+    protected readonly emit: Emit<T>,
     private readonly ctx: Context,
     private readonly narrow: Narrow<T>,
   ) {}
 
   write(line: string): void {
     if (line.length === 0) return;
+    const rec = this.decode(line);
+    if (rec !== undefined) this.emit(rec);
+  }
+
+  /** A non-empty line's record, or undefined when it is malformed (and said so). */
+  protected decode(line: string): T | undefined {
     // Nesting that deep takes at least twice as many characters: short lines need no count.
     if (line.length > 2 * MAX_DEPTH && nestsDeeper(line, MAX_DEPTH)) {
       this.ctx.malformed(`nested deeper than ${MAX_DEPTH} levels: ${preview(line)}`);
-      return;
+      return undefined;
     }
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
       this.ctx.malformed(`not JSON: ${preview(line)}`);
-      return;
+      return undefined;
     }
     const rec = this.narrow(value);
     if (typeof rec === 'string') {
       this.ctx.malformed(`${rec}: ${preview(line)}`);
-      return;
+      return undefined;
     }
-    this.emit(rec);
+    return rec;
   }
 
   end(): void {}
