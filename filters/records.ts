@@ -401,17 +401,63 @@ function flatJson(o: Record<string, unknown>): string {
   return s + '}';
 }
 
+/**
+ * An integer as String writes it. Past 2^31 (a perf time in ns, past 2 s of
+ * uptime) V8 writes a number by its slow path for doubles, 220 ns a time
+ * here; as two parts below 2^31 it takes half that.
+ */
+export function intText(v: number): string {
+  if (v >= 1e9 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v)) {
+    // The quotient can round up to the next integer (v = 1999999999999999); the products and differences are exact.
+    let hi = Math.floor(v / 1e9);
+    let lo = v - hi * 1e9;
+    if (lo < 0) (hi -= 1), (lo += 1e9);
+    return hi + (1e9 + lo).toString().slice(1);
+  }
+  return String(v);
+}
+
+/**
+ * A string as JSON, for the few that repeat in every record (comm, event
+ * and perf record names): a lookup by a string whose hash is known
+ * costs less than quoting it again. Bounded: a capture of many names starts
+ * over.
+ */
+const QUOTED = new Map<string, string>();
+function quoted(v: string): string {
+  let j = QUOTED.get(v);
+  if (j === undefined) {
+    if (QUOTED.size >= 4096) QUOTED.clear();
+    j = q(v);
+    QUOTED.set(v, j);
+  }
+  return j;
+}
+
+/**
+ * The JSON of a payload the text path shares, frozen, among the records of
+ * lines that end alike (lib/perf-grammar.ts): written once. Others (the
+ * perf.data reader's, made per record) are written each time.
+ */
+const PAYLOAD_JSON = new WeakMap<object, string>();
+function payloadJson(o: Record<string, unknown>): string {
+  if (!Object.isFrozen(o)) return flatJson(o);
+  let j = PAYLOAD_JSON.get(o);
+  if (j === undefined) PAYLOAD_JSON.set(o, (j = flatJson(o)));
+  return j;
+}
+
 export function sampleJson(r: Sample): string {
-  let s = '{"type":"sample","ts":' + r.ts;
-  if (r.comm !== undefined) s += ',"comm":' + q(r.comm);
+  let s = '{"type":"sample","ts":' + intText(r.ts);
+  if (r.comm !== undefined) s += ',"comm":' + quoted(r.comm);
   if (r.pid !== undefined) s += ',"pid":' + r.pid;
   if (r.tid !== undefined) s += ',"tid":' + r.tid;
   if (r.cpu !== undefined) s += ',"cpu":' + r.cpu;
   if (r.period !== undefined) s += ',"period":' + r.period;
   if (r.misc !== undefined) s += ',"misc":' + q(r.misc);
   if (r.tod !== undefined) s += ',"tod":' + q(r.tod);
-  s += ',"event":' + q(r.event);
-  if (r.fields !== undefined) s += ',"fields":' + flatJson(r.fields);
+  s += ',"event":' + quoted(r.event);
+  if (r.fields !== undefined) s += ',"fields":' + payloadJson(r.fields);
   if (r.probe !== undefined) s += r.probe.ret === undefined ? ',"probe":{"func":"' + r.probe.func + '"}' : ',"probe":{"func":"' + r.probe.func + '","ret":"' + r.probe.ret + '"}';
   if (r.payload !== undefined) s += ',"payload":' + q(r.payload);
   if (r.addr !== undefined) s += ',"addr":' + q(r.addr);
@@ -426,7 +472,7 @@ export function sampleJson(r: Sample): string {
  * most of gil-state's output.
  */
 export function spanJson(r: Span): string {
-  let s = '{"type":"span","pid":' + r.pid + ',"tid":' + r.tid + ',"family":"' + r.family + '","state":"' + r.state + '","ts":' + r.ts + ',"dur":' + r.dur;
+  let s = '{"type":"span","pid":' + r.pid + ',"tid":' + r.tid + ',"family":"' + r.family + '","state":"' + r.state + '","ts":' + intText(r.ts) + ',"dur":' + intText(r.dur);
   for (const k in r) {
     if (k === 'type' || k === 'pid' || k === 'tid' || k === 'family' || k === 'state' || k === 'ts' || k === 'dur') continue;
     const v = (r as unknown as Record<string, unknown>)[k];
@@ -436,6 +482,21 @@ export function spanJson(r: Span): string {
   return s + '}';
 }
 
+/**
+ * A perf record (a third of perf-parse's output with --switch-events) with
+ * its keys in the order both readers make them; one with other keys as
+ * JSON.stringify writes it.
+ */
+export function perfRecordJson(r: PerfRecord): string {
+  let s = '{"type":"perf_record","ts":' + intText(r.ts);
+  let n = 4;
+  if (r.cpu !== undefined) (s += ',"cpu":' + r.cpu), n++;
+  s += ',"name":' + quoted(r.name) + ',"body":' + q(r.body);
+  if (r.tid !== undefined) (s += ',"tid":' + r.tid), n++;
+  if (r.pid !== undefined) (s += ',"pid":' + r.pid), n++;
+  return Object.keys(r).length === n ? s + '}' : JSON.stringify(r);
+}
+
 /** One record as a line of JSON (without the newline). */
 export function recordJson(rec: AnyRecord): string {
   switch (rec.type) {
@@ -443,6 +504,8 @@ export function recordJson(rec: AnyRecord): string {
       return sampleJson(rec);
     case 'span':
       return spanJson(rec);
+    case 'perf_record':
+      return perfRecordJson(rec);
     case 'foreign':
       return JSON.stringify(rec.record);
     default:

@@ -5,7 +5,11 @@ import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { RULES, narrow, narrowByFields, quickCheck, recordJson, type Kind } from '../../filters/records.js';
+import { gunzipSync } from 'node:zlib';
+import { RULES, intText, narrow, narrowByFields, quickCheck, recordJson, type AnyRecord, type Kind } from '../../filters/records.js';
+import { PerfParser } from '../../filters/perf-parse.js';
+import { collectingContext, connect, endAll } from '../../lib/filter.js';
+import { LineSplitter, PERF_TEXT } from '../../lib/lines.js';
 import { pipeline } from '../helpers/in-process.js';
 
 const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../docs/events.schema.json', import.meta.url)), 'utf8'));
@@ -139,6 +143,59 @@ t.test('a span is written as JSON.stringify writes it, whatever it holds', async
     { type: 'span', pid: 2, tid: 3, family: 'sched', state: 'runnable', ts: 9, dur: 1.5e9, letter: 'R+', gil: true, stack: [], preempted_by: { tid: 4, comm: 'evil\n"name\u0007' } },
   ];
   for (const s of spans) t.equal(recordJson(s as never), JSON.stringify(s));
+});
+
+/** The same fields with the same values, in any order (a sample is written in one order, whatever order it was made in). */
+function sameRecord(a: Record<string, unknown>, b: object): boolean {
+  const want = JSON.parse(JSON.stringify(b)) as Record<string, unknown>;
+  const keys = Object.keys(want);
+  return keys.length === Object.keys(a).length && keys.every((k) => JSON.stringify(a[k]) === JSON.stringify(want[k]));
+}
+
+t.test("perf-parse's records are written with what they hold: samples, perf records, shared payloads, times past 2^31", async (t) => {
+  const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
+  const texts = [
+    ...readdirSync(fx).filter((n) => n.endsWith('.perf.txt.gz')).map((n) => fx + n),
+    ...readdirSync(fx + 'perfdata').filter((n) => n.endsWith('.perf.txt.gz')).map((n) => fx + 'perfdata/' + n),
+  ];
+  const kinds = new Map<string, number>();
+  for (const f of texts) {
+    const ctx = collectingContext(f);
+    const recs: AnyRecord[] = [];
+    const head = connect((emit) => new LineSplitter(emit, ctx, PERF_TEXT), new PerfParser((r) => recs.push(r), ctx));
+    head.write(gunzipSync(readFileSync(f)));
+    head.endInput?.();
+    endAll(head);
+    let changed = 0;
+    for (const r of recs) {
+      kinds.set(r.type, (kinds.get(r.type) ?? 0) + 1);
+      // Twice: the second time a shared payload's text is the one kept.
+      if (!sameRecord(JSON.parse(recordJson(r)), r) || !sameRecord(JSON.parse(recordJson(r)), r)) changed++;
+    }
+    t.equal(changed, 0, `${f.slice(fx.length)}: ${recs.length} records`);
+  }
+  t.ok((kinds.get('sample') ?? 0) > 10_000 && (kinds.get('perf_record') ?? 0) > 1_000, `samples and perf records among them (${JSON.stringify(Object.fromEntries(kinds))})`);
+  // A perf record with keys of its own, or in another order, or with one undefined.
+  for (const r of [
+    { type: 'perf_record', ts: 5, name: 'SWITCH', body: 'IN' },
+    { type: 'perf_record', ts: 1_795_314_241_455_534_028, cpu: 1, name: 'X"\n', body: 'a\u0007', tid: 2, pid: 3, extra: [1] },
+    { type: 'perf_record', ts: 7, cpu: undefined, name: 'SWITCH', body: 'OUT', pid: 1 },
+  ]) {
+    const j = recordJson(r as never);
+    t.same(JSON.parse(j), JSON.parse(JSON.stringify(r)), j);
+    t.ok(!('extra' in r) || j === JSON.stringify(r), 'keys it does not know: as JSON.stringify writes them');
+  }
+});
+
+t.test('intText writes an integer as String does, past 2^31 and at every billion', async (t) => {
+  const exact = (v: number) => (Number.isSafeInteger(v) ? BigInt(v).toString() : String(v));
+  const values = [0, 1, 2 ** 31, 999_999_999, 1e9, 1e9 + 1, 1_999_999_999_999_999, 2e15 - 1, 2e15, Number.MAX_SAFE_INTEGER, 2 ** 53, 2 ** 53 + 2, 1.8e18, 2 ** 63, 1.5, -5, -1e12, NaN];
+  for (let k = 1; k < 9e6; k += 104_729) values.push(k * 1e9 - 1, k * 1e9, k * 1e9 + 1);
+  let seed = 7;
+  for (let i = 0; i < 20_000; i++) values.push(((seed = (seed * 48271) % 2147483647), seed) * 4_194_304 + (i % 4_194_304));
+  let bad = 0;
+  for (const v of values) if (intText(v) !== exact(v) || intText(v) !== String(v)) bad++;
+  t.equal(bad, 0, `${values.length} values`);
 });
 
 t.test("narrow's quick test agrees with the field-by-field reading on every record of the fixtures, and on each broken one field at a time", async (t) => {
