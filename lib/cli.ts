@@ -226,32 +226,20 @@ export function cli(prog: string, usage: string, examples: Array<[string, string
     });
   for (const [cmd, what] of examples) y = y.example(cmd, what);
   // An option given twice arrives as an array, which no code of a one-value
-  // option expects ("output.replace is not a function"): a usage error,
-  // unless the option is one that repeats (an array option, or `repeatable`:
-  // --label, --shift, parsed from their list by their coerce).
-  const self = y;
-  y = y.check((argv) => {
-    // getOptions is yargs' own (v17), not in its types.
-    const opts = (self as unknown as { getOptions(): { array: string[]; alias: Record<string, string[]> } }).getOptions();
-    const repeats = new Set<string>();
-    for (const k of [...opts.array, ...repeatable]) for (const name of [k, ...(opts.alias[k] ?? [])]) repeats.add(name).add(camel(name));
-    const twice = Object.keys(argv).filter((k) => k !== '_' && k !== '--' && Array.isArray(argv[k]) && !repeats.has(k));
-    if (twice.length === 0) return true;
-    // The option's own name, not its alias or camelCase copy.
-    const name = twice.filter((k) => k.length > 1 && k === k.toLowerCase()).sort((a, b) => b.length - a.length)[0] ?? twice[0]!;
-    return twiceMessage(name);
-  });
-  // An option's coerce runs before that check, and would read the array as
-  // its text ("text.split is not a function"): the same refusal, from there.
+  // option expects ("output.replace is not a function", "text.split is not a
+  // function" in a coerce): a usage error, unless the option is one that
+  // repeats (an array option, or `repeatable`: --label, --shift, parsed from
+  // their list by their coerce). Every other option gets a coerce that says
+  // so, yargs' first look at its value, before the option's own coerce.
   const option = y.option.bind(y) as (key: string, o?: Record<string, unknown>) => Argv;
   (y as unknown as { option: typeof option }).option = (key, o) => {
+    if (o?.array === true || repeatable.includes(key)) return option(key, o);
     const coerce = o?.coerce as ((v: unknown) => unknown) | undefined;
-    if (coerce === undefined || o!.array === true || repeatable.includes(key)) return option(key, o);
     return option(key, {
       ...o,
       coerce: (v: unknown) => {
         if (Array.isArray(v)) throw new UsageError(twiceMessage(key));
-        return coerce(v);
+        return coerce === undefined ? v : coerce(v);
       },
     });
   };
@@ -260,7 +248,6 @@ export function cli(prog: string, usage: string, examples: Array<[string, string
 
 const twiceMessage = (name: string): string => `${name.length > 1 ? '--' : '-'}${name} was given more than once: give it once`;
 
-const camel = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 export const outputOption = {
   alias: 'o',
