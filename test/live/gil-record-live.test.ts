@@ -120,7 +120,10 @@ t.test('not on a terminal: one NDJSON record per second, the stalls where the wo
     if (stalled > 50e6) {
       // The victim waits through all of the stall (and a little more: re-taking the GIL after it).
       t.ok(waited >= stalled * 0.9, `${at}: the victim waited ${(waited / 1e9).toFixed(3)} s of the ${(stalled / 1e9).toFixed(3)} s stall`);
-      if (stalled > 0.5e9) t.equal(p?.holder?.tid, hog, `${at}: the hog, stalling more than half of it, is the top holder`);
+      // More than half of the interval with a margin: the stall is timed by the
+      // workload's own clock around re.match, and a 0.501 s stall beside a
+      // victim holding the other 0.499 s left the two a few ms apart.
+      if (stalled > 0.55e9) t.equal(p?.holder?.tid, hog, `${at}: the hog, stalling more than half of it, is the top holder`);
       t.equal(p?.worst_wait?.tid, victim, `${at}: the worst wait is the victim's`);
       const ongoing = stalls.some((s) => s.start_ns < x.end_ts - 50e6 && s.end_ns > x.end_ts + 50e6);
       if (ongoing) t.equal(p?.worst_wait?.ongoing, true, `${at}: the stall goes on past the interval: its wait is still going`);
