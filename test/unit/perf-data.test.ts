@@ -211,6 +211,28 @@ for (const f of fixtures) {
   });
 }
 
+t.test('payloads of the same values are one frozen object, as the text path shares them; other values get their own', async (t) => {
+  const s = await streamOf(unzipped('lost', dir + 'lost.perf.data.gz'));
+  const recs: Array<Record<string, any>> = [];
+  const d = new PerfDataDecoder((r) => recs.push(r as Record<string, any>), collectingContext('rec.data'), {});
+  for (let i = 0; i < s.bytes.length; i += 65536) d.write(s.bytes.subarray(i, i + 65536));
+  d.endInput();
+  d.end();
+  for (const [what, pick] of [
+    ['sched_switch fields', (r: Record<string, any>) => (r.event === 'sched:sched_switch' ? r.fields : undefined)],
+    ['wakeup fields', (r: Record<string, any>) => (/^sched:sched_wak/.test(r.event ?? '') ? r.fields : undefined)],
+    ['probe payloads', (r: Record<string, any>) => r.probe],
+  ] as const) {
+    const all = recs.map(pick).filter((x) => x !== undefined);
+    const objects = new Set(all);
+    const texts = new Set(all.map((x) => JSON.stringify(x)));
+    t.ok(all.length > 100, `${what}: ${all.length} of them`);
+    t.ok(all.every((x) => Object.isFrozen(x)), `${what}: frozen`);
+    // One object per value while the kept ones are few: as many objects as there are texts, or a few more when a pair changed values.
+    t.ok(objects.size < all.length / 3 && objects.size >= texts.size, `${what}: ${objects.size} objects for ${texts.size} values`);
+  }
+});
+
 t.test('what the recordings hold: every kind the fixtures were made for', async (t) => {
   const kinds = (name: string) => new Set((full.get(name) ?? []).map((l) => {
     const r = JSON.parse(l);
