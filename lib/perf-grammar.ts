@@ -7,6 +7,7 @@
 // anchor (`SEC.FRACTION: `) outwards. Strings are handled as latin1 (one
 // character per byte, so comm widths are byte widths) and turned into UTF-8
 // only when they leave (`utf8`).
+import { own } from './lines.js';
 
 export interface Frame {
   /** Hex address as printed (dso-relative or absolute); a string, since 64-bit addresses do not fit a double. */
@@ -314,15 +315,6 @@ function readPrefix(line: string, end: number, head: Head, layout: Layout): bool
   if (head.tod !== undefined) return ok;
   memo.set(own(key), ok ? { comm: own(head.comm), pid: head.pid, tid: head.tid, cpu: head.cpu, misc: own(head.misc), padded: head.padded === true } : false);
   return ok;
-}
-
-/**
- * A copy of a latin1 string that holds no part of another: a slice of a line
- * is a view of the whole chunk the line came in, which a kept slice would keep
- * alive (4,096 of them, as many chunks).
- */
-function own<T extends string | undefined>(s: T): T {
-  return (s === undefined ? s : Buffer.from(s, 'latin1').toString('latin1')) as T;
 }
 
 function readPrefixOnce(line: string, end: number, head: Head, layout: Layout): boolean {
