@@ -9,7 +9,9 @@
 // the numbers beside it. gil-state reads perf-parse's records with 13 % less
 // CPU (the bench's capture, interleaved medians of 5).
 import type { Context, Emit } from '../lib/filter.js';
+import { own } from '../lib/lines.js';
 import { NdjsonDecoder } from '../lib/ndjson.js';
+import { PairMemo } from '../lib/pair-memo.js';
 import { type AnyRecord, MAX_TIME, narrow } from './records.js';
 
 /** The types read this way, each with the text its lines begin with. */
@@ -25,8 +27,8 @@ const SPAN = 2;
 const DUR = ',"dur":';
 /** Longer lines (callchains, long payloads) seldom repeat: their text is not kept. */
 const LONGEST = 400;
-/** Texts kept before they are dropped to start again: bounds the memory on input whose texts never repeat. */
-const KEPT = 4096;
+/** Lines not found before the copying may turn itself off (when fewer were found). */
+const TRIAL = 4096;
 
 type Timed = AnyRecord & { ts: number; dur?: number };
 
@@ -100,10 +102,8 @@ function cutTimes(line: string): boolean {
 
 /** Records of NDJSON lines: the contract's records, or Foreign ones; a line that is neither is malformed. */
 export class RecordLines extends NdjsonDecoder<AnyRecord> {
-  /** For each of KINDS, a record by the text before its ts, then by the text after its times. */
-  private readonly kept = KINDS.map(() => new Map<string, Map<string, Timed>>());
-  /** Texts kept, in all the maps. */
-  private size = 0;
+  /** For each of KINDS, a record by the text before its ts and the text after its times. */
+  private readonly kept = KINDS.map(() => new PairMemo<string, string, Timed>());
   private hits = 0;
   private misses = 0;
   /** Set when the texts do not repeat (every line different): then each line is parsed, without a lookup first. */
@@ -122,8 +122,8 @@ export class RecordLines extends NdjsonDecoder<AnyRecord> {
     }
     const before = line.slice(0, tsAt);
     const rest = line.slice(restAt);
-    const byBefore = this.kept[kind]!;
-    const known = byBefore.get(before)?.get(rest);
+    const kept = this.kept[kind]!;
+    const known = kept.get(before, rest);
     if (known !== undefined) {
       this.hits++;
       const rec = { ...known };
@@ -135,17 +135,8 @@ export class RecordLines extends NdjsonDecoder<AnyRecord> {
     const at = { kind, dur, tsAt, restAt };
     const rec = this.decode(line);
     if (rec === undefined) return;
-    if (++this.misses >= KEPT && this.hits < this.misses) this.off = true;
-    if (keeps(line, rec, at)) {
-      if (this.size >= KEPT) {
-        for (const m of this.kept) m.clear();
-        this.size = 0;
-      }
-      let byRest = byBefore.get(before);
-      if (byRest === undefined) byBefore.set(own(before), (byRest = new Map()));
-      byRest.set(own(rest), template(rec));
-      this.size++;
-    }
+    if (++this.misses >= TRIAL && this.hits < this.misses) this.off = true;
+    if (keeps(line, rec, at)) kept.set(own(before), own(rest), template(rec));
     this.emit(rec);
   }
 }
@@ -167,16 +158,6 @@ function keeps(line: string, rec: AnyRecord, at: { kind: number; dur: number; ts
     return false;
   }
   return o.ts === 1 && (at.dur < 0 || o.dur === 2);
-}
-
-/**
- * A string of its own with the text of `s`, a part of a line: a slice is a
- * view of the whole chunk the line came in, and 1,839 kept slices kept as
- * many chunks alive (peak RSS 80 -> 104 MB on the bench's records).
- * JSON's round trip makes a new flat string, lone surrogates too.
- */
-function own(s: string): string {
-  return JSON.parse(JSON.stringify(s)) as string;
 }
 
 /** The record every later line of the same text is copied from: its objects and arrays are shared, so frozen. */

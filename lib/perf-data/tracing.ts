@@ -10,6 +10,7 @@ import { ByteOrder } from './bytes.js';
 import { utf8 } from '../perf-grammar.js';
 import type { Payload } from '../perf-payload.js';
 import type { Fields } from '../perf-records.js';
+import { PairMemo } from '../pair-memo.js';
 
 export interface Field {
   name: string;
@@ -161,20 +162,20 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
     x.size === 8 ? order.hex64(b, at + x.offset) : order.u32(b, at + x.offset).toString(16);
   if (pf === '"(%lx)", REC->__probe_ip' && f('__probe_ip')) {
     const ip = hex(f('__probe_ip')!);
-    const made = new Shared<string, string, Probe>();
+    const made = new PairMemo<string, string, Probe>();
     return (b, at, _len, order, into) => {
       const func = ip(b, at, order);
-      into.probe = made.find(func, '') ?? made.keep(func, '', { func });
+      into.probe = made.get(func, '') ?? made.set(func, '', shared({ func }));
     };
   }
   if (pf === '"(%lx <- %lx)", REC->__probe_func, REC->__probe_ret_ip' && f('__probe_func') && f('__probe_ret_ip')) {
     const func = hex(f('__probe_func')!);
     const ret = hex(f('__probe_ret_ip')!);
-    const made = new Shared<string, string, Probe>();
+    const made = new PairMemo<string, string, Probe>();
     return (b, at, _len, order, into) => {
       const fn = func(b, at, order);
       const r = ret(b, at, order);
-      into.probe = made.find(fn, r) ?? made.keep(fn, r, { func: fn, ret: r });
+      into.probe = made.get(fn, r) ?? made.set(fn, r, shared({ func: fn, ret: r }));
     };
   }
   if (system !== 'sched') return undefined;
@@ -221,7 +222,7 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
     if (!pf.slice(SWITCH_FMT.length).startsWith('REC->prev_comm, REC->prev_pid, REC->prev_prio, ')) return undefined;
     const pc = chars('prev_comm'), pp = int('prev_pid'), pr = int('prev_prio'), nc = chars('next_comm'), np = int('next_pid'), nr = int('next_prio');
     if (!pc || !pp || !pr || !nc || !np || !nr) return undefined;
-    const made = new Shared<number, number, Fields>();
+    const made = new PairMemo<number, number, Fields>();
     return (b, at, len, order, into) => {
       const prev_comm = pc(b, at);
       const prev_pid = pp(b, at, order);
@@ -230,24 +231,24 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
       const next_comm = nc(b, at);
       const next_pid = np(b, at, order);
       const next_prio = nr(b, at, order);
-      const x = made.find(prev_pid, next_pid);
+      const x = made.get(prev_pid, next_pid);
       into.fields =
         x !== undefined && x.prev_comm === prev_comm && x.prev_prio === prev_prio && x.prev_state === prev_state && x.next_comm === next_comm && x.next_prio === next_prio
           ? x
-          : made.keep(prev_pid, next_pid, { prev_comm, prev_pid, prev_prio, prev_state, next_comm, next_pid, next_prio });
+          : made.set(prev_pid, next_pid, shared({ prev_comm, prev_pid, prev_prio, prev_state, next_comm, next_pid, next_prio }));
     };
   }
   if ((name === 'sched_waking' || name === 'sched_wakeup' || name === 'sched_wakeup_new') && pf === WAKE_FMT) {
     const c = chars('comm'), p = int('pid'), pr = int('prio'), cpu = int('target_cpu');
     if (!c || !p || !pr || !cpu) return undefined;
-    const made = new Shared<number, number, Fields>();
+    const made = new PairMemo<number, number, Fields>();
     return (b, at, _len, order, into) => {
       const comm = c(b, at);
       const pid = p(b, at, order);
       const prio = pr(b, at, order);
       const target_cpu = cpu(b, at, order);
-      const x = made.find(pid, target_cpu);
-      into.fields = x !== undefined && x.comm === comm && x.prio === prio ? x : made.keep(pid, target_cpu, { comm, pid, prio, target_cpu });
+      const x = made.get(pid, target_cpu);
+      into.fields = x !== undefined && x.comm === comm && x.prio === prio ? x : made.set(pid, target_cpu, shared({ comm, pid, prio, target_cpu }));
     };
   }
   return undefined;
@@ -256,39 +257,17 @@ function direct(system: string, name: string, pf: string, fields: Map<string, Fi
 type Probe = { func: string; ret?: string };
 
 /**
- * The payloads a format's records share: the same switch between the same
- * two threads, the same probe address, over and over. A record gets the
- * payload already made for the same values, frozen (as perf-parse shares
- * the payloads of perf script lines that end alike), instead of an object
- * of its own: fewer objects for the collector, and a payload perf-parse
- * writes once (filters/records.ts). Found by two keys (a probe's addresses
- * are the same strings each time, from the reader's memo), then checked field
- * by field; at most SHARED_MAX, then it starts again.
+ * A payload for the records of a format with the same values: the same
+ * switch between the same two threads, the same probe address, over and
+ * over. A record gets the payload already made (found by two keys in a
+ * PairMemo, then checked field by field), frozen as perf-parse shares the
+ * payloads of perf script lines that end alike, instead of an object of its
+ * own: fewer objects for the collector, and a payload perf-parse writes once
+ * (filters/records.ts).
  */
-class Shared<K1, K2, V extends object> {
-  private readonly map = new Map<K1, Map<K2, V>>();
-  private size = 0;
-
-  /** The payload kept for these keys: the caller checks its other fields. */
-  find(k1: K1, k2: K2): V | undefined {
-    return this.map.get(k1)?.get(k2);
-  }
-
-  keep(k1: K1, k2: K2, v: V): V {
-    Object.freeze(v);
-    if (this.size >= SHARED_MAX) {
-      this.map.clear();
-      this.size = 0;
-    }
-    let inner = this.map.get(k1);
-    if (inner === undefined) this.map.set(k1, (inner = new Map()));
-    if (!inner.has(k2)) this.size++;
-    inner.set(k2, v);
-    return v;
-  }
+function shared<V extends object>(v: V): V {
+  return Object.freeze(v);
 }
-
-const SHARED_MAX = 4096;
 
 /**
  * A task's 16-byte comm as text. Every switch and wakeup carries one or two,

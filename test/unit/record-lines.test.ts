@@ -142,10 +142,25 @@ t.test('texts that never repeat: what is kept stays bounded, and every line is s
   // Samples, and spans of many threads: texts before the times and after them that never repeat.
   for (let i = 0; i < n; i++) r.write(i % 2 ? `{"type":"sample","ts":${i},"event":"e${i}"}` : `{"type":"span","pid":1,"tid":${i},"family":"gil","state":"hold","ts":${i},"dur":1,"site":"s${i}"}`);
   t.equal(recs.length, n);
-  const kept = (r as unknown as { kept: Array<Map<string, Map<string, unknown>>> }).kept.reduce((n, m) => n + [...m.values()].reduce((k, x) => k + x.size, 0), 0);
-  t.ok(kept <= 4096, `at most 4096 texts kept (${kept})`);
+  const kept = (r as unknown as { kept: Array<{ count: number }> }).kept.map((m) => m.count);
+  t.ok(kept.every((n) => n <= 4096), `at most 4096 texts kept of each kind (${kept.join(', ')})`);
   t.equal((recs[n - 1] as { event: string }).event, `e${n - 1}`);
   t.equal((recs[n - 2] as { site: string }).site, `s${n - 2}`);
+  t.ok((r as unknown as { off: boolean }).off, 'the copying turned itself off');
+  // New texts between repeats of one: the copying stays on, and what is kept is bounded all the same.
+  const again: AnyRecord[] = [];
+  const on = new RecordLines((x) => again.push(x), collectingContext('x'));
+  for (let i = 0; i < n; i++) {
+    on.write(`{"type":"sample","ts":${i},"event":"e${i}"}`);
+    on.write(`{"type":"sample","ts":${i},"event":"same"}`);
+    on.write(`{"type":"sample","ts":${i + 1},"event":"same"}`);
+  }
+  t.equal(again.length, 3 * n);
+  t.notOk((on as unknown as { off: boolean }).off, 'still on');
+  const count = (on as unknown as { kept: Array<{ count: number }> }).kept[0]!.count;
+  t.ok(count <= 4096 && count > 0, `at most 4096 sample texts kept (${count})`);
+  t.equal((again[3 * n - 3] as { event: string }).event, `e${n - 1}`);
+  t.equal((again[3 * n - 1] as { ts: number }).ts, n);
 });
 
 t.test('a kept text holds no part of the chunk its line came in', async (t) => {
