@@ -419,12 +419,12 @@ export function intText(v: number): string {
 
 /**
  * A string as JSON, for the few that repeat in every record (comm, event
- * and perf record names): a lookup by a string whose hash is known
- * costs less than quoting it again. Bounded: a capture of many names starts
- * over.
+ * and perf record names, to-trace's span and thread names): a lookup by a
+ * string whose hash is known costs less than quoting it again. Bounded: a
+ * capture of many names starts over.
  */
 const QUOTED = new Map<string, string>();
-function quoted(v: string): string {
+export function quoted(v: string): string {
   let j = QUOTED.get(v);
   if (j === undefined) {
     if (QUOTED.size >= 4096) QUOTED.clear();

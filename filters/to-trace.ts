@@ -27,7 +27,7 @@
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { usText } from '../lib/trace-time.js';
 import { CaptureIds } from './captures.js';
-import type { AnyRecord, Capture, Diagnostic, GilSource, Handoff, ProcessInfo, Span, ThreadInfo } from './records.js';
+import { type AnyRecord, type Capture, type Diagnostic, type GilSource, type Handoff, type ProcessInfo, type Span, type ThreadInfo, quoted } from './records.js';
 import { GilCounters } from './to-trace/counters.js';
 import { ProcessOrder, type Folded } from './to-trace/processes.js';
 import { TraceText, type TraceFormat } from './to-trace/trace-text.js';
@@ -103,15 +103,6 @@ export function spanName(rec: Span): string {
   }
 }
 
-const quotedNames = new Map<string, string>();
-function quoted(name: string): string {
-  let q = quotedNames.get(name);
-  if (q === undefined) {
-    q = JSON.stringify(name);
-    if (quotedNames.size < 1000) quotedNames.set(name, q);
-  }
-  return q;
-}
 
 /**
  * The span's name as JSON text. Made and hashed per span, the name was 1.5 %
