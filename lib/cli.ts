@@ -248,7 +248,6 @@ export function cli(prog: string, usage: string, examples: Array<[string, string
 
 const twiceMessage = (name: string): string => `${name.length > 1 ? '--' : '-'}${name} was given more than once: give it once`;
 
-
 export const outputOption = {
   alias: 'o',
   type: 'string',
