@@ -149,7 +149,7 @@ export class RecordLines extends NdjsonDecoder<AnyRecord> {
  */
 function keeps(line: string, rec: AnyRecord, at: { kind: number; dur: number; tsAt: number; restAt: number }): boolean {
   const k = KINDS[at.kind]!;
-  if (rec.type !== k.type || !hasAt(line, k.prefix, 0) || (at.kind !== SPAN && at.tsAt !== k.prefix.length)) return false;
+  if (rec.type !== k.type || !hasAt(line, k.prefix, 0)) return false;
   const probe = at.dur >= 0 ? `${line.slice(0, at.tsAt)}1${DUR}2${line.slice(at.restAt)}` : `${line.slice(0, at.tsAt)}1${line.slice(at.restAt)}`;
   let o: { ts?: unknown; dur?: unknown };
   try {
