@@ -8,7 +8,7 @@ import { DataError } from '../lib/errors.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { baseName } from '../lib/perf-payload.js';
 import type { AnyRecord, Comm, DiagnosticCode, Exit, Fork, GilSource, Lost, Sample } from './records.js';
-import { GilMachine } from './gil-state/gil.js';
+import { GilMachine, OTHER_PROBES_KEPT } from './gil-state/gil.js';
 import { Repeats } from './gil-state/repeats.js';
 import { Scheduler } from './gil-state/sched.js';
 import { Diagnostics, Registry, type Thread, pidsRecorded } from './gil-state/threads.js';
@@ -369,6 +369,15 @@ export class GilState implements Filter<AnyRecord> {
       );
     } else if (this.gilSource === 'cond_timedwait') {
       notes.push('GIL waits come from pthread_cond_timedwait probes (stripped interpreter): waits only, no holds, and other condition-variable waits may be among them');
+    }
+    const other = this.gil.otherProbes;
+    if (this.gilSource !== 'none' && other.size > 0) {
+      // A GIL function probed under a name of one's own (take_gil%return as take_gil_r) is read as
+      // nothing, and the GIL machine then sees entries without returns: say which names went unused.
+      notes.push(
+        `probes not used, since their names are none of take_gil, drop_gil or pthread_cond_timedwait: ${[...other].join(', ')}${other.size >= OTHER_PROBES_KEPT ? ' (the first ' + OTHER_PROBES_KEPT + ')' : ''}. ` +
+          'If one is a GIL function under another name, say which to gil-state: gil-state --take-gil REGEX --drop-gil REGEX (matched against the name after the group, return suffix removed).',
+      );
     }
     return notes;
   }

@@ -9,6 +9,9 @@ import { stackOf } from '../frames.js';
 import { HoldStacks } from './stacks.js';
 import { type Diagnostics, type GilPhase, type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags, covers } from './threads.js';
 
+/** How many names of probes that are not the GIL's are kept, to be named. */
+export const OTHER_PROBES_KEPT = 20;
+
 const RETURN_SUFFIX = /_{1,2}return$/;
 
 /** A probe event's name, classified: which GIL function, and whether the name says it is the return probe. */
@@ -24,7 +27,7 @@ export class GilMachine {
   /** Where the GIL spans come from; the best source seen wins. */
   source: GilSource = 'none';
   private warnedNoPid = false;
-  /** Probe events that matched no GIL pattern (the first 20 names). */
+  /** Probe events that matched no GIL pattern (the first OTHER_PROBES_KEPT names). */
   readonly otherProbes = new Set<string>();
 
   constructor(
@@ -60,7 +63,7 @@ export class GilMachine {
     }
     // A uprobe that is none of ours: remembered, so a capture with no GIL
     // events can say which probes it had.
-    if (probe !== undefined && this.otherProbes.size < 20) this.otherProbes.add(rec.event);
+    if (probe !== undefined && this.otherProbes.size < OTHER_PROBES_KEPT) this.otherProbes.add(rec.event);
     return false;
   }
 

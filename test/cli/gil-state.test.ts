@@ -194,6 +194,21 @@ t.test('no GIL events: said loudly, no verdicts', { skip: hasCorpus ? false : 'n
   t.match(s.stdout, /"gil_source":"none"/);
 });
 
+t.test("probes that are not the GIL's are named as not used; --take-gil takes one in", { skip: hasCorpus ? false : 'no shared corpus' }, async (t) => {
+  // Recorded (the corpus's INDEX.md) with python:take_gil and its return, and two
+  // probes of its own: perfparse:take_args (take_gil again, with arguments) and perfparse:getenv.
+  const input = corpus + 'variants/probe-args.ns.perf.txt.gz';
+  const s = await runBin('gil-state', [input]);
+  t.equal(s.exitCode, 0);
+  const unused = (stderr: string) => /probes not used, since their names are none of take_gil, drop_gil or pthread_cond_timedwait: ([^\n]*?)\. If one/.exec(stderr)?.[1];
+  t.same(unused(s.stderr)?.split(', ').sort(), ['perfparse:getenv', 'perfparse:take_args'], s.stderr);
+  t.match(s.stdout, /"gil_source":"take_gil"/, 'the GIL probes are read');
+  const m = await runBin('gil-state', ['--take-gil', '^take_(gil|args)$', input]);
+  t.equal(unused(m.stderr), 'perfparse:getenv', 'take_args taken as take_gil: only getenv is left');
+  // gil-record adds only GIL probes: its recordings get no such note.
+  for (const name of ['gil_hog', 'copied']) t.equal(unused((await runBin('gil-state', [capture(name)])).stderr), undefined, `${name}: none`);
+});
+
 t.test('agrees with per4m on its own capture (independent tool)', { skip: hasCorpus ? false : 'no shared corpus' }, async (t) => {
   // per4m on ex1-uprobes: wait 4.4 / 26.2 / 44.3 % and has-gil (take_gil return to drop_gil
   // return) 73.7 / 55.7 % for the workers, of each thread's first-to-last event.
