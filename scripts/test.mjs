@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// npm test: tap in two lanes at once. The files of test/live record with
+// perf, one at a time (tap's `serial`: they add uprobes and time what they
+// record), and mostly wait on the programs they record: about one CPU of
+// the two. The other files are CPU-bound on tap's two jobs. One lane after
+// the other took about 290 + 205 s; side by side, 355 s. The live lane's
+// report is held and printed after the other's, so the two never interleave.
+// Arguments go to both lanes (`npm test -- --reporter=terse`).
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tap = join(root, 'node_modules', '.bin', 'tap');
+const args = process.argv.slice(2);
+const live = readdirSync(join(root, 'test', 'live'))
+  .filter((n) => n.endsWith('.test.ts'))
+  .sort()
+  .map((n) => `test/live/${n}`);
+
+const lanes = [];
+const run = (argv, held) =>
+  new Promise((resolve) => {
+    const child = spawn(tap, argv, { cwd: root, stdio: held ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    lanes.push(child);
+    const out = [];
+    if (held) {
+      child.stdout.on('data', (b) => out.push(b));
+      child.stderr.on('data', (b) => out.push(b));
+    }
+    child.on('error', (e) => resolve({ code: 1, out: [Buffer.from(`npm test: cannot run ${tap}: ${e.message}\n`)] }));
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), out }));
+  });
+
+// Ctrl-C reaches both lanes from the terminal; a SIGTERM (a CI timeout) is passed on.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const c of lanes) c.kill(sig);
+  });
+}
+
+if (live.length > 0) process.stderr.write(`npm test: the ${live.length} files of test/live run beside the others; their report follows.\n`);
+const [rest, recorded] = await Promise.all([
+  run(['--exclude', 'test/live/**', ...args], false),
+  live.length > 0 ? run([...live, ...args], true) : Promise.resolve({ code: 0, out: [] }),
+]);
+if (live.length > 0) {
+  process.stdout.write(`\n--- test/live (${live.length} files, run beside the others) ---\n`);
+  for (const b of recorded.out) process.stdout.write(b);
+}
+process.exitCode = rest.code !== 0 ? rest.code : recorded.code;
