@@ -7,8 +7,10 @@
 // report is held and printed after the other's, so the two never interleave.
 // Arguments go to both lanes (`npm test -- --reporter=terse`).
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,9 +22,9 @@ const live = readdirSync(join(root, 'test', 'live'))
   .map((n) => `test/live/${n}`);
 
 const lanes = [];
-const run = (argv, held) =>
+const run = (argv, held, env = process.env) =>
   new Promise((resolve) => {
-    const child = spawn(tap, argv, { cwd: root, stdio: held ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    const child = spawn(tap, argv, { cwd: root, env, stdio: held ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
     lanes.push(child);
     const out = [];
     if (held) {
@@ -41,10 +43,24 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 if (live.length > 0) process.stderr.write(`npm test: the ${live.length} files of test/live run beside the others; their report follows.\n`);
-const [rest, recorded] = await Promise.all([
-  run(['--exclude', 'test/live/**', ...args], false),
-  live.length > 0 ? run([...live, ...args], true) : Promise.resolve({ code: 0, out: [] }),
-]);
+// A tap run first builds tap's plugins when they changed (always, on a fresh
+// clone), into node_modules: two runs at once would both build, into the same
+// folder. The live run starts once the first has built, which its --before
+// script says with a file.
+const dir = mkdtempSync(join(tmpdir(), 'gilpipe-npm-test-'));
+const ready = join(dir, 'ready');
+let restDone = false;
+const restRun = run(['--before', 'scripts/test-ready.mjs', '--exclude', 'test/live/**', ...args], false, { ...process.env, GILPIPE_TEST_READY: ready }).then((r) => {
+  restDone = true;
+  return r;
+});
+const liveRun = (async () => {
+  if (live.length === 0) return { code: 0, out: [] };
+  while (!existsSync(ready) && !restDone) await sleep(100);
+  return run([...live, ...args], true);
+})();
+const [rest, recorded] = await Promise.all([restRun, liveRun]);
+rmSync(dir, { recursive: true, force: true });
 if (live.length > 0) {
   process.stdout.write(`\n--- test/live (${live.length} files, run beside the others) ---\n`);
   for (const b of recorded.out) process.stdout.write(b);
