@@ -7,6 +7,7 @@
 //
 //   node bench/merge-trace.mjs            # ~800 MB (MB=200 for a quick look)
 //   MB=800 RUNS=3 node bench/merge-trace.mjs
+//   BASELINE=/tmp/old/dist/bin/merge-trace.js node bench/merge-trace.mjs   # beside another build
 import { mkdtempSync, rmSync, openSync, writeSync, closeSync, statSync, readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir, availableParallelism } from 'node:os';
@@ -90,21 +91,29 @@ function timed(argv, outPath) {
 
 const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+// BASELINE=path/to/other/dist/bin/merge-trace.js also times another build on
+// the same files: on a shared machine whose speed varies by 3x in a day, that
+// tells the code's change from the machine's.
+const baseline = process.env.BASELINE;
 const cases = [
   ['cat A B', ['cat', a, b]],
   ['merge-trace A B', ['node', bin, a, b]],
+  ...(baseline ? [['merge-trace A B (BASELINE build)', ['node', baseline, a, b]]] : []),
   ['merge-trace --align A B', ['node', bin, '--align', a, b]],
 ];
-const rows = [];
-for (const [label, argv] of cases) {
-  const res = [];
-  for (let k = 0; k < runs; k++) {
-    res.push(timed(argv, out));
+// Interleaved (run k of every case, then run k+1): a slow minute falls on all of them.
+const results = cases.map(() => []);
+for (let k = 0; k < runs; k++) {
+  cases.forEach(([, argv], c) => {
+    results[c].push(timed(argv, out));
     rmSync(out, { force: true });
-  }
-  const wall = median(res.map((r) => r.wall));
-  rows.push({ label, wall, cpu: median(res.map((r) => r.cpu)), mbs: inBytes / 1e6 / wall, rss: median(res.map((r) => r.rssMB)), out: res[0].outBytes });
+  });
 }
+const rows = cases.map(([label], c) => {
+  const res = results[c];
+  const wall = median(res.map((r) => r.wall));
+  return { label, wall, cpu: median(res.map((r) => r.cpu)), mbs: inBytes / 1e6 / wall, rss: median(res.map((r) => r.rssMB)), out: res[0].outBytes };
+});
 console.log(`input: 2 files, ${(inBytes / 1e6).toFixed(1)} MB, ${events.toLocaleString('en')} events; median of ${runs} runs; output to a file on the same disk`);
 console.log(`load average before: ${loadBefore}, after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (on ${availableParallelism()} CPUs)`);
 console.log('| command | wall s | MB/s (input / wall) | CPU s (user+sys) | peak RSS MB | output MB |');
