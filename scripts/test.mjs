@@ -42,7 +42,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-if (live.length > 0) process.stderr.write(`npm test: the ${live.length} files of test/live run beside the others; their report follows.\n`);
+const files = `${live.length} file${live.length === 1 ? '' : 's'}`;
+if (live.length > 0) process.stderr.write(`npm test: the ${files} of test/live run beside the others; their report follows.\n`);
 // A tap run first builds tap's plugins when they changed (always, on a fresh
 // clone), into node_modules: two runs at once would both build, into the same
 // folder. The live run starts once the first has built, which its --before
@@ -62,7 +63,7 @@ const liveRun = (async () => {
 const [rest, recorded] = await Promise.all([restRun, liveRun]);
 rmSync(dir, { recursive: true, force: true });
 if (live.length > 0) {
-  process.stdout.write(`\n--- test/live (${live.length} files, run beside the others) ---\n`);
+  process.stdout.write(`\n--- test/live (${files}, run beside the others) ---\n`);
   for (const b of recorded.out) process.stdout.write(b);
 }
 process.exitCode = rest.code !== 0 ? rest.code : recorded.code;
