@@ -8,7 +8,7 @@ import { DataError } from '../lib/errors.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { baseName } from '../lib/perf-payload.js';
 import type { AnyRecord, Comm, DiagnosticCode, Exit, Fork, GilSource, Lost, Sample } from './records.js';
-import { GilMachine, OTHER_PROBES_KEPT } from './gil-state/gil.js';
+import { GilMachine } from './gil-state/gil.js';
 import { Repeats } from './gil-state/repeats.js';
 import { Scheduler } from './gil-state/sched.js';
 import { Diagnostics, Registry, type Thread, pidsRecorded } from './gil-state/threads.js';
@@ -357,9 +357,8 @@ export class GilState implements Filter<AnyRecord> {
     }
     if (this.gilSource === 'none' && this.gil.otherProbes.size > 0) {
       notes.push(
-        `NO GIL EVENTS in the input: no probe matched take_gil or drop_gil. The probes it has: ${[...this.gil.otherProbes].join(', ')}. ` +
-          // gil-stats and to-trace run gil-state without its options: the advice names the command that takes them.
-          'If those are the GIL functions under other names, say which to gil-state: gil-state --take-gil REGEX --drop-gil REGEX (matched against the name after the group, return suffix removed), and give its output to the next stage.',
+        `NO GIL EVENTS in the input: no probe matched take_gil or drop_gil. The probes it has: ${this.otherProbeNames()}. ` +
+          `If those are the GIL functions under other names, ${SAY_PROBE_NAMES}.`,
       );
     } else if (this.gilSource === 'none') {
       notes.push(
@@ -370,18 +369,25 @@ export class GilState implements Filter<AnyRecord> {
     } else if (this.gilSource === 'cond_timedwait') {
       notes.push('GIL waits come from pthread_cond_timedwait probes (stripped interpreter): waits only, no holds, and other condition-variable waits may be among them');
     }
-    const other = this.gil.otherProbes;
-    if (this.gilSource !== 'none' && other.size > 0) {
+    if (this.gilSource !== 'none' && this.gil.otherProbes.size > 0) {
       // A GIL function probed under a name of one's own (take_gil%return as take_gil_r) is read as
       // nothing, and the GIL machine then sees entries without returns: say which names went unused.
       notes.push(
-        `probes not used, since their names are none of take_gil, drop_gil or pthread_cond_timedwait: ${[...other].join(', ')}${other.size >= OTHER_PROBES_KEPT ? ' (the first ' + OTHER_PROBES_KEPT + ')' : ''}. ` +
-          'If one is a GIL function under another name, say which to gil-state: gil-state --take-gil REGEX --drop-gil REGEX (matched against the name after the group, return suffix removed).',
+        `probes not used, since their names are none of take_gil, drop_gil or pthread_cond_timedwait: ${this.otherProbeNames()}. ` +
+          `If one is a GIL function under another name, ${SAY_PROBE_NAMES}.`,
       );
     }
     return notes;
   }
+
+  private otherProbeNames(): string {
+    return [...this.gil.otherProbes].join(', ') + (this.gil.otherProbesCut ? ', and more' : '');
+  }
 }
+
+// gil-stats and to-trace run gil-state without its options: the advice names the command that takes them.
+const SAY_PROBE_NAMES =
+  'say which to gil-state: gil-state --take-gil REGEX --drop-gil REGEX (matched against the name after the group, return suffix removed), and give its output to the next stage';
 
 function finite(n: number): number | null {
   return Number.isFinite(n) ? n : null;

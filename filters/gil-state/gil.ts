@@ -10,7 +10,7 @@ import { HoldStacks } from './stacks.js';
 import { type Diagnostics, type GilPhase, type Registry, type SchedPhase, type SpanFlags, type Thread, addFlags, covers } from './threads.js';
 
 /** How many names of probes that are not the GIL's are kept, to be named. */
-export const OTHER_PROBES_KEPT = 20;
+const OTHER_PROBES_KEPT = 20;
 
 const RETURN_SUFFIX = /_{1,2}return$/;
 
@@ -29,6 +29,8 @@ export class GilMachine {
   private warnedNoPid = false;
   /** Probe events that matched no GIL pattern (the first OTHER_PROBES_KEPT names). */
   readonly otherProbes = new Set<string>();
+  /** Whether there were more such names than were kept. */
+  otherProbesCut = false;
 
   constructor(
     private readonly reg: Registry,
@@ -63,7 +65,10 @@ export class GilMachine {
     }
     // A uprobe that is none of ours: remembered, so a capture with no GIL
     // events can say which probes it had.
-    if (probe !== undefined && this.otherProbes.size < OTHER_PROBES_KEPT) this.otherProbes.add(rec.event);
+    if (probe !== undefined) {
+      if (this.otherProbes.size < OTHER_PROBES_KEPT) this.otherProbes.add(rec.event);
+      else if (!this.otherProbesCut && !this.otherProbes.has(rec.event)) this.otherProbesCut = true;
+    }
     return false;
   }
 

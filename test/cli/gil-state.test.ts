@@ -5,6 +5,7 @@
 import t from 'tap';
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { pipeline } from '../helpers/in-process.js';
 import { schemaErrors } from '../helpers/schema.js';
 import { runBin, corpus, hasCorpus } from '../helpers/run.js';
@@ -205,6 +206,14 @@ t.test("probes that are not the GIL's are named as not used; --take-gil takes on
   t.match(s.stdout, /"gil_source":"take_gil"/, 'the GIL probes are read');
   const m = await runBin('gil-state', ['--take-gil', '^take_(gil|args)$', input]);
   t.equal(unused(m.stderr), 'perfparse:getenv', 'take_args taken as take_gil: only getenv is left');
+  // 25 more names (the capture's first getenv line, renamed): 20 are named, and that there were more.
+  const text = gunzipSync(readFileSync(input)).toString('latin1');
+  const getenv = text.split('\n').find((l) => l.includes(' perfparse:getenv: '))!;
+  const extra = Array.from({ length: 25 }, (_x, k) => getenv.replace('perfparse:getenv:', `perfparse:getenv_${k}:`)).join('\n');
+  const many = await runBin('gil-state', [], { input: Buffer.from(`${text.trimEnd()}\n${extra}\n`, 'latin1') });
+  const listed = unused(many.stderr)?.split(', ') ?? [];
+  t.equal(listed.length, 21, `20 names and "and more": ${listed.join(', ')}`);
+  t.equal(listed[20], 'and more');
   // gil-record adds only GIL probes: its recordings get no such note.
   for (const name of ['gil_hog', 'copied']) t.equal(unused((await runBin('gil-state', [capture(name)])).stderr), undefined, `${name}: none`);
 });
