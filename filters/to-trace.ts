@@ -103,7 +103,6 @@ export function spanName(rec: Span): string {
   }
 }
 
-
 /**
  * The span's name as JSON text. Made and hashed per span, the name was 1.5 %
  * of to-trace's CPU: all but `other (X)` and a wait of another source are
