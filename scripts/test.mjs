@@ -43,9 +43,12 @@ const run = (argv, held, env = process.env, nice = 0) =>
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), out }));
   });
 
-// Ctrl-C reaches both lanes from the terminal; a SIGTERM (a CI timeout) is passed on.
+// Ctrl-C reaches both lanes from the terminal; a SIGTERM (a CI timeout) is
+// passed on. A live run not started yet is not started after it.
+let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
+    interrupted = true;
     for (const c of lanes) c.kill(sig);
   });
 }
@@ -68,7 +71,8 @@ const restRun = run(['--before', 'scripts/test-ready.mjs', '--exclude', 'test/li
 });
 const liveRun = (async () => {
   if (live.length === 0) return { code: 0, out: [] };
-  while (!existsSync(ready) && !restDone) await sleep(100);
+  while (!existsSync(ready) && !restDone && !interrupted) await sleep(100);
+  if (interrupted) return { code: 130, out: [Buffer.from('interrupted before it started\n')] };
   return run([...live, ...args], true);
 })();
 const [rest, recorded] = await Promise.all([restRun, liveRun]);
