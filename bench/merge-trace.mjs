@@ -22,6 +22,11 @@ if (!existsSync(bin)) {
   console.error('build first: npx tsc -p .');
   process.exit(2);
 }
+const baseline = process.env.BASELINE;
+if (baseline && !existsSync(baseline)) {
+  console.error(`BASELINE=${baseline}: no such file (another build's dist/bin/merge-trace.js)`);
+  process.exit(2);
+}
 if (!existsSync('/usr/bin/time')) {
   console.error('needs /usr/bin/time (GNU time) for peak RSS');
   process.exit(2);
@@ -93,8 +98,7 @@ const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 // BASELINE=path/to/other/dist/bin/merge-trace.js also times another build on
 // the same files: on a shared machine whose speed varies by 3x in a day, that
-// tells the code's change from the machine's.
-const baseline = process.env.BASELINE;
+// tells the code's change from the machine's (checked above).
 const cases = [
   ['cat A B', ['cat', a, b]],
   ['merge-trace A B', ['node', bin, a, b]],
