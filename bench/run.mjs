@@ -8,11 +8,12 @@
 //   npm run bench -- --runs 5
 //   npm run bench -- --text FILE   # no perf here: time the stages on a perf script text
 //   npm run bench -- --per4m DIR   # also per4m's perf2trace beside to-trace (DIR: a checkout of
-//                                  # github.com/maartenbreddels/per4m; python3 must import tabulate)
+//                                  # github.com/maartenbreddels/per4m, run by $PER4M_PYTHON, or by
+//                                  # the first of python3 and /usr/bin/python3 that can run it)
 //
 // Writes bench/results.json and prints a Markdown table for the README.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -52,6 +53,37 @@ function measure(cmd) {
   const [wall, user, sys, rssKb] = last.split(' ').map(Number);
   if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stderr.slice(0, 500)}`);
   return { wall, cpu: user + sys, rssMb: rssKb / 1024 };
+}
+
+// per4m is checked before anything is recorded: a python that cannot import its
+// modules (tabulate is the one pyenv's interpreters lack) would otherwise fail
+// after the quarter of an hour the rest of the bench takes.
+const per4mDir = opt('per4m');
+const per4mCorpus = join(root, '..', 'shared', 'corpus', 'many-uprobes.perf.txt.gz');
+let per4mPython;
+if (per4mDir !== undefined) {
+  if (!existsSync(per4mCorpus)) say(`per4m: ${per4mCorpus} is missing: not compared`);
+  else if (!existsSync(join(per4mDir, 'per4m', 'perf2trace.py'))) say(`per4m: ${per4mDir} holds no per4m/perf2trace.py (a checkout of github.com/maartenbreddels/per4m): not compared`);
+  else {
+    const head = join(tmp, 'per4m-head.txt');
+    execFileSync('sh', ['-c', `gzip -dc '${per4mCorpus}' | head -n 2000 > '${head}'`]);
+    const tried = [];
+    for (const py of process.env.PER4M_PYTHON ? [process.env.PER4M_PYTHON] : ['python3', '/usr/bin/python3']) {
+      const r = spawnSync(py, ['-m', 'per4m', 'perf2trace', 'gil', '-q', '-o', join(tmp, 'per4m-head.json')], {
+        input: readFileSync(head),
+        env: { ...process.env, PYTHONPATH: [per4mDir, process.env.PYTHONPATH].filter(Boolean).join(':') },
+        encoding: 'utf8',
+      });
+      if (r.status === 0) {
+        per4mPython = py;
+        break;
+      }
+      const why = r.error ? r.error.message : (r.stderr.trim().split('\n').filter((l) => !l.startsWith('ignoring ')).pop() ?? `exit ${r.status}`);
+      tried.push(`${py}: ${why}`);
+    }
+    if (per4mPython) say(`per4m: run by ${per4mPython}`);
+    else say(`per4m: no python here runs it (${tried.join('; ')}); Debian's python3-tabulate, or PER4M_PYTHON=a python that imports tabulate: not compared`);
+  }
 }
 
 // ------------------------------------------------------------ the capture
@@ -208,25 +240,26 @@ const traceBytes = existsSync(bin('to-trace')) ? Number(execFileSync('sh', ['-c'
 if (traceBytes) out.push('', `to-trace output: ${(traceBytes / 1e6).toFixed(1)} MB, ${Math.round(traceBytes / textLines)} bytes per input line (per4m: 132 MB for 378,798 lines, 348 bytes per line).`);
 
 // per4m's perf2trace against to-trace on the capture per4m was measured on (../shared/notes/per4m.md),
-// run by the same python3 from a checkout of its source, interleaved with to-trace.
+// from a checkout of its source, interleaved with to-trace.
 let per4m;
-const per4mDir = opt('per4m');
-if (per4mDir !== undefined) {
-  const corpus = join(root, '..', 'shared', 'corpus', 'many-uprobes.perf.txt.gz');
-  if (!existsSync(corpus)) say(`per4m: ${corpus} is missing: not compared`);
-  else if (!existsSync(join(per4mDir, 'per4m', 'perf2trace.py'))) say(`per4m: ${per4mDir} holds no per4m/perf2trace.py (a checkout of github.com/maartenbreddels/per4m): not compared`);
-  else {
-    const many = join(tmp, 'many-uprobes.perf.txt');
-    execFileSync('sh', ['-c', `gzip -dc '${corpus}' > '${many}'`]);
-    const env = `PYTHONPATH='${per4mDir}'\${PYTHONPATH:+:\$PYTHONPATH}`;
-    const runs = { per4m: [], toTrace: [] };
-    say(`per4m: perf2trace gil and to-trace on ${corpus}, ${RUNS} runs`);
+if (per4mPython) {
+  const many = join(tmp, 'many-uprobes.perf.txt');
+  execFileSync('sh', ['-c', `gzip -dc '${per4mCorpus}' > '${many}'`]);
+  const env = `PYTHONPATH='${per4mDir}'\${PYTHONPATH:+:\$PYTHONPATH}`;
+  const runs = { per4m: [], toTrace: [] };
+  say(`per4m: perf2trace gil and to-trace on ${per4mCorpus}, ${RUNS} runs`);
+  try {
     for (let r = 0; r < RUNS; r++) {
-      runs.per4m.push(measure(`${env} python3 -m per4m perf2trace gil -q -o '${join(tmp, 'per4m.json')}' < '${many}'`));
+      runs.per4m.push(measure(`${env} '${per4mPython}' -m per4m perf2trace gil -q -o '${join(tmp, 'per4m.json')}' < '${many}'`));
       runs.toTrace.push(measure(`node '${bin('to-trace')}' '${many}' -o '${join(tmp, 'to-trace.json')}' 2>/dev/null`));
     }
+  } catch (err) {
+    // The table above is already measured: keep it, and say why per4m is not in it.
+    say(`per4m: ${err.message.split('\n')[0]}: not compared`);
+  }
+  if (runs.toTrace.length === RUNS) {
     const n = lines(many);
-    per4m = { lines: n, per4m: row('per4m perf2trace gil', runs.per4m, n), toTrace: row('to-trace', runs.toTrace, n) };
+    per4m = { lines: n, python: per4mPython, per4m: row('per4m perf2trace gil', runs.per4m, n), toTrace: row('to-trace', runs.toTrace, n) };
     out.push(
       '',
       `per4m's perf2trace on many-uprobes (${n.toLocaleString('en')} lines): ${fmt(per4m.per4m.wall)} s wall, ${Math.round(per4m.per4m.rssMb)} MB; to-trace ${fmt(per4m.toTrace.wall)} s, ${Math.round(per4m.toTrace.rssMb)} MB: ${fmt(per4m.per4m.wall / per4m.toTrace.wall, 1)}x faster (medians of ${RUNS}, interleaved).`,
