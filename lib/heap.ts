@@ -6,7 +6,10 @@
 //   10x input and 150 MB on the 1x one. Once the heap is past HEAP_BIG, the
 //   growth allowed per collection is cut (V8 reads the flag at every
 //   collection): a small input is not slowed, a long one stays near the size
-//   the short one reached.
+//   the short one reached. At 64 MB, gil-stats on a real 10x perf.data (50 s
+//   of busy_many.py, 400 MB) still peaked at 111-124 MB RSS, its heap at
+//   56-70 MB between full collections with 13 MB alive; at 32 MB it peaks
+//   at 92-95 MB, with the same CPU within the noise on the 1x and 10x files.
 // - the young generation doubles while much of it survives a scavenge, up to
 //   two semi-spaces of 16 MB: 34 MB of the 130 MB to-trace reached on a 10x
 //   input. Past YOUNG_MAX it stops growing (V8 reads the growth factor each
@@ -16,7 +19,7 @@
 import v8 from 'node:v8';
 
 /** The heap size past which its growth is held in. */
-const HEAP_BIG = 64 * 1024 * 1024;
+const HEAP_BIG = 32 * 1024 * 1024;
 
 /** How much the heap may grow past what survived a full collection, in %. */
 const GROWTH_PERCENT = 20;
