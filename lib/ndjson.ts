@@ -74,21 +74,24 @@ export class TextSink {
   // flattened to make its bytes: 15 % of to-trace's CPU, and 35 MB of its
   // peak RSS (perf-parse's: 15 MB). A short rope flattens cheaply, and the
   // bytes are written where they land.
-  private buf: Buffer = Buffer.allocUnsafe(SINK_BYTES);
+  //
+  // They land in slabs of SLAB bytes, and a take is a slice of one: the next
+  // text goes on after it. A slab is filled again once the writer has given
+  // back every slice of it. Buffers sized to each take, kept when they fit
+  // the next, did not fit often (takes run from 6 KB to a megabyte): on a 10x
+  // perf.data to-trace allocated 154 of them, 41 MB, which V8 frees late,
+  // outside its heap (ArrayBuffers up to 25 MB at its peak).
+  private slab: Buffer = Buffer.allocUnsafe(SLAB);
+  /** The first byte of the slab not yet taken. */
+  private start = 0;
+  /** The first byte of the slab not yet filled. */
   private used = 0;
   private pending = '';
-  /**
-   * Buffers filled since the last take, before `buf`. A burst of output
-   * (to-trace's counters after a gap in the input: megabytes at once) fills
-   * several of at most BIGGEST bytes, instead of one buffer grown by doubling
-   * and kept.
-   */
+  /** Slices of this take in slabs filled before this one (a burst: megabytes of counters at once). */
   private full: Buffer[] = [];
-  /**
-   * Buffers the writer is done with, to fill again: a buffer per take was
-   * garbage V8 collects late (outside its heap), and at to-trace's end,
-   * written a megabyte at a time, RSS grew by 30 MB of them.
-   */
+  /** Per slab, its slices the writer has not given back. */
+  private readonly writing = new Map<ArrayBufferLike, number>();
+  /** Slabs all given back, to fill again. */
   private readonly spare: Buffer[] = [];
 
   /** Appends text as it is. */
@@ -101,70 +104,69 @@ export class TextSink {
     const s = this.pending;
     this.pending = '';
     // A UTF-16 code unit takes at most 3 bytes of UTF-8.
-    if (this.used + s.length * 3 > this.buf.length) this.grow(s.length * 3);
-    this.used += (this.buf as unknown as Utf8Write).utf8Write(s, this.used);
+    const most = s.length * 3;
+    if (this.used + most > SLAB) {
+      if (most > SLAB) {
+        // Bigger than a slab (one text of megabytes): a buffer of its own, after what is there.
+        this.cut();
+        this.full.push(Buffer.from(s, 'utf8'));
+        return;
+      }
+      this.nextSlab();
+    }
+    this.used += (this.slab as unknown as Utf8Write).utf8Write(s, this.used);
   }
 
   /**
-   * The bytes appended since the last take, in order: buffers of their own
-   * (the writer may hold them after we go on), usually one.
+   * The bytes appended since the last take, in order: slices the writer may
+   * hold after we go on, usually one. Each is given back by recycle().
    */
   take(): readonly Buffer[] {
     if (this.pending.length > 0) this.settle();
-    const n = this.used;
-    if (n === 0 && this.full.length === 0) return NOTHING;
+    this.cut();
+    if (this.full.length === 0) return NOTHING;
     const out = this.full;
     this.full = [];
-    if (n === 0) return out;
-    this.used = 0;
-    // A small take is copied out, and the buffer kept for the next.
-    if (n < SINK_BYTES / 16) {
-      out.push(Buffer.from(this.buf.subarray(0, n)));
-      return out;
-    }
-    out.push(this.buf.subarray(0, n));
-    this.buf = this.next(n);
     return out;
   }
 
-  /**
-   * A buffer for about `n` bytes, the size of the last take: one that holds
-   * it rather than one to grow again. Spares too small for it are dropped, or
-   * they would fill the pool and every bigger buffer written would be refused.
-   */
-  private next(n: number): Buffer {
-    const fit = this.spare.findIndex((x) => x.length >= n);
-    if (fit >= 0) return this.spare.splice(fit, 1)[0]!;
-    this.spare.length = 0;
-    return Buffer.allocUnsafe(Math.min(BIGGEST, Math.max(SINK_BYTES, roundUp(n + (n >> 1)))));
-  }
-
-  /** A take's bytes are written: its buffer may be filled again (a copied small take is left to the GC). */
+  /** A take's slice is written: once all of a slab's are, it may be filled again. */
   recycle(b: Buffer): void {
     const whole = b.buffer;
-    if (b.byteOffset !== 0 || whole.byteLength < SINK_BYTES || whole.byteLength > BIGGEST || this.spare.length >= SPARE_MAX) return;
-    this.spare.push(Buffer.from(whole, 0, whole.byteLength));
+    const n = this.writing.get(whole);
+    if (n === undefined) return;
+    if (n > 1) {
+      this.writing.set(whole, n - 1);
+      return;
+    }
+    this.writing.delete(whole);
+    if (whole === this.slab.buffer) {
+      // All of the current slab is written: start it again from the top.
+      if (this.start === this.used) this.start = this.used = 0;
+    } else if (this.spare.length < SPARE_MAX) {
+      this.spare.push(Buffer.from(whole, 0, SLAB));
+    }
   }
 
-  private grow(more: number): void {
-    if (this.buf.length >= BIGGEST && this.used > 0) {
-      // Full at the biggest size: it goes out as it is, and a fresh one takes the rest.
-      this.full.push(this.buf.subarray(0, this.used));
-      this.buf = this.next(BIGGEST);
-      this.used = 0;
-      if (more <= this.buf.length) return;
-    }
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + more));
-    this.buf.copy(next, 0, 0, this.used);
-    this.buf = next;
+  /** What was filled since the last cut, as a slice of its own the writer will give back. */
+  private cut(): void {
+    if (this.used === this.start) return;
+    this.full.push(this.slab.subarray(this.start, this.used));
+    this.writing.set(this.slab.buffer, (this.writing.get(this.slab.buffer) ?? 0) + 1);
+    this.start = this.used;
+  }
+
+  /** Moves on to an empty slab: this one again if nothing of it is being written, else a spare or a new one. */
+  private nextSlab(): void {
+    this.cut();
+    if (this.writing.has(this.slab.buffer)) this.slab = this.spare.pop() ?? Buffer.allocUnsafe(SLAB);
+    this.start = this.used = 0;
   }
 }
 
-const SINK_BYTES = 1 << 16;
 const NOTHING: readonly Buffer[] = Object.freeze([]);
-/** The size a buffer grows to before the next is started: a few of them in flight at most. */
-const BIGGEST = 1 << 20;
-const roundUp = (n: number): number => Math.ceil(n / SINK_BYTES) * SINK_BYTES;
+/** A slab: a few of them in flight at most (a file's write stream holds up to a megabyte). */
+const SLAB = 1 << 20;
 const SPARE_MAX = 4;
 const PENDING_CHARS = 4096;
 /** Buffer's own UTF-8 writer (Node 0.x to 24): write() without its argument parsing, which cost 5 % on small pieces. */

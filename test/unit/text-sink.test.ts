@@ -81,3 +81,54 @@ t.test('a buffer still being written is not filled again', async (t) => {
   const [again] = sink.take();
   t.equal(again!.toString(), b, 'the next take holds the new text');
 });
+
+t.test('what the writer holds is never written over, however long it holds it', async (t) => {
+  const step = fc.record({
+    s: fc.oneof(fc.string({ maxLength: 50 }), fc.nat({ max: 600_000 }).map((n) => 'y'.repeat(n))),
+    take: fc.boolean(),
+    giveBack: fc.nat({ max: 3 }),
+  });
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+      const sink = new TextSink();
+      const held: Array<{ b: Buffer; copy: Buffer }> = [];
+      for (const p of steps) {
+        sink.text(p.s);
+        if (p.take) for (const b of sink.take()) held.push({ b, copy: Buffer.from(b) });
+        // The oldest writes finish first, as a stream's do.
+        for (const h of held.splice(0, p.giveBack)) {
+          if (!h.b.equals(h.copy)) return false;
+          sink.recycle(h.b);
+        }
+        if (!held.every((h) => h.b.equals(h.copy))) return false;
+      }
+      return true;
+    }),
+    { numRuns: 150 },
+  );
+  t.pass('150 random runs of takes held and given back');
+});
+
+t.test('the slabs are filled again: 100 MB through a writer a megabyte behind needs a few', async (t) => {
+  const sink = new TextSink();
+  const line = `{"type":"span","pid":1,"tid":2,"state":"hold","ts":123456789,"dur":1234}\n`;
+  const slabs = new Set<ArrayBufferLike>();
+  const inFlight: Buffer[] = [];
+  let inFlightBytes = 0;
+  let bytes = 0;
+  while (bytes < 100 * MB) {
+    for (let k = 0; k < 1000; k++) sink.text(line);
+    bytes += 1000 * line.length;
+    for (const b of sink.take()) {
+      slabs.add(b.buffer);
+      inFlight.push(b);
+      inFlightBytes += b.length;
+    }
+    while (inFlightBytes > MB) {
+      const done = inFlight.shift()!;
+      inFlightBytes -= done.length;
+      sink.recycle(done);
+    }
+  }
+  t.ok(slabs.size <= 3, `${slabs.size} slabs of a megabyte for 100 MB`);
+});
