@@ -165,6 +165,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
   readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, dwarf: 0 };
   readonly info: PerfDataInfo = {};
   private buf: Buffer = Buffer.alloc(0);
+  /**
+   * The bytes of a record cut by a chunk's end, and then the next chunk after
+   * them: one buffer, reused. (A new buffer a chunk, joining the two, was 6,000
+   * buffers of 64 KB on a 400 MB file, freed late, outside V8's heap.)
+   */
+  private joint: Buffer = Buffer.allocUnsafeSlow(0);
   /** Stream offset of buf[0]. */
   private base = 0;
   private order: ByteOrder | undefined;
@@ -200,7 +206,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
 
   write(chunk: Buffer): void {
     if (this.broken) return;
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.buf = this.buf.length === 0 ? chunk : this.join(chunk);
     let p = 0;
     try {
       p = this.consume();
@@ -210,9 +216,36 @@ export class PerfDataDecoder implements Filter<Buffer> {
       return;
     }
     this.base += p;
-    // What is left of the caller's chunk is copied: the chunk may be reused.
-    if (p === this.buf.length) this.buf = Buffer.alloc(0);
-    else this.buf = this.buf === chunk ? Buffer.from(chunk.subarray(p)) : this.buf.subarray(p);
+    // What is left is copied: the caller's chunk may be reused.
+    this.buf = p === this.buf.length ? Buffer.alloc(0) : this.carry(this.buf.subarray(p));
+  }
+
+  /** The carried bytes (at the joint's start) with `chunk` after them. */
+  private join(chunk: Buffer): Buffer {
+    const n = this.buf.length;
+    this.fit(n + chunk.length, n);
+    chunk.copy(this.joint, n);
+    return this.joint.subarray(0, n + chunk.length);
+  }
+
+  /** `rest` moved to the joint's start. */
+  private carry(rest: Buffer): Buffer {
+    if (rest.buffer === this.joint.buffer) {
+      const at = rest.byteOffset - this.joint.byteOffset;
+      this.joint.copyWithin(0, at, at + rest.length);
+    } else {
+      this.fit(rest.length, 0);
+      rest.copy(this.joint, 0);
+    }
+    return this.joint.subarray(0, rest.length);
+  }
+
+  /** A joint of at least `size` bytes, its first `keep` bytes kept. Not pooled: carry() tells its bytes by their buffer. */
+  private fit(size: number, keep: number): void {
+    if (this.joint.length >= size) return;
+    const j = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.joint.length, 1 << 17));
+    this.joint.copy(j, 0, 0, keep);
+    this.joint = j;
   }
 
   endInput(): void {
