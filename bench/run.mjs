@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The pipeline benchmark: in one run, on one capture, how fast `perf script`
 // emits it and how fast each gilpipe stage consumes it, plus peak memory on
-// the capture and on a 10x copy of it. The machines are shared and noisy, so
+// the capture and on a 10x copy of it; and the commands beside perf script on
+// a real recording ten times as long (CPU, peak RSS). The machines are shared and noisy, so
 // the runs interleave the commands and the table quotes medians.
 //
 //   npm run bench                  # records a fresh capture (root + perf), 3 runs
@@ -88,6 +89,7 @@ if (per4mDir !== undefined) {
 
 // ------------------------------------------------------------ the capture
 let data;
+let bigData;
 let perfArgs = '';
 let text = opt('text');
 if (!existsSync(TIME)) {
@@ -114,7 +116,14 @@ if (text === undefined) {
     probesAdded = true;
     data = join(tmp, 'capture.data');
     const sched = ['sched_switch', 'sched_waking', 'sched_wakeup', 'sched_wakeup_new', 'sched_process_fork', 'sched_process_exit'].flatMap((e) => ['-e', `sched:${e}`]);
-    execFileSync('perf', ['record', '-q', '--switch-events', '-k', 'CLOCK_MONOTONIC', ...sched, '-e', `${group}:*`, '-o', data, '--', py, join(root, 'examples', 'workloads', 'busy_many.py'), String(SECONDS), '8', '0.0005'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const record = (out, seconds) =>
+      execFileSync('perf', ['record', '-q', '--switch-events', '-k', 'CLOCK_MONOTONIC', ...sched, '-e', `${group}:*`, '-o', out, '--', py, join(root, 'examples', 'workloads', 'busy_many.py'), String(seconds), '8', '0.0005'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    record(data, SECONDS);
+    // A real recording SCALE times as long: the copies below are made of text and
+    // records, and only a real perf.data shows what the reader keeps at that size.
+    say(`recording it again for ${SECONDS * SCALE} s: a ${SCALE}x perf.data`);
+    bigData = join(tmp, 'big.data');
+    record(bigData, SECONDS * SCALE);
     spawnSync('perf', ['probe', '-q', '-d', `${group}:*`]);
     probesAdded = false;
     text = join(tmp, 'capture.txt');
@@ -212,6 +221,22 @@ execFileSync('sh', ['-c', `node '${bin('gil-state')}' '${bigParsed}' > '${bigSta
 const bigInput = { 'perf-parse': bigText, 'gil-state': bigParsed, 'gil-stats': bigState, 'to-trace': bigState };
 for (const s of stages) big[s.name] = measure(`${s.cmd(bigInput[s.name])} > /dev/null`);
 
+// The commands on the real 10x recording, beside perf script on it: CPU and peak RSS.
+const bigDataCommands = bigData
+  ? [
+      { name: 'perf script', cmd: `perf script -i '${bigData}' ${perfArgs} > /dev/null 2>&1` },
+      { name: 'perf-parse -i', cmd: `node '${bin('perf-parse')}' -i '${bigData}' > /dev/null 2>&1` },
+      { name: 'gil-state', cmd: `node '${bin('gil-state')}' '${bigData}' > /dev/null 2>&1` },
+      { name: 'gil-stats', cmd: `node '${bin('gil-stats')}' --format json '${bigData}' > /dev/null 2>&1` },
+      { name: 'to-trace -o', cmd: `node '${bin('to-trace')}' '${bigData}' -o '${join(tmp, 'big.json')}' > /dev/null 2>&1` },
+    ]
+  : [];
+const bigDataRuns = Object.fromEntries(bigDataCommands.map((c) => [c.name, []]));
+for (let r = 0; r < RUNS && bigData; r++) {
+  say(`${SCALE}x perf.data: run ${r + 1}/${RUNS}`);
+  for (const c of bigDataCommands) bigDataRuns[c.name].push(measure(c.cmd));
+}
+
 // ------------------------------------------------------------ report
 const row = (name, runs, n) => {
   const wall = median(runs.map((x) => x.wall));
@@ -238,6 +263,21 @@ for (const r of table) {
 }
 const traceBytes = existsSync(bin('to-trace')) ? Number(execFileSync('sh', ['-c', `node '${bin('to-trace')}' '${state}' | wc -c`]).toString().trim()) : undefined;
 if (traceBytes) out.push('', `to-trace output: ${(traceBytes / 1e6).toFixed(1)} MB, ${Math.round(traceBytes / textLines)} bytes per input line (per4m: 132 MB for 378,798 lines, 348 bytes per line).`);
+
+let bigDataTable;
+if (bigData) {
+  const n = Number(execFileSync('sh', ['-c', `perf script -i '${bigData}' ${perfArgs} 2>/dev/null | wc -l`]).toString().trim());
+  bigDataTable = bigDataCommands.map((c) => row(c.name, bigDataRuns[c.name], n));
+  const ps10 = bigDataTable[0];
+  out.push(
+    '',
+    `On a ${SCALE}x recording (${SECONDS * SCALE} s, ${(statSync(bigData).size / 1e6).toFixed(0)} MB of perf.data, ${n.toLocaleString('en')} lines of perf script text), median of ${RUNS}:`,
+    '',
+    '| command on the perf.data | CPU s | CPU / perf script\'s | peak RSS MB |',
+    '|---|---:|---:|---:|',
+    ...bigDataTable.map((r) => `| ${r.name} | ${fmt(r.cpu)} | ${r === ps10 ? '' : `${fmt(r.cpu / ps10.cpu, 2)}x`} | ${Math.round(r.rssMb)} |`),
+  );
+}
 
 // per4m's perf2trace against to-trace on the capture per4m was measured on (../shared/notes/per4m.md),
 // from a checkout of its source, interleaved with to-trace.
@@ -268,4 +308,4 @@ if (per4mPython) {
 }
 
 console.log(out.join('\n'));
-writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ date: new Date().toISOString(), textLines, events, spans, runs: RUNS, scale: SCALE, table, traceBytes, ...(per4m ? { per4m } : {}) }, null, 2) + '\n');
+writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ date: new Date().toISOString(), textLines, events, spans, runs: RUNS, scale: SCALE, table, traceBytes, ...(bigDataTable ? { bigData: bigDataTable } : {}), ...(per4m ? { per4m } : {}) }, null, 2) + '\n');
