@@ -251,6 +251,8 @@ for (const c of chains) table.push({ ...row(c.name, results[c.name], textLines),
 const ps = table[0].name.startsWith('perf script') ? table[0] : undefined;
 
 const fmt = (x, d = 2) => x.toFixed(d);
+// A pipe in a command's name would end its Markdown cell.
+const cell = (name) => name.replace(/\|/g, '\\|');
 const out = [];
 out.push(`Capture: ${textLines.toLocaleString('en')} lines of \`perf script\` text (${(statSync(text).size / 1e6).toFixed(1)} MB), ${events.toLocaleString('en')} events, ${spans.toLocaleString('en')} gil-state records; median of ${RUNS} interleaved runs on ${execFileSync('nproc').toString().trim()} CPUs.`);
 out.push('');
@@ -259,7 +261,7 @@ out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of table) {
   const wall = ps && r !== ps ? `${fmt(r.wall / ps.wall, 1)}x` : '';
   const cpu = ps && r !== ps ? `${fmt(r.cpu / ps.cpu, 1)}x` : '';
-  out.push(`| ${r.name} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${Math.round(r.rate / 1000)}k ${r.unit}/s | ${wall} | ${cpu} | ${Math.round(r.rssMb)} | ${r.bigRss ? Math.round(r.bigRss) : ''} |`);
+  out.push(`| ${cell(r.name)} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${Math.round(r.rate / 1000)}k ${r.unit}/s | ${wall} | ${cpu} | ${Math.round(r.rssMb)} | ${r.bigRss ? Math.round(r.bigRss) : ''} |`);
 }
 const traceBytes = existsSync(bin('to-trace')) ? Number(execFileSync('sh', ['-c', `node '${bin('to-trace')}' '${state}' | wc -c`]).toString().trim()) : undefined;
 if (traceBytes) out.push('', `to-trace output: ${(traceBytes / 1e6).toFixed(1)} MB, ${Math.round(traceBytes / textLines)} bytes per input line (per4m: 132 MB for 378,798 lines, 348 bytes per line).`);
