@@ -15,6 +15,7 @@ import { commandName } from './cli.js';
 import { forTerminalLines } from './escape.js';
 import type { FileRegion } from './perf-data/file.js';
 import type { Interrupt } from './signals.js';
+import { SyncFileWriter } from './sync-file.js';
 
 export interface Input {
   /** Name used in diagnostics: the path, or `stdin`. */
@@ -284,7 +285,10 @@ export class Output {
       // A device or FIFO (-o /dev/null, a named pipe) is written in place:
       // renaming a temp file over it would replace the device itself.
       this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-      this.file = createWriteStream(this.tmp ?? path, { highWaterMark: 1 << 20, ...(this.tmp !== undefined ? { flags: 'wx' } : {}) });
+      // A file is written as stdout writes one (lib/sync-file.ts); a device
+      // or FIFO by a stream, so that a reader that stalls stalls the thread
+      // pool, not this thread.
+      this.file = this.tmp !== undefined ? new SyncFileWriter(this.tmp, 'wx') : createWriteStream(path, { highWaterMark: 1 << 20 });
       if (path.endsWith('.gz')) {
         const gz = createGzip({ level: 6 });
         gz.pipe(this.file);

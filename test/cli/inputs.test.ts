@@ -248,6 +248,34 @@ t.test('a write that fails is exit 1, with the path and the reason; 2 stays for 
   t.equal((await runBin('perf-parse', ['--no-such-option'])).exitCode, 2, 'usage is 2');
 });
 
+t.test('a file that fills its disk (a small tmpfs) is exit 1, with the path and the reason, and no half file is left', async (t) => {
+  // /dev/full above is a device, written in place; a regular file is written beside and renamed, by its own writer.
+  if (process.getuid?.() !== 0) return t.skip('needs root to mount a tmpfs');
+  const disk = mkdtempSync(join(tmpdir(), 'gilpipe-full-'));
+  const mounted = await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk], { reject: false });
+  if (mounted.exitCode !== 0) {
+    rmSync(disk, { recursive: true, force: true });
+    return t.skip(`cannot mount a tmpfs: ${String(mounted.stderr).trim()}`);
+  }
+  t.teardown(async () => {
+    await execa('umount', [disk], { reject: false });
+    rmSync(disk, { recursive: true, force: true });
+  });
+  const trace = join(tmp, 'full-source.json');
+  writeFileSync(trace, JSON.stringify({ traceEvents: Array.from({ length: 5000 }, (_x, i) => ({ ph: 'X', pid: 1, tid: 1, ts: i, dur: 1, name: `f${i}` })) }));
+  const runs: Array<[string, string[]]> = [
+    ...['perf-parse', 'gil-state', 'to-trace'].map((stage): [string, string[]] => [stage, [text, '-o', join(disk, 'out.json')]]),
+    ['merge-trace', [trace, trace, '-o', join(disk, 'out.json')]],
+  ];
+  for (const [stage, args] of runs) {
+    const r = await runBin(stage, args);
+    t.equal(r.exitCode, 1, `${stage}: exit 1`);
+    t.match(r.stderr, new RegExp(`^${stage}: \\S*/out\\.json: cannot write: no space left on the device$`, 'm'), `${stage}: the output and the reason`);
+    t.notMatch(r.stderr, /\n\s+at /, `${stage}: no stack trace`);
+    t.same(readdirSync(disk), [], `${stage}: nothing left on the disk`);
+  }
+});
+
 t.test('bounds: --interval too fine is a usage error; a 200 MB line and 100,000-deep nesting are malformed lines, memory flat', async (t) => {
   const fine = await runBin('gil-stats', [text, '--interval', '1ns']);
   t.equal(fine.exitCode, 2);
