@@ -142,6 +142,26 @@ export class JsonScanner {
     return this.base;
   }
 
+  /**
+   * Goes on as if the bytes before offset `at` had opened an object, in it
+   * an array, and then passed a comma between two of its elements: how a
+   * trace's traceEvents is scanned from the middle, one part of a file per
+   * thread. Newlines are counted from here.
+   */
+  resumeInArrayOfObject(at: number): void {
+    this.stack[0] = OBJ;
+    this.stack[1] = ARR;
+    this.depth = 2;
+    this.state = ARR_NEXT;
+    this.base = at;
+    this.topValues = 1;
+  }
+
+  /** True right after a comma between two elements of an array in a top-level object: where resumeInArrayOfObject starts. */
+  get betweenElementsOfArrayInObject(): boolean {
+    return this.state === ARR_NEXT && this.depth === 2 && this.stack[0] === OBJ && this.stack[1] === ARR && !this.capturing;
+  }
+
   /** True between values at the top level or inside an array: nothing half-read. */
   get atBoundary(): boolean {
     const s = this.state;

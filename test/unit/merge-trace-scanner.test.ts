@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import { JsonScanner, JsonSyntaxError, numberValue, objectEntries } from '../../lib/json-stream.js';
 import { consume, consumeFile, readFileBytes } from '../../lib/file-bytes.js';
 import { DataError } from '../../lib/errors.js';
-import { TraceScan } from '../../filters/merge-trace/scan.js';
+import { TraceScan, joinParts, type ScanOptions, type TraceSummary } from '../../filters/merge-trace/scan.js';
+import { eventStartIn, planScan } from '../../filters/merge-trace/split.js';
 import { planMerge, type MergeOptions } from '../../filters/merge-trace/plan.js';
 import { writeMerged } from '../../filters/merge-trace/write.js';
 import { root } from '../helpers/run.js';
@@ -331,5 +332,103 @@ t.test("pass 2 lets the event loop turn between chunks, also when reading and wr
     ticking = false;
     t.ok(turns >= chunks.length / 2, `${path}: ${turns} turns of the loop for ${chunks.length} chunks`);
     t.equal((JSON.parse(Buffer.concat(out).toString('utf8')) as { traceEvents: unknown[] }).traceEvents.length, (JSON.parse(plain.toString()) as { traceEvents: unknown[] }).traceEvents.length, `${path}: every event of the input`);
+  }
+});
+
+// A file scanned in parts on several threads (filters/merge-trace/split.ts)
+// must sum up to what one scan of it says, wherever it is cut.
+const plainScan = (opts: Partial<ScanOptions> = {}): ScanOptions => ({ keepTop: true, embedSources: false, exactTimes: false, ...opts });
+/** A summary as comparable text: its Set as a list, its kept members' bytes as text. */
+const summaryText = (s: TraceSummary): string =>
+  JSON.stringify(s, (_k, v: unknown) => (v instanceof Set ? [...(v as Set<unknown>)] : v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v));
+
+/**
+ * A trace with members before and after traceEvents and an event over
+ * several lines; tricky, its strings and nested arrays also hold what a cut
+ * looks for (`}, {`).
+ */
+function trickyTrace(n: number, tricky = true): Buffer {
+  const evs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = tricky && i % 7 === 0 ? `odd}, {"ph": "X"} name ${i}` : `f${i % 5}`;
+    const args = tricky && i % 11 === 0 ? `, "args": {"list": [{"a": ${i}}, {"b": "}, {"}]}` : '';
+    const sep = i % 13 === 0 ? ',\n  ' : ', ';
+    evs.push(`${i === 0 ? '' : sep}{"pid": ${1 + (i % 3)}, "tid": ${i % 4}, "ts": ${1000 + i * 1.5}, "ph": "X", "dur": ${i % 9}, "name": ${JSON.stringify(name)}${args}}`);
+  }
+  return Buffer.from(`{"otherData": {"x": "}, {"}, "traceEvents": [${evs.join('')}], "viztracer_metadata": {"version": "1.0"}, "file_info": {"files": {}, "functions": {}}}`);
+}
+
+/**
+ * The summary of `b` scanned in two parts cut at `at`, as planScan's jobs and
+ * their join make it, and whether the whole had to be scanned again (the
+ * second part unusable).
+ */
+async function inTwoParts(name: string, b: Buffer, at: number, opts: ScanOptions, sizes: number[]): Promise<{ s: TraceSummary; again: boolean }> {
+  const first = await consume(chunked(b, sizes), new TraceScan(name, { ...opts, part: { stopAt: at } }));
+  if (!first.usable || first.stoppedAt === undefined) return { s: first, again: false };
+  const second = await consume(chunked(b.subarray(at), sizes), new TraceScan(name, { ...opts, part: { from: at } }));
+  if (second.usable) return { s: joinParts(first, second), again: false };
+  return { s: await consume(chunked(b, sizes), new TraceScan(name, opts)), again: true };
+}
+
+t.test('a trace scanned in two parts, cut anywhere, sums up to one scan of it', async (t) => {
+  const inputs: Array<[string, Buffer]> = [
+    ['events.json', readFileSync(join(FX, 'events.json'))],
+    ['threads.json', readFileSync(join(FX, 'threads.json'))],
+    ['tricky.json', trickyTrace(400)],
+    ['truncated.json', readFileSync(join(FX, 'truncated.json'))],
+    ['array.json', Buffer.from('[' + trickyTrace(50).toString().replace(/^.*"traceEvents": \[/, '').replace(/\], "viztracer_metadata".*$/, '') + ']')],
+  ];
+  for (const [name, b] of inputs) {
+    for (const opts of [plainScan(), plainScan({ exactTimes: true, embedSources: true }), plainScan({ keepTop: false })]) {
+      const one = await consume(chunked(b, []), new TraceScan(name, opts));
+      const whole = summaryText(one);
+      let stopped = 0;
+      // Any byte, and bytes a cut would pick (after `}, `), most of them right, some inside strings.
+      const likely = fc.integer({ min: 0, max: b.length - 1 }).map((p) => {
+        const i = eventStartIn(b.subarray(p));
+        return i === -1 ? p : p + i;
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(fc.integer({ min: 1, max: b.length - 1 }), likely), fc.array(fc.integer({ min: 1, max: 5000 }), { maxLength: 3 }), async (at, sizes) => {
+          const parts = await inTwoParts(name, b, at, opts, sizes);
+          if ((await consume(chunked(b, sizes), new TraceScan(name, { ...opts, part: { stopAt: at } }))).stoppedAt !== undefined) stopped++;
+          // A cut the first part did not reach between two events (in a string, or in an event) is not taken: a
+          // usable file is never scanned again.
+          return summaryText(parts.s) === whole && !(one.usable && parts.again);
+        }),
+        { numRuns: 60 },
+      );
+      t.pass(`${name} ${JSON.stringify(opts)}: 60 cuts give the summary of one scan`);
+      if (name === 'events.json' || name === 'tricky.json') t.ok(stopped > 0, `${name}: the first part stopped at a cut ${stopped} times of 60 (the parts were joined, not only the fallback)`);
+    }
+  }
+});
+
+t.test('planScan: the biggest input in parts for 2 to 4 threads, the summaries those of one scan each', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'merge-trace-split-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Cuts that land in a string are the other test's: here every cut is right.
+  const big = join(dir, 'big.json');
+  writeFileSync(big, trickyTrace(20_000, false));
+  const small = join(dir, 'small.json');
+  writeFileSync(small, readFileSync(join(FX, 'threads.json')));
+  // Times sampled, not read from every event: the parts must pick the same events as one scan.
+  const files = [small, big].map((path) => ({ path, size: readFileSync(path).length, args: plainScan() }));
+  const alone = await Promise.all(files.map((f) => consumeFile(f.path, new TraceScan(f.path, f.args))));
+  for (const threads of [1, 2, 3, 4]) {
+    const scan = planScan(files, threads);
+    const results: TraceSummary[] = [];
+    for (const job of scan.jobs) results.push(await consumeFile(job.path, new TraceScan(job.path, job.args)));
+    const cut = results.filter((r) => r.stoppedAt !== undefined).length;
+    const rescans: string[] = [];
+    const summaries = await scan.summaries(results, async (job) => {
+      rescans.push(job.path);
+      return consumeFile(job.path, new TraceScan(job.path, job.args));
+    });
+    t.equal(scan.jobs.length, threads === 1 ? 2 : 1 + threads, `${threads} thread(s): ${scan.jobs.length} jobs`);
+    t.equal(cut, threads === 1 ? 0 : threads - 1, `${threads} thread(s): ${cut} part(s) stopped at their cut`);
+    t.same(rescans, [], 'nothing scanned again');
+    t.same(summaries.map(summaryText), alone.map(summaryText), `${threads} thread(s): the summaries of one scan of each input`);
   }
 });
