@@ -105,20 +105,27 @@ const cases = [
   ...(baseline ? [['merge-trace A B (BASELINE build)', ['node', baseline, a, b]]] : []),
   ['merge-trace --align A B', ['node', bin, '--align', a, b]],
 ];
-// Interleaved (run k of every case, then run k+1): a slow minute falls on all of them.
+// Interleaved (run k of every case, then run k+1): a slow minute falls on
+// all of them. In the opposite order every other run: a run's time depends
+// on what ran just before it (writing 800 MB into the page cache after
+// another command freed 800 MB of it cost one build 0.25 s more kernel time
+// right after `cat` than right after another merge), so a fixed order
+// favours a case by its place.
 const results = cases.map(() => []);
 for (let k = 0; k < runs; k++) {
-  cases.forEach(([, argv], c) => {
-    results[c].push(timed(argv, out));
+  const order = cases.map((_c, c) => c);
+  if (k % 2 === 1) order.reverse();
+  for (const c of order) {
+    results[c].push(timed(cases[c][1], out));
     rmSync(out, { force: true });
-  });
+  }
 }
 const rows = cases.map(([label], c) => {
   const res = results[c];
   const wall = median(res.map((r) => r.wall));
   return { label, wall, cpu: median(res.map((r) => r.cpu)), mbs: inBytes / 1e6 / wall, rss: median(res.map((r) => r.rssMB)), out: res[0].outBytes };
 });
-console.log(`input: 2 files, ${(inBytes / 1e6).toFixed(1)} MB, ${events.toLocaleString('en')} events; median of ${runs} runs; output to a file on the same disk`);
+console.log(`input: 2 files, ${(inBytes / 1e6).toFixed(1)} MB, ${events.toLocaleString('en')} events; median of ${runs} runs, the cases in turn and every other run in the opposite order; output to a file on the same disk`);
 console.log(`load average before: ${loadBefore}, after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (on ${availableParallelism()} CPUs)`);
 console.log('| command | wall s | MB/s (input / wall) | CPU s (user+sys) | peak RSS MB | output MB |');
 console.log('|---|---:|---:|---:|---:|---:|');
