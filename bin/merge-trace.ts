@@ -3,23 +3,19 @@
 // Pass 1 reads every input once and plans the merge; pass 2 writes it,
 // reading the usable inputs again (a pipe from the copy kept in pass 1).
 import { readFileSync, promises as fsp, type Stats } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { cli, runWhenMain, outputOption, run, Reporter, version } from '../lib/cli.js';
 import { DataError, UsageError } from '../lib/errors.js';
-import { consume, consumeFile, readFileBytes } from '../lib/file-bytes.js';
+import { consume, readFileBytes } from '../lib/file-bytes.js';
 import { Output, describeIoError, openInput, stdinOnce } from '../lib/io.js';
-import { consumeFiles } from '../lib/scan-workers.js';
 import { Interrupt } from '../lib/signals.js';
 import { Spool } from '../lib/spool.js';
 import { TraceScan, type ScanOptions, type TraceSummary } from '../filters/merge-trace/scan.js';
 import { idMapParser, idMaps, parseShifts, shiftsByFile } from '../filters/merge-trace/options.js';
 import { planMerge, type MergeOptions } from '../filters/merge-trace/plan.js';
 import { writeMerged } from '../filters/merge-trace/write.js';
-import { planScan } from '../filters/merge-trace/split.js';
+import { scanFiles } from '../filters/merge-trace/split.js';
 
 const prog = 'merge-trace';
-// Below this much input, starting scan workers costs more than it saves.
-const PARALLEL_ABOVE = 64 << 20;
 
 export async function main(args: string[]): Promise<void> {
   const argv = cli(prog, '$0 TRACE.json [TRACE.json.gz ...] [-o OUT.json[.gz]]\nconcatenate trace files as `viztracer --combine` does, in bounded memory', [
@@ -87,16 +83,7 @@ export async function main(args: string[]): Promise<void> {
       // files first, on worker threads when there is much to read; a pipe can
       // be read only once, so its bytes are spooled for pass 2.
       const regular = files.map((_f, i) => i).filter((i) => stats[i]?.isFile() === true);
-      const big = regular.reduce((n, i) => n + stats[i]!.size, 0) > PARALLEL_ABOVE;
-      // The biggest input in parts, when alone it would take longer than the others together.
-      const scan = planScan(
-        regular.map((i) => ({ path: files[i]!, size: stats[i]!.size, args: scanOpts(i) })),
-        big ? availableParallelism() : 1,
-      );
-      const scanned = await scan.summaries(
-        await consumeFiles<ScanOptions, TraceSummary>(scan.jobs, { url: new URL('../filters/merge-trace/scan.js', import.meta.url), name: 'traceScan' }, big),
-        (job) => consumeFile(job.path, new TraceScan(job.path, job.args)),
-      );
+      const scanned = await scanFiles(regular.map((i) => ({ path: files[i]!, size: stats[i]!.size, args: scanOpts(i) })));
       const summaries: TraceSummary[] = [];
       for (const [i, name] of files.entries()) {
         if (regular.includes(i)) {

@@ -3,12 +3,12 @@
 // on our stdout) and, with --states, gil-state's records; all in this
 // process, nothing serialised between the stages. merge-trace then joins
 // VizTracer's file to the trace. The same stages as the README's pipeline.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadInput, Reporter, progress, version } from '../lib/cli.js';
 import { connect, tee, type Filter } from '../lib/filter.js';
-import { consumeFile, readFileBytes } from '../lib/file-bytes.js';
+import { readFileBytes } from '../lib/file-bytes.js';
 import { type Input, Output } from '../lib/io.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
 import { recordingInput } from '../lib/perf.js';
@@ -19,7 +19,7 @@ import { DEFAULTS as GIL_STATE_DEFAULTS, GilState } from '../filters/gil-state.j
 import { DEFAULTS as STATS_DEFAULTS, GilStats, type GilStatsJSON } from '../filters/gil-stats.js';
 import { FORMATTERS, notes as statsNotes } from '../filters/gil-stats/format.js';
 import { DEFAULTS as TRACE_DEFAULTS, ToTrace } from '../filters/to-trace.js';
-import { TraceScan } from '../filters/merge-trace/scan.js';
+import { scanFiles } from '../filters/merge-trace/split.js';
 import { planMerge } from '../filters/merge-trace/plan.js';
 import { writeMerged } from '../filters/merge-trace/write.js';
 import { type AnyRecord, recordJson } from '../filters/records.js';
@@ -139,8 +139,8 @@ export async function stages(
 /** merge-trace FILES -o OUTPUT, on regular files, in this process. */
 async function mergeTraces(files: string[], output: string): Promise<void> {
   const say = new Reporter('merge-trace');
-  const summaries = [];
-  for (const f of files) summaries.push(await consumeFile(f, new TraceScan(f, { keepTop: true, embedSources: false, exactTimes: false })));
+  // As merge-trace scans them: on worker threads when big, the biggest in parts.
+  const summaries = await scanFiles(files.map((path) => ({ path, size: statSync(path).size, args: { keepTop: true, embedSources: false, exactTimes: false } })));
   for (const s of summaries) if (!s.usable) say.say(`${s.problem}: skipped`);
   const usable = summaries.flatMap((s, i) => (s.usable ? [i] : []));
   const plan = planMerge(summaries, {

@@ -10,8 +10,11 @@
 // joined, and are what one scan of the whole file gives (a test holds them
 // to it at random cuts).
 import { closeSync, openSync, readSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { consumeFile } from '../../lib/file-bytes.js';
 import { fileHead } from '../../lib/io.js';
-import { joinParts, type ScanOptions, type TraceSummary } from './scan.js';
+import { consumeFiles } from '../../lib/scan-workers.js';
+import { TraceScan, joinParts, type ScanOptions, type TraceSummary } from './scan.js';
 
 export interface ScanJob {
   path: string;
@@ -24,6 +27,20 @@ export interface ScanInput extends ScanJob {
 
 /** How far past a wanted cut a start of an event is looked for. */
 const WINDOW = 1 << 16;
+
+/** Below this much input, starting scan workers costs more than it saves. */
+const PARALLEL_ABOVE = 64 << 20;
+
+/**
+ * Pass 1 over regular files: on worker threads when there is much to read,
+ * the biggest in parts; the summaries in the order of `inputs`.
+ */
+export async function scanFiles(inputs: ScanInput[]): Promise<TraceSummary[]> {
+  const parallel = inputs.reduce((n, f) => n + f.size, 0) > PARALLEL_ABOVE;
+  const scan = planScan(inputs, parallel ? availableParallelism() : 1);
+  const results = await consumeFiles<ScanOptions, TraceSummary>(scan.jobs, { url: new URL('./scan.js', import.meta.url), name: 'traceScan' }, parallel);
+  return scan.summaries(results, (job) => consumeFile(job.path, new TraceScan(job.path, job.args)));
+}
 
 /**
  * The jobs that scan `inputs` (regular files) on `threads` threads, and how
