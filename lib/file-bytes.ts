@@ -2,7 +2,7 @@
 // validating scan, a copy): big chunks, since such consumers pay per chunk.
 // Gzip is recognised by its magic bytes on every file, as openInput does.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { describeIoError, fileHead, openInput } from './io.js';
+import { describeIoError, fileHead, isGzip, openInput } from './io.js';
 
 /** Takes an input's bytes in order and makes a result of them. */
 export interface ByteConsumer<R> {
@@ -112,8 +112,7 @@ export function* readRawBytes(path: string): Generator<Buffer> {
   }
 }
 
-// The same magic test as openInput's.
-function isGzipFile(path: string): boolean {
-  const head = fileHead(path, 2);
-  return head.length === 2 && head[0] === 0x1f && head[1] === 0x8b;
+/** Whether a file is gzip, by the test openInput makes. */
+export function isGzipFile(path: string): boolean {
+  return isGzip(fileHead(path, 2));
 }

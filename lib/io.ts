@@ -76,7 +76,8 @@ export class ReadError extends BrokenInputError {
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 
-function isGzip(head: Buffer): boolean {
+/** Whether bytes begin as gzip does: how every input is told to be gzip. */
+export function isGzip(head: Buffer): boolean {
   return head.length >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
 }
 

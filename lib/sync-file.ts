@@ -1,9 +1,9 @@
 // A regular file written as process.stdout writes one (`> out.json`): each
 // write made with writeSync, and called back on the next tick. A file's
 // WriteStream hands every write to libuv's thread pool and back: on a 2-CPU
-// machine merge-trace -o, which has nothing else to do meanwhile, took 13 %
-// longer than the same merge to stdout on a file (2.43 s against 2.12 s for
-// the 800 MB bench input, medians of 5), and to-trace -o as long or longer.
+// machine merge-trace -o, which has nothing else to do meanwhile, took 2.38 s
+// where the same merge to stdout on a file took 2.23 (the 800 MB bench input,
+// 11 interleaved runs each; 2.25 s now), and to-trace -o 4 % more CPU.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 

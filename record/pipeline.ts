@@ -140,7 +140,7 @@ export async function stages(
 async function mergeTraces(files: string[], output: string): Promise<void> {
   const say = new Reporter('merge-trace');
   // As merge-trace scans them: on worker threads when big, the biggest in parts.
-  const summaries = await scanFiles(files.map((path) => ({ path, size: statSync(path).size, args: { keepTop: true, embedSources: false, exactTimes: false } })));
+  const summaries = await scanFiles(files.map((path) => ({ path, size: statSync(path, { throwIfNoEntry: false })?.size ?? 0, args: { keepTop: true, embedSources: false, exactTimes: false } })));
   for (const s of summaries) if (!s.usable) say.say(`${s.problem}: skipped`);
   const usable = summaries.flatMap((s, i) => (s.usable ? [i] : []));
   const plan = planMerge(summaries, {

@@ -51,17 +51,17 @@ export interface TraceSummary {
   minTsFloat: boolean;
   /** Names of X events in order of first appearance (with embedSources only). */
   xNames?: Set<string>;
-  /** A first part (ScanPart.stopAt) that stopped there, between two events of traceEvents: a summary of the bytes before it. */
+  /** A part (ScanPart.stopAt) that stopped there, between two events of traceEvents: a summary of the bytes before it. */
   stoppedAt?: number;
 }
 
 /**
- * One of two parts of a file scanned on threads of their own (bin/merge-trace.ts
- * splits the biggest input). The first scans from the start and stops at
- * `stopAt` if it is there between two events of traceEvents, as the second
- * part assumed; otherwise it goes on to the end, and the second part's work
- * is dropped. The second starts at `from`, the first byte of an event after
- * a comma, as if in traceEvents.
+ * A part of a file scanned on a thread of its own (merge-trace/split.ts cuts
+ * the biggest input). Each but the first starts at `from`, the first byte of
+ * an event after a comma, as if in traceEvents. Each but the last stops at
+ * `stopAt` if it is there between two events of traceEvents, as the next
+ * part assumed; otherwise it goes on to the end, and the work of the parts
+ * after it is dropped.
  */
 export interface ScanPart {
   stopAt?: number;
@@ -402,12 +402,17 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
     // The chunk that reaches stopAt: up to it, and the rest only if the second part's start was wrong.
     const cut = stopAt - this.base;
     if (cut > 0) this.feedBytes(chunk.subarray(0, cut));
-    if (this.sc.betweenElementsOfArrayInObject && this.inTE && !this.inEvent && !this.capturing && !this.ndjson && this.firstKind === 0x7b && this.sc.topValues === 1) {
+    if (this.betweenEvents()) {
       this.stopped = true;
       this.summary.stoppedAt = stopAt;
       return;
     }
     if (cut < chunk.length) this.feedBytes(chunk.subarray(cut));
+  }
+
+  /** Exactly where a part that starts at `from` assumes it starts: in traceEvents of the top-level object, after a comma. */
+  private betweenEvents(): boolean {
+    return this.sc.betweenElementsOfArrayInObject && this.inTE && !this.inEvent && !this.capturing && !this.ndjson && this.firstKind === 0x7b && this.sc.topValues === 1;
   }
 
   private feedBytes(chunk: Buffer): void {
@@ -466,10 +471,11 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
 }
 
 /**
- * The summary of a whole file from those of its two parts (ScanPart): the
- * first stopped where the second started. Both usable: when the second is
- * not, the file is scanned again whole, for the message of a scan from the
- * start (its line number, the first of several problems).
+ * The summary of two parts (ScanPart) in one: the first stopped where the
+ * second started, and the joined one stops where the second did. Both
+ * usable: when the second is not, the file is scanned again whole, for the
+ * message of a scan from the start (its line number, the first of several
+ * problems).
  */
 export function joinParts(a: TraceSummary, b: TraceSummary): TraceSummary {
   const joined: TraceSummary = {
@@ -488,7 +494,8 @@ export function joinParts(a: TraceSummary, b: TraceSummary): TraceSummary {
   if ('meta' in b) joined.meta = b.meta;
   if ('fileInfo' in b) joined.fileInfo = b.fileInfo;
   if (a.xNames !== undefined && b.xNames !== undefined) joined.xNames = new Set([...a.xNames, ...b.xNames]);
-  delete joined.stoppedAt;
+  if (b.stoppedAt === undefined) delete joined.stoppedAt;
+  else joined.stoppedAt = b.stoppedAt;
   return joined;
 }
 

@@ -11,8 +11,7 @@
 // to it at random cuts).
 import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { consumeFile } from '../../lib/file-bytes.js';
-import { fileHead } from '../../lib/io.js';
+import { consumeFile, isGzipFile } from '../../lib/file-bytes.js';
 import { consumeFiles } from '../../lib/scan-workers.js';
 import { TraceScan, joinParts, type ScanOptions, type TraceSummary } from './scan.js';
 
@@ -84,7 +83,6 @@ async function joinAll(parts: TraceSummary[], rescan: () => Promise<TraceSummary
     if (!acc.usable || acc.stoppedAt === undefined) return acc;
     if (!next.usable) return rescan();
     acc = joinParts(acc, next);
-    if (next.stoppedAt !== undefined) acc.stoppedAt = next.stoppedAt;
   }
   return acc;
 }
@@ -94,8 +92,7 @@ function cutsOf(f: ScanInput, share: number): number[] {
   const cuts: number[] = [];
   let fd: number;
   try {
-    const head = fileHead(f.path, 2);
-    if (head[0] === 0x1f && head[1] === 0x8b) return []; // gzip is read from its start only
+    if (isGzipFile(f.path)) return []; // read from its start only
     fd = openSync(f.path, 'r');
   } catch {
     return []; // gone or unreadable: the scan says so
