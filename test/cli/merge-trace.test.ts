@@ -255,11 +255,14 @@ t.test('a big input scanned in parts on two threads merges to the same bytes as 
   // Past 64 MB the biggest input is cut in parts, scanned each on a worker
   // thread (filters/merge-trace/split.ts); gzip is read from its start only.
   // (Cuts that land in strings are the unit test's: here the cut is right.)
+  // A line a block, so that a message's line number means something.
   const evs: string[] = [];
   for (let i = 0; i < 4000; i++) evs.push(`{"pid": ${1 + (i % 3)}, "tid": ${i % 5}, "ts": ${1000 + i * 0.75}, "ph": "X", "dur": ${i % 17}, "name": "f${i % 23}", "cat": "FEE"}`);
-  const block = evs.join(', ');
+  const block = evs.join(', ') + ',\n';
   const big = join(tmp, 'split-big.json');
-  writeFileSync(big, `{"traceEvents": [${Array(220).fill(block).join(', ')}], "viztracer_metadata": {"version": "1.1.1"}}`);
+  const blocks = 220;
+  const text = `{"traceEvents": [${block.repeat(blocks).slice(0, -2)}], "viztracer_metadata": {"version": "1.1.1"}}`;
+  writeFileSync(big, text);
   t.ok(statSync(big).size > 64 << 20, `${(statSync(big).size / 1e6).toFixed(0)} MB: past the 64 MB scanned on threads`);
   const gz = join(tmp, 'split-big.json.gz');
   writeFileSync(gz, gzipSync(readFileSync(big), { level: 1 }));
@@ -271,6 +274,16 @@ t.test('a big input scanned in parts on two threads merges to the same bytes as 
     t.equal(String(parts.stderr), String(whole.stderr).replaceAll(gz, big), `${extra.join(' ') || 'plain'}: the same warnings`);
     t.ok(readFileSync(join(tmp, 'split-a.json')).equals(readFileSync(join(tmp, 'split-b.json'))), `${extra.join(' ') || 'plain'}: the same bytes`);
   }
+  // An event's first byte broken in the last block, past the cut: the part after it is not usable, and the message
+  // is a scan's from the start (the line is the block's, counted from the file's first byte).
+  const at = text.lastIndexOf('{"pid"', text.length - 1000);
+  const broken = join(tmp, 'split-broken.json');
+  writeFileSync(broken, text.slice(0, at) + '#' + text.slice(at + 1));
+  const line = text.slice(0, at).split('\n').length;
+  const r = await merge(['--strict', broken, join(FX, 'threads.json'), '-o', join(tmp, 'split-c.json')]);
+  t.equal(r.exitCode, 1, 'broken past the cut, --strict: exit 1');
+  t.equal(String(r.stderr), `merge-trace: ${broken}:${line}: not valid JSON at byte ${at}: expected a value, got '#'\n`, `the file, line ${line} and byte ${at}, no stack trace`);
+  t.notOk(existsSync(join(tmp, 'split-c.json')), 'nothing written');
 });
 
 t.test('memory does not grow with input size', async (t) => {
