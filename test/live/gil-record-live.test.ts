@@ -118,8 +118,13 @@ t.test('not on a terminal: one NDJSON record per second, the stalls where the wo
     const stalled = stalls.reduce((n, s) => n + overlap(x.start_ts, x.end_ts, s.start_ns, s.end_ns), 0);
     const at = `[${((x.start_ts - truth.start_ns) / 1e9).toFixed(2)} s, ${((x.end_ts - truth.start_ns) / 1e9).toFixed(2)} s)`;
     if (stalled > 50e6) {
-      // The victim waits through all of the stall (and a little more: re-taking the GIL after it).
-      t.ok(waited >= stalled * 0.9, `${at}: the victim waited ${(waited / 1e9).toFixed(3)} s of the ${(stalled / 1e9).toFixed(3)} s stall`);
+      // The victim waits through all of the stall, but for its edges: the
+      // workload reads its clock just before re.match and just after it, and
+      // at either read the hog may hand the victim the GIL it has been asking
+      // for, for up to a switch interval (5 ms) and a wake-up. A 59 ms end of
+      // a stall in an interval showed 53 ms of wait. So up to 15 ms less, or
+      // 10 % on a long stall.
+      t.ok(waited >= Math.min(stalled * 0.9, stalled - 15e6), `${at}: the victim waited ${(waited / 1e9).toFixed(3)} s of the ${(stalled / 1e9).toFixed(3)} s stall`);
       // More than half of the interval with a margin: the stall is timed by the
       // workload's own clock around re.match, and a 0.501 s stall beside a
       // victim holding the other 0.499 s left the two a few ms apart.
