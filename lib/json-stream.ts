@@ -143,23 +143,25 @@ export class JsonScanner {
   }
 
   /**
-   * Goes on as if the bytes before offset `at` had opened an object, in it
-   * an array, and then passed a comma between two of its elements: how a
-   * trace's traceEvents is scanned from the middle, one part of a file per
-   * thread. Newlines are counted from here.
+   * Goes on as if the bytes before offset `at` had opened an array (with
+   * `inObject`, an object and in it the array) and then passed a comma
+   * between two of its elements: how a trace's events are scanned from the
+   * middle, one part of a file per thread. Newlines are counted from here.
    */
-  resumeInArrayOfObject(at: number): void {
-    this.stack[0] = OBJ;
-    this.stack[1] = ARR;
-    this.depth = 2;
+  resumeAfterComma(at: number, inObject: boolean): void {
+    let d = 0;
+    if (inObject) this.stack[d++] = OBJ;
+    this.stack[d++] = ARR;
+    this.depth = d;
     this.state = ARR_NEXT;
     this.base = at;
     this.topValues = 1;
   }
 
-  /** True right after a comma between two elements of an array in a top-level object: where resumeInArrayOfObject starts. */
-  get betweenElementsOfArrayInObject(): boolean {
-    return this.state === ARR_NEXT && this.depth === 2 && this.stack[0] === OBJ && this.stack[1] === ARR && !this.capturing;
+  /** True right after a comma between two elements of a top-level array (with `inObject`, of an array in a top-level object): where resumeAfterComma starts. */
+  betweenElements(inObject: boolean): boolean {
+    if (this.state !== ARR_NEXT || this.capturing) return false;
+    return inObject ? this.depth === 2 && this.stack[0] === OBJ && this.stack[1] === ARR : this.depth === 1 && this.stack[0] === ARR;
   }
 
   /** True between values at the top level or inside an array: nothing half-read. */

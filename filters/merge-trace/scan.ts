@@ -51,21 +51,26 @@ export interface TraceSummary {
   minTsFloat: boolean;
   /** Names of X events in order of first appearance (with embedSources only). */
   xNames?: Set<string>;
-  /** A part (ScanPart.stopAt) that stopped there, between two events of traceEvents: a summary of the bytes before it. */
+  /** An array form's end, inside an event (a trace cut short): what was before it is kept. */
+  cutShortAt?: number;
+  /** A part (ScanPart.stopAt) that stopped there, between two events: a summary of the bytes before it. */
   stoppedAt?: number;
 }
 
 /**
  * A part of a file scanned on a thread of its own (merge-trace/split.ts cuts
  * the biggest input). Each but the first starts at `from`, the first byte of
- * an event after a comma, as if in traceEvents. Each but the last stops at
- * `stopAt` if it is there between two events of traceEvents, as the next
- * part assumed; otherwise it goes on to the end, and the work of the parts
- * after it is dropped.
+ * an event after a comma, as if in traceEvents (with `array`, in the
+ * top-level array of a trace of that form). Each but the last stops at
+ * `stopAt` if it is there between two events, as the next part assumed;
+ * otherwise it goes on to the end, and the work of the parts after it is
+ * dropped.
  */
 export interface ScanPart {
   stopAt?: number;
   from?: number;
+  /** The file begins with `[`: its events are the elements of its top-level array. */
+  array?: boolean;
 }
 
 export interface ScanOptions {
@@ -155,15 +160,23 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
     this.sc = new JsonScanner(this, 3);
     const from = opts.part?.from;
     if (from !== undefined && from > 0) {
-      // Inside the traceEvents of an object, after a comma (the first part checks that it is).
-      this.sc.resumeInArrayOfObject(from);
+      // Between two events, after a comma (the part before checks that it is):
+      // in the top-level array, or in the traceEvents of an object.
+      const array = opts.part?.array === true;
+      this.sc.resumeAfterComma(from, !array);
       this.sc.interest = 2;
       this.base = from;
-      this.firstKind = 0x7b;
-      this.inTE = true;
-      this.teSeen = 1;
-      this.topKey = 'traceEvents';
-      this.summary.hasTraceEvents = true;
+      if (array) {
+        this.firstKind = 0x5b;
+        this.summary.form = 'array';
+        this.sc.trailingComma = true;
+      } else {
+        this.firstKind = 0x7b;
+        this.inTE = true;
+        this.teSeen = 1;
+        this.topKey = 'traceEvents';
+        this.summary.hasTraceEvents = true;
+      }
     }
   }
 
@@ -410,9 +423,11 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
     if (cut < chunk.length) this.feedBytes(chunk.subarray(cut));
   }
 
-  /** Exactly where a part that starts at `from` assumes it starts: in traceEvents of the top-level object, after a comma. */
+  /** Exactly where the next part assumes it starts: after a comma between two events, of the top-level array or of traceEvents in the top-level object. */
   private betweenEvents(): boolean {
-    return this.sc.betweenElementsOfArrayInObject && this.inTE && !this.inEvent && !this.capturing && !this.ndjson && this.firstKind === 0x7b && this.sc.topValues === 1;
+    if (this.inEvent || this.capturing || this.ndjson || this.sc.topValues !== 1) return false;
+    if (this.opts.part?.array === true) return this.firstKind === 0x5b && this.sc.betweenElements(false);
+    return this.firstKind === 0x7b && this.inTE && this.sc.betweenElements(true);
   }
 
   private feedBytes(chunk: Buffer): void {
@@ -440,9 +455,8 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
     }
     if (!complete) {
       if (s.form === 'array' && this.sc.atBoundary && this.sc.openDepth === 1) return s; // the optional `]`
-      s.warnings.push(
-        `ends inside an event at byte ${this.sc.position} (cut short?): kept the ${s.events} complete event${s.events === 1 ? '' : 's'} before it`,
-      );
+      s.cutShortAt = this.sc.position;
+      s.warnings.push(cutShort(s));
     }
     return s;
   }
@@ -480,7 +494,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
 export function joinParts(a: TraceSummary, b: TraceSummary): TraceSummary {
   const joined: TraceSummary = {
     ...a,
-    warnings: [...a.warnings, ...b.warnings],
+    warnings: [...a.warnings],
     top: [...a.top, ...b.top],
     events: a.events + b.events,
     eventsStart: a.events > 0 ? a.eventsStart : b.eventsStart,
@@ -496,7 +510,14 @@ export function joinParts(a: TraceSummary, b: TraceSummary): TraceSummary {
   if (a.xNames !== undefined && b.xNames !== undefined) joined.xNames = new Set([...a.xNames, ...b.xNames]);
   if (b.stoppedAt === undefined) delete joined.stoppedAt;
   else joined.stoppedAt = b.stoppedAt;
+  // The count in the second part's warning of a cut is its own: the file's is the sum.
+  for (const w of b.warnings) joined.warnings.push(b.cutShortAt !== undefined && w === cutShort(b) ? cutShort({ ...joined, cutShortAt: b.cutShortAt }) : w);
+  if (b.cutShortAt !== undefined) joined.cutShortAt = b.cutShortAt;
   return joined;
+}
+
+function cutShort(s: TraceSummary): string {
+  return `ends inside an event at byte ${s.cutShortAt} (cut short?): kept the ${s.events} complete event${s.events === 1 ? '' : 's'} before it`;
 }
 
 /** The factory a worker thread calls by name (lib/scan-workers.ts). */

@@ -1,12 +1,13 @@
 // Pass 1 scans each input on a thread of its own, so the biggest input set
 // its pace: merging a 480 MB trace with a 320 MB one, one thread scanned
 // for 1.5 s while the other had finished after 1.0. The biggest is cut at
-// a byte that looks like the start of an event in traceEvents (`}, {`), and
-// its parts scanned on threads of their own, each but the first assuming it
-// starts there. The part before a cut checks that assumption when it gets
-// there (lib/json-stream.ts knows its state exactly); where it was wrong (a
-// `}, {` inside a string, or a file of another form) that part goes on to
-// the end, and the work of the parts after it is dropped. The summaries are
+// a byte that looks like the start of an event (`}, {`), and its parts
+// scanned on threads of their own, each but the first assuming it starts
+// there: in traceEvents, or in the top-level array when the file begins
+// with `[`. The part before a cut checks that assumption when it gets there
+// (lib/json-stream.ts knows its state exactly); where it was wrong (a
+// `}, {` inside a string, or NDJSON) that part goes on to the end, and the
+// work of the parts after it is dropped. The summaries are
 // joined, and are what one scan of the whole file gives (a test holds them
 // to it at random cuts).
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -52,7 +53,7 @@ export function planScan(inputs: ScanInput[], threads: number): { jobs: ScanJob[
   const share = Math.ceil(total / Math.max(threads, 1));
   let big = -1;
   for (const [i, f] of inputs.entries()) if (big === -1 || f.size > inputs[big]!.size) big = i;
-  const cuts = threads >= 2 && big !== -1 && inputs[big]!.size > share ? cutsOf(inputs[big]!, share) : [];
+  const { cuts, array } = threads >= 2 && big !== -1 && inputs[big]!.size > share ? cutsOf(inputs[big]!, share) : { cuts: [], array: false };
   if (cuts.length === 0) {
     return { jobs: inputs.map(({ path, args }) => ({ path, args })), summaries: async (results) => results };
   }
@@ -60,7 +61,7 @@ export function planScan(inputs: ScanInput[], threads: number): { jobs: ScanJob[
   // the threads that finish the others take it.
   const b = inputs[big]!;
   const bounds = [0, ...cuts, undefined];
-  const parts: ScanJob[] = bounds.slice(0, -1).map((from, k) => ({ path: b.path, args: { ...b.args, part: { from, stopAt: bounds[k + 1] } } }));
+  const parts: ScanJob[] = bounds.slice(0, -1).map((from, k) => ({ path: b.path, args: { ...b.args, part: { from, stopAt: bounds[k + 1], ...(array ? { array } : {}) } } }));
   const others = inputs.map((f, i) => ({ f, i })).filter(({ i }) => i !== big).sort((x, y) => y.f.size - x.f.size);
   const jobs = [...parts.slice(0, -1), ...others.map(({ f }) => ({ path: f.path, args: f.args })), parts.at(-1)!];
   return {
@@ -87,17 +88,25 @@ async function joinAll(parts: TraceSummary[], rescan: () => Promise<TraceSummary
   return acc;
 }
 
-/** Where to cut `f` into parts of `share` bytes (the last one shorter): starts of events found near each multiple. */
-function cutsOf(f: ScanInput, share: number): number[] {
+/**
+ * Where to cut `f` into parts of `share` bytes (the last one shorter):
+ * starts of events found near each multiple. None when the file begins with
+ * neither `{` nor `[`: it is no trace, which a scan from its start says best.
+ */
+function cutsOf(f: ScanInput, share: number): { cuts: number[]; array: boolean } {
   const cuts: number[] = [];
+  let array = false;
   let fd: number;
   try {
-    if (isGzipFile(f.path)) return []; // read from its start only
+    if (isGzipFile(f.path)) return { cuts, array }; // read from its start only
     fd = openSync(f.path, 'r');
   } catch {
-    return []; // gone or unreadable: the scan says so
+    return { cuts, array }; // gone or unreadable: the scan says so
   }
   try {
+    const first = firstByte(fd);
+    if (first !== 0x7b && first !== 0x5b) return { cuts, array };
+    array = first === 0x5b;
     for (let at = share; at < f.size; at += share) {
       const cut = startNear(fd, at);
       if (cut === undefined || (cuts.length > 0 && cut <= cuts.at(-1)!)) break;
@@ -108,7 +117,15 @@ function cutsOf(f: ScanInput, share: number): number[] {
   } finally {
     closeSync(fd);
   }
-  return cuts;
+  return { cuts, array };
+}
+
+/** The file's first byte that is not blank, or -1 when its first 4 KB are blank. */
+function firstByte(fd: number): number {
+  const b = Buffer.allocUnsafe(4096);
+  const n = readSync(fd, b, 0, b.length, 0);
+  for (let i = 0; i < n; i++) if (!isBlank(b[i]!)) return b[i]!;
+  return -1;
 }
 
 /** The first byte at or after `at` in the file of an object that follows `}`, `,` and blanks: a likely event in traceEvents. */

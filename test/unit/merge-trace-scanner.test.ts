@@ -358,15 +358,22 @@ function trickyTrace(n: number, tricky = true): Buffer {
   return Buffer.from(`{"otherData": {"x": "}, {"}, "traceEvents": [${evs.join('')}], "viztracer_metadata": {"version": "1.0"}, "file_info": {"files": {}, "functions": {}}}`);
 }
 
+/** A trace of the array form: trickyTrace's events in a top-level array, then `end`. */
+function arrayTrace(object: Buffer, end: string): Buffer {
+  return Buffer.from('  [' + object.toString().replace(/^.*"traceEvents": \[/, '').replace(/\], "viztracer_metadata".*$/, '') + end);
+}
+
 /**
  * The summary of `b` scanned in two parts cut at `at`, as planScan's jobs and
  * their join make it; whether the first part stopped at the cut; and whether
  * the whole had to be scanned again (the second part unusable).
  */
 async function inTwoParts(name: string, b: Buffer, at: number, opts: ScanOptions, sizes: number[]): Promise<{ s: TraceSummary; stopped: boolean; again: boolean }> {
-  const first = await consume(chunked(b, sizes), new TraceScan(name, { ...opts, part: { stopAt: at } }));
+  // As split.ts tells the parts: the form its first byte says.
+  const array = b.toString('latin1', 0, 64).trimStart().startsWith('[') ? { array: true } : {};
+  const first = await consume(chunked(b, sizes), new TraceScan(name, { ...opts, part: { stopAt: at, ...array } }));
   if (!first.usable || first.stoppedAt === undefined) return { s: first, stopped: false, again: false };
-  const second = await consume(chunked(b.subarray(at), sizes), new TraceScan(name, { ...opts, part: { from: at } }));
+  const second = await consume(chunked(b.subarray(at), sizes), new TraceScan(name, { ...opts, part: { from: at, ...array } }));
   if (second.usable) return { s: joinParts(first, second), stopped: true, again: false };
   return { s: await consume(chunked(b, sizes), new TraceScan(name, opts)), stopped: true, again: true };
 }
@@ -377,7 +384,13 @@ t.test('a trace scanned in two parts, cut anywhere, sums up to one scan of it', 
     ['threads.json', readFileSync(join(FX, 'threads.json'))],
     ['tricky.json', trickyTrace(400)],
     ['truncated.json', readFileSync(join(FX, 'truncated.json'))],
-    ['array.json', Buffer.from('[' + trickyTrace(50).toString().replace(/^.*"traceEvents": \[/, '').replace(/\], "viztracer_metadata".*$/, '') + ']')],
+    ['array.json', arrayTrace(trickyTrace(50), ']')],
+    // The `]` of the array form may be left out, or follow a comma (Perfetto's writers do both).
+    ['array-open.json', arrayTrace(trickyTrace(50), '')],
+    ['array-comma.json', arrayTrace(trickyTrace(50), ',\n]\n')],
+    ['array-cut.json', arrayTrace(trickyTrace(50), '').subarray(0, -7)],
+    // Object form's first bytes, with an array form's events: not a trace, found by the part before the cut.
+    ['array-in-object.json', Buffer.from('{"a": ' + arrayTrace(trickyTrace(50), ']').toString() + '}')],
   ];
   for (const [name, b] of inputs) {
     for (const opts of [plainScan(), plainScan({ exactTimes: true, embedSources: true }), plainScan({ keepTop: false })]) {
@@ -400,7 +413,7 @@ t.test('a trace scanned in two parts, cut anywhere, sums up to one scan of it', 
         { numRuns: 60 },
       );
       t.pass(`${name} ${JSON.stringify(opts)}: 60 cuts give the summary of one scan`);
-      if (name === 'events.json' || name === 'tricky.json') t.ok(stopped > 0, `${name}: the first part stopped at a cut ${stopped} times of 60 (the parts were joined, not only the fallback)`);
+      if (['events.json', 'tricky.json', 'array.json', 'array-open.json'].includes(name)) t.ok(stopped > 0, `${name}: the first part stopped at a cut ${stopped} times of 60 (the parts were joined, not only the fallback)`);
     }
   }
 });
@@ -409,13 +422,15 @@ t.test('planScan: the biggest input in parts for 2 to 4 threads, the summaries t
   const dir = mkdtempSync(join(tmpdir(), 'merge-trace-split-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // Cuts that land in a string are the other test's: here every cut is right.
-  const big = join(dir, 'big.json');
-  writeFileSync(big, trickyTrace(20_000, false));
   const small = join(dir, 'small.json');
   writeFileSync(small, readFileSync(join(FX, 'threads.json')));
+  for (const [form, text] of [['object', trickyTrace(20_000, false)], ['array', arrayTrace(trickyTrace(20_000, false), ']')]] as const) {
+  const big = join(dir, `big-${form}.json`);
+  writeFileSync(big, text);
   // Times sampled, not read from every event: the parts must pick the same events as one scan.
   const files = [small, big].map((path) => ({ path, size: readFileSync(path).length, args: plainScan() }));
   const alone = await Promise.all(files.map((f) => consumeFile(f.path, new TraceScan(f.path, f.args))));
+  t.equal(alone[1]!.form, form, `the big input is of the ${form} form`);
   for (const threads of [1, 2, 3, 4]) {
     const scan = planScan(files, threads);
     const results: TraceSummary[] = [];
@@ -429,6 +444,7 @@ t.test('planScan: the biggest input in parts for 2 to 4 threads, the summaries t
     t.equal(scan.jobs.length, threads === 1 ? 2 : 1 + threads, `${threads} thread(s): ${scan.jobs.length} jobs`);
     t.equal(cut, threads === 1 ? 0 : threads - 1, `${threads} thread(s): ${cut} part(s) stopped at their cut`);
     t.same(rescans, [], 'nothing scanned again');
-    t.same(summaries.map(summaryText), alone.map(summaryText), `${threads} thread(s): the summaries of one scan of each input`);
+    t.same(summaries.map(summaryText), alone.map(summaryText), `${form}, ${threads} thread(s): the summaries of one scan of each input`);
+  }
   }
 });
