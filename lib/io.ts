@@ -260,6 +260,18 @@ export async function readWhole(path: string): Promise<Buffer> {
 }
 
 /**
+ * The most one write() call hands the kernel, as cat and coreutils write.
+ * On this machine (a Firecracker VM, Linux 6.18, ext4) writing 800 MB into
+ * a new file a megabyte at a time cost 1.0-1.6 s of system time in most
+ * runs, 85 % of it in copy_folio_from_iter_atomic: a big write is cached in
+ * big folios, likely of guest memory the host must back anew; 128 KB at a
+ * time never took more than 0.2 s. merge-trace on the 800 MB bench input
+ * went from 2.84 to 1.85 s (4 interleaved runs each). Elsewhere the pieces
+ * cost a few more calls: 6,400 for 800 MB.
+ */
+const PIECE = 128 << 10;
+
+/**
  * Where a command writes. Stdout by default; `-o FILE` writes
  * .FILE.tmp-PID-RANDOM beside it and renames it on success, so an interrupted
  * or failed run leaves no half file. `.gz` compresses. The temporary file is
@@ -316,9 +328,16 @@ export class Output {
     exitQuietlyOnClosedPipe(this.stream, () => this.discarded);
   }
 
-  /** Writes, resolving once the stream wants more (backpressure); `written` is called once the stream is done with `s`. */
+  /** Writes, resolving once the stream wants more (backpressure); `written` is called once the stream is done with `s`. Bytes go in pieces of PIECE. */
   async write(s: string | Uint8Array, written?: () => void): Promise<void> {
     if (s.length === 0) return;
+    if (typeof s !== 'string' && s.length > PIECE) {
+      for (let at = 0; at < s.length; at += PIECE) {
+        const last = at + PIECE >= s.length;
+        if (!this.stream.write(s.subarray(at, at + PIECE), last ? written : undefined)) await once(this.stream, 'drain');
+      }
+      return;
+    }
     if (!this.stream.write(s, written)) await once(this.stream, 'drain');
   }
 

@@ -3,7 +3,8 @@
 // order, across the turns; and a file is open from the start of the run, so
 // one removed before its turn is still read, as a stream held it before.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import fs, { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadInput, Reporter } from '../../lib/cli.js';
@@ -58,4 +59,34 @@ t.test("a file's region (a perf.data's records): the prelude, then exactly those
     o.discard();
     t.ok(Buffer.concat(got).equals(Buffer.concat([prelude, bytes.subarray(start, start + len)])), `from byte ${start}, ${len} bytes: the prelude and those bytes, nothing else`);
   }
+});
+
+t.test('Output: a big buffer reaches the file whole, in writes of at most 128 KB, and is given back once all are made', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gilpipe-run-stage-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Every write() call the file gets, seen through fs (lib/sync-file.ts imports writeSync from it).
+  const sizes: number[] = [];
+  const real = fs.writeSync;
+  fs.writeSync = ((fd: number, b: NodeJS.ArrayBufferView, offset?: number, length?: number, position?: number | null) => {
+    const n = real(fd, b, offset, length, position);
+    sizes.push(n);
+    return n;
+  }) as typeof fs.writeSync;
+  syncBuiltinESMExports();
+  t.teardown(() => {
+    fs.writeSync = real;
+    syncBuiltinESMExports();
+  });
+  const big = Buffer.alloc(3 * 1024 * 1024 + 5);
+  for (let k = 0; k < big.length; k++) big[k] = (k * 2654435761) >>> 24;
+  const out = join(dir, 'out.bin');
+  const o = new Output(out);
+  let givenBack = -1;
+  await o.write(big, () => (givenBack = sizes.reduce((x, y) => x + y, 0)));
+  await o.write(Buffer.from('end'));
+  await o.commit();
+  t.ok(readFileSync(out).equals(Buffer.concat([big, Buffer.from('end')])), 'the bytes, in order');
+  t.ok(sizes.length >= 25, `${sizes.length} writes`);
+  t.ok(Math.max(...sizes) <= 128 * 1024, `none over 128 KB (the largest ${Math.max(...sizes)})`);
+  t.ok(givenBack >= big.length, `given back once all of it was written, not before (at ${givenBack} bytes of ${big.length})`);
 });
