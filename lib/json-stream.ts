@@ -749,8 +749,9 @@ export function numberValue(b: Buffer, s: number, e: number): { v: number; float
     const v = frac > 0 ? m / POW10[frac]! : m;
     return { v: neg ? -v : v, float: frac >= 0 };
   }
-  const text = b.toString('latin1', s, e);
-  return { v: Number(text), float: text.includes('.') || text.includes('e') || text.includes('E') };
+  // Long, or with an exponent (where the loop stopped), or a literal such as -Infinity.
+  const x = b[k];
+  return { v: Number(b.toString('latin1', s, e)), float: frac >= 0 || (k < e && (x === 0x65 || x === 0x45)) };
 }
 
 /**

@@ -241,11 +241,14 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Bytes, s
             if (i < n && (b[i] === 0x2d || (b[i]! >= 0x30 && b[i]! <= 0x39))) {
               while (i < n && NUMBER_BYTE[b[i]!] === 1) i++;
               if (i >= n) break;
-              put(copied, v0);
               const r = replacement(field, b, v0, i, t);
-              room(r.length);
-              o += out.write(r, o, 'latin1');
-              copied = i;
+              if (r !== undefined) {
+                put(copied, v0);
+                room(r.length);
+                // A dozen ASCII characters: a loop beats the call into write().
+                for (let k = 0; k < r.length; k++) out[o++] = r.charCodeAt(k);
+                copied = i;
+              }
             }
           }
         } else if (depth === 0) {
@@ -291,9 +294,10 @@ async function rewriteEvents(f: TraceSummary, t: FileTransform, stream: Bytes, s
   if (count !== f.events) throw new ChangedError(f.name);
 }
 
-function replacement(field: number, b: Buffer, s: number, e: number, t: FileTransform): string {
+/** The new text of the number `b[s..e)`, or undefined to keep it as it is. */
+function replacement(field: number, b: Buffer, s: number, e: number, t: FileTransform): string | undefined {
   const { v, float: isFloat } = numberValue(b, s, e);
-  if (!Number.isFinite(v)) return b.toString('latin1', s, e);
+  if (!Number.isFinite(v)) return undefined;
   if (field === F_TS) {
     let x = v;
     let float = isFloat;
@@ -314,7 +318,7 @@ function replacement(field: number, b: Buffer, s: number, e: number, t: FileTran
     return float && Number.isInteger(x) && Math.abs(x) < 1e16 ? `${str}.0` : str;
   }
   const to = (field === F_PID ? t.pid : t.tid)?.get(v);
-  return to === undefined ? b.toString('latin1', s, e) : String(to);
+  return to === undefined ? undefined : String(to);
 }
 
 /** Resolves once the event loop has run its pending tasks. */
