@@ -12,6 +12,7 @@ import { DataError, UsageError } from '../lib/errors.js';
 import { describeIoError } from '../lib/io.js';
 import { isWorker, linkConsumer, setWorkerEntry } from '../lib/scan-workers.js';
 import { traceScan } from '../filters/merge-trace/scan.js';
+import { pieceRewrite } from '../filters/merge-trace/write.js';
 const prog = 'gilpipe';
 
 // Each command is loaded when it is asked for: in the bundle (scripts/bundle.mjs)
@@ -107,6 +108,7 @@ export async function main(args: string[]): Promise<void> {
 // The bundle is the single executable's only file: its worker threads run it
 // too, from source, and find merge-trace's scan here instead of in a module file.
 linkConsumer('traceScan', traceScan);
+linkConsumer('pieceRewrite', pieceRewrite);
 // A worker runs this entry, which links them, not the file its loader is in.
 if (inBundle() && !isSea()) setWorkerEntry(new URL(import.meta.url));
 if (isWorker()) {

@@ -5,7 +5,7 @@
 import { readFileSync, promises as fsp, type Stats } from 'node:fs';
 import { cli, runWhenMain, outputOption, run, Reporter, version } from '../lib/cli.js';
 import { DataError, UsageError } from '../lib/errors.js';
-import { consume, readFileBytes } from '../lib/file-bytes.js';
+import { consume, isGzipFile, readFileBytes } from '../lib/file-bytes.js';
 import { Output, describeIoError, openInput, stdinOnce } from '../lib/io.js';
 import { Interrupt } from '../lib/signals.js';
 import { Spool } from '../lib/spool.js';
@@ -115,8 +115,10 @@ export async function main(args: string[]): Promise<void> {
         },
       };
       const reopen = async (k: number) => spools.get(usable[k]!)?.read() ?? (await readFileBytes(files[usable[k]!]!));
+      // A regular file as it is may be rewritten on several threads, each reading its piece.
+      const file = (k: number): string | undefined => (stats[usable[k]!]?.isFile() === true && !isGzipFile(files[usable[k]!]!) ? files[usable[k]!] : undefined);
       try {
-        await writeMerged(plan, sink, reopen);
+        await writeMerged(plan, sink, reopen, file);
       } catch (e) {
         out.discard();
         if (e instanceof Interrupted) {

@@ -51,6 +51,12 @@ export interface TraceSummary {
   minTsFloat: boolean;
   /** Names of X events in order of first appearance (with embedSources only). */
   xNames?: Set<string>;
+  /**
+   * Where pass 2 may cut the events to rewrite them on several threads:
+   * pairs of the offset of the first event that begins in a MARK-sized
+   * block of the file, and the number of events before it.
+   */
+  marks: number[];
   /** An array form's end, inside an event (a trace cut short): what was before it is kept. */
   cutShortAt?: number;
   /** A part (ScanPart.stopAt) that stopped there, between two events: a summary of the bytes before it. */
@@ -91,10 +97,14 @@ export interface ScanOptions {
    */
   exactTimes: boolean;
   part?: ScanPart;
+  /** The spacing of the summary's marks (MARK; smaller in tests). */
+  markEvery?: number;
 }
 
 const TOP_KEYS_WANTED = new Set(['viztracer_metadata', 'file_info']);
 const SAMPLE_ALL = 128 << 10;
+/** The spacing of TraceSummary.marks. */
+export const MARK = 1 << 20;
 const SAMPLE_EVERY = 2048;
 
 class NotATrace extends Error {}
@@ -139,6 +149,9 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
   private firstHasPh = false;
   /** With part.stopAt: stopped there (then nothing more is fed). */
   private stopped = false;
+  /** The first offset of the next block without a mark. */
+  private nextMark = 0;
+  private readonly markEvery: number;
 
   constructor(
     name: string,
@@ -158,8 +171,10 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
       maxEnd: -Infinity,
       minTsFloat: false,
       xNames: opts.embedSources ? new Set() : undefined,
+      marks: [],
     };
     this.sc = new JsonScanner(this, 3);
+    this.markEvery = opts.markEvery ?? MARK;
     const from = opts.part?.from;
     if (from !== undefined && from > 0) {
       // Between two events, after a comma (the part before checks that it is):
@@ -168,6 +183,8 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
       this.sc.resumeAfterComma(from, !array);
       this.sc.interest = 2;
       this.base = from;
+      // A block's first event may be this part's first: joinParts drops the mark when the part before has it.
+      this.nextMark = Math.floor(from / this.markEvery) * this.markEvery;
       if (array) {
         this.firstKind = 0x5b;
         this.summary.form = 'array';
@@ -387,6 +404,10 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
       else if (o.exactTimes) this.readFields(pos, true);
     }
     this.inEvent = false;
+    if (this.evStart >= this.nextMark) {
+      s.marks.push(this.evStart, s.events);
+      this.nextMark = (Math.floor(this.evStart / this.markEvery) + 1) * this.markEvery;
+    }
     if (s.events++ === 0) s.eventsStart = this.evStart;
     s.eventsEnd = pos;
     const ts = this.ts;
@@ -506,7 +527,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
  * message of a scan from the start (its line number, the first of several
  * problems).
  */
-export function joinParts(a: TraceSummary, b: TraceSummary): TraceSummary {
+export function joinParts(a: TraceSummary, b: TraceSummary, markEvery = MARK): TraceSummary {
   const joined: TraceSummary = {
     ...a,
     warnings: [...a.warnings],
@@ -523,6 +544,12 @@ export function joinParts(a: TraceSummary, b: TraceSummary): TraceSummary {
   if ('meta' in b) joined.meta = b.meta;
   if ('fileInfo' in b) joined.fileInfo = b.fileInfo;
   if (a.xNames !== undefined && b.xNames !== undefined) joined.xNames = new Set([...a.xNames, ...b.xNames]);
+  // b's first event is a's block's first too when a marked that block.
+  const am = a.marks;
+  const bm = b.marks;
+  const dup = am.length > 0 && bm.length > 0 && Math.floor(am[am.length - 2]! / markEvery) === Math.floor(bm[0]! / markEvery) ? 2 : 0;
+  joined.marks = [...am];
+  for (let k = dup; k < bm.length; k += 2) joined.marks.push(bm[k]!, bm[k + 1]! + a.events);
   if (b.stoppedAt === undefined) delete joined.stoppedAt;
   else joined.stoppedAt = b.stoppedAt;
   // The count in the second part's warning of a cut is its own: the file's is the sum.

@@ -70,20 +70,20 @@ export function planScan(inputs: ScanInput[], threads: number): { jobs: ScanJob[
       const out: TraceSummary[] = new Array(inputs.length);
       others.forEach(({ i }, k) => (out[i] = results[parts.length - 1 + k]!));
       const partResults = [...results.slice(0, parts.length - 1), results.at(-1)!];
-      out[big] = await joinAll(partResults, () => rescan({ path: b.path, args: b.args }));
+      out[big] = await joinAll(partResults, () => rescan({ path: b.path, args: b.args }), b.args.markEvery);
       return out;
     },
   };
 }
 
 /** One summary from the parts' in order: parts after one that went on to the end are dropped. */
-async function joinAll(parts: TraceSummary[], rescan: () => Promise<TraceSummary>): Promise<TraceSummary> {
+async function joinAll(parts: TraceSummary[], rescan: () => Promise<TraceSummary>, markEvery?: number): Promise<TraceSummary> {
   let acc = parts[0]!;
   for (const next of parts.slice(1)) {
     // Unusable before the cut (its first problem), or on to the end: that is the file's summary.
     if (!acc.usable || acc.stoppedAt === undefined) return acc;
     if (!next.usable) return rescan();
-    acc = joinParts(acc, next);
+    acc = joinParts(acc, next, markEvery);
   }
   return acc;
 }

@@ -12,8 +12,8 @@ import { consume, consumeFile, readFileBytes } from '../../lib/file-bytes.js';
 import { DataError } from '../../lib/errors.js';
 import { TraceScan, joinParts, type ScanOptions, type TraceSummary } from '../../filters/merge-trace/scan.js';
 import { eventStartIn, planScan } from '../../filters/merge-trace/split.js';
-import { planMerge, type MergeOptions } from '../../filters/merge-trace/plan.js';
-import { writeMerged } from '../../filters/merge-trace/write.js';
+import { planMerge, type FileTransform, type MergeOptions } from '../../filters/merge-trace/plan.js';
+import { ChangedError, pieceRewrite, rewriteInPieces, writeMerged, type PiecePool } from '../../filters/merge-trace/write.js';
 import { root } from '../helpers/run.js';
 
 /**
@@ -374,7 +374,7 @@ async function inTwoParts(name: string, b: Buffer, at: number, opts: ScanOptions
   const first = await consume(chunked(b, sizes), new TraceScan(name, { ...opts, part: { stopAt: at, ...array } }));
   if (!first.usable || first.stoppedAt === undefined) return { s: first, stopped: false, again: false };
   const second = await consume(chunked(b.subarray(at), sizes), new TraceScan(name, { ...opts, part: { from: at, ...array } }));
-  if (second.usable) return { s: joinParts(first, second), stopped: true, again: false };
+  if (second.usable) return { s: joinParts(first, second, opts.markEvery), stopped: true, again: false };
   return { s: await consume(chunked(b, sizes), new TraceScan(name, opts)), stopped: true, again: true };
 }
 
@@ -393,7 +393,8 @@ t.test('a trace scanned in two parts, cut anywhere, sums up to one scan of it', 
     ['array-in-object.json', Buffer.from('{"a": ' + arrayTrace(trickyTrace(50), ']').toString() + '}')],
   ];
   for (const [name, b] of inputs) {
-    for (const opts of [plainScan(), plainScan({ exactTimes: true, embedSources: true }), plainScan({ keepTop: false })]) {
+    // Marks every 256 bytes: many blocks, and cuts inside and at their first events.
+    for (const opts of [plainScan(), plainScan({ exactTimes: true, embedSources: true, markEvery: 256 }), plainScan({ keepTop: false, markEvery: 97 })]) {
       const one = await consume(chunked(b, []), new TraceScan(name, opts));
       const whole = summaryText(one);
       let stopped = 0;
@@ -447,4 +448,63 @@ t.test('planScan: the biggest input in parts for 2 to 4 threads, the summaries t
     t.same(summaries.map(summaryText), alone.map(summaryText), `${form}, ${threads} thread(s): the summaries of one scan of each input`);
   }
   }
+});
+
+t.test("pass 2 in pieces (pass 1's marks, rewritten each on its own) writes the bytes of the rewrite in one", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'merge-trace-pieces-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ndjson = Buffer.from(
+    (JSON.parse(trickyTrace(300).toString()) as { traceEvents: object[] }).traceEvents.map((e) => JSON.stringify(e)).join('\n') + '\n',
+  );
+  const inputs: Array<[string, Buffer]> = [
+    ['tricky.json', trickyTrace(300)],
+    ['array.json', arrayTrace(trickyTrace(300), ']')],
+    ['array-cut.json', arrayTrace(trickyTrace(300), '').subarray(0, -7)],
+    ['ndjson.json', ndjson],
+  ];
+  // Here, on this thread, as a worker would (pieceRewrite is what it runs).
+  const here: PiecePool = { consume: async (job) => consumeFile(job.path, pieceRewrite(job.path, job.args)) };
+  const sinkInto = (out: Buffer[]) => ({
+    write: async (b: Uint8Array, written: () => void) => {
+      out.push(Buffer.from(b));
+      setImmediate(written);
+    },
+  });
+  const transforms: FileTransform[] = [{ alignBy: 1000.5, alignFloat: true }, { shiftBy: -250, pid: new Map([[2, 9]]) }, { tid: new Map([[3, 30]]), liftBy: 0.25 }];
+  for (const [name, b] of inputs) {
+    const path = join(dir, name);
+    writeFileSync(path, b);
+    for (const markEvery of [64, 300, 4096]) {
+      const f = await consumeFile(path, new TraceScan(path, { ...plainScan(), exactTimes: true, markEvery }));
+      t.ok(f.usable && f.events > 0, `${name}: ${f.events} events`);
+      for (const tr of transforms) {
+        const one: Buffer[] = [];
+        const plan = { files: [f], transforms: [tr], members: [{ rawKey: '"traceEvents"', raw: undefined }], warnings: [] };
+        await writeMerged(plan, sinkInto(one), async () => readFileBytes(path));
+        const pieces: Buffer[] = [];
+        await rewriteInPieces(f, tr, path, here, sinkInto(pieces));
+        const whole = Buffer.concat(one).toString();
+        t.equal(`{"traceEvents": [${Buffer.concat(pieces).toString()}]}`, whole, `${name}, marks every ${markEvery} bytes (${f.marks.length / 2} pieces), ${JSON.stringify([...Object.entries(tr)])}`);
+      }
+    }
+  }
+  // A file that is not what pass 1 read: exit 1 (ChangedError), not a merge of other bytes.
+  const path = join(dir, 'changed.json');
+  const b = trickyTrace(300, false);
+  writeFileSync(path, b);
+  const f = await consumeFile(path, new TraceScan(path, { ...plainScan(), markEvery: 512 }));
+  const changed = Buffer.from(b);
+  changed[b.indexOf('{"pid"', 2000)] = 0x22; // an event's `{` now opens a string
+  writeFileSync(path, changed);
+  const changedError = { constructor: ChangedError, message: /changed\.json: changed while being merged/ };
+  await t.rejects(rewriteInPieces(f, { shiftBy: 1 }, path, here, sinkInto([])), changedError, "a byte changed: the count of events is not pass 1's");
+  // One event become two of the same length: every piece whole, one with an event more.
+  const one = b.indexOf('{"pid"', 3000);
+  const len = b.indexOf('}', one) + 1 - one;
+  const two = Buffer.from(b);
+  two.write('{}, ' + ' '.repeat(len - 6) + '{}', one, 'latin1');
+  writeFileSync(path, two);
+  await t.rejects(rewriteInPieces(f, { shiftBy: 1 }, path, here, sinkInto([])), changedError, 'an event more');
+  writeFileSync(path, b.subarray(0, b.length - 5000));
+  await t.rejects(rewriteInPieces(f, { shiftBy: 1 }, path, here, sinkInto([])), changedError, 'cut shorter');
 });
