@@ -6,6 +6,20 @@ import { getAsset, isSea } from 'node:sea';
 import { Worker, isMainThread, parentPort, workerData, type WorkerOptions } from 'node:worker_threads';
 import { consumeFile, type ByteConsumer } from './file-bytes.js';
 
+/**
+ * How many worker threads a command may run at once: one per CPU, at most
+ * MAX_WORKERS. Each costs about 15 MB, an isolate with the bundle, at any
+ * input size: merge-trace of the 800 MB bench input peaked at 90 MB RSS on
+ * 2 workers, 119 on 4 and 152 on 8 (made to start that many on this 2-CPU
+ * machine). Three keep it near 105 MB on any machine, which the memory goal
+ * (120 MB) asks for; more would scan faster where there are more CPUs.
+ */
+export function workerThreads(): number {
+  return Math.min(availableParallelism(), MAX_WORKERS);
+}
+
+const MAX_WORKERS = 3;
+
 /** Where a worker finds the consumer: the module's export `name(path, args)` returns one. */
 export interface ConsumerModule {
   url: URL;
@@ -51,7 +65,7 @@ function workerScript(): [string | URL, WorkerOptions] {
  * then arrive as structured clones (a Buffer becomes a Uint8Array).
  */
 export async function consumeFiles<A, R>(jobs: Array<{ path: string; args: A }>, module: ConsumerModule, parallel: boolean): Promise<R[]> {
-  const threads = Math.min(jobs.length, availableParallelism());
+  const threads = Math.min(jobs.length, workerThreads());
   if (!parallel || threads < 2) {
     const make = await load({ url: module.url.href, name: module.name });
     const out: R[] = [];

@@ -11,9 +11,8 @@
 // joined, and are what one scan of the whole file gives (a test holds them
 // to it at random cuts).
 import { closeSync, openSync, readSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { consumeFile, isGzipFile } from '../../lib/file-bytes.js';
-import { consumeFiles } from '../../lib/scan-workers.js';
+import { consumeFiles, workerThreads } from '../../lib/scan-workers.js';
 import { TraceScan, joinParts, type ScanOptions, type TraceSummary } from './scan.js';
 
 export interface ScanJob {
@@ -37,7 +36,7 @@ const PARALLEL_ABOVE = 64 << 20;
  */
 export async function scanFiles(inputs: ScanInput[]): Promise<TraceSummary[]> {
   const parallel = inputs.reduce((n, f) => n + f.size, 0) > PARALLEL_ABOVE;
-  const scan = planScan(inputs, parallel ? availableParallelism() : 1);
+  const scan = planScan(inputs, parallel ? workerThreads() : 1);
   const results = await consumeFiles<ScanOptions, TraceSummary>(scan.jobs, { url: new URL('./scan.js', import.meta.url), name: 'traceScan' }, parallel);
   return scan.summaries(results, (job) => consumeFile(job.path, new TraceScan(job.path, job.args)));
 }

@@ -5,11 +5,10 @@
 // `tid` where --align, --shift or an id map asks for it. Everything else in
 // an event keeps its exact bytes. A big regular file is rewritten in pieces
 // on worker threads, cut where pass 1 marked the start of an event.
-import { availableParallelism } from 'node:os';
 import { DataError } from '../../lib/errors.js';
 import type { ByteConsumer } from '../../lib/file-bytes.js';
 import { ReadError } from '../../lib/io.js';
-import { ConsumerPool } from '../../lib/scan-workers.js';
+import { ConsumerPool, workerThreads } from '../../lib/scan-workers.js';
 import * as bytes from '../../lib/json-stream.js';
 import { keyIs, numberValue } from '../../lib/json-stream.js';
 import type { FileTransform, MergePlan } from './plan.js';
@@ -49,7 +48,8 @@ export async function writeMerged(plan: MergePlan, sink: ByteSink, reopen: (i: n
   }
 }
 
-const THREADS = availableParallelism();
+/** This thread, which writes, and the workers (lib/scan-workers.ts workerThreads: at most 3 in all). */
+const THREADS = workerThreads();
 
 /** Below this many bytes of events, a rewrite on one thread costs less than starting workers. */
 const PARALLEL_REWRITE = 8 << 20;
