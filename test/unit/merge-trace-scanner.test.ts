@@ -488,6 +488,20 @@ t.test("pass 2 in pieces (pass 1's marks, rewritten each on its own) writes the 
       }
     }
   }
+  // An event bigger than a slot (2 MB): its piece comes back as a copy of its own.
+  {
+    const path = join(dir, 'huge.json');
+    const evs = Array.from({ length: 3000 }, (_x, i) => `{"pid": 1, "tid": 1, "ts": ${i}.5, "ph": "X", "dur": 1, "name": "f"${i === 1500 ? `, "args": {"blob": "${'x'.repeat(3 << 20)}"}` : ''}}`);
+    writeFileSync(path, `{"traceEvents": [${evs.join(', ')}]}`);
+    const f = await consumeFile(path, new TraceScan(path, { ...plainScan(), exactTimes: true }));
+    const tr: FileTransform = { alignBy: 0.5, alignFloat: true };
+    const one: Buffer[] = [];
+    await writeMerged({ files: [f], transforms: [tr], members: [{ rawKey: '"traceEvents"', raw: undefined }], warnings: [] }, sinkInto(one), async () => readFileBytes(path));
+    const pieces: Buffer[] = [];
+    await rewriteInPieces(f, tr, path, here, sinkInto(pieces));
+    t.ok(f.marks.length >= 4, `${f.marks.length / 2} pieces`);
+    t.ok(`{"traceEvents": [${Buffer.concat(pieces).toString()}]}` === Buffer.concat(one).toString(), 'an event of 3 MB: the bytes of the rewrite in one');
+  }
   // A file that is not what pass 1 read: exit 1 (ChangedError), not a merge of other bytes.
   const path = join(dir, 'changed.json');
   const b = trickyTrace(300, false);
