@@ -145,6 +145,13 @@ t.test('merge-trace: scans on worker threads, which run the bundle kept in the e
   t.equal(b.exitCode, 0, String(b.stderr));
   const merged = readFileSync(join(tmp, 'sea.json'));
   t.ok(merged.length > 64 << 20 && merged.equals(readFileSync(join(tmp, 'node.json'))), `${merged.length} bytes, the same as the Node command's`);
+  // --shift: each input's events rewritten in pieces on worker threads too (merge-trace/write.ts).
+  const c = await inBare(`gilpipe merge-trace --shift ${files[0]}=-2.5 ${files.join(' ')} -o sea.json`);
+  t.equal(c.exitCode, 0, String(c.stderr));
+  const d = await withNode(`${node('merge-trace')} --shift ${files[0]}=-2.5 ${files.join(' ')} -o node.json`);
+  t.equal(d.exitCode, 0, String(d.stderr));
+  const shifted = readFileSync(join(tmp, 'sea.json'));
+  t.ok(!shifted.equals(merged) && shifted.equals(readFileSync(join(tmp, 'node.json'))), `--shift: ${shifted.length} bytes, the same as the Node command's`);
   const small = await inBare(`gilpipe merge-trace ${fx}viztracer/threads.json ${fx}viztracer/fib.json`);
   const smallNode = await withNode(`${node('merge-trace')} ${fx}viztracer/threads.json ${fx}viztracer/fib.json`);
   t.ok(small.exitCode === 0 && small.stdout === smallNode.stdout, 'two small traces, in process: the same');
