@@ -104,6 +104,7 @@ const cases = [
   ['merge-trace A B', ['node', bin, a, b]],
   ...(baseline ? [['merge-trace A B (BASELINE build)', ['node', baseline, a, b]]] : []),
   ['merge-trace --align A B', ['node', bin, '--align', a, b]],
+  ...(baseline ? [['merge-trace --align A B (BASELINE build)', ['node', baseline, '--align', a, b]]] : []),
 ];
 // Interleaved (run k of every case, then run k+1): a slow minute falls on
 // all of them. In the opposite order every other run: a run's time depends
