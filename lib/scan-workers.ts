@@ -72,35 +72,22 @@ export async function consumeFiles<A, R>(jobs: Array<{ path: string; args: A }>,
     for (const j of jobs) out.push((await consumeFile(j.path, make(j.path, j.args))) as R);
     return out;
   }
-  const out: R[] = new Array(jobs.length);
-  let next = 0;
-  const [script, options] = workerScript();
-  const runWorker = async (): Promise<void> => {
-    const w = new Worker(script, { ...options, workerData: { role: ROLE, url: module.url.href, name: module.name } });
-    let fail: (e: Error) => void = () => undefined;
-    w.on('error', (e) => fail(e));
-    try {
-      while (next < jobs.length) {
-        const i = next++;
-        out[i] = await new Promise<R>((res, rej) => {
-          fail = rej;
-          w.once('message', res);
-          w.postMessage(jobs[i]);
-        });
-      }
-    } finally {
-      await w.terminate();
-    }
-  };
-  await Promise.all(Array.from({ length: threads }, runWorker));
-  return out;
+  const pool = new ConsumerPool<A, R>(module, threads);
+  const results = jobs.map((j) => pool.consume(j));
+  // Once one has failed, the others are not awaited: their failures are not news.
+  for (const r of results) r.catch(() => undefined);
+  try {
+    return await Promise.all(results);
+  } finally {
+    await pool.close();
+  }
 }
 
 /**
- * A pool worker's young generation, in MB. By default it grows to two
+ * A worker's young generation, in MB. By default it grows to two
  * semi-spaces of 16 MB: merge-trace --align of the 800 MB bench input, its
  * pieces rewritten on a worker, peaked at 118-125 MB RSS; with 4 MB, at
- * 95-99 and the same speed.
+ * 95-99 and the same speed. The scans of pass 1 take the same time with it.
  */
 const POOL_YOUNG_MB = 4;
 
