@@ -3,7 +3,7 @@
 // ts, pid and tid (--align, --shift, --no-negative, the id maps), the output
 // object's members, and the warnings about time ranges that do not meet.
 import { entryMap, mergeFileInfo, mergeMetadata, objectText, type ReadSource } from './metadata.js';
-import type { TraceSummary } from './scan.js';
+import { cutShortWarning, type TraceSummary } from './scan.js';
 
 export interface IdMaps {
   /** HOST -> NS for every input. */
@@ -102,7 +102,11 @@ export function planMerge(all: TraceSummary[], opts: MergeOptions): MergePlan {
   }
   if (!sawMeta) members.push({ rawKey: '"viztracer_metadata"', raw: objectText(meta) });
   if (!sawInfo) members.push({ rawKey: '"file_info"', raw: objectText(info) });
-  for (const f of all) for (const w of f.warnings) warnings.push(`${f.name}: ${w}`);
+  for (const f of all) {
+    for (const w of f.warnings) warnings.push(`${f.name}: ${w}`);
+    const cut = cutShortWarning(f);
+    if (cut !== undefined) warnings.push(`${f.name}: ${cut}`);
+  }
   return { files, transforms, members, warnings };
 }
 

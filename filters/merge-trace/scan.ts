@@ -57,7 +57,7 @@ export interface TraceSummary {
    * block of the file, and the number of events before it.
    */
   marks: number[];
-  /** An array form's end, inside an event (a trace cut short): what was before it is kept. */
+  /** An array form's end, inside an event (a trace cut short): what was before it is kept (warned of by cutShortWarning, after `warnings`). */
   cutShortAt?: number;
   /** A part (ScanPart.stopAt) that stopped there, between two events: a summary of the bytes before it. */
   stoppedAt?: number;
@@ -492,7 +492,6 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
     if (!complete) {
       if (s.form === 'array' && this.sc.atBoundary && this.sc.openDepth === 1) return s; // the optional `]`
       s.cutShortAt = this.sc.position;
-      s.warnings.push(cutShort(s));
     }
     return s;
   }
@@ -530,7 +529,7 @@ export class TraceScan implements ScanHooks, ByteConsumer<TraceSummary> {
 export function joinParts(a: TraceSummary, b: TraceSummary, markEvery = MARK): TraceSummary {
   const joined: TraceSummary = {
     ...a,
-    warnings: [...a.warnings],
+    warnings: [...a.warnings, ...b.warnings],
     top: [...a.top, ...b.top],
     events: a.events + b.events,
     eventsStart: a.events > 0 ? a.eventsStart : b.eventsStart,
@@ -552,13 +551,13 @@ export function joinParts(a: TraceSummary, b: TraceSummary, markEvery = MARK): T
   for (let k = dup; k < bm.length; k += 2) joined.marks.push(bm[k]!, bm[k + 1]! + a.events);
   if (b.stoppedAt === undefined) delete joined.stoppedAt;
   else joined.stoppedAt = b.stoppedAt;
-  // The count in the second part's warning of a cut is its own: the file's is the sum.
-  for (const w of b.warnings) joined.warnings.push(b.cutShortAt !== undefined && w === cutShort(b) ? cutShort({ ...joined, cutShortAt: b.cutShortAt }) : w);
   if (b.cutShortAt !== undefined) joined.cutShortAt = b.cutShortAt;
   return joined;
 }
 
-function cutShort(s: TraceSummary): string {
+/** The warning of an input cut short (TraceSummary.cutShortAt): made from the whole file's count, which a part does not know. */
+export function cutShortWarning(s: TraceSummary): string | undefined {
+  if (s.cutShortAt === undefined) return undefined;
   return `ends inside an event at byte ${s.cutShortAt} (cut short?): kept the ${s.events} complete event${s.events === 1 ? '' : 's'} before it`;
 }
 
