@@ -11,7 +11,7 @@
 // joined, and are what one scan of the whole file gives (a test holds them
 // to it at random cuts).
 import { closeSync, openSync, readSync } from 'node:fs';
-import { consumeFile, isGzipFile } from '../../lib/file-bytes.js';
+import { consumeFile } from '../../lib/file-bytes.js';
 import { consumeFiles, workerThreads } from '../../lib/scan-workers.js';
 import { TraceScan, joinParts, type ScanOptions, type TraceSummary } from './scan.js';
 
@@ -90,14 +90,14 @@ async function joinAll(parts: TraceSummary[], rescan: () => Promise<TraceSummary
 /**
  * Where to cut `f` into parts of `share` bytes (the last one shorter):
  * starts of events found near each multiple. None when the file begins with
- * neither `{` nor `[`: it is no trace, which a scan from its start says best.
+ * neither `{` nor `[`: it is no trace, which a scan from its start says
+ * best, or it is gzip (0x1f), which is read from its start only.
  */
 function cutsOf(f: ScanInput, share: number): { cuts: number[]; array: boolean } {
   const cuts: number[] = [];
   let array = false;
   let fd: number;
   try {
-    if (isGzipFile(f.path)) return { cuts, array }; // read from its start only
     fd = openSync(f.path, 'r');
   } catch {
     return { cuts, array }; // gone or unreadable: the scan says so
