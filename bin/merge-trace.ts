@@ -116,7 +116,14 @@ export async function main(args: string[]): Promise<void> {
       };
       const reopen = async (k: number) => spools.get(usable[k]!)?.read() ?? (await readFileBytes(files[usable[k]!]!));
       // A regular file as it is may be rewritten on several threads, each reading its piece.
-      const file = (k: number): string | undefined => (stats[usable[k]!]?.isFile() === true && !isGzipFile(files[usable[k]!]!) ? files[usable[k]!] : undefined);
+      const file = (k: number): string | undefined => {
+        const path = files[usable[k]!]!;
+        try {
+          return stats[usable[k]!]?.isFile() === true && !isGzipFile(path) ? path : undefined;
+        } catch {
+          return undefined; // gone since pass 1: reading it again on this thread says so, with its name
+        }
+      };
       try {
         await writeMerged(plan, sink, reopen, file);
       } catch (e) {

@@ -5,7 +5,7 @@
 // `tid` where --align, --shift or an id map asks for it. Everything else in
 // an event keeps its exact bytes. A big regular file is rewritten in pieces
 // on worker threads, cut where pass 1 marked the start of an event.
-import { DataError } from '../../lib/errors.js';
+import { BrokenInputError, DataError } from '../../lib/errors.js';
 import type { ByteConsumer } from '../../lib/file-bytes.js';
 import { ReadError } from '../../lib/io.js';
 import { ConsumerPool, workerThreads } from '../../lib/scan-workers.js';
@@ -259,7 +259,7 @@ export async function rewriteInPieces(f: TraceSummary, t: FileTransform, path: s
     const { r: pending, slot } = queued.shift()!;
     const r = await pending;
     if ('changed' in r) throw new ChangedError(f.name);
-    if ('unreadable' in r) throw new ReadError(f.name, new Error(r.unreadable));
+    if ('unreadable' in r) throw new BrokenInputError(`${f.name}: ${r.unreadable}`);
     const bytes = 'length' in r ? Buffer.from(slot, 0, r.length) : Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
     await sink.write(bytes, () => {
       free.push(slot);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { JsonScanner, JsonSyntaxError, numberValue, objectEntries } from '../../lib/json-stream.js';
 import { consume, consumeFile, readFileBytes } from '../../lib/file-bytes.js';
-import { DataError } from '../../lib/errors.js';
+import { BrokenInputError, DataError } from '../../lib/errors.js';
 import { TraceScan, joinParts, type ScanOptions, type TraceSummary } from '../../filters/merge-trace/scan.js';
 import { eventStartIn, planScan } from '../../filters/merge-trace/split.js';
 import { planMerge, type FileTransform, type MergeOptions } from '../../filters/merge-trace/plan.js';
@@ -521,4 +521,7 @@ t.test("pass 2 in pieces (pass 1's marks, rewritten each on its own) writes the 
   await t.rejects(rewriteInPieces(f, { shiftBy: 1 }, path, here, sinkInto([])), changedError, 'an event more');
   writeFileSync(path, b.subarray(0, b.length - 5000));
   await t.rejects(rewriteInPieces(f, { shiftBy: 1 }, path, here, sinkInto([])), changedError, 'cut shorter');
+  // Gone since pass 1: the file and why, a data error (exit 1), not a bug.
+  rmSync(path);
+  await t.rejects(rewriteInPieces(f, { shiftBy: 1 }, path, here, sinkInto([])), { constructor: BrokenInputError, message: `${path}: no such file` }, 'removed');
 });
