@@ -104,7 +104,7 @@ export interface ScanOptions {
 const TOP_KEYS_WANTED = new Set(['viztracer_metadata', 'file_info']);
 const SAMPLE_ALL = 128 << 10;
 /** The spacing of TraceSummary.marks. */
-export const MARK = 1 << 20;
+const MARK = 1 << 20;
 const SAMPLE_EVERY = 2048;
 
 class NotATrace extends Error {}

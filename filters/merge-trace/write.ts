@@ -350,7 +350,7 @@ export function pieceRewrite(_path: string, job: PieceJob): ByteConsumer<PieceRe
 }
 
 /** A buffer being filled: `out[0..o)` is written; it is replaced by a bigger one when full. */
-export interface Built {
+interface Built {
   out: Buffer;
   o: number;
 }
@@ -362,7 +362,7 @@ export interface Built {
  * that `b` ends inside, to be read again with the bytes after it (-1: none;
  * with `last`, a bare number at the end is whole).
  */
-export function rewriteBytes(b: Buffer, last: boolean, t: FileTransform, count: number, built: Built): { count: number; cut: number } {
+function rewriteBytes(b: Buffer, last: boolean, t: FileTransform, count: number, built: Built): { count: number; cut: number } {
   const moveTs = t.alignBy !== undefined || t.shiftBy !== undefined || t.liftBy !== undefined;
   const want = (s: number, e: number): number => {
     if (moveTs && keyIs(b, s, e, 'ts')) return F_TS;
