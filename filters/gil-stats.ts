@@ -162,12 +162,29 @@ export class GilStats implements Filter<AnyRecord> {
   private span(rec: Span, file: string): void {
     const { ts, dur, tid, pid } = rec;
     this.inCapture = true;
-    if (rec.unknown === true) this.unknownSpans++;
     const t = this.thr(pid, tid);
+    const end = ts + dur;
+    // gil-state never writes two spans of one family that overlap: one that
+    // overlaps the thread's span before it is a record given twice, or
+    // streams mixed up, and counting it would take a thread past 100 %.
+    // (Only the one before: spans may come in any order, and a thread's
+    // whole history is not kept.)
+    const sched = rec.family === 'sched';
+    if (ts < (sched ? t.schedEnd : t.gilEnd) && end > (sched ? t.schedStart : t.gilStart)) {
+      this.ctx.malformed(`a ${rec.family} span of thread ${tid} that overlaps the one before it (a record given twice?): not counted`);
+      return;
+    }
+    if (sched) {
+      t.schedStart = ts;
+      t.schedEnd = end;
+    } else {
+      t.gilStart = ts;
+      t.gilEnd = end;
+    }
+    if (rec.unknown === true) this.unknownSpans++;
     t.mentioned = true;
     const p = this.proc(pid);
     if (hasStack(rec)) p.fig.callchains++;
-    const end = ts + dur;
     if (ts < this.firstTs) this.firstTs = ts;
     if (ts < t.seenFirst) t.seenFirst = ts;
     if (end > t.seenLast) t.seenLast = end;
@@ -175,7 +192,10 @@ export class GilStats implements Filter<AnyRecord> {
     if (end > p.spanLast) p.spanLast = end;
     if (rec.family === 'sched') return this.schedSpan(t, p, rec);
     p.fig.gil = true;
-    if (rec.state !== 'wait') p.fig.holds_known = true;
+    // Who held is known once a hold was seen to end: a handoff, or a hold
+    // closed by its own release. Holds closed only by lost events or by the
+    // end of the input are lower bounds of unknown length.
+    if (rec.state === 'handoff' || (rec.state === 'hold' && rec.unknown !== true && rec.truncated !== true)) p.fig.holds_known = true;
     if (rec.state === 'wait') this.waitSpan(t, p, rec, file);
     else if (rec.state === 'hold') this.holdSpan(t, p, rec, file);
     else {
@@ -460,9 +480,14 @@ export class GilStats implements Filter<AnyRecord> {
     const lastTs = rec ? rec.last_ts : seenLast;
     this.origins.push({ key, capture, source, host, labels, first_ts: firstTs, last_ts: lastTs, captured_on: rec?.captured_on ?? null });
     for (const t of this.threads.values()) if (t.fig.comm) this.names.set(t.fig.tid, t.fig.comm);
+    // A process none of whose holds was seen to end has no hold lengths to
+    // rank: no hogs, no longest hold, no place among the longest holds.
+    const unended = new Set<number | null>();
+    for (const p of this.procs.values()) if (p.fig.gil && !p.fig.holds_known) unended.add(p.fig.pid);
     for (const p of this.procs.values()) {
       const j = p.toJSON();
       j.origin = key;
+      if (unended.has(j.pid)) j.hogs = { count: 0, hold_ns: 0, longest: [] };
       if (j.pid !== null) j.callchains += this.sampleStacks.get(j.pid) ?? 0;
       for (const h of j.hogs.longest) {
         h.origin = key;
@@ -474,9 +499,15 @@ export class GilStats implements Filter<AnyRecord> {
       if (!t.mentioned) continue;
       const j = t.toJSON();
       j.origin = key;
+      if (unended.has(j.pid)) j.longest_hold = null;
       this.doneThreads.push(j);
     }
     for (const w of this.windows.toJSON()) this.doneWindows.push({ ...w, origin: key });
+    if (unended.size > 0) {
+      const kept = this.topHolds.filter((e) => e.origin !== undefined || !unended.has(e.pid));
+      this.topHolds.length = 0;
+      this.topHolds.push(...kept);
+    }
     for (const e of [...this.topWaits, ...this.topHolds]) e.origin ??= key;
     this.procs.clear();
     this.sampleStacks.clear();

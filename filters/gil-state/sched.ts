@@ -36,6 +36,7 @@ export class Scheduler {
     const { ts, tid } = rec;
     if (tid === undefined || tid <= 0) return false;
     this.reg.seen(ts);
+    this.reg.sawSched = true;
     if (rec.pid !== undefined) this.reg.sawPid = true;
     const t = this.reg.thread(tid, rec.pid);
     if (rec.body.startsWith('IN')) this.ownEvent(t, ts);
@@ -47,6 +48,7 @@ export class Scheduler {
     if (!f || typeof f.prev_pid !== 'number' || typeof f.next_pid !== 'number') return false;
     const prevPid = f.prev_pid;
     const nextPid = f.next_pid;
+    this.reg.sawSched = true;
     if (typeof prevPid === 'number' && prevPid > 0) {
       const prev = prevPid === self?.tid ? self : this.reg.thread(prevPid, undefined, str(f.prev_comm));
       const letter = String(f.prev_state ?? '');
@@ -74,6 +76,7 @@ export class Scheduler {
   wakeup(rec: Sample, name: string, ts: number, waker: number | undefined): boolean {
     const f = rec.fields;
     if (!f || typeof f.pid !== 'number') return false;
+    this.reg.sawSched = true;
     if (f.pid <= 0) return true;
     const t = this.reg.thread(f.pid, undefined, str(f.comm));
     if (name === 'sched_wakeup_new') t.bornTs ??= ts;
@@ -105,7 +108,7 @@ export class Scheduler {
     // Out-of-order events must not make a thread be in two states at once.
     const start = t.schedSince < t.schedEnd ? t.schedEnd : t.schedSince;
     const dur = ts - start;
-    if (dur > 0 && t.own) {
+    if (dur > 0 && t.own && this.reg.sawSched) {
       t.schedEnd = ts;
       covers(t, start, ts);
       const span: SchedSpan = {

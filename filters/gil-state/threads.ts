@@ -86,6 +86,13 @@ export class Registry {
   lastTs = -Infinity;
   /** Some record carried a pid: threads are grouped by it, not guessed from forks. */
   sawPid = false;
+  /**
+   * Some scheduler event (sched_switch, a wakeup, a SWITCH record) was seen.
+   * Until then a thread's "running" comes only from its own events, which
+   * prove nothing about the time between them: without the scheduler
+   * recorded, no sched span is written, so none is counted as measured.
+   */
+  sawSched = false;
 
   seen(ts: number): void {
     if (ts < this.firstTs) this.firstTs = ts;

@@ -59,6 +59,11 @@ export class ThreadAcc {
   hadThreadRecord = false;
   /** per4m counts a hold only once drop_gil returns: the hold waiting for its handoff. */
   pendingHold: number | undefined;
+  /** Its latest gil and sched spans: a thread is in one state of each family at a time. */
+  gilStart = Infinity;
+  gilEnd = -Infinity;
+  schedStart = Infinity;
+  schedEnd = -Infinity;
   holdsForOffcpu = new RecentIntervals<OwnHoldIv>(20_000);
   offcpu = new RecentIntervals<OffcpuIv>(20_000);
 
@@ -95,6 +100,10 @@ export class ThreadAcc {
     this.seenLast = -Infinity;
     this.hadThreadRecord = false;
     this.pendingHold = undefined;
+    this.gilStart = Infinity;
+    this.gilEnd = -Infinity;
+    this.schedStart = Infinity;
+    this.schedEnd = -Infinity;
     this.holdsForOffcpu.clear();
     this.offcpu.clear();
   }

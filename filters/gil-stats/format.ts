@@ -185,7 +185,10 @@ function processBlock(s: GilStatsJSON, p: ProcessJSON, top: number, wide: boolea
         waitLine,
       ]
     : [
-        `the GIL source (${s.gil_sources.join(', ')}) shows waits only: who held the GIL, and for how long, is not known here (no has gil, blame or hogs)`,
+        (p.holds > 0
+          ? `no hold was seen to end (no drop_gil recorded, or each hold was cut by lost events or the end of the recording)`
+          : `the GIL source (${s.gil_sources.join(', ')}) shows waits only`) +
+          ': who held the GIL, and for how long, is not known here (no has gil, blame or hogs)',
         `wall ${fmtDur(p.wall_ns)}; contended ${fmtPct(d.contention_pct)}% ${waiters}`,
         `GIL wait per second of wall time: ${d.wait_per_s === null ? '-' : d.wait_per_s.toFixed(3)} s/s`,
         waitLine,

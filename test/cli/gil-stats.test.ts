@@ -313,3 +313,20 @@ t.test('a stripped interpreter (libc cond_timedwait): waits, and no word about h
   t.ok(s.threads.every((x) => x.derived!.no_gil_pct === null && x.derived!.has_gil_pct === null), 'no has gil / no gil for any thread');
   t.ok(p.wait_ns > 0 && p.derived!.wait_p50_ns! > 0, 'waits measured');
 });
+
+t.test('every span given twice: the copies are refused by line, the figures are the single run\'s', { skip: noHog }, async (t) => {
+  const once = await gilState(hogFixture);
+  const lines = readFileSync(once, 'utf8').split('\n').filter(Boolean);
+  const spans = lines.filter((l) => JSON.parse(l).type === 'span').length;
+  const twice = join(tmp, 'hog-twice.ndjson');
+  writeFileSync(twice, lines.flatMap((l) => (JSON.parse(l).type === 'span' ? [l, l] : [l])).join('\n') + '\n');
+  const r = await runBin('gil-stats', [twice, '--format', 'json']);
+  t.equal(r.exitCode, 0);
+  // The first copy is line 2 of the doubled file when line 1 is a span.
+  t.match(r.stderr, new RegExp(`skipped ${spans} unusable records \\(first: ${twice}:\\d+: a (gil|sched) span of thread \\d+ that overlaps the one before it`));
+  const a: GilStatsJSON = JSON.parse(await stats([once, '--format', 'json']));
+  const b: GilStatsJSON = JSON.parse(r.stdout as string);
+  const bare = (s: GilStatsJSON) => JSON.stringify({ threads: s.threads, processes: s.processes, top: s.top }).replaceAll(JSON.stringify(twice), JSON.stringify(once));
+  t.equal(bare(b), bare(a), 'the same threads, processes and longest lists as from the spans given once');
+  for (const x of b.threads) t.ok(x.derived!.has_gil_pct === null || x.derived!.has_gil_pct <= 100, `thread ${x.tid}: has gil within 100 %`);
+});

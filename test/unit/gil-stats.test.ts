@@ -132,7 +132,7 @@ t.test('the designed scenario: every figure from the definitions', async (t) => 
 
 t.test('arrival order does not matter: blame, contention, waiters and forced switches against a brute-force reference', async (t) => {
   // Random waits (per thread, not overlapping themselves) and holds (one
-  // holder at a time), fed in a random order.
+  // holder at a time, none while its thread waits), fed in a random order.
   const arb = fc.record({
     waits: fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 15 })), { maxLength: 25 }),
     holds: fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 12 })), { maxLength: 15 }),
@@ -150,8 +150,11 @@ t.test('arrival order does not matter: blame, contention, waiters and forced swi
       const H: Array<[number, number, number]> = [];
       let at = 0;
       for (const [tid, gap, len] of holds) {
-        H.push([tid, at + gap, at + gap + len]);
-        at += gap + len;
+        const [a, b] = [at + gap, at + gap + len];
+        at = b;
+        // A thread is in one GIL state at a time: it does not hold while it waits.
+        if (W.some(([wt, wa, wb]) => wt === tid && wa < b && a < wb)) continue;
+        H.push([tid, a, b]);
       }
       const recs: R[] = [
         ...W.map(([tid, a, b]) => span(tid, 'gil', 'wait', a, b)),
