@@ -3,12 +3,12 @@
 // input; output to stdout or -o FILE (written beside and renamed, so a failed
 // run never leaves half a file; `.gz` compresses); one table of the messages
 // for read and write errors.
-import { accessSync, closeSync, constants, createReadStream, createWriteStream, openSync, promises as fsp, readSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, createReadStream, createWriteStream, lstatSync, openSync, promises as fsp, readSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { BrokenInputError, DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
 import { commandName } from './cli.js';
@@ -283,6 +283,9 @@ export class Output {
   readonly stream: Writable;
   private readonly file: Writable | undefined;
   private readonly tmp: string | undefined;
+  /** The file the temporary one replaces (a symlink's target), and that file as it was. */
+  private readonly target: string | undefined;
+  private readonly keep: Stats | undefined;
   private broken = false;
   private discarded = false;
   private readonly onExit = (): void => this.discard();
@@ -295,9 +298,10 @@ export class Output {
       this.file = undefined;
     } else {
       checkOutputPath('-o', path, false);
-      // A device or FIFO (-o /dev/null, a named pipe) is written in place:
-      // renaming a temp file over it would replace the device itself.
-      this.tmp = isDevice(path) ? undefined : join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+      const into = replaced(path);
+      this.target = into?.path;
+      this.keep = into?.was;
+      this.tmp = into === undefined ? undefined : join(dirname(into.path), `.${basename(into.path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
       // A file is written as stdout writes one (lib/sync-file.ts); a device
       // or FIFO by a stream, so that a reader that stalls stalls the thread
       // pool, not this thread.
@@ -352,7 +356,10 @@ export class Output {
     const done = once(this.file!, 'close');
     this.stream.end();
     await done;
-    if (this.tmp !== undefined) await fsp.rename(this.tmp, this.path!);
+    if (this.tmp !== undefined) {
+      if (this.keep !== undefined) await keepOwnerAndMode(this.tmp, this.keep);
+      await fsp.rename(this.tmp, this.target!);
+    }
     process.off('exit', this.onExit);
   }
 
@@ -400,13 +407,48 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function isDevice(path: string): boolean {
+/**
+ * Where `-o PATH` puts its temporary file's contents: the regular file PATH
+ * names (through symlinks: `-o latest.json` pointing at a dated file updates
+ * that file and keeps the link), with that file's stat to keep its mode and
+ * owner; or undefined to write PATH in place. In place: devices, FIFOs and
+ * sockets (renaming over them would replace the device), anything under /dev
+ * or /proc (`-o /dev/stdout` with stdout on a file is a link to that file, and
+ * renaming over it would replace /dev/stdout itself), and a dangling link
+ * (writing creates the file it names).
+ */
+function replaced(path: string): { path: string; was: Stats | undefined } | undefined {
+  if (isSystemPath(path)) return undefined;
+  const st = statOrUndefined(path, lstatSync);
+  if (st === undefined) return { path, was: undefined };
+  if (st.isFile()) return { path, was: st };
+  if (!st.isSymbolicLink()) return undefined;
+  const to = statOrUndefined(path, statSync);
+  if (to === undefined || !to.isFile()) return undefined;
+  const real = realpathSync(path);
+  return isSystemPath(real) ? undefined : { path: real, was: to };
+}
+
+function isSystemPath(path: string): boolean {
+  return /^\/(dev|proc)(\/|$)/.test(resolve(path));
+}
+
+function statOrUndefined(path: string, how: (p: string) => Stats): Stats | undefined {
   try {
-    const st = statSync(path);
-    return !st.isFile() && !st.isDirectory();
+    return how(path);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/**
+ * The replacement gets the replaced file's permissions, and its owner where
+ * we may give it (root). Not set-user-ID or set-group-ID: new contents do not
+ * inherit a privilege given to the old ones.
+ */
+async function keepOwnerAndMode(tmp: string, was: Stats): Promise<void> {
+  await fsp.chmod(tmp, was.mode & 0o777);
+  if (process.getuid?.() === 0 && (was.uid !== 0 || was.gid !== 0)) await fsp.chown(tmp, was.uid, was.gid);
 }
 
 /** `| head` closes our stdout: that is a normal end, not an error. */
