@@ -17,6 +17,9 @@ export class Spool {
   readonly path: string;
   private readonly dir: string;
   private fd: number | undefined;
+  // Whatever ends the process (a closed stdout exits at once, so does a
+  // second Ctrl-C), the copy goes with it.
+  private readonly onExit = (): void => this.remove();
 
   /**
    * Creates a file in a new directory `name-XXXXXX` of the temporary
@@ -33,6 +36,7 @@ export class Spool {
       throw this.failed(e as Error);
     }
     this.path = join(this.dir, 'spool');
+    process.once('exit', this.onExit);
     try {
       this.fd = openSync(this.path, 'wx', 0o600);
     } catch (e) {
@@ -64,6 +68,7 @@ export class Spool {
 
   /** Removes the file; synchronous, so that it is safe right before an exit. */
   remove(): void {
+    process.off('exit', this.onExit);
     this.close();
     rmSync(this.dir, { recursive: true, force: true });
   }

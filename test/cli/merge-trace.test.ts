@@ -166,6 +166,18 @@ t.test('--no-negative: the sync-marker alignment made valid for Perfetto', async
   t.strictSame(validateTrace(out), [], 'passes the importer validator');
 });
 
+t.test('shifts that would take a ts past the range of numbers: a data error naming the file, no output', async (t) => {
+  // -1e308 lifts every file by +1e308, which takes plain.json's +1e308 to Infinity: not JSON.
+  const out = join(tmp, 'out-of-range.json');
+  const r = await merge(['fib.json', 'plain.json', '--shift', 'fib.json=-1e308', '--shift', 'plain.json=1e308', '--no-negative', '-o', out]);
+  t.equal(r.exitCode, 1);
+  t.match(r.stderr, /^merge-trace: plain\.json: its ts [\d.]+ moved by --shift 1e\+308, --no-negative \(\+1e\+308\) is out of the range of numbers/);
+  t.notOk(existsSync(out), 'no output file');
+  const piped = await merge(['fib.json', 'plain.json', '--shift', 'fib.json=-1e308', '--shift', 'plain.json=1e308', '--no-negative']);
+  t.equal(piped.exitCode, 1);
+  t.notMatch(piped.stdout as string, /Infinity/, 'no Infinity written to stdout');
+});
+
 t.test('--shift and --map-pid/--map-tid change only what they name', async (t) => {
   const fib = fx('fib.json');
   const plain = fx('plain.json');
@@ -228,6 +240,23 @@ t.test('the spool of stdin is a file of its own: a symlink at a name that can be
   const left = readdirSync(own).filter((f) => f !== 'victim');
   t.equal(left.length, 1, 'the spool and its directory are gone');
   t.match(left[0], /^merge-trace-\d+-0\.json$/, 'the symlink is left as it was');
+});
+
+t.test('stdin merged into a pipe closed early (| head): exit 0, and the spool of stdin is removed', async (t) => {
+  const own = mkdtempSync(join(tmp, 'closed-'));
+  const fib = fx('fib.json');
+  // Far more than a pipe holds, so that pass 2 is still writing when head leaves.
+  const big = join(own, 'big.json');
+  const events = JSON.stringify(fib.traceEvents).slice(1, -1);
+  writeFileSync(big, `{"traceEvents": [${Array.from({ length: Math.ceil(8e6 / events.length) }, () => events).join(',')}]}`);
+  const r = await execa('sh', ['-c', 'node "$1" --align - threads.json < "$2" | head -c 100 > /dev/null', 'sh', bin('merge-trace'), big], {
+    cwd: FX,
+    env: { TMPDIR: own },
+    reject: false,
+  });
+  t.equal(r.exitCode, 0);
+  t.equal(r.stderr, '', 'nothing said: a closed pipe is a normal end');
+  t.strictSame(readdirSync(own).filter((f) => f.startsWith('merge-trace-')), [], 'no spool left in TMPDIR');
 });
 
 t.test('--embed-sources reads the sources VizTracer would', async (t) => {
