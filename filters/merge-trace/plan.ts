@@ -4,6 +4,7 @@
 // object's members, and the warnings about time ranges that do not meet.
 import { entryMap, mergeFileInfo, mergeMetadata, objectText, type ReadSource } from './metadata.js';
 import { cutShortWarning, type TraceSummary } from './scan.js';
+import { DataError } from '../../lib/errors.js';
 
 export interface IdMaps {
   /** HOST -> NS for every input. */
@@ -80,6 +81,17 @@ export function planMerge(all: TraceSummary[], opts: MergeOptions): MergePlan {
     });
     if (lowest < 0) for (const t of transforms) t.liftBy = -lowest;
   }
+  // Every event's ts lies between its file's extremes, and the transforms
+  // keep order: extremes in range mean every ts stays a JSON number.
+  files.forEach((f, i) => {
+    const t = transforms[i]!;
+    for (const v of [f.minTs, f.maxEnd]) {
+      if (!Number.isFinite(v)) continue;
+      let x = moved(t, v);
+      if (t.liftBy !== undefined) x = x + t.liftBy;
+      if (!Number.isFinite(x)) throw new DataError(`${f.name}: its ts ${v} moved by ${describeMove(t)} is out of the range of numbers: no such trace can be written`);
+    }
+  });
   if (!opts.align) warnings.push(...overlapWarnings(files, transforms));
 
   const first = files[0]!;
@@ -108,6 +120,14 @@ export function planMerge(all: TraceSummary[], opts: MergeOptions): MergePlan {
     if (cut !== undefined) warnings.push(`${f.name}: ${cut}`);
   }
   return { files, transforms, members, warnings };
+}
+
+function describeMove(t: FileTransform): string {
+  const parts: string[] = [];
+  if (t.alignBy !== undefined) parts.push(`--align (-${t.alignBy})`);
+  if (t.shiftBy !== undefined) parts.push(`--shift ${t.shiftBy}`);
+  if (t.liftBy !== undefined) parts.push(`--no-negative (+${t.liftBy})`);
+  return parts.join(', ');
 }
 
 // The same float operations, in the same order, as on every event: the
