@@ -22,7 +22,7 @@ export type GilState = 'wait' | 'hold' | 'handoff';
 export type SchedState = 'running' | 'runnable' | 'sleeping' | 'blocked' | 'other';
 /** Where gil-state's GIL spans came from: probes, the libc fallback, switch-out stacks, or nowhere. */
 export type GilSource = 'take_gil' | 'cond_timedwait' | 'stack' | 'none';
-export type DiagnosticCode = 'return_without_entry' | 'repeated_event' | 'impossible_sequence' | 'lost_events' | 'no_pid' | 'two_holders';
+export type DiagnosticCode = 'return_without_entry' | 'repeated_event' | 'impossible_sequence' | 'lost_events' | 'no_pid' | 'two_holders' | 'time_backwards';
 
 interface SpanBase {
   type: 'span';
@@ -169,7 +169,7 @@ export interface Rule {
 
 const GIL_STATES = ['wait', 'hold', 'handoff'] as const;
 const SCHED_STATES = ['running', 'runnable', 'sleeping', 'blocked', 'other'] as const;
-const DIAGNOSTIC_CODES = ['return_without_entry', 'repeated_event', 'impossible_sequence', 'lost_events', 'no_pid', 'two_holders'] as const;
+const DIAGNOSTIC_CODES = ['return_without_entry', 'repeated_event', 'impossible_sequence', 'lost_events', 'no_pid', 'two_holders', 'time_backwards'] as const;
 
 /** The contract, field by field: docs/events.schema.json says the same (test/unit/records.test.ts). */
 export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {

@@ -358,6 +358,13 @@ export class GilMachine {
     // A thread is in one GIL state at a time: a span whose start was inferred
     // never reaches back over the span before it. Nor does an inferred hold
     // reach back over another thread's hold: one holder per process.
+    if (end < start) {
+      // The event that ends it came before the one that began it: events out
+      // of time order (files concatenated, a clock stepped). No length is
+      // known, so no span; said, not dropped.
+      this.diag.diagnostic('time_backwards', end, t, `a GIL ${state} of thread ${t.tid} would end ${start - end} ns before it began (events out of time order): not written`);
+      return;
+    }
     const proc = this.reg.processOf(t);
     const floor = state === 'hold' && flags.partial ? Math.max(t.gilEnd, proc.holdEnd) : t.gilEnd;
     if (state === 'hold' && flags.partial && proc.holder !== undefined && proc.holder !== t.tid) {
