@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // perf-parse: `perf script` text (or a perf.data file) in, NDJSON records out.
+import { statSync } from 'node:fs';
 import { cli, runWhenMain, outputOption, strictOption, run, progress, Reporter, BadInput } from '../lib/cli.js';
 import { DataError, UsageError } from '../lib/errors.js';
 import { Output } from '../lib/io.js';
@@ -40,9 +41,11 @@ export async function main(args: string[]): Promise<void> {
     const chain = new FirstLine(recordsFrom(prog, bad, readers), { write: encode, end: () => undefined });
     try {
       if (argv.input !== undefined && files.length > 0) throw new UsageError('give either -i perf.data or text files, not both');
-      // `-i -` is stdin, read as any stdin is (a file-mode recording through a copy).
-      const recording = argv.input === '-' ? undefined : argv.input;
-      const inputs = recording !== undefined ? [await recordingInput(recording, reporter)] : await openRecordingsOrText(argv.input === '-' ? ['-'] : files, reporter);
+      // `-i -`, a FIFO or /dev/stdin is a stream, read as any stdin is (a
+      // file-mode recording through a copy): it cannot be seeked.
+      const streamed = argv.input !== undefined && isStream(argv.input);
+      const recording = streamed ? undefined : argv.input;
+      const inputs = recording !== undefined ? [await recordingInput(recording, reporter)] : await openRecordingsOrText(streamed ? [argv.input!] : files, reporter);
       const stop = inputs.some((i) => i.done) ? progress(prog, () => readers.read()) : () => undefined;
       try {
         await pump(inputs, chain, io);
@@ -50,7 +53,7 @@ export async function main(args: string[]): Promise<void> {
         stop();
       }
       // `-i -` says a recording comes: an empty stdin is not one (-i FILE of an empty file says so too).
-      if (argv.input === '-' && readers.read() === 0 && !io.interrupt.requested) throw new DataError('stdin: empty: no perf.data header');
+      if (streamed && readers.read() === 0 && !io.interrupt.requested) throw new DataError(`${argv.input === '-' ? 'stdin' : argv.input}: empty: no perf.data header`);
     } catch (e) {
       io.out.discard();
       throw e;
@@ -62,6 +65,13 @@ export async function main(args: string[]): Promise<void> {
     if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
     return io.interrupt.exitCode;
   });
+}
+
+/** stdin, or a path that names no file or folder (a FIFO, a device, /dev/stdin). */
+function isStream(path: string): boolean {
+  if (path === '-') return true;
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && !st.isFile() && !st.isDirectory();
 }
 
 runWhenMain(import.meta.url, main);

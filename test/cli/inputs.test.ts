@@ -57,6 +57,9 @@ t.test('a perf.data given as a file is read as with -i', async (t) => {
     ['gzipped on stdin', await execa('sh', ['-c', `gzip -c "$1" | node ${bin('perf-parse')}`, 'sh', data], { reject: false, stripFinalNewline: false, env })],
     ['-i - on stdin', await runBin('perf-parse', ['-i', '-'], { inputFile: data, env })],
     ['as a FIFO', await execa('bash', ['-c', `node ${bin('perf-parse')} <(cat "$1")`, 'sh', data], { reject: false, stripFinalNewline: false, env })],
+    // -i took a path as a file to seek in: ESPIPE on a FIFO and /dev/stdin.
+    ['-i FIFO', await execa('bash', ['-c', `node ${bin('perf-parse')} -i <(cat "$1")`, 'sh', data], { reject: false, stripFinalNewline: false, env })],
+    ['-i /dev/stdin on a pipe', await execa('sh', ['-c', `cat "$1" | node ${bin('perf-parse')} -i /dev/stdin`, 'sh', data], { reject: false, stripFinalNewline: false, env })],
   ] as const) {
     t.equal(r.exitCode, 0, `${how}: read (${String(r.stderr).trim()})`);
     t.equal(String(r.stderr), '', `${how}: nothing said`);
