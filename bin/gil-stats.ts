@@ -3,7 +3,7 @@
 import { extname } from 'node:path';
 import { cli, runWhenMain, outputOption, strictOption, run, Reporter, BadInput, parseDuration } from '../lib/cli.js';
 import { BrokenInputError, DataError, UsageError } from '../lib/errors.js';
-import { Output, readWhole } from '../lib/io.js';
+import { Output, readWhole, stdinOnce } from '../lib/io.js';
 import { TextSink } from '../lib/ndjson.js';
 import { openRecordingsOrText } from '../lib/perf.js';
 import { pump } from '../lib/run-stage.js';
@@ -104,6 +104,11 @@ export async function main(args: string[]): Promise<void> {
     const files = argv._.map(String);
     const reporter = new Reporter(prog, files);
     if (argv.merge && argv.label !== undefined) throw new UsageError('--label labels a summary when it is made; the summaries given to --merge carry their own');
+    // A summary was counted with its options: --hog 50ms on a merge would
+    // still list the hogs over the 10 ms they were made with.
+    for (const flag of ['hog', 'switch-interval']) {
+      if (argv.merge && given(args, flag)) throw new UsageError(`--merge takes the options the summaries were made with; drop --${flag} (give it when each summary is made)`);
+    }
     const format = argv.format ?? formatFor(argv.output);
     const opts = { switchIntervalNs: argv['switch-interval'], hogNs: argv.hog, top: argv.top, intervalNs: argv.interval, labels: argv.label, folded: format === 'folded' };
     const table: CsvTable = argv.table ?? (opts.intervalNs !== undefined ? 'windows' : 'threads');
@@ -129,6 +134,12 @@ export async function main(args: string[]): Promise<void> {
     if (interrupt.partialNote) reporter.say(interrupt.partialNote);
     return interrupt.exitCode;
   });
+}
+
+/** Whether --NAME was among the arguments (its default does not count). */
+function given(args: string[], name: string): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
 }
 
 runWhenMain(import.meta.url, main);
@@ -175,6 +186,7 @@ async function summarise(
 
 async function mergeFiles(files: string[], intervalNs: number | undefined, format: Format | undefined): Promise<GilStatsJSON> {
   if (files.length === 0) throw new UsageError('--merge needs the JSON summaries to combine');
+  stdinOnce(files);
   if (intervalNs !== undefined) throw new UsageError('--merge takes the options the summaries were made with; drop --interval');
   if (format === 'folded') throw new UsageError('folded stacks (--format folded, -o FILE.folded) need the recordings: summaries keep no stacks to fold');
   const list: GilStatsJSON[] = [];

@@ -240,6 +240,16 @@ t.test('--merge of per-capture summaries equals one run over all the captures', 
   const opts = await runBin('gil-stats', ['--merge', join(tmp, 'a.json'), join(tmp, 'b3.json')]);
   t.equal(opts.exitCode, 1);
   t.match(opts.stderr, /different options/);
+  // The summaries were counted with their options: one given to --merge would be ignored, so it is refused.
+  for (const flag of [['--hog', '50ms'], ['--switch-interval=2ms']]) {
+    const r = await runBin('gil-stats', ['--merge', join(tmp, 'a.json'), ...flag]);
+    t.equal(r.exitCode, 2, `${flag[0]}: a usage error with --merge`);
+    t.match(r.stderr, /--merge takes the options the summaries were made with; drop --(hog|switch-interval)/);
+    t.equal(r.stdout, '', 'and no summary');
+  }
+  const twice = await runBin('gil-stats', ['--merge', '-', '-'], { input: readFileSync(join(tmp, 'a.json')) });
+  t.equal(twice.exitCode, 2, 'stdin twice: a usage error, not "-:1: not JSON"');
+  t.match(twice.stderr, /stdin \(-\) can be given only once/);
 });
 
 t.test('--interval: windows add up to the totals; CSV for plotting', { skip: noHog }, async (t) => {
