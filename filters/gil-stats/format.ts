@@ -139,6 +139,8 @@ function blocks(s: GilStatsJSON, o: Pick<FormatOptions, 'per4m' | 'top' | 'wide'
       (s.lost > 0 ? `; perf lost ${s.lost} events (${s.unknown_spans} spans cut short: figures near the gaps are uncertain)` : '') +
       (s.anomalies > 0 ? `; ${s.anomalies} anomalies` : ''),
   ];
+  // The JSON says `partial`; a table read on its own must say it too.
+  if (s.partial === true) head.push('partial: the input was cut short (interrupted, or broken off): these are the figures of what was read');
   if (s.first_ts !== null && s.first_ts !== undefined) {
     head.push(`times ("at") in seconds from the first event, ${fmtTs(s.first_ts)} on perf's clock (--format json keeps perf's clock)`);
   }

@@ -69,6 +69,9 @@ t.test('a cut perf.data: the records before the cut, the byte it broke at, exit 
     t.equal(partial.partial, true, `${name}: the summary says it is partial`);
     t.ok(partial.threads.length > 0, `${name}: ${partial.threads.length} threads`);
     t.same([partial.threads, partial.processes], [kept.threads, kept.processes], `${name}: the figures of the records perf-parse kept`);
+    const table = await runBin('gil-stats', [cut, '--format', 'table']);
+    t.match(String(table.stdout), /^ {2}partial: the input was cut short/m, `${name}: the table says it is partial too`);
+    t.notMatch(String((await runBin('gil-stats', ['--format', 'table'], { input: out })).stdout), /partial:/, `${name}: a whole input's table does not`);
     const o = join(tmp, `${name}-cut.json`);
     t.equal((await runBin('gil-stats', [cut, '-o', o])).exitCode, 1);
     t.notOk(existsSync(o), `${name}: -o FILE: not written, as for any failed run`);
