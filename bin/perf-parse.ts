@@ -46,7 +46,7 @@ export async function main(args: string[]): Promise<void> {
       const streamed = argv.input !== undefined && isStream(argv.input);
       const recording = streamed ? undefined : argv.input;
       const inputs = recording !== undefined ? [await recordingInput(recording, reporter)] : await openRecordingsOrText(streamed ? [argv.input!] : files, reporter);
-      const stop = inputs.some((i) => i.done) ? progress(prog, () => readers.read()) : () => undefined;
+      const stop = inputs.some((i) => i.done !== undefined || i.open !== undefined) ? progress(prog, () => readers.read()) : () => undefined;
       try {
         await pump(inputs, chain, io);
       } finally {

@@ -14,6 +14,8 @@ export { recordsFrom };
 /** The upstream filters a run made (readers, and gil-state), so their notes can be told at the end. */
 export class Upstream extends Readers {
   readonly states: GilState[] = [];
+  /** The input each state reads, as messages name it. */
+  private readonly inputs: string[] = [];
 
   constructor(
     ctx: Context,
@@ -25,13 +27,34 @@ export class Upstream extends Readers {
   state(emit: Emit<AnyRecord>): GilState {
     const s = new GilState(emit, this.ctx, this.stateOptions);
     this.states.push(s);
+    this.inputs.push(this.ctx.where.file);
     return s;
   }
 
-  /** What perf-parse and gil-state would have said, run on their own. */
+  /**
+   * What perf-parse and gil-state would have said, run on their own. Of many
+   * inputs, gil-state's notes name the inputs they are about, and a note that
+   * many inputs share is told once: a folder of recordings, cut where a call
+   * was open, is one line, not one per file.
+   */
   override notes(): string[] {
-    return [...super.notes(), ...this.states.flatMap((s) => s.notes())];
+    if (this.states.length <= 1) return [...super.notes(), ...this.states.flatMap((s) => s.notes())];
+    const by = new Map<string, string[]>();
+    this.states.forEach((s, i) => {
+      for (const note of s.notes()) {
+        const files = by.get(note) ?? [];
+        if (files.at(-1) !== this.inputs[i]) files.push(this.inputs[i]!);
+        by.set(note, files);
+      }
+    });
+    return [...super.notes(), ...[...by].map(([note, [first, ...rest]]) => `${first}: ${note}${rest.length > 0 ? `; the same in ${inputsNamed(rest)}` : ''}`)];
   }
+}
+
+/** `b.data`, `b.data and c.data`, or `b.data and 7 more inputs`. */
+function inputsNamed(files: string[]): string {
+  if (files.length <= 2) return files.join(' and ');
+  return `${files[0]} and ${files.length - 1} more inputs`;
 }
 
 /** A chooser for FirstLine: the chain that turns an input into gil-state's records, running gil-state when the input is not its output. */

@@ -4,7 +4,7 @@
 import { closeSync, createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Duplex, Readable } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
@@ -62,8 +62,11 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter):
   const inputs: Input[] = [];
   for (const name of names.length === 0 ? ['-'] : names) {
     const file = name !== '-' && existsSync(name) && statSync(name).isFile();
-    if (file && (isPerfData(inputHead(name, 8)) || isFileModeGzip(name))) {
-      inputs.push(await recordingInput(name, reporter));
+    if (file) {
+      // Opened when the runner comes to it, so that a folder of thousands of
+      // recordings needs one descriptor at a time, not one each (EMFILE past
+      // `ulimit -n`). It exists now: a typo fails before anything is read.
+      inputs.push({ name, stream: Readable.from([]), isPipe: false, open: () => fileOrRecording(name, reporter) });
     } else {
       const input = await openInput(name);
       // A stream is looked at when the runner comes to it: one writer may fill FIFOs in turn.
@@ -71,6 +74,12 @@ export async function openRecordingsOrText(names: string[], reporter: Reporter):
     }
   }
   return inputs;
+}
+
+/** A regular file: its records if it is a perf.data, else its bytes. */
+async function fileOrRecording(name: string, reporter: Reporter): Promise<Input> {
+  if (isPerfData(inputHead(name, 8)) || isFileModeGzip(name)) return recordingInput(name, reporter);
+  return openInput(name);
 }
 
 /**

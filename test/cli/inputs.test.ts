@@ -339,3 +339,31 @@ t.test('-i takes a gzipped perf.data as a FILE argument does', async (t) => {
   t.equal(String(viaI.stdout).split('\n').filter((l) => l && !l.startsWith('{"type":"header"')).length, events, `${events} events, one record each`);
   t.equal(viaI.stdout, viaFile.stdout, 'the same records as the file given as it is');
 });
+
+t.test('more inputs than `ulimit -n` allows descriptors: each is opened when it is read, and their shared note is one line', async (t) => {
+  // A folder of recordings given at once used to open every file before reading
+  // the first: EMFILE past the limit, nothing written.
+  const dir = mkdtempSync(join(tmp, 'many-'));
+  const lines = gunzipSync(readFileSync(text)).toString().split('\n');
+  const files = [data];
+  // 100 distinct captures (different slices of one text), so none is refused as given twice.
+  for (let i = 1; i <= 100; i++) {
+    const f = join(dir, `slice-${String(i).padStart(3, '0')}.txt`);
+    writeFileSync(f, lines.slice(i * 3, i * 3 + 300).join('\n') + '\n');
+    files.push(f);
+  }
+  const r = await execa('sh', ['-c', 'ulimit -n 48 && exec node "$@"', 'sh', bin('gil-stats'), ...files, '--format', 'json'], { reject: false });
+  t.equal(r.exitCode, 0, String(r.stderr).slice(0, 300));
+  const s = JSON.parse(String(r.stdout));
+  t.equal(s.captures, 101, 'every input is a capture');
+  t.same(s.sources, files, 'and a source, in the order given');
+  // Slices cut calls open at their first line: most have a return_without_entry, told once for all of them.
+  const notes = String(r.stderr).trimEnd().split('\n');
+  t.equal(notes.length, 1, `one note: ${notes[0]}`);
+  t.match(notes[0], new RegExp(`^gil-stats: \\S+slice-\\d+\\.txt: anomalies: 1 return_without_entry \\(see the diagnostic records\\); the same in \\S+slice-\\d+\\.txt and \\d+ more inputs$`));
+  // A missing one still fails at the start, before anything is read.
+  const missing = await runBin('gil-stats', [...files.slice(0, 3), join(dir, 'absent.txt')]);
+  t.equal(missing.exitCode, 2);
+  t.match(missing.stderr, /absent\.txt/);
+  t.equal(missing.stdout, '', 'nothing written');
+});
