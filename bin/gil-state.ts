@@ -6,9 +6,10 @@ import { Output } from '../lib/io.js';
 import { TextSink, ndjsonEncoder } from '../lib/ndjson.js';
 import { openRecordingsOrText } from '../lib/perf.js';
 import { runStage } from '../lib/run-stage.js';
+import { compose } from '../lib/filter.js';
 import { Interrupt } from '../lib/signals.js';
 import { FirstLine } from '../lib/sniff.js';
-import { GilState, DEFAULTS } from '../filters/gil-state.js';
+import { DEFAULTS } from '../filters/gil-state.js';
 import { recordJson } from '../filters/records.js';
 import { Upstream, recordsFrom } from '../filters/upstream.js';
 
@@ -44,19 +45,23 @@ export async function main(args: string[]): Promise<void> {
     const reporter = new Reporter(prog, argv._.map(String));
     const bad = new BadInput(reporter, argv.strict);
     const io = { out: new Output(argv.output), sink: new TextSink(), bad, interrupt: new Interrupt() };
-    const state = new GilState(ndjsonEncoder(io.sink, recordJson), bad, {
+    const options = {
       ...DEFAULTS,
       takeGil: regex('take-gil', argv['take-gil']),
       dropGil: regex('drop-gil', argv['drop-gil']),
       condWait: regex('cond-wait', argv['cond-wait']),
       keepSamples: argv['keep-samples'],
-    });
-    // perf-parse's records; perf script text and perf.data go through perf-parse here.
-    const up = new Upstream(bad);
-    const chain = new FirstLine(recordsFrom(prog, bad, up), state);
-    // Spans still open at the end of the last input are flushed as truncated.
+    };
+    // Each input is a capture of its own, read by a GilState of its own (perf
+    // script text and perf.data through perf-parse first), as gil-stats and
+    // to-trace read them: two recordings given at once are never one
+    // timeline, whose threads of one pid would run on through the other's.
+    const up = new Upstream(bad, options);
+    const records = recordsFrom(prog, bad, up);
+    const chain = new FirstLine((line, head) => compose(records(line, head), (emit) => up.state(emit)), { write: ndjsonEncoder(io.sink, recordJson), end: () => undefined });
+    // Spans still open at the end of an input are flushed as truncated.
     await runStage(await openRecordingsOrText(argv._.map(String), reporter), chain, io);
-    for (const note of [...up.notes(), ...state.notes()]) reporter.say(note);
+    for (const note of up.notes()) reporter.say(note);
     await io.out.commit();
     if (io.interrupt.partialNote) reporter.say(io.interrupt.partialNote);
     return io.interrupt.exitCode;

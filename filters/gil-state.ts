@@ -312,6 +312,16 @@ export class GilState implements Filter<AnyRecord> {
     }
   }
 
+  /** The capture's id (as its capture record will have it) once its first events fixed it, else undefined. */
+  get settledId(): string | undefined {
+    return this.repeats.settled ? this.repeats.id : undefined;
+  }
+
+  /** The capture's id as it stands: the capture record's, once the input ended. */
+  get captureId(): string | undefined {
+    return this.repeats.id;
+  }
+
   get latestTs(): number {
     return this.reg.lastTs;
   }

@@ -4,7 +4,7 @@
 // filters/upstream.ts, which adds gil-state, so that perf-parse does not load
 // gil-state: a slower start lets an early Ctrl-C find no handler.
 import { DataError } from '../lib/errors.js';
-import { type Context, compose, type Emit, type Make } from '../lib/filter.js';
+import { type Context, compose, type Emit, type Filter, type Make } from '../lib/filter.js';
 import { JSON_LINES, LineSplitter, PERF_TEXT } from '../lib/lines.js';
 import { PerfDataDecoder } from '../lib/perf-data/decoder.js';
 import { SymbolCache } from '../lib/perf-data/symbols.js';
@@ -15,32 +15,67 @@ import type { AnyRecord } from './records.js';
 
 export type Stage = 'perf-parse' | 'gil-state' | 'gil-stats' | 'to-trace';
 
-/** The readers a run made, so their progress and notes can be told. */
+/** What a reader or a GilState leaves once its input ended: what it will say, and how much it read. */
+export interface Ended {
+  input: string;
+  notes: string[];
+}
+
+/** The filter as it is, but for its end, after which `done` is called (once). */
+export function onEnd<T, F extends Filter<T>>(f: F, done: () => void): Filter<T> {
+  return {
+    write: (item) => f.write(item),
+    endInput: f.endInput === undefined ? undefined : () => f.endInput!(),
+    end() {
+      f.end();
+      done();
+    },
+    more: f.more === undefined ? undefined : () => f.more!(),
+  };
+}
+
+/**
+ * The readers a run made, so their progress and notes can be told. A reader
+ * that ended is let go, keeping only its notes: one run over a folder of
+ * thousands of recordings holds one reader's tables at a time, not all.
+ */
 export class Readers {
-  readonly parsers: PerfParser[] = [];
-  readonly recordings: PerfDataDecoder[] = [];
+  private readonly parsers = new Set<PerfParser>();
+  private readonly recordings = new Set<PerfDataDecoder>();
+  /** Of the readers that ended: notes of perf-parse's kind, then of the native reader's, and what they read. */
+  protected readonly ended = { parsers: [] as Ended[], recordings: [] as Ended[], read: 0 };
 
   constructor(protected readonly ctx: Context) {}
 
-  parser(emit: Emit<AnyRecord>): PerfParser {
+  parser(emit: Emit<AnyRecord>): Filter<string> {
     const p = new PerfParser(emit, this.ctx);
-    this.parsers.push(p);
-    return p;
+    this.parsers.add(p);
+    const input = this.ctx.where.file;
+    return onEnd(p, () => {
+      this.parsers.delete(p);
+      this.ended.read += p.stats.lines;
+      this.ended.parsers.push({ input, notes: p.notes() });
+    });
   }
 
   /** The symbol tables of the recordings read so far: a folder of one machine's recordings loads each library once. */
   private readonly tables = new SymbolCache();
 
   /** perf.data's records, read without perf (lib/perf-data/). */
-  recording(emit: Emit<AnyRecord>): PerfDataDecoder {
+  recording(emit: Emit<AnyRecord>): Filter<Buffer> {
     const d = new PerfDataDecoder(emit, this.ctx, { symbols: { cache: this.tables } });
-    this.recordings.push(d);
-    return d;
+    this.recordings.add(d);
+    const input = this.ctx.where.file;
+    return onEnd(d, () => {
+      this.recordings.delete(d);
+      this.ended.read += d.stats.records;
+      this.ended.recordings.push({ input, notes: d.notes() });
+    });
   }
 
   /** Lines or records read so far, for the progress line. */
   read(): number {
-    let n = 0;
+    let n = this.ended.read;
     for (const p of this.parsers) n += p.stats.lines;
     for (const d of this.recordings) n += d.stats.records;
     return n;
@@ -48,8 +83,34 @@ export class Readers {
 
   /** What perf-parse would have said, run on its own. */
   notes(): string[] {
-    return [...this.parsers.flatMap((p) => p.notes()), ...this.recordings.flatMap((d) => d.notes())];
+    const parsers = [...this.ended.parsers, ...[...this.parsers].map((p) => ({ input: this.ctx.where.file, notes: p.notes() }))];
+    const recordings = [...this.ended.recordings, ...[...this.recordings].map((d) => ({ input: this.ctx.where.file, notes: d.notes() }))];
+    return [...told(parsers), ...told(recordings)];
   }
+}
+
+/**
+ * Notes of one input as they are; of many, each names the inputs it is
+ * about, and a note that many share is told once: a folder of recordings, cut
+ * where a call was open, is one line, not one per file.
+ */
+export function told(ended: readonly Ended[]): string[] {
+  if (ended.length <= 1) return ended.flatMap((e) => e.notes);
+  const by = new Map<string, string[]>();
+  for (const { input, notes } of ended) {
+    for (const note of notes) {
+      const inputs = by.get(note) ?? [];
+      if (inputs.at(-1) !== input) inputs.push(input);
+      by.set(note, inputs);
+    }
+  }
+  return [...by].map(([note, [first, ...rest]]) => `${first}: ${note}${rest.length > 0 ? `; the same in ${inputsNamed(rest)}` : ''}`);
+}
+
+/** `b.data`, `b.data and c.data`, or `b.data and 7 more inputs`. */
+function inputsNamed(inputs: string[]): string {
+  if (inputs.length <= 2) return inputs.join(' and ');
+  return `${inputs[0]} and ${inputs.length - 1} more inputs`;
 }
 
 /** A chooser for FirstLine: the chain that turns an input into records (perf-parse's, or anyone's). */

@@ -3,19 +3,19 @@
 // script text (through perf-parse, in the same process), and one that wants
 // spans also reads perf-parse's records and perf script text (through
 // gil-state as well). Nothing is serialised between stages chained here.
+import { DataError } from '../lib/errors.js';
 import { type Context, compose, type Emit, type Filter, type Make } from '../lib/filter.js';
 import { DEFAULTS as GIL_STATE_DEFAULTS, GilState, type GilStateOptions } from './gil-state.js';
 import { isGilStateType, kindOf } from './input-kind.js';
-import { Readers, recordsFrom, type Stage } from './readers.js';
+import { type Ended, Readers, recordsFrom, type Stage, told } from './readers.js';
 import type { AnyRecord } from './records.js';
 
 export { recordsFrom };
 
 /** The upstream filters a run made (readers, and gil-state), so their notes can be told at the end. */
 export class Upstream extends Readers {
-  readonly states: GilState[] = [];
-  /** The input each state reads, as messages name it. */
-  private readonly inputs: string[] = [];
+  private readonly states = new Set<GilState>();
+  private readonly endedStates: Ended[] = [];
 
   constructor(
     ctx: Context,
@@ -24,37 +24,58 @@ export class Upstream extends Readers {
     super(ctx);
   }
 
-  state(emit: Emit<AnyRecord>): GilState {
-    const s = new GilState(emit, this.ctx, this.stateOptions);
-    this.states.push(s);
-    this.inputs.push(this.ctx.where.file);
-    return s;
-  }
+  /** Capture id -> the input it was first read from. */
+  private readonly ids = new Map<string, string>();
 
   /**
-   * What perf-parse and gil-state would have said, run on their own. Of many
-   * inputs, gil-state's notes name the inputs they are about, and a note that
-   * many inputs share is told once: a folder of recordings, cut where a call
-   * was open, is one line, not one per file.
+   * A GilState for one input, made at its first record: an input none of
+   * whose lines could be read is no capture (its own error says so), not an
+   * empty one beside the others. Its output waits until its first events
+   * fixed the capture's id: a capture given twice (two names for one
+   * recording) is refused before anything of its second copy is written,
+   * since every span of it would count twice.
    */
-  override notes(): string[] {
-    if (this.states.length <= 1) return [...super.notes(), ...this.states.flatMap((s) => s.notes())];
-    const by = new Map<string, string[]>();
-    this.states.forEach((s, i) => {
-      for (const note of s.notes()) {
-        const files = by.get(note) ?? [];
-        if (files.at(-1) !== this.inputs[i]) files.push(this.inputs[i]!);
-        by.set(note, files);
+  state(emit: Emit<AnyRecord>): Filter<AnyRecord> {
+    let s: GilState | undefined;
+    let held: AnyRecord[] | undefined = [];
+    const input = this.ctx.where.file;
+    const made = (): GilState => {
+      s = new GilState((rec) => (held === undefined ? emit(rec) : held.push(rec)), this.ctx, this.stateOptions);
+      this.states.add(s);
+      return s;
+    };
+    const settle = (id: string | undefined): void => {
+      if (id !== undefined) {
+        const first = this.ids.get(id);
+        if (first !== undefined) {
+          throw new DataError(`${this.ctx.where.file}:${this.ctx.where.line}: the same capture as in ${first} (capture id ${id}): give each capture once`);
+        }
+        this.ids.set(id, input);
       }
-    });
-    return [...super.notes(), ...[...by].map(([note, [first, ...rest]]) => `${first}: ${note}${rest.length > 0 ? `; the same in ${inputsNamed(rest)}` : ''}`)];
+      const out = held!;
+      held = undefined;
+      for (const rec of out) emit(rec);
+    };
+    return {
+      write: (rec) => {
+        const state = s ?? made();
+        state.write(rec);
+        if (held !== undefined && state.settledId !== undefined) settle(state.settledId);
+      },
+      end: () => {
+        if (s === undefined) return;
+        s.end();
+        if (held !== undefined) settle(s.captureId);
+        this.states.delete(s);
+        this.endedStates.push({ input, notes: s.notes() });
+      },
+    };
   }
-}
 
-/** `b.data`, `b.data and c.data`, or `b.data and 7 more inputs`. */
-function inputsNamed(files: string[]): string {
-  if (files.length <= 2) return files.join(' and ');
-  return `${files[0]} and ${files.length - 1} more inputs`;
+  /** What perf-parse and gil-state would have said, run on their own. */
+  override notes(): string[] {
+    return [...super.notes(), ...told([...this.endedStates, ...[...this.states].map((s) => ({ input: this.ctx.where.file, notes: s.notes() }))])];
+  }
 }
 
 /** A chooser for FirstLine: the chain that turns an input into gil-state's records, running gil-state when the input is not its output. */
@@ -81,7 +102,7 @@ const UNDECIDED_MAX = 10_000;
 export class SpansOrEvents implements Filter<AnyRecord> {
   private mode: 'undecided' | 'spans' | 'events' = 'undecided';
   private held: AnyRecord[] = [];
-  private state: GilState | undefined;
+  private state: Filter<AnyRecord> | undefined;
 
   constructor(
     private readonly emit: Emit<AnyRecord>,

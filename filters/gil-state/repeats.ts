@@ -56,6 +56,11 @@ export class Repeats {
     return createHash('sha256').update(this.first.join('\n')).digest('hex').slice(0, 16);
   }
 
+  /** Whether the id can no longer change: its first events are all seen. */
+  get settled(): boolean {
+    return this.first.length === FIRST;
+  }
+
   /** True when `r` was seen already (and so must not count again). */
   seen(r: Event): boolean {
     const ts = r.ts;

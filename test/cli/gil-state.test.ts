@@ -257,3 +257,40 @@ t.test('pass-through: records gil-state does not consume come out unchanged and 
 t.test('fixtures exist (regenerate with test/fixtures/record.sh)', async (t) => {
   for (const n of multiThread) t.ok(existsSync(capture(n)), n);
 });
+
+t.test('several files are several captures: a pid of one recording does not run on through the next', async (t) => {
+  // The same workload recorded twice on one machine can reuse its pids. Here
+  // the second recording is the first one 500 s later (every time moved, as
+  // a later run would have them). Read as one stream, its threads lived from
+  // the first recording into the second: 500 s each, most of it in no state.
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'gilpipe-captures-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const text = gunzipSync(readFileSync(capture('two_cpu-short'))).toString();
+  const later = text.replace(/ (\d+)\.(\d{9}):/g, (m, s: string, ns: string) => (Number(s) === 0 ? m : ` ${Number(s) + 500}.${ns}:`));
+  const a = join(dir, 'first.txt');
+  const b = join(dir, 'later.txt');
+  writeFileSync(a, text);
+  writeFileSync(b, later);
+  // Each file's own span of time, from its lines: no thread lives longer.
+  const lifeOf = (s: string) => {
+    const ts = [...s.matchAll(/ (\d+)\.(\d{9}):/g)].map((m) => Number(m[1]) * 1e9 + Number(m[2])).filter((x) => x > 0);
+    return Math.max(...ts) - Math.min(...ts);
+  };
+  const longest = Math.max(lifeOf(text), lifeOf(later));
+  const state = await runBin('gil-state', [a, b]);
+  t.equal(state.exitCode, 0, String(state.stderr));
+  const recs: R[] = String(state.stdout).trim().split('\n').map((l) => JSON.parse(l));
+  t.equal(recs.filter((r) => r.type === 'capture').length, 2, 'a capture record for each file');
+  const stats = await runBin('gil-stats', ['--format', 'json'], { input: String(state.stdout) });
+  t.equal(stats.exitCode, 0, String(stats.stderr));
+  const s = JSON.parse(String(stats.stdout));
+  t.equal(s.captures, 2);
+  t.ok(s.threads.length > 0);
+  for (const th of s.threads) t.ok(th.total_ns <= longest, `thread ${th.tid}: ${th.total_ns} ns, within its recording's ${longest}`);
+  // And the same threads as gil-stats reading the two files itself.
+  const direct = JSON.parse(String((await runBin('gil-stats', ['--format', 'json', a, b])).stdout));
+  t.same(s.threads.map((th: R) => [th.tid, th.total_ns, th.hold_ns]), direct.threads.map((th: R) => [th.tid, th.total_ns, th.hold_ns]), 'as gil-stats FILE FILE counts them');
+});

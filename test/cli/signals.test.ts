@@ -168,7 +168,10 @@ t.test('FIFOs one writer fills in turn are read in turn', async (t) => {
   const dir = mkdtempSync(join(tmp, 'fifos-'));
   const [a, b] = [join(dir, 'a'), join(dir, 'b')];
   execFileSync('mkfifo', [a, b]);
-  const child = spawn('sh', ['-c', 'cat "$1" > "$2"; cat "$1" > "$3"', 'sh', records, a, b], { stdio: 'ignore' });
+  // Two captures: the same one twice would be refused (a capture given twice).
+  const other = join(dir, 'other.ndjson');
+  execFileSync('sh', ['-c', `node "$1" "$2" > "$3"`, 'sh', bin('perf-parse'), fx + 'two_cpu-short.perf.txt.gz', other]);
+  const child = spawn('sh', ['-c', 'cat "$1" > "$2"; cat "$4" > "$3"', 'sh', records, a, b, other], { stdio: 'ignore' });
   const r = spawn('node', [bin('gil-state'), a, b], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   r.stdout.on('data', (d) => (out += d));
@@ -178,6 +181,7 @@ t.test('FIFOs one writer fills in turn are read in turn', async (t) => {
   child.kill();
   t.equal(code, 0, 'read both, in turn');
   t.ok(out.split('\n').filter((l) => l.includes('"type":"span"')).length > 10, 'and wrote their spans');
+  t.equal(out.split('\n').filter((l) => l.includes('"type":"capture"')).length, 2, 'each a capture');
 });
 
 t.test('Ctrl-C after an input of which no line could be read: exit 130, the partial output, and that input named', async (t) => {

@@ -193,7 +193,7 @@ t.test('two processes without pids: the process figures are withheld with the re
   t.ok(withPid.processes.filter((x) => x.gil).every((x) => x.derived!.withheld === null && x.derived!.held_pct !== null), 'with pids: all told');
 });
 
-t.test('an input given twice counts once, and gil-state says so', async (t) => {
+t.test('a capture given twice in one stream counts once, with a note; in two files it is refused', async (t) => {
   const f = fx + 'gil_hog.perf.txt.gz';
   const once = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', f], { stripFinalNewline: false });
   const catted = await execa('sh', ['-c', `zcat "$1" "$1" | node ${bin('perf-parse')} | node ${bin('gil-state')}`, 'sh', f], { stripFinalNewline: false, reject: false });
@@ -202,8 +202,11 @@ t.test('an input given twice counts once, and gil-state says so', async (t) => {
   const parsed = await execa('node', [bin('perf-parse'), f], { stripFinalNewline: false });
   const dir = mkdtempSync(join(tmpdir(), 'truth-twice-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const twice = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" > "$2" && node ${bin('gil-state')} "$2" "$2"`, 'sh', f, join(dir, 'records.ndjson')], { stripFinalNewline: false });
-  t.ok(twice.stdout === once.stdout, 'gil-state a a: the same records as once');
+  // Two files are two captures: the same one in both is refused, as gil-stats and to-trace refuse it, before any of the second is written.
+  const twice = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" > "$2" && node ${bin('gil-state')} "$2" "$2"`, 'sh', f, join(dir, 'records.ndjson')], { stripFinalNewline: false, reject: false });
+  t.equal(twice.exitCode, 1, 'gil-state a a: exit 1');
+  t.match(twice.stderr, /^gil-state: \S*records\.ndjson:\d+: the same capture as in \S*records\.ndjson \(capture id [0-9a-f]{16}\): give each capture once$/m);
+  t.ok(twice.stdout === once.stdout, 'gil-state a a: the records of the first, and nothing of the second');
   t.ok(parsed.stdout.length > 0);
 });
 
