@@ -8,6 +8,7 @@ import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
+import { which } from './which.js';
 import { DataError, UsageError } from './errors.js';
 import { type Input, describeIoError, fileInput, inputHead, openInput, peekStream, stdinOnce } from './io.js';
 import { magicOrder } from './perf-data/bytes.js';
@@ -178,6 +179,14 @@ export async function recordingInput(file: string, reporter: Reporter, shownAs =
   if (pd.needsPerfScript !== undefined) {
     reporter.say(`${shownAs}: read through perf script: ${pd.needsPerfScript}`);
     return { ...(await perfScriptInput(file, reporter)), name: shownAs };
+  }
+  if (pd.betterPerfScript !== undefined) {
+    // Without perf it is read here all the same: the records that came too late to be put in order are said.
+    if (which('perf') !== undefined) {
+      reporter.say(`${shownAs}: read through perf script: ${pd.betterPerfScript}`);
+      return { ...(await perfScriptInput(file, reporter)), name: shownAs };
+    }
+    reporter.say(`${shownAs}: ${pd.betterPerfScript}, and perf is not installed to read it in order: read here`);
   }
   const input = await fileInput(file, shownAs, () => pd.stream(), pd.region);
   const cut = pd.cut;

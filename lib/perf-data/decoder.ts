@@ -124,9 +124,19 @@ const MISC_SWITCH_OUT_PREEMPT = 1 << 14;
  * Records held for ordering at most: perf record ends a round every time it
  * empties its buffers, so a round holds a fraction of a second of events;
  * a stream without rounds would otherwise be held whole. Past this the older
- * half is delivered, as perf's ordered-events queue does when it is full.
+ * half is delivered, as perf's ordered-events queue does when it is full
+ * (perf's own has no limit unless report.queue-size sets one): a record of
+ * the round that comes later and is older is then delivered out of order, and
+ * counted (`stats.late`). A file is looked at first (file.ts) and one with a
+ * round this big is read by perf script.
  */
-const QUEUE_MAX = 1 << 19;
+export const QUEUE_MAX = 1 << 19;
+
+/** The latest time a record may have (the records' contract, filters/records.ts): a later one is a corrupt record. */
+const MAX_TIME = 2 ** 63;
+
+/** The records that wait in the queue for their turn: those with a time, perf script prints or maps. */
+export const QUEUED_RECORDS: ReadonlySet<number> = new Set([1, 2, 3, 4, 7, 9, 10, 14, 15]);
 
 /** What the recording says about itself, from its feature sections (or HEADER_FEATURE records). */
 export interface PerfDataInfo {
@@ -148,11 +158,15 @@ export interface PerfDataStats {
   lostSamples: number;
   /** Samples with a DWARF user stack (--call-graph dwarf), which only perf script unwinds. */
   dwarf: number;
+  /** Records delivered after a later one, since the queue was full (QUEUE_MAX). */
+  late: number;
 }
 
 export interface PerfDataDecoderOptions {
   /** Where callchain symbols are looked for (symbols.ts); the defaults are perf's. */
   symbols?: SymbolizerOptions;
+  /** Records held for ordering at most (QUEUE_MAX): smaller in tests, to make a round overflow. */
+  queueMax?: number;
 }
 
 interface Thread {
@@ -162,7 +176,11 @@ interface Thread {
 }
 
 export class PerfDataDecoder implements Filter<Buffer> {
-  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, dwarf: 0 };
+  readonly stats: PerfDataStats = { records: 0, samples: 0, lost: 0, lostSamples: 0, dwarf: 0, late: 0 };
+  /** Where the record being read begins in buf. */
+  private recordAt = 0;
+  /** The latest time delivered because the queue was full: a record older than it arrives too late. */
+  private overflowTs = -Infinity;
   readonly info: PerfDataInfo = {};
   private buf: Buffer = Buffer.alloc(0);
   /**
@@ -274,6 +292,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
     this.formats.clear();
     this.nextFlush = 0;
     this.maxTs = 0;
+    this.overflowTs = -Infinity;
     this.showsIp = undefined;
     this.eventDescNames = [];
     this.facts = { strings: new Map() };
@@ -295,6 +314,12 @@ export class PerfDataDecoder implements Filter<Buffer> {
     if (this.stats.lost > 0) notes.push(`perf lost ${this.stats.lost} events while recording (PERF_RECORD_LOST): spans across those gaps are unknown`);
     // perf record (6.x) also writes the losses it counted as LOST_SAMPLES at the end: said only when no LOST said them.
     if (this.stats.lostSamples > 0 && this.stats.lost === 0) notes.push(`the kernel dropped ${this.stats.lostSamples} samples while recording (PERF_RECORD_LOST_SAMPLES)`);
+    if (this.stats.late > 0) {
+      notes.push(
+        `${this.stats.late} records came after later ones had been delivered: a round of more than ${this.opts.queueMax ?? QUEUE_MAX} records, more than this reader holds to put them in time order, so figures around them may be off. ` +
+          `perf script puts them in order: perf script -i FILE | gil-stats (or GILPIPE_PERF_SCRIPT=1)`,
+      );
+    }
     if (this.stats.dwarf > 0) {
       notes.push(`${this.stats.dwarf} samples have DWARF callchains (--call-graph dwarf): their user frames are perf script's to unwind, so only their kernel frames are here (give the perf.data by its path)`);
     }
@@ -360,6 +385,7 @@ export class PerfDataDecoder implements Filter<Buffer> {
 
   private record(type: number, b: Buffer, p: number, size: number, extra: number): void {
     this.stats.records++;
+    this.recordAt = p;
     const o = this.order!;
     const misc = o.u16(b, p + 4);
     switch (type) {
@@ -410,6 +436,10 @@ export class PerfDataDecoder implements Filter<Buffer> {
         return;
       case RECORD.COMPRESSED:
         throw new Broken(`at byte ${this.at(p)}: compressed records (perf record -z) are not read here: perf script reads them (perf-parse -i FILE)`);
+    }
+    if (NAMES[type] === undefined) {
+      // Its size frames it, so what follows is read; but perf 6.1 writes no such record, and perf script stops at one: said, not skipped in silence.
+      return this.unusable(p, `a record of type ${type}, which perf writes none of (a corrupt record, or a newer perf's): skipped`);
     }
     if (type >= 64) return; // other user records: nothing perf script prints
     this.sideband(type, misc, b, p, size);
@@ -642,11 +672,18 @@ export class PerfDataDecoder implements Filter<Buffer> {
   /** perf delivers records without a time at once, the others in time order. */
   private enqueue(ts: number, rec: Queued): void {
     if (ts === 0) return this.deliver(rec);
+    if (ts > MAX_TIME) {
+      // A u64 past what a double keeps exact, and past any clock perf reads: a corrupt record.
+      return this.unusable(this.recordAt, `a ${recordName(this.order!.u32(this.buf, this.recordAt))} record at ${ts} ns, past the 2^63 ns a perf clock can reach`);
+    }
+    if (ts < this.overflowTs && rec.type !== 'mmap') this.stats.late++;
     this.queue.push(rec);
     if (ts > this.maxTs) this.maxTs = ts;
-    if (this.queue.length > QUEUE_MAX) {
+    if (this.queue.length > (this.opts.queueMax ?? QUEUE_MAX)) {
       this.flushQueue(-1);
-      this.flushQueue(this.queue[this.queue.length >> 1]!.ts);
+      const limit = this.queue[this.queue.length >> 1]!.ts;
+      if (limit > this.overflowTs) this.overflowTs = limit;
+      this.flushQueue(limit);
     }
   }
 

@@ -6,12 +6,12 @@
 // records (what `perf inject` does to pipe a file), leaves one reader
 // (decoder.ts) for both kinds. One record of gilpipe's own (GILPIPE_DATA_AT)
 // says where the data section starts, so errors name bytes of the file.
-import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { readAt } from '../elf.js';
 import { PassThrough, type Readable } from 'node:stream';
 import { type Attr, ATTR_TYPE, SAMPLE, parseAttr, samplesCode } from './attr.js';
 import { type ByteOrder, magicOrder } from './bytes.js';
-import { FEATURE, RECORD } from './decoder.js';
+import { FEATURE, QUEUE_MAX, QUEUED_RECORDS, RECORD } from './decoder.js';
 
 /** Why a file cannot be read: exit 1, with the file named by the caller. */
 export class PerfDataFileError extends Error {}
@@ -22,6 +22,8 @@ export interface PerfDataFile {
   attrs: Attr[];
   /** A reason perf script must read this recording instead (callchains to resolve, compressed records), if any. */
   needsPerfScript?: string;
+  /** A reason perf script reads it better, where there is one (a round too big to put in order here): else it is read here, and what came late said. */
+  betterPerfScript?: string;
   /** The data section was cut, or its size was never written (perf record killed): said after the records read. */
   cut?: string;
   /** The records as a pipe-mode recording's bytes: the prelude, then `len` bytes of the file from `start`. */
@@ -40,7 +42,7 @@ export interface FileRegion {
 const HEADER_SIZE = 104;
 
 /** Reads the header, the attributes and the feature sections of a file-mode perf.data. */
-export function openPerfDataFile(path: string): PerfDataFile {
+export function openPerfDataFile(path: string, queueMax = QUEUE_MAX): PerfDataFile {
   const fd = openSync(path, 'r');
   try {
     const st = fstatSync(fd);
@@ -52,9 +54,18 @@ export function openPerfDataFile(path: string): PerfDataFile {
       // A pipe-mode recording saved to a file: as it is, with where its records start and when it was written.
       const prelude = Buffer.concat([h.subarray(0, 16), dataAtRecord(order, 16, false, [0, 0, 0], st.mtimeMs)]);
       const attrs = pipeAttrs(readAt(fd, 16, PIPE_HEAD_MAX, fileSize), order);
-      const needsPerfScript = perfScriptReason(attrs, false);
       const region = { prelude, start: 16, len: fileSize - 16 };
-      return { path, order, attrs, ...(needsPerfScript !== undefined ? { needsPerfScript } : {}), region, stream: () => withPrelude(region, path) };
+      const needsPerfScript = perfScriptReason(attrs, false);
+      const betterPerfScript = needsPerfScript === undefined ? roundReason(fd, region, order, queueMax) : undefined;
+      return {
+        path,
+        order,
+        attrs,
+        ...(needsPerfScript !== undefined ? { needsPerfScript } : {}),
+        ...(betterPerfScript !== undefined ? { betterPerfScript } : {}),
+        region,
+        stream: () => withPrelude(region, path),
+      };
     }
     if (h.length < HEADER_SIZE) throw new PerfDataFileError(`truncated at byte ${h.length} (in the file header)`);
     const attrSize = order.u64(h, 16);
@@ -137,11 +148,13 @@ export function openPerfDataFile(path: string): PerfDataFile {
     }
     head.push(dataAtRecord(order, dataAt, cut !== undefined, [dataAt, order.u64(h, 48), dataAt + order.u64(h, 48)], st.mtimeMs));
     const region = { prelude: Buffer.concat(head), start: dataAt, len: dataLen };
+    const betterPerfScript = needsPerfScript === undefined ? roundReason(fd, region, order, queueMax) : undefined;
     return {
       path,
       order,
       attrs,
       ...(needsPerfScript !== undefined ? { needsPerfScript } : {}),
+      ...(betterPerfScript !== undefined ? { betterPerfScript } : {}),
       ...(cut !== undefined ? { cut } : {}),
       region,
       stream: () => withPrelude(region, path),
@@ -220,6 +233,54 @@ function perfScriptReason(attrs: Attr[], compressed: boolean): string | undefine
   if (attrs.some((a) => samplesCode(a) && a.type !== ATTR_TYPE.SOFTWARE)) return 'it samples hardware events, whose fields perf script prints';
   if (compressed) return 'its records are compressed (perf record -z)';
   return undefined;
+}
+
+/**
+ * Why perf script must read a file whose rounds are too big for the native
+ * reader's queue (decoder.ts, QUEUE_MAX): it would deliver some records out
+ * of time order, where perf script, whose queue has no limit, does not. A
+ * round is every record between two FINISHED_ROUNDs; perf record ends one each
+ * time it empties its buffers, so on many CPUs, or at the final read of a
+ * busy recording, one can pass half a million records.
+ */
+function roundReason(fd: number, region: FileRegion, order: ByteOrder, queueMax: number): string | undefined {
+  const n = largestRound(fd, region, order);
+  if (n <= queueMax) return undefined;
+  return `a round of ${n} records (between two FINISHED_ROUNDs), more than the ${queueMax} this reader holds to put them in time order`;
+}
+
+/** The most records of the kinds the decoder queues in any one round of the data: a pass over their headers. */
+export function largestRound(fd: number, region: FileRegion, order: ByteOrder): number {
+  const CHUNK = 1 << 20;
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const end = region.start + region.len;
+  let largest = 0;
+  let round = 0;
+  // The chunk's bytes are file bytes [at, at + got); p is the next record's offset in the file.
+  let at = -1;
+  let got = 0;
+  for (let p = region.start; p + 8 <= end; ) {
+    if (p < at || p + 8 > at + got) {
+      at = p;
+      got = readSync(fd, buf, 0, Math.min(CHUNK, end - p), p);
+      if (got < 8) break;
+    }
+    const q = p - at;
+    const type = order.u32(buf, q);
+    const size = order.u16(buf, q + 6);
+    if (size < 8) break; // corrupt: the decoder says where
+    if (type === RECORD.FINISHED_ROUND) {
+      if (round > largest) largest = round;
+      round = 0;
+    } else if (QUEUED_RECORDS.has(type)) round++;
+    p += size;
+    // A pipe's tracing data follows its record, outside the record's size.
+    if (type === RECORD.HEADER_TRACING_DATA) {
+      if (q + 12 > got) break;
+      p += order.u32(buf, q + 8);
+    }
+  }
+  return Math.max(largest, round);
 }
 
 /** How far into a pipe-mode file its attributes are looked for: they come first, one record per event. */
