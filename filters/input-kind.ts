@@ -34,6 +34,26 @@ export function kindOf(firstLine: string, head: Buffer): InputKind {
   }
   if (s.startsWith('[')) return 'trace JSON';
   if (s.startsWith('#') || parseHead(firstLine, { taskWidth: 5 }) !== undefined) return 'perf script text';
+  return textAfter(head);
+}
+
+/** Lines of the head looked at past a first line that says nothing. */
+const LOOK_AHEAD = 1000;
+
+/**
+ * perf script text whose first line is not an event: perf's own warning
+ * (`perf script 2>&1`), or the frames of a callchain cut at the front. The
+ * first line that is an event, or JSON, decides; else it is unknown (read as
+ * records, whose reader names the input none of whose lines it could read).
+ */
+function textAfter(head: Buffer): InputKind {
+  const lines = head.toString('latin1').split('\n', LOOK_AHEAD + 1);
+  // The last piece may be a line cut by the end of the head.
+  for (const line of lines.slice(1, -1)) {
+    const s = line.trimStart();
+    if (s.startsWith('{')) return 'unknown';
+    if (parseHead(line.replace(/\r$/, ''), { taskWidth: 5 }) !== undefined) return 'perf script text';
+  }
   return 'unknown';
 }
 

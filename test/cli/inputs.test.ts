@@ -367,3 +367,29 @@ t.test('more inputs than `ulimit -n` allows descriptors: each is opened when it 
   t.match(missing.stderr, /absent\.txt/);
   t.equal(missing.stdout, '', 'nothing written');
 });
+
+t.test("perf script text whose first line is not an event (perf's warning on 2>&1, frames of a cut callchain) is read as text by every stage", async (t) => {
+  const dir = mkdtempSync(join(tmp, 'first-'));
+  const capture = gunzipSync(readFileSync(fx + 'gil_hog.perf.txt.gz')).toString('latin1');
+  // perf script prints this on stderr when events were out of order; 2>&1 puts it first.
+  const warned = join(dir, 'warned.txt');
+  writeFileSync(warned, 'Warning:\n  2 out of order events recorded.\n' + capture, 'latin1');
+  const framed = join(dir, 'framed.txt');
+  writeFileSync(framed, '\t    ffffffff81000000 schedule ([kernel.kallsyms])\n' + capture, 'latin1');
+  const plain = join(dir, 'plain.txt');
+  writeFileSync(plain, capture, 'latin1');
+  const threads = (out: string) => JSON.parse(out).threads.map((x: Record<string, number>) => [x.tid, x.hold_ns, x.wait_ns]);
+  const want = threads(String((await runBin('gil-stats', ['--format', 'json', plain])).stdout));
+  for (const [what, f] of [['a warning', warned], ['a frame', framed]] as const) {
+    const r = await runBin('gil-stats', ['--format', 'json', f]);
+    t.equal(r.exitCode, 0, `gil-stats, first ${what}: exit 0 ${String(r.stderr).slice(0, 200)}`);
+    t.same(threads(String(r.stdout)), want, `gil-stats, first ${what}: the figures of the capture without it`);
+    const s = await runBin('gil-state', [f]);
+    t.equal(s.exitCode, 0, `gil-state, first ${what}`);
+    t.ok(String(s.stdout).includes('"type":"capture"'), `gil-state, first ${what}: read as a capture`);
+    const tr = await runBin('to-trace', [f, '-o', join(dir, 'out.json')]);
+    t.equal(tr.exitCode, 0, `to-trace, first ${what}`);
+  }
+  // The frame that belongs to no event is named, not dropped in silence.
+  t.match(String((await runBin('gil-stats', [framed])).stderr), /framed\.txt:1: /);
+});
