@@ -2,7 +2,7 @@
 // Fed one line at a time; emits `header`, `sample`, `comm`, `fork`, `exit`,
 // `lost`, `perf_record` and `perf_message` records (docs/events.md).
 import type { Context, Emit, Filter } from '../lib/filter.js';
-import type { PerfParseRecord, PerfRecord, Sample } from './records.js';
+import { MAX_TIME, type PerfParseRecord, type PerfRecord, type Sample } from './records.js';
 import {
   type Frame,
   type Head,
@@ -59,6 +59,8 @@ export class PerfParser implements Filter<string> {
   private readonly names = new Map<number, string>();
   /** A sideband record (PERF_RECORD_COMM, ...) held like a sample, so a line perf cut after it can still join it. */
   private pendingRecord: PerfParseRecord | undefined;
+  /** The event being read has a time no clock has: it and its frames are dropped (said once, at its line). */
+  private rejected = false;
   /** The text of the pending event's line while no frame has followed it: what a cut-off rest would join. */
   private pendingText: string | undefined;
   /**
@@ -287,9 +289,13 @@ export class PerfParser implements Filter<string> {
   }
 
   private event(head: Head, unpadded: boolean, text: string): void {
-    if (head.ts < this.prevTs) this.stats.backwards++;
+    if (head.ts > MAX_TIME) {
+      // Read on, so that its frames go with it, and dropped at its end (flush).
+      this.ctx.malformed(`a time past the 2^63 ns a perf clock can reach: ${JSON.stringify(utf8(text.length > 70 ? text.slice(0, 67) + '...' : text))}`);
+      this.rejected = true;
+    } else if (head.ts < this.prevTs) this.stats.backwards++;
     if (head.decimals === 6) this.stats.micros++;
-    this.prevTs = head.ts;
+    if (!this.rejected) this.prevTs = head.ts;
     this.pendingText = text;
     if (head.record !== undefined) {
       this.sideband(head);
@@ -330,6 +336,13 @@ export class PerfParser implements Filter<string> {
 
   private flush(): void {
     this.pendingText = undefined;
+    if (this.rejected) {
+      this.rejected = false;
+      this.pendingRecord = undefined;
+      this.pending = undefined;
+      this.lastFrame = undefined;
+      return;
+    }
     if (this.pendingRecord !== undefined) {
       this.emit(this.pendingRecord);
       this.stats.records++;

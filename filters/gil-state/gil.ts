@@ -207,7 +207,8 @@ export class GilMachine {
         from_tid: from ?? null,
         to_tid: t.tid,
       };
-      if (rel !== undefined) {
+      // A release read before but stamped after this take (events out of time order) gives no gap: none of its own, and no arrow back in time.
+      if (rel !== undefined && rel.ts <= ts) {
         h.released_ts = rel.ts;
         h.gap = ts - rel.ts;
       }
@@ -259,7 +260,9 @@ export class GilMachine {
       const from = this.boundary(t, ts);
       if (from < ts) this.spanGil(t, 'handoff', from, ts, { partial: true });
     }
+    // In no GIL state from here: the boundary a later partial span starts at (not the time 0 of a thread that never opened one).
     t.gil = 'none';
+    t.gilSince = ts;
     t.gilUnknownStart = false;
   }
 
@@ -376,6 +379,22 @@ export class GilMachine {
       if (end <= floor) return;
       start = floor;
       flags = { ...flags, partial: true };
+    }
+    if (state === 'hold' && start < proc.holdEnd && flags.partial !== true && t.pidKnown) {
+      // Its take came before another thread of its process let go of the GIL,
+      // though that release was read first: events out of time order across
+      // threads (captures interleaved, a clock stepped). One holder at a time:
+      // it is written from that release on, marked unknown, or not at all.
+      const cut = proc.holdEnd;
+      this.diag.diagnostic(
+        'time_backwards',
+        start,
+        t,
+        `a GIL hold of thread ${t.tid} would begin ${cut - start} ns before another thread of its process let go of the GIL (events out of time order across threads): ${end > cut ? 'written from that release, as unknown' : 'not written'}`,
+      );
+      if (end <= cut) return;
+      start = cut;
+      flags = { ...flags, unknown: true };
     }
     if (state === 'hold' && end > proc.holdEnd) proc.holdEnd = end;
     const dur = end - start;

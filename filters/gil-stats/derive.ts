@@ -38,7 +38,8 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
     let blamed = 0;
     // Threads of several processes grouped as one: who held while who waited
     // mixes GILs, so no figure of the process as a whole is told.
-    const ok = whole(p);
+    const why = withheldWhy(p);
+    const ok = why === null;
     if (!ok) p.blame = [];
     for (const b of p.blame) {
       blamed += b.ns;
@@ -49,9 +50,7 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
     // Waits-only sources (cond_timedwait, stack) say nothing about holding.
     const held = gil && p.holds_known;
     p.derived = {
-      withheld: ok
-        ? null
-        : `its threads were grouped from fork records (no pid in the input), and ${p.two_holders} times two of them held the GIL at once: they belong to more than one process. Per-thread figures stand; record the pid (perf script -F +pid, or perf-parse -i perf.data) for the process figures`,
+      withheld: why,
       held_pct: held ? pct(p.hold_ns, p.wall_ns) : null,
       contention_pct: gil ? pct(p.contended_ns, p.wall_ns) : null,
       mean_waiters: gil && p.contended_ns > 0 ? p.wait_ns / p.contended_ns : null,
@@ -116,17 +115,35 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
       const ok = procWhole.get(procKey(w)) !== false;
       w.derived = {
         wait_per_s: ok ? w.wait_ns / iv : null,
-        held_pct: ok ? (100 * w.hold_ns) / iv : null,
-        contention_pct: ok ? (100 * w.contended_ns) / iv : null,
+        held_pct: ok && w.hold_ns <= iv ? (100 * w.hold_ns) / iv : null,
+        contention_pct: ok && w.contended_ns <= iv ? (100 * w.contended_ns) / iv : null,
       };
     }
   }
   return s;
 }
 
-/** Its threads are one process: pids were recorded, or the guess never put two holders together. */
-function whole(p: { pids_inferred: boolean; two_holders: number }): boolean {
-  return !(p.pids_inferred && p.two_holders > 0);
+/**
+ * Why a process's figures cannot be told, or null: its threads are not one
+ * process (the guess from fork records put two holders together), or its
+ * sums say two threads held its GIL at once (holds, or time with a waiter,
+ * longer than its wall time: spans out of time order, or given twice),
+ * which no figure of it may then pass off as a fact.
+ */
+function withheldWhy(p: { pids_inferred: boolean; two_holders: number; hold_ns: number; contended_ns: number; wall_ns: number }): string | null {
+  if (p.pids_inferred && p.two_holders > 0) {
+    return `its threads were grouped from fork records (no pid in the input), and ${p.two_holders} times two of them held the GIL at once: they belong to more than one process. Per-thread figures stand; record the pid (perf script -F +pid, or perf-parse -i perf.data) for the process figures`;
+  }
+  if (p.hold_ns > p.wall_ns || p.contended_ns > p.wall_ns) {
+    const what = p.hold_ns > p.wall_ns ? `its holds add up to ${p.hold_ns} ns` : `its time with a waiter adds up to ${p.contended_ns} ns`;
+    return `${what}, more than its wall time of ${p.wall_ns} ns: two of its threads held the GIL at once, which only spans out of time order or given twice can show. Per-thread figures stand`;
+  }
+  return null;
+}
+
+/** Its threads are one process, and its sums fit its wall time. */
+function whole(p: { pids_inferred: boolean; two_holders: number; hold_ns: number; contended_ns: number; wall_ns: number }): boolean {
+  return withheldWhy(p) === null;
 }
 
 /** A row's process: its origin and pid. */

@@ -32,7 +32,7 @@ export async function perfParse(input: Buffer | string): Promise<{ out: string; 
 }
 
 /** perf-parse then gil-state on a capture file, in-process; records as objects. */
-export async function pipeline(path: string): Promise<{ records: Array<Record<string, any>>; ndjson: string }> {
+export async function pipeline(path: string): Promise<{ records: Array<Record<string, any>>; ndjson: string; problems: string[] }> {
   const raw = readFileSync(path);
   const text = path.endsWith('.gz') ? gunzipSync(raw) : raw;
   const ctx = collectingContext(path);
@@ -42,7 +42,7 @@ export async function pipeline(path: string): Promise<{ records: Array<Record<st
     connect((emit) => new LineSplitter(emit, ctx, PERF_TEXT), connect((emit) => new PerfParser(emit, ctx), state)),
     text,
   );
-  return { records: ndjson.split('\n').filter(Boolean).map((l) => JSON.parse(l)), ndjson };
+  return { records: ndjson.split('\n').filter(Boolean).map((l) => JSON.parse(l)), ndjson, problems: ctx.problems };
 }
 
 /** The whole chain in one process, as a command runs it on FILE, reading it as if from stdin. */
