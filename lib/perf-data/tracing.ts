@@ -702,7 +702,10 @@ interface Spec {
   prec: number | undefined;
 }
 
-const SPEC_RE = /%([-+ #0]*)(\d*)(?:\.(\d+))?(hh|h|ll|l|z|j|t)?([diouxXscp%])/g;
+// Length modifiers are read and dropped: a field's size says how many bytes
+// its value has. `L` and `q` (long long) are libtraceevent's too: the kernel
+// prints a uprobe's u64 fetch arguments with `%Lu` and `0x%Lx`.
+const SPEC_RE = /%([-+ #0]*)(\d*)(?:\.(\d+))?(hh|h|ll|l|L|q|z|j|t)?([diouxXscp%])/g;
 
 function splitFormat(fmt: string): { parts: Spec[]; tail: string } {
   const parts: Spec[] = [];

@@ -557,3 +557,27 @@ t.test('a record of a type perf writes none of: said at its byte, the records af
   t.equal(r.broke.length, 0, 'not a break: its size frames it');
   t.equal(r.out.length, whole - 1, 'every other record read');
 });
+
+t.test("a uprobe with fetch arguments: the kernel's %Lx and %Lu printed as printf prints them", async (t) => {
+  // This machine's kernel's format for `perf probe -x libpython -a 'gilfmt:tg=take_gil tstate=%di:x64 n=%si:u64'`.
+  const format = `name: tg
+ID: 2326
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:u64 tstate;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:u64 n;\toffset:24;\tsize:8;\tsigned:0;
+
+print fmt: "(%lx) tstate=0x%Lx n=%Lu", REC->__probe_ip, REC->tstate, REC->n
+`;
+  const f = parseFormat('gilfmt', format, LITTLE)!;
+  const raw = Buffer.alloc(32);
+  raw.writeBigUInt64LE(0x7f5fbf84f7b0n, 8);
+  raw.writeBigUInt64LE(0x7f964f176ef8n, 16);
+  raw.writeBigUInt64LE(42n, 24);
+  t.equal(f.print(raw, LITTLE), '(7f5fbf84f7b0) tstate=0x7f964f176ef8 n=42');
+});
