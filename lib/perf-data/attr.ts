@@ -36,6 +36,8 @@ export interface Attr {
   branchHwIndex: boolean;
   /** The event's name (HEADER_EVENT_DESC), when the recording has one. */
   name?: string;
+  /** Every how many events it samples when that is fixed (-c N, not -F): a sample then has no PERIOD of its own, and perf prints this. */
+  fixedPeriod: number | undefined;
   ids: number[];
   /** The attribute as recorded (its own size), for the header's description of it. */
   raw: Buffer;
@@ -68,6 +70,8 @@ export function parseAttr(b: Buffer, o: number, order: ByteOrder): Attr {
     sampleType,
     readFormat: order.u64(b, o + 32),
     sampleIdAll: order.flag(b, o + 40, 18),
+    // sample_period and sample_freq share the word; the freq bit (10) says which it is.
+    fixedPeriod: order.flag(b, o + 40, 10) ? undefined : order.u64(b, o + 16),
     // PERF_SAMPLE_BRANCH_HW_INDEX: a branch stack starts with an index word.
     branchHwIndex: (branch & (1 << 17)) !== 0,
     ids: [],

@@ -644,7 +644,9 @@ export class PerfDataDecoder implements Filter<Buffer> {
     }
     // A sample of code shows its period and the offset of each frame in its symbol, as perf script's default fields for it do.
     const code = samplesCode(a);
-    if (code && period !== undefined) s.period = period;
+    // Without PERIOD in sample_type perf takes the attribute's fixed period (evsel__parse_sample), as perf script prints it.
+    const every = period ?? a.fixedPeriod;
+    if (code && every !== undefined) s.period = every;
     if (a.type === ATTR_TYPE.TRACEPOINT && rawAt >= 0) {
       const f = this.formats.get(a.config);
       if (f !== undefined && rawLen < f.size) return this.unusable(p, `a ${event} sample of ${rawLen} bytes of data, where its format has ${f.size}`);
