@@ -49,13 +49,7 @@ export class Readers {
 
   parser(emit: Emit<AnyRecord>): Filter<string> {
     const p = new PerfParser(emit, this.ctx);
-    this.parsers.add(p);
-    const input = this.ctx.where.file;
-    return onEnd(p, () => {
-      this.parsers.delete(p);
-      this.ended.read += p.stats.lines;
-      this.ended.parsers.push({ input, notes: p.notes() });
-    });
+    return this.kept(p, this.parsers, this.ended.parsers, () => p.stats.lines);
   }
 
   /** The symbol tables of the recordings read so far: a folder of one machine's recordings loads each library once. */
@@ -64,12 +58,17 @@ export class Readers {
   /** perf.data's records, read without perf (lib/perf-data/). */
   recording(emit: Emit<AnyRecord>): Filter<Buffer> {
     const d = new PerfDataDecoder(emit, this.ctx, { symbols: { cache: this.tables } });
-    this.recordings.add(d);
+    return this.kept(d, this.recordings, this.ended.recordings, () => d.stats.records);
+  }
+
+  /** `r`, live in `live` until its end, then only its notes in `ended` and its count in what was read. */
+  private kept<T, R extends Filter<T> & { notes(): string[] }>(r: R, live: Set<R>, ended: Ended[], read: () => number): Filter<T> {
+    live.add(r);
     const input = this.ctx.where.file;
-    return onEnd(d, () => {
-      this.recordings.delete(d);
-      this.ended.read += d.stats.records;
-      this.ended.recordings.push({ input, notes: d.notes() });
+    return onEnd(r, () => {
+      live.delete(r);
+      this.ended.read += read();
+      ended.push({ input, notes: r.notes() });
     });
   }
 

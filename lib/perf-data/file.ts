@@ -54,18 +54,7 @@ export function openPerfDataFile(path: string, queueMax = QUEUE_MAX): PerfDataFi
       // A pipe-mode recording saved to a file: as it is, with where its records start and when it was written.
       const prelude = Buffer.concat([h.subarray(0, 16), dataAtRecord(order, 16, false, [0, 0, 0], st.mtimeMs)]);
       const attrs = pipeAttrs(readAt(fd, 16, PIPE_HEAD_MAX, fileSize), order);
-      const region = { prelude, start: 16, len: fileSize - 16 };
-      const needsPerfScript = perfScriptReason(attrs, false);
-      const betterPerfScript = needsPerfScript === undefined ? roundReason(fd, region, order, queueMax) : undefined;
-      return {
-        path,
-        order,
-        attrs,
-        ...(needsPerfScript !== undefined ? { needsPerfScript } : {}),
-        ...(betterPerfScript !== undefined ? { betterPerfScript } : {}),
-        region,
-        stream: () => withPrelude(region, path),
-      };
+      return described(fd, path, order, attrs, { prelude, start: 16, len: fileSize - 16 }, perfScriptReason(attrs, false), undefined, queueMax);
     }
     if (h.length < HEADER_SIZE) throw new PerfDataFileError(`truncated at byte ${h.length} (in the file header)`);
     const attrSize = order.u64(h, 16);
@@ -147,18 +136,7 @@ export function openPerfDataFile(path: string, queueMax = QUEUE_MAX): PerfDataFi
       head.push(record(order, RECORD.HEADER_TRACING_DATA, size), tracing);
     }
     head.push(dataAtRecord(order, dataAt, cut !== undefined, [dataAt, order.u64(h, 48), dataAt + order.u64(h, 48)], st.mtimeMs));
-    const region = { prelude: Buffer.concat(head), start: dataAt, len: dataLen };
-    const betterPerfScript = needsPerfScript === undefined ? roundReason(fd, region, order, queueMax) : undefined;
-    return {
-      path,
-      order,
-      attrs,
-      ...(needsPerfScript !== undefined ? { needsPerfScript } : {}),
-      ...(betterPerfScript !== undefined ? { betterPerfScript } : {}),
-      ...(cut !== undefined ? { cut } : {}),
-      region,
-      stream: () => withPrelude(region, path),
-    };
+    return described(fd, path, order, attrs, { prelude: Buffer.concat(head), start: dataAt, len: dataLen }, needsPerfScript, cut, queueMax);
   } finally {
     closeSync(fd);
   }
@@ -233,6 +211,30 @@ function perfScriptReason(attrs: Attr[], compressed: boolean): string | undefine
   if (attrs.some((a) => samplesCode(a) && a.type !== ATTR_TYPE.SOFTWARE)) return 'it samples hardware events, whose fields perf script prints';
   if (compressed) return 'its records are compressed (perf record -z)';
   return undefined;
+}
+
+/** A file's description: what it holds, and whether perf script reads it instead (a round too big to order is looked for only when nothing else sends it there). */
+function described(
+  fd: number,
+  path: string,
+  order: ByteOrder,
+  attrs: Attr[],
+  region: FileRegion,
+  needsPerfScript: string | undefined,
+  cut: string | undefined,
+  queueMax: number,
+): PerfDataFile {
+  const betterPerfScript = needsPerfScript === undefined ? roundReason(fd, region, order, queueMax) : undefined;
+  return {
+    path,
+    order,
+    attrs,
+    ...(needsPerfScript !== undefined ? { needsPerfScript } : {}),
+    ...(betterPerfScript !== undefined ? { betterPerfScript } : {}),
+    ...(cut !== undefined ? { cut } : {}),
+    region,
+    stream: () => withPrelude(region, path),
+  };
 }
 
 /**
