@@ -10,12 +10,12 @@ export class CaptureIds {
   /** Id -> the input it was read from. */
   private readonly seen = new Map<string, string>();
 
-  /** Notes the capture that just ended at `where`; throws if one with its id ended before. */
-  add(rec: Capture, where: Where): void {
-    if (rec.id === undefined) return;
-    const first = this.seen.get(rec.id);
-    if (first !== undefined) throw new DataError(`${where.file}:${where.line}: the same capture as in ${first} (capture id ${rec.id}): give each capture once`);
-    this.seen.set(rec.id, where.file);
+  /** Notes the capture of `id` read at `where`; throws if one with that id was read before. */
+  add(id: Capture['id'], where: Where): void {
+    if (id === undefined) return;
+    const first = this.seen.get(id);
+    if (first !== undefined) throw new DataError(`${where.file}:${where.line}: the same capture as in ${first} (capture id ${id}): give each capture once`);
+    this.seen.set(id, where.file);
   }
 
   ids(): string[] {

@@ -436,7 +436,7 @@ export class GilStats implements Filter<AnyRecord> {
   }
 
   private capture(rec: Capture): void {
-    this.captureIds.add(rec, this.ctx.where);
+    this.captureIds.add(rec.id, this.ctx.where);
     this.gilSources.add(rec.gil_source);
     this.lost += rec.lost;
     this.anomalies += rec.anomalies;

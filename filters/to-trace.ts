@@ -422,7 +422,7 @@ export class ToTrace implements Filter<AnyRecord> {
   }
 
   private capture(rec: Capture): void {
-    this.captures.add(rec, this.ctx.where);
+    this.captures.add(rec.id, this.ctx.where);
     this.counts.gilSource = rec.gil_source;
     if (rec.gil_source === 'none' && this.opts.diagnostics && rec.first_ts !== null && rec.first_ts >= 0) {
       this.instant(undefined, undefined, rec.first_ts, 'no GIL events', 'no take_gil/drop_gil probe events in the recording: only scheduler states are drawn, nothing here says who held the GIL', 'g');

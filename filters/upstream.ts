@@ -3,9 +3,9 @@
 // script text (through perf-parse, in the same process), and one that wants
 // spans also reads perf-parse's records and perf script text (through
 // gil-state as well). Nothing is serialised between stages chained here.
-import { DataError } from '../lib/errors.js';
 import { type Context, compose, type Emit, type Filter, type Make } from '../lib/filter.js';
 import { DEFAULTS as GIL_STATE_DEFAULTS, GilState, type GilStateOptions } from './gil-state.js';
+import { CaptureIds } from './captures.js';
 import { isGilStateType, kindOf } from './input-kind.js';
 import { type Ended, Readers, recordsFrom, type Stage, told } from './readers.js';
 import type { AnyRecord } from './records.js';
@@ -24,8 +24,8 @@ export class Upstream extends Readers {
     super(ctx);
   }
 
-  /** Capture id -> the input it was first read from. */
-  private readonly ids = new Map<string, string>();
+  /** The captures of the states so far: the same one in two inputs is refused, as gil-stats and to-trace refuse it. */
+  private readonly captures = new CaptureIds();
 
   /**
    * A GilState for one input, made at its first record: an input none of
@@ -45,13 +45,7 @@ export class Upstream extends Readers {
       return s;
     };
     const settle = (id: string | undefined): void => {
-      if (id !== undefined) {
-        const first = this.ids.get(id);
-        if (first !== undefined) {
-          throw new DataError(`${this.ctx.where.file}:${this.ctx.where.line}: the same capture as in ${first} (capture id ${id}): give each capture once`);
-        }
-        this.ids.set(id, input);
-      }
+      this.captures.add(id, this.ctx.where);
       const out = held!;
       held = undefined;
       for (const rec of out) emit(rec);
