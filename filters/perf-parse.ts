@@ -210,7 +210,7 @@ export class PerfParser implements Filter<string> {
       this.ctx.malformed(`a tracepoint payload without time and event columns (perf script -F trace?): print at least -F tid,time,event,trace`);
       return;
     }
-    this.ctx.malformed(`not a perf script line: ${JSON.stringify(utf8(text.length > 70 ? text.slice(0, 67) + '...' : text))}`);
+    this.ctx.malformed(`not a perf script line: ${quoted(text)}`);
   }
 
   /** Each input is a recording of its own: its column layout and names are its own too. */
@@ -291,7 +291,7 @@ export class PerfParser implements Filter<string> {
   private event(head: Head, unpadded: boolean, text: string): void {
     if (head.ts > MAX_TIME) {
       // Read on, so that its frames go with it, and dropped at its end (flush).
-      this.ctx.malformed(`a time past the 2^63 ns a perf clock can reach: ${JSON.stringify(utf8(text.length > 70 ? text.slice(0, 67) + '...' : text))}`);
+      this.ctx.malformed(`a time past the 2^63 ns a perf clock can reach: ${quoted(text)}`);
       this.rejected = true;
     } else if (head.ts < this.prevTs) this.stats.backwards++;
     if (head.decimals === 6) this.stats.micros++;
@@ -417,4 +417,9 @@ function frozen(p: Payload): Payload {
 /** What `\s` matches in latin1 text (the lines are read as latin1). */
 function isBlank(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13) || c === 160;
+}
+
+/** A line as a message quotes it: its start, as JSON (its bytes UTF-8 again). */
+function quoted(text: string): string {
+  return JSON.stringify(utf8(text.length > 70 ? text.slice(0, 67) + '...' : text));
 }

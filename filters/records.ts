@@ -6,6 +6,7 @@
 // two together); past that point no stage checks or casts a record again.
 // Records of a type no stage knows (an earlier tool's, a user's own) travel as
 // `Foreign`, a wrapper that keeps them whole and in order.
+import { MAX_TIME } from '../lib/max-time.js';
 import type { Frame } from '../lib/perf-grammar.js';
 
 export type { Frame };
@@ -213,13 +214,7 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
   diagnostic: { required: { code: DIAGNOSTIC_CODES, ts: 'uint', message: 'string' }, optional: { pid: 'int?', tid: 'int' } },
 };
 
-/**
- * The largest time a perf clock can give, in ns: perf's clocks are 64-bit
- * (2^63 ns is 292 years, past CLOCK_REALTIME's 2026 at 1.8e18). Times past
- * 2^53 are not exact doubles, but a host up for 400 days is there, and a
- * duration between two such times is still exact to a few ns.
- */
-export const MAX_TIME = 2 ** 63;
+export { MAX_TIME };
 
 function isInt(v: unknown): v is number {
   return Number.isInteger(v) && Math.abs(v as number) <= MAX_TIME;

@@ -24,6 +24,7 @@ import { type ByteOrder, magicOrder } from './bytes.js';
 import { type Format, parseTracingData, TracingDataError } from './tracing.js';
 import type { HeaderRecord, OtherRecord, PerfDataRecord, SampleRecord } from './records.js';
 import { Symbolizer, type SymbolizerOptions } from './symbols.js';
+import { MAX_TIME } from '../max-time.js';
 
 /** A memory map, delivered in time order like the records, but only to the symbolizer: perf script prints none. */
 interface MmapItem {
@@ -132,11 +133,18 @@ const MISC_SWITCH_OUT_PREEMPT = 1 << 14;
  */
 export const QUEUE_MAX = 1 << 19;
 
-/** The latest time a record may have (the records' contract, filters/records.ts): a later one is a corrupt record. */
-const MAX_TIME = 2 ** 63;
-
 /** The records that wait in the queue for their turn: those with a time, perf script prints or maps. */
-export const QUEUED_RECORDS: ReadonlySet<number> = new Set([1, 2, 3, 4, 7, 9, 10, 14, 15]);
+export const QUEUED_RECORDS: ReadonlySet<number> = new Set([
+  RECORD.MMAP,
+  RECORD.LOST,
+  RECORD.COMM,
+  RECORD.EXIT,
+  RECORD.FORK,
+  RECORD.SAMPLE,
+  RECORD.MMAP2,
+  RECORD.SWITCH,
+  RECORD.SWITCH_CPU_WIDE,
+]);
 
 /** What the recording says about itself, from its feature sections (or HEADER_FEATURE records). */
 export interface PerfDataInfo {
