@@ -163,27 +163,27 @@ export class GilStats implements Filter<AnyRecord> {
     const { ts, dur, tid, pid } = rec;
     this.inCapture = true;
     const t = this.thr(pid, tid);
+    const p = this.proc(pid);
     const end = ts + dur;
-    // gil-state never writes two spans of one family that overlap: one that
-    // overlaps the thread's span before it is a record given twice, or
-    // streams mixed up, and counting it would take a thread past 100 %.
-    // (Only the one before: spans may come in any order, and a thread's
-    // whole history is not kept.)
-    const sched = rec.family === 'sched';
-    if (ts < (sched ? t.schedEnd : t.gilEnd) && end > (sched ? t.schedStart : t.gilStart)) {
-      this.ctx.malformed(`a ${rec.family} span of thread ${tid} that overlaps the one before it (a record given twice?): not counted`);
+    // gil-state never writes two spans of one family of a thread that
+    // overlap: one that does is a record given twice, or streams mixed up,
+    // and counting it would take the thread past 100 %.
+    if (this.coveredAgain(t, p, rec, end)) {
+      this.ctx.malformed(`a ${rec.family} ${rec.state} span of thread ${tid} at ${ts} that overlaps one of its spans before it (a record given twice?): not counted`);
+      if (rec.state === 'hold') t.droppedHoldEnd = end;
       return;
     }
+    const sched = rec.family === 'sched';
     if (sched) {
       t.schedStart = ts;
       t.schedEnd = end;
+      t.schedCover.add(ts, end);
     } else {
       t.gilStart = ts;
       t.gilEnd = end;
     }
     if (rec.unknown === true) this.unknownSpans++;
     t.mentioned = true;
-    const p = this.proc(pid);
     if (hasStack(rec)) p.fig.callchains++;
     if (ts < this.firstTs) this.firstTs = ts;
     if (ts < t.seenFirst) t.seenFirst = ts;
@@ -206,6 +206,25 @@ export class GilStats implements Filter<AnyRecord> {
       t.pendingHold = undefined;
     }
     this.stacks.forget(tid);
+  }
+
+  /**
+   * Whether the span covers time the thread's spans of its family already
+   * covered. Scheduler spans are checked against all the thread's own
+   * (lib/coverage.ts); waits and holds against the recent ones of its process
+   * (the last minute, kept anyway to pair spans); a handoff, which follows
+   * its hold, goes with the hold it closes.
+   */
+  private coveredAgain(t: ThreadAcc, p: ProcessAcc, rec: Span, end: number): boolean {
+    const { ts } = rec;
+    const sched = rec.family === 'sched';
+    // The thread's span before it: the one check that holds in any order.
+    if (ts < (sched ? t.schedEnd : t.gilEnd) && end > (sched ? t.schedStart : t.gilStart)) return true;
+    if (sched) return t.schedCover.overlaps(ts, end);
+    // (The hold given twice in a row is dropped, the handoff after it closes the one counted.)
+    if (rec.state === 'handoff') return ts === t.droppedHoldEnd && ts !== t.gilEnd;
+    const tid = t.fig.tid;
+    return p.holdBuf.some(ts, end, (h) => h.tid === tid) || p.waitBuf.some(ts, end, (w) => w.tid === tid);
   }
 
   private schedSpan(t: ThreadAcc, p: ProcessAcc, rec: SchedSpan): void {
@@ -398,6 +417,14 @@ export class GilStats implements Filter<AnyRecord> {
 
   private handoff(rec: Handoff): void {
     const p = this.proc(rec.pid);
+    // gil-state writes a process's handoffs in time order, one holder at a
+    // time: one at or before the latest, from and to the same threads, was
+    // given twice (or out of order), and would count a switch twice.
+    const last = p.lastHandoff;
+    if (last !== undefined && (rec.ts < last.ts || (rec.ts === last.ts && rec.from_tid === last.from_tid && rec.to_tid === last.to_tid))) {
+      return this.ctx.malformed(`a handoff of process ${rec.pid} at ${rec.ts}, not after the one at ${last.ts} (a record given twice, or out of order?): not counted`);
+    }
+    p.lastHandoff = rec;
     if (rec.from_tid !== null && rec.from_tid !== rec.to_tid) p.fig.switches++;
   }
 
@@ -409,6 +436,8 @@ export class GilStats implements Filter<AnyRecord> {
     }
     this.inCapture = true;
     const t = this.thr(pid, tid);
+    // gil-state writes one per thread and capture: another is the input given twice.
+    if (t.hadThreadRecord) return this.ctx.malformed(`a second thread record of thread ${tid} in one capture (a record given twice?): not counted`);
     t.fig.comm = rec.comm;
     t.fig.main = rec.main;
     t.hadThreadRecord = true;
@@ -429,6 +458,9 @@ export class GilStats implements Filter<AnyRecord> {
   private process(rec: ProcessInfo): void {
     this.inCapture = true;
     const p = this.proc(rec.pid);
+    // gil-state writes one per process and capture: another is the input given twice.
+    if (p.hadProcessRecord) return this.ctx.malformed(`a second process record of process ${rec.pid} in one capture (a record given twice?): not counted`);
+    p.hadProcessRecord = true;
     p.fig.comm = rec.comm;
     if (rec.gil) p.fig.gil = true;
     if (rec.pids === 'inferred') p.fig.pids_inferred = true;

@@ -56,6 +56,16 @@ export class RecentIntervals<T> {
     }
   }
 
+  /** Whether a kept interval that overlaps (a, b) by more than zero passes `pred`. */
+  some(a: number, b: number, pred: (x: T) => boolean): boolean {
+    const { starts, ends, items } = this;
+    // From the latest end back: the intervals ending after `a` are a suffix.
+    for (let i = this.tail - 1; i >= this.head && ends[i]! > a; i--) {
+      if (starts[i]! < b && pred(items[i]!)) return true;
+    }
+    return false;
+  }
+
   /** The part of (a, b) older than what the buffer still remembers. */
   forgotten(a: number, b: number): number {
     return Math.max(0, Math.min(b, this.trimmedUpTo) - a);

@@ -5,9 +5,11 @@
 // the figures it keeps what one capture needs to pair spans up (the recent
 // holds and waits of a process, the off-CPU spans of a thread); that is
 // cleared when the capture ends.
+import { Coverage } from '../../lib/coverage.js';
 import { UsageError } from '../../lib/errors.js';
 import { LogHistogram, type HistogramJSON } from '../../lib/histogram.js';
 import { RecentIntervals } from '../../lib/recent-intervals.js';
+import type { Handoff } from '../records.js';
 import { byLongest, type BlameEntry, type HogEntry, type ProcessJSON, type ThreadJSON, type TopEntry, type WindowJSON } from './summary.js';
 
 /** A part of the summary while it is added up: its histograms still LogHistograms. */
@@ -64,6 +66,10 @@ export class ThreadAcc {
   gilEnd = -Infinity;
   schedStart = Infinity;
   schedEnd = -Infinity;
+  /** All the time its scheduler spans covered, to refuse one given again. */
+  schedCover = new Coverage();
+  /** End of a hold not counted (given again): the handoff that closes it goes with it. */
+  droppedHoldEnd = NaN;
   holdsForOffcpu = new RecentIntervals<OwnHoldIv>(20_000);
   offcpu = new RecentIntervals<OffcpuIv>(20_000);
 
@@ -104,6 +110,8 @@ export class ThreadAcc {
     this.gilEnd = -Infinity;
     this.schedStart = Infinity;
     this.schedEnd = -Infinity;
+    this.schedCover.clear();
+    this.droppedHoldEnd = NaN;
     this.holdsForOffcpu.clear();
     this.offcpu.clear();
   }
@@ -124,6 +132,9 @@ export class ProcessAcc {
   capLast = -Infinity;
   spanFirst = Infinity;
   spanLast = -Infinity;
+  /** Its latest handoff record, and whether its process record came: each is given once. */
+  lastHandoff: Handoff | undefined;
+  hadProcessRecord = false;
 
   constructor(pid: number | null) {
     this.fig = {
@@ -181,6 +192,8 @@ export class ProcessAcc {
     this.capLast = -Infinity;
     this.spanFirst = Infinity;
     this.spanLast = -Infinity;
+    this.lastHandoff = undefined;
+    this.hadProcessRecord = false;
   }
 
   toJSON(): ProcessJSON {

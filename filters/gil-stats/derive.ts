@@ -80,9 +80,13 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
     const wh = LogHistogram.fromJSON(t.wait_hist);
     const hh = LogHistogram.fromJSON(t.hold_hist);
     const tot = t.total_ns;
-    const g = (x: number): number | null => (gil ? pct(x, tot) : null);
-    const h = (x: number): number | null => (held ? pct(x, tot) : null);
-    const sch = (x: number): number | null => (t.sched ? pct(x, tot) : null);
+    // A family's states that add up to more than the thread's life overlap
+    // somewhere (spans given twice beyond what gil-stats could check): no
+    // share of them is a fact.
+    const gilFits = gilFit(t);
+    const g = (x: number): number | null => (gil && gilFits ? pct(x, tot) : null);
+    const h = (x: number): number | null => (held && gilFits ? pct(x, tot) : null);
+    const sch = (x: number): number | null => (t.sched && schedFit(t) ? pct(x, tot) : null);
     const p4 = t.per4m;
     t.derived = {
       gil,
@@ -156,6 +160,16 @@ function byOrigin(a: { origin?: string }, b: { origin?: string }): number {
   const x = a.origin ?? '';
   const y = b.origin ?? '';
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Its GIL states fit in its life. */
+export function gilFit(t: { total_ns: number; wait_ns: number; hold_ns: number; handoff_ns: number }): boolean {
+  return t.wait_ns + t.hold_ns + t.handoff_ns <= t.total_ns;
+}
+
+/** Its scheduler states fit in its life. */
+export function schedFit(t: { total_ns: number; running_ns: number; runnable_ns: number; sleeping_ns: number; blocked_ns: number; other_ns: number }): boolean {
+  return t.running_ns + t.runnable_ns + t.sleeping_ns + t.blocked_ns + t.other_ns <= t.total_ns;
 }
 
 /**

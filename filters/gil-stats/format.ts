@@ -35,7 +35,7 @@ import { foldedText, type Weight } from './folded.js';
 import { originTitle } from './labels.js';
 import { formatOpenMetrics } from './openmetrics.js';
 import { verdict } from './verdict.js';
-import { p4fits } from './derive.js';
+import { gilFit, p4fits, schedFit } from './derive.js';
 
 export { fmtDur, fmtPct, fmtTs, threadLabel } from './columns.js';
 
@@ -77,6 +77,11 @@ export function notes(s: GilStatsJSON, format: Format, per4m = false): string[] 
   if (!s.gil_data && format !== 'table' && format !== 'markdown') out.push(noGilMessage(s));
   for (const p of s.processes) {
     if (p.lookback_lost_ns > 0) out.push(`process ${p.pid}: some spans reached back past the lookback buffer; their overlaps are counted as lookback_lost_ns`);
+  }
+  const overfull = s.threads.filter((t) => (t.derived?.gil === true && !gilFit(t)) || (t.sched && !schedFit(t))).map((t) => t.tid);
+  if (overfull.length > 0) {
+    const n = overfull.length;
+    out.push(`${n === 1 ? 'thread' : `${n} threads`} (${overfull.slice(0, 5).join(', ')}${n > 5 ? ', ...' : ''}): states that add up to more than the thread's life (spans given twice, or out of order): the percentages of that family left out`);
   }
   const unfit = s.threads.filter((t) => t.derived?.gil === true && !p4fits(t.per4m)).length;
   if (unfit > 0 && per4m) {

@@ -5,7 +5,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { GilStats, type GilStatsJSON, type GilStatsOptions } from '../../filters/gil-stats.js';
 import { merge } from '../../filters/gil-stats/merge.js';
-import { formatTable, formatCsv, formatMarkdown } from '../../filters/gil-stats/format.js';
+import { formatTable, formatCsv, formatMarkdown, notes } from '../../filters/gil-stats/format.js';
 import { narrow } from '../../filters/records.js';
 import { collectingContext, connect } from '../../lib/filter.js';
 import { LogHistogram } from '../../lib/histogram.js';
@@ -583,4 +583,46 @@ t.test('a hog preempted while it holds: whose task had its CPU, summed per task'
   t.equal(hog.sched!.runnable_ns, 55 * MS, 'runnable 55 ms of the hold');
   t.same(hog.sched!.preempted_by, { tid: 900, comm: 'make' }, 'the task that had its CPU longest');
   t.equal(hog.sched!.preempted_by_ns, 45 * MS, 'for 30 + 15 ms');
+});
+
+t.test('a wait given again after what the buffers keep: counted, but no percentage of its thread passes 100', async (t) => {
+  // 11 waits 0-50 ms, then holds to 61 s: past the buffers' 60 s the wait is
+  // forgotten, and the same wait again cannot be told from a new one. Its
+  // GIL states then add up to 61.05 s in a life of 61 s.
+  // (12's wait at the end is what makes the waits' buffer let go of 0-50.)
+  const recs: R[] = [span(11, 'gil', 'wait', 0, 50), span(11, 'gil', 'hold', 50, 61_000), span(12, 'gil', 'wait', 60_950, 61_000), span(11, 'gil', 'wait', 0, 50)];
+  const { s, bad } = run([['a', recs]]);
+  t.same(bad, [], 'not refused: nothing kept says it was given before');
+  const th = s.threads[0]!;
+  t.equal(th.tid, 11);
+  t.equal(th.wait_ns + th.hold_ns, 61_050 * MS);
+  t.equal(th.total_ns, 61_000 * MS);
+  t.same([th.derived!.has_gil_pct, th.derived!.wait_pct, th.derived!.no_gil_pct, th.derived!.handoff_pct], [null, null, null, null], 'the GIL family left out');
+  t.match(notes(s, 'json').join('\n'), /thread \(11\): states that add up to more than the thread's life/);
+  // Inside what is kept, the same wait is refused and the figures stand.
+  const near = run([['a', [span(11, 'gil', 'wait', 0, 50), span(11, 'gil', 'hold', 50, 1000), span(11, 'gil', 'wait', 0, 50)]]]);
+  t.match(near.bad, [/a gil wait span of thread 11 at 0 that overlaps one of its spans before it/]);
+  t.equal(near.s.threads[0]!.derived!.wait_pct, 5);
+});
+
+t.test('scheduler spans, handoff, thread and process records given again: refused, whatever lies between', async (t) => {
+  const once: R[] = [
+    span(11, 'sched', 'running', 0, 30),
+    span(11, 'sched', 'sleeping', 30, 60),
+    span(11, 'gil', 'hold', 0, 20),
+    span(11, 'gil', 'handoff', 20, 21),
+    { type: 'handoff', pid: 10, ts: 20 * MS, from_tid: 11, to_tid: 12 },
+    span(12, 'gil', 'wait', 5, 21),
+    span(12, 'gil', 'hold', 21, 60),
+    { type: 'thread', pid: 10, tid: 11, comm: 'a', main: false, first_ts: 0, last_ts: 60 * MS },
+    { type: 'thread', pid: 10, tid: 12, comm: 'b', main: false, first_ts: 0, last_ts: 60 * MS },
+    { type: 'process', pid: 10, comm: 'p', threads: 2, gil: true },
+  ];
+  const a = run([['a', once]]);
+  const b = run([['a', [...once, ...once]]]);
+  t.equal(b.bad.length, once.length, 'every record of the copy');
+  t.match(b.bad.at(-1), /a second process record of process 10/);
+  t.same(b.s.threads, a.s.threads);
+  t.same(b.s.processes, a.s.processes, 'switches counted once');
+  t.equal(a.s.processes[0]!.switches, 1);
 });
