@@ -26,9 +26,11 @@ export interface PerfParseStats {
   micros: number;
 }
 
+// perf's warnings (on stderr, in the text after 2>&1): `Warning:` on a line of
+// its own, then the message, which some perf versions indent.
 const PERF_MESSAGE_RE =
-  /^(Warning:|WARNING:|Processed \d+ (events|samples)|Check IO\/CPU overload|\d+ out of order events|Found \d+ unknown events|Found invalid callchains|\d+ unprocessable samples|AUX data lost|incompatible file format|Was the 'perf record' command|zero-sized data|0x[0-9a-f]+ \[0x[0-9a-f]+\]: failed to process type)/;
-const LOST_CHUNKS_RE = /^Processed (\d+) events and lost (\d+) chunks!/;
+  /^(Warning:|WARNING:|\s*(Processed \d+ (events|samples)|Check IO\/CPU overload|\d+ out of order events|Found \d+ unknown events|Found invalid callchains|\d+ unprocessable samples|AUX data lost|incompatible file format|Was the 'perf record' command|zero-sized data|0x[0-9a-f]+ \[0x[0-9a-f]+\]: failed to process type))/;
+const LOST_CHUNKS_RE = /^\s*Processed (\d+) events and lost (\d+) chunks!/;
 const BARE_PAYLOAD_RE = /^(prev_comm=|comm=|\([0-9a-f]+( <- [0-9a-f]+)?\)$|[a-z_]+=)/;
 /** A line whose last field is a thread name: where a newline in a name cuts it. */
 const ENDS_IN_NAME_RE = /(?:^|[\s:])\w*comm=[^=]*$/;

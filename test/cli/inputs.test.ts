@@ -392,4 +392,9 @@ t.test("perf script text whose first line is not an event (perf's warning on 2>&
   }
   // The frame that belongs to no event is named, not dropped in silence.
   t.match(String((await runBin('gil-stats', [framed])).stderr), /framed\.txt:1: /);
+  // The warning is perf's, both its lines, indented or not: no malformed line.
+  const parsed = await runBin('perf-parse', [warned]);
+  t.equal(parsed.stderr, '', 'perf-parse: nothing said of the warning');
+  const messages = String(parsed.stdout).split('\n').slice(0, 2).map((l) => JSON.parse(l));
+  t.same(messages, [{ type: 'perf_message', text: 'Warning:' }, { type: 'perf_message', text: '  2 out of order events recorded.' }]);
 });
