@@ -3,7 +3,7 @@
 // `v8::Function::Call(v8::Local<v8::Context>, ...)`). binutils' c++filt -p
 // does that demangling; it is run once for all the names of a file, so a
 // file of 80,000 C++ names costs one process (about 0.1 s).
-import { execFileSync } from 'node:child_process';
+import { childProcess } from './builtins.js';
 
 let missing = false;
 
@@ -12,7 +12,7 @@ export function demangleCxx(names: string[]): string[] | undefined {
   if (names.length === 0) return [];
   if (missing) return undefined;
   try {
-    const out = execFileSync('c++filt', ['-p'], { input: names.join('\n') + '\n', maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'ignore'] });
+    const out = childProcess().execFileSync('c++filt', ['-p'], { input: names.join('\n') + '\n', maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'ignore'] });
     const lines = out.toString('utf8').split('\n');
     if (lines.length < names.length) return undefined;
     return lines.slice(0, names.length);

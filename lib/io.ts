@@ -7,7 +7,6 @@ import { accessSync, closeSync, constants, createReadStream, createWriteStream, 
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
-import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { BrokenInputError, DataError, EXIT_DATA, EXIT_OK, UsageError } from './errors.js';
@@ -16,6 +15,7 @@ import { forTerminalLines } from './escape.js';
 import type { FileRegion } from './perf-data/file.js';
 import type { Interrupt } from './signals.js';
 import { SyncFileWriter } from './sync-file.js';
+import { zlib } from './builtins.js';
 
 export interface Input {
   /** Name used in diagnostics: the path, or `stdin`. */
@@ -156,7 +156,7 @@ export async function fileInput(path: string, name: string, makeStream: (fh: Fil
 }
 
 function gunzipStream(raw: Readable): Readable {
-  const gz = createGunzip({ chunkSize: 256 * 1024 });
+  const gz = zlib().createGunzip({ chunkSize: 256 * 1024 });
   raw.on('error', (e) => gz.destroy(e));
   return raw.pipe(gz);
 }
@@ -171,7 +171,7 @@ function sniffGzip(raw: Readable): Readable {
       if (isGzip(chunk)) {
         raw.off('data', onData);
         raw.off('end', onEnd);
-        const gz = createGunzip({ chunkSize: 256 * 1024 });
+        const gz = zlib().createGunzip({ chunkSize: 256 * 1024 });
         gz.on('error', (e) => out.destroy(e));
         gz.pipe(out);
         gz.write(chunk);
@@ -253,7 +253,7 @@ export async function readWhole(path: string): Promise<Buffer> {
   }
   if (!isGzip(buf)) return buf;
   try {
-    return gunzipSync(buf);
+    return zlib().gunzipSync(buf);
   } catch (e) {
     throw new DataError(`${path}: ${describeIoError(e as Error)}`);
   }
@@ -307,7 +307,7 @@ export class Output {
       // pool, not this thread.
       this.file = this.tmp !== undefined ? new SyncFileWriter(this.tmp, 'wx') : createWriteStream(path, { highWaterMark: 1 << 20 });
       if (path.endsWith('.gz')) {
-        const gz = createGzip({ level: 6 });
+        const gz = zlib().createGzip({ level: 6 });
         gz.pipe(this.file);
         this.stream = gz;
       } else {

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlib, createGunzip, gunzipSync } from 'node:zlib';
 import type { Reporter } from './cli.js';
 import { which } from './which.js';
+import { zlib } from './builtins.js';
 import { DataError, UsageError } from './errors.js';
 import { type Input, describeIoError, fileInput, inputHead, openInput, peekStream, stdinOnce } from './io.js';
 import { magicOrder } from './perf-data/bytes.js';
@@ -165,7 +165,7 @@ export async function recordingInput(file: string, reporter: Reporter, shownAs =
   // Gzipped, as archives are: its header is at its end, so it is unzipped to a temporary file first.
   if (isFileModeGzip(file)) {
     // perf script --header says when the recording was written: the archive's time, not the copy's.
-    const copy = await copyToTemp(file, [createReadStream(file), createGunzip()], 'reading the part that unzips', statSync(file).mtime, reporter);
+    const copy = await copyToTemp(file, [createReadStream(file), zlib().createGunzip()], 'reading the part that unzips', statSync(file).mtime, reporter);
     return recordingInput(copy, reporter, shownAs);
   }
   if (process.env[PERF_SCRIPT_ENV]) return { ...(await perfScriptInput(file, reporter)), name: shownAs };
@@ -203,7 +203,7 @@ function isFileModeGzip(path: string): boolean {
     const buf = Buffer.alloc(64 * 1024);
     const n = readSync(fd, buf, 0, buf.length, 0);
     // A partial gzip stream: what its first bytes hold, without an error for the rest.
-    const start = gunzipSync(buf.subarray(0, n), { finishFlush: zlib.Z_SYNC_FLUSH });
+    const start = zlib().gunzipSync(buf.subarray(0, n), { finishFlush: zlib().constants.Z_SYNC_FLUSH });
     const order = magicOrder(start);
     return order !== undefined && start.length >= 16 && order.u64(start, 8) !== 16;
   } catch {

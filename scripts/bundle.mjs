@@ -37,9 +37,25 @@ const lazyStringWidth = {
   },
 };
 
+// yargs() guesses the program's version at once, walking up from the main
+// file and reading each package.json on the way: 8 ms of every command's
+// start, for a version lib/cli.ts then sets itself. The guess is left out;
+// the build fails if yargs' source no longer has it where it was.
+const noVersionGuess = {
+  name: 'no-version-guess',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]yargs[\\/]build[\\/]lib[\\/]yargs-factory\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const guess = '        yargs.help();\n        yargs.version();\n';
+      if (!src.includes(guess)) throw new Error(`${args.path}: yargs.version() is no longer where scripts/bundle.mjs drops it`);
+      return { contents: src.replace(guess, '        yargs.help();\n'), loader: 'js' };
+    });
+  },
+};
+
 // esbuild rejects on errors (and prints them): the build then fails with it.
 await esbuild.build({
-  plugins: [lazyStringWidth],
+  plugins: [lazyStringWidth, noVersionGuess],
   entryPoints: [join(root, 'bin/gilpipe.ts')],
   // Each command a chunk of its own, loaded when it runs (bin/gilpipe.ts); the
   // chunks beside the entry, so a module finds the files it looks for from
