@@ -67,7 +67,8 @@ export class Scheduler {
       // An exited task is switched in once more to finish dying, and a
       // per-task recording does not see it leave (perf's events are gone by
       // then): it stays dead, or it would run to the end of the recording.
-      // Only a fork of its tid (reused) brings it back (GilState.task).
+      // Only a fork of its tid (reused), or sched_wakeup_new of it, brings it
+      // back (GilState.task, wakeup).
       if (!next.dead) this.setSched(next, 'running', ts, undefined, false);
     }
     return true;
@@ -79,7 +80,12 @@ export class Scheduler {
     this.reg.sawSched = true;
     if (f.pid <= 0) return true;
     const t = this.reg.thread(f.pid, undefined, str(f.comm));
-    if (name === 'sched_wakeup_new') t.bornTs ??= ts;
+    if (name === 'sched_wakeup_new') {
+      // Only a new task is woken so: under a tid that died, the tid was
+      // reused (plain perf script prints no fork records to say so).
+      t.bornTs ??= ts;
+      if (t.dead) t.dead = false;
+    }
     if (waker !== undefined && waker !== t.tid) {
       t.wokenBy = waker;
       t.wokenTs = ts;

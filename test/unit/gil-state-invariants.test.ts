@@ -129,6 +129,14 @@ t.test('an exited thread switched in once more to finish dying stays dead: it do
   gs2.end();
   const running = out2.filter((r) => r.type === 'span' && (r as { tid?: number }).tid === 101 && (r as { state?: string }).state === 'running' && (r as { ts: number }).ts >= 5_000);
   t.equal(running.length, 1, 'a reused tid, forked again, runs again');
+  // Without fork records (plain perf script prints none), sched_wakeup_new says the same.
+  const woken: AnyRecord[] = [...input.slice(0, 3), sample(4_000, 100, 'sched:sched_wakeup_new', { comm: 'new', pid: 101, prio: 120, target_cpu: 0 }), sw(5_000, 100, 'S', 101), ...input.slice(3)];
+  const out3: AnyRecord[] = [];
+  const gs3 = new GilState((r) => out3.push(r), collectingContext(), DEFAULTS);
+  for (const r of woken) gs3.write(r);
+  gs3.end();
+  const states = out3.filter((r) => r.type === 'span' && (r as { tid?: number }).tid === 101 && (r as { ts: number }).ts >= 4_000).map((r) => [(r as { state?: string }).state, (r as { ts: number }).ts]);
+  t.same(states.slice(0, 2), [['runnable', 4_000], ['running', 5_000]], 'a reused tid, woken new, is runnable then runs again');
 });
 
 t.test('a preempted thread: its runnable span names the task that got its CPU; a woken one names none', async (t) => {
