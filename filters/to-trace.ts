@@ -163,6 +163,15 @@ export class ToTrace implements Filter<AnyRecord> {
   /** tid -> pid as drawn, so metadata lands on the same process as the spans. */
   private readonly pidOfTid = new Map<number, number>();
   private readonly threads = new Map<number, { pid: number; comm: string; main: boolean }>();
+  /**
+   * Per capture, where each thread's latest span of a family ended, and each
+   * process's latest handoff: gil-state writes them in that order (a span of
+   * a thread never begins before its span before it of the family ended), so
+   * one that does is a record given twice or out of order, and drawing it
+   * would put two states on one track and count a waiter twice.
+   */
+  private readonly ends: Record<Family, Map<number, number>> = { gil: new Map(), sched: new Map() };
+  private readonly lastHandoff = new Map<number | null, Handoff>();
   private readonly processes = new Map<number, string>();
   private readonly order: ProcessOrder;
   private folded: Folded | undefined;
@@ -312,6 +321,12 @@ export class ToTrace implements Filter<AnyRecord> {
     const pid = this.pidFor(rec.pid, tid);
     if (!this.wanted(pid)) return;
     const end = ts + dur;
+    const ends = this.ends[family];
+    const last = ends.get(tid);
+    if (last !== undefined && ts < last) {
+      return this.ctx.malformed(`a ${family} ${rec.state} span of thread ${tid} at ${ts} that begins before its span before it ended, at ${last} (a record given twice, or out of order?): not drawn`);
+    }
+    ends.set(tid, end);
     if (family === 'gil') this.order.gil(pid, rec.state === 'wait' ? dur : 0);
     const counters = this.counters;
     if (counters !== undefined) {
@@ -380,6 +395,11 @@ export class ToTrace implements Filter<AnyRecord> {
   }
 
   private handoff(rec: Handoff): void {
+    const last = this.lastHandoff.get(rec.pid);
+    if (last !== undefined && (rec.ts < last.ts || (rec.ts === last.ts && rec.from_tid === last.from_tid && rec.to_tid === last.to_tid))) {
+      return this.ctx.malformed(`a handoff of process ${rec.pid} at ${rec.ts}, not after the one at ${last.ts} (a record given twice, or out of order?): not drawn`);
+    }
+    this.lastHandoff.set(rec.pid, rec);
     if (!this.opts.flows) return;
     const { ts, from_tid: fromTid, to_tid: toTid, released_ts: releasedTs } = rec;
     // The first take of a process has nobody to hand over from: no arrow.
@@ -421,7 +441,19 @@ export class ToTrace implements Filter<AnyRecord> {
     if (rec.pid !== null && rec.comm.length > 0) this.processes.set(rec.pid, rec.comm);
   }
 
+  /** An input ended: the next is another capture, on a clock of its own. */
+  endInput(): void {
+    this.newCapture();
+  }
+
+  private newCapture(): void {
+    this.ends.gil.clear();
+    this.ends.sched.clear();
+    this.lastHandoff.clear();
+  }
+
   private capture(rec: Capture): void {
+    this.newCapture();
     this.captures.add(rec.id, this.ctx.where);
     this.counts.gilSource = rec.gil_source;
     if (rec.gil_source === 'none' && this.opts.diagnostics && rec.first_ts !== null && rec.first_ts >= 0) {

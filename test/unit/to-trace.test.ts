@@ -409,3 +409,24 @@ t.test("a span's name as JSON text: the constants are the names, quoted, for eve
   t.ok(names.has('GIL wait (cond_timedwait)') && names.has('S(GIL)') && names.has('other (X"<)'), 'the cases differ where the names do');
 });
 
+
+t.test('a record given again after itself, or a span out of order on its track: refused by line, the trace the one of the records given once', async (t) => {
+  const once = [
+    span(1, 'gil', 'wait', 1_000, 500),
+    span(2, 'gil', 'hold', 0, 1_500),
+    { type: 'handoff', pid: 100, ts: 1_500, from_tid: 2, to_tid: 1, released_ts: 1_500 },
+    span(2, 'gil', 'handoff', 1_500, 10),
+    span(1, 'gil', 'hold', 1_500, 1_000),
+    span(1, 'sched', 'running', 0, 2_500),
+  ];
+  const a = build(once);
+  const b = build([...once, ...once]);
+  t.equal(b.malformed.length, once.length, 'every record of the copy');
+  t.match(b.malformed[0], /a gil wait span of thread 1 at 1000 that begins before its span before it ended, at 2500/);
+  t.match(b.malformed[2], /a handoff of process 100 at 1500, not after the one at 1500/);
+  t.equal(b.text, a.text, 'the same trace, byte for byte');
+  t.same(counter(b.events, 'GIL waiting'), counter(a.events, 'GIL waiting'), 'one waiter at a time, not two');
+  // A capture record ends a capture: the next may start earlier on its own clock.
+  const c = build([...once, { type: 'capture', id: 'a', gil_source: 'take_gil', first_ts: 0, last_ts: 2_500, lost: 0, anomalies: 0 }, ...once]);
+  t.same(c.malformed, [], 'after a capture record the same times are a new capture, not a copy');
+});
