@@ -395,6 +395,9 @@ export class GilStats implements Filter<AnyRecord> {
     }
     if (mayEnterTop(this.topHolds, this.opts.top, dur)) pushTop(this.topHolds, this.opts.top, { pid: p.pid, tid, ts: a, dur_ns: dur, source });
     if (dur <= 0) return;
+    // One holder at a time: a hold over another thread's is two processes
+    // grouped as one, or spans out of order or mixed from two streams.
+    if (p.holdBuf.some(a, b, (h) => h.tid !== tid)) p.overlappingHolds++;
     let forced = false;
     p.waitBuf.forOverlapping(a, b, (w, wStart, wEnd) => {
       if (w.tid === tid) return;

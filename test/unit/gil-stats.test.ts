@@ -626,3 +626,16 @@ t.test('scheduler spans, handoff, thread and process records given again: refuse
   t.same(b.s.processes, a.s.processes, 'switches counted once');
   t.equal(a.s.processes[0]!.switches, 1);
 });
+
+t.test('two threads holding at once, their sums within the wall time: the process figures withheld all the same', async (t) => {
+  // 11 holds 0-50 ms, 12 holds 40-60 ms: 70 ms of holds in 100 ms, so no
+  // sum passes the wall time, yet 40-50 had two holders.
+  const recs: R[] = [span(11, 'gil', 'hold', 0, 50), span(12, 'gil', 'hold', 40, 60), span(10, 'gil', 'wait', 0, 100)];
+  const p = run([['a', recs]]).s.processes[0]!;
+  t.equal(p.two_holders, 1);
+  t.match(p.derived!.withheld, /^1 of its holds overlapped another thread's hold/);
+  t.equal(p.derived!.held_pct, null);
+  const apart = run([['a', [span(11, 'gil', 'hold', 0, 50), span(12, 'gil', 'hold', 50, 60), span(10, 'gil', 'wait', 0, 100)]]]).s.processes[0]!;
+  t.equal(apart.two_holders, 0, 'holds that touch are one holder after the other');
+  t.equal(apart.derived!.withheld, null);
+});
