@@ -397,7 +397,7 @@ export class GilStats implements Filter<AnyRecord> {
     if (dur <= 0) return;
     // One holder at a time: a hold over another thread's is two processes
     // grouped as one, or spans out of order or mixed from two streams.
-    if (p.holdBuf.some(a, b, (h) => h.tid !== tid)) p.overlappingHolds++;
+    if (p.holdBuf.some(a, b, (h) => h.tid !== tid)) p.fig.overlapping_holds++;
     let forced = false;
     p.waitBuf.forOverlapping(a, b, (w, wStart, wEnd) => {
       if (w.tid === tid) return;

@@ -135,8 +135,6 @@ export class ProcessAcc {
   /** Its latest handoff record, and whether its process record came: each is given once. */
   lastHandoff: Handoff | undefined;
   hadProcessRecord = false;
-  /** Holds that overlapped another thread's hold of the process, as the spans showed. */
-  overlappingHolds = 0;
 
   constructor(pid: number | null) {
     this.fig = {
@@ -146,6 +144,7 @@ export class ProcessAcc {
       holds_known: false,
       pids_inferred: false,
       two_holders: 0,
+      overlapping_holds: 0,
       callchains: 0,
       sched: false,
       wall_ns: 0,
@@ -188,10 +187,6 @@ export class ProcessAcc {
     const first = Math.min(this.capFirst, this.spanFirst);
     const last = Math.max(this.capLast, this.spanLast);
     if (last > first) this.fig.wall_ns += last - first;
-    // gil-state counts the times it saw two holders (with pids inferred); the
-    // spans show the same overlaps, and any an edited stream brought in.
-    if (this.overlappingHolds > this.fig.two_holders) this.fig.two_holders = this.overlappingHolds;
-    this.overlappingHolds = 0;
     this.holdBuf.clear();
     this.waitBuf.clear();
     this.capFirst = Infinity;

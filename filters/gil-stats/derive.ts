@@ -134,22 +134,26 @@ export function finish(s: GilStatsJSON): GilStatsJSON {
  * longer than its wall time: spans out of time order, or given twice),
  * which no figure of it may then pass off as a fact.
  */
-function withheldWhy(p: { pids_inferred: boolean; two_holders: number; hold_ns: number; contended_ns: number; wall_ns: number }): string | null {
+type Wholeness = { pids_inferred: boolean; two_holders: number; overlapping_holds: number; hold_ns: number; contended_ns: number; wall_ns: number };
+
+function withheldWhy(p: Wholeness): string | null {
   if (p.pids_inferred && p.two_holders > 0) {
     return `its threads were grouped from fork records (no pid in the input), and ${p.two_holders} times two of them held the GIL at once: they belong to more than one process. Per-thread figures stand; record the pid (perf script -F +pid, or perf-parse -i perf.data) for the process figures`;
-  }
-  if (p.two_holders > 0) {
-    return `${p.two_holders} of its holds overlapped another thread's hold: two threads held the GIL at once, which only spans out of time order or mixed from two streams can show. Per-thread figures stand`;
   }
   if (p.hold_ns > p.wall_ns || p.contended_ns > p.wall_ns) {
     const what = p.hold_ns > p.wall_ns ? `its holds add up to ${p.hold_ns} ns` : `its time with a waiter adds up to ${p.contended_ns} ns`;
     return `${what}, more than its wall time of ${p.wall_ns} ns: two of its threads held the GIL at once, which only spans out of time order or given twice can show. Per-thread figures stand`;
   }
+  // With pids recorded gil-state ends a hold another thread's take cut short
+  // (two_holders counts those): holds it wrote never overlap.
+  if (!p.pids_inferred && p.overlapping_holds > 0) {
+    return `${p.overlapping_holds} of its holds overlapped another thread's hold: two threads held the GIL at once, which only spans out of time order or mixed from two streams can show. Per-thread figures stand`;
+  }
   return null;
 }
 
 /** Its threads are one process, and its sums fit its wall time. */
-function whole(p: { pids_inferred: boolean; two_holders: number; hold_ns: number; contended_ns: number; wall_ns: number }): boolean {
+function whole(p: Wholeness): boolean {
   return withheldWhy(p) === null;
 }
 

@@ -37,6 +37,7 @@ export function parseSummary(text: string, name: string): GilStatsJSON | string 
   for (const p of summary.processes) {
     p.pids_inferred ??= false;
     p.two_holders ??= 0;
+    p.overlapping_holds ??= 0;
     p.callchains ??= 0;
   }
   return summary;

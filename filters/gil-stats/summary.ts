@@ -171,6 +171,8 @@ export interface ProcessJSON {
   pids_inferred: boolean;
   /** Times one of its threads took the GIL while another held it (gil-state's count). */
   two_holders: number;
+  /** Its holds that overlapped another thread's hold in the spans read: gil-state never writes them (an edited or mixed stream). */
+  overlapping_holds: number;
   /** Its records with a stack (spans with one, samples with a callchain): whether its recording has stacks at all. */
   callchains: number;
   sched: boolean;
@@ -292,6 +294,7 @@ export const PROCESS_SUMS = [
   'held_offcpu_ns',
   'lookback_lost_ns',
   'two_holders',
+  'overlapping_holds',
   'callchains',
 ] as const satisfies ReadonlyArray<NumberKey<ProcessJSON>>;
 

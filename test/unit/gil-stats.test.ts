@@ -632,10 +632,10 @@ t.test('two threads holding at once, their sums within the wall time: the proces
   // sum passes the wall time, yet 40-50 had two holders.
   const recs: R[] = [span(11, 'gil', 'hold', 0, 50), span(12, 'gil', 'hold', 40, 60), span(10, 'gil', 'wait', 0, 100)];
   const p = run([['a', recs]]).s.processes[0]!;
-  t.equal(p.two_holders, 1);
+  t.equal(p.overlapping_holds, 1);
   t.match(p.derived!.withheld, /^1 of its holds overlapped another thread's hold/);
   t.equal(p.derived!.held_pct, null);
   const apart = run([['a', [span(11, 'gil', 'hold', 0, 50), span(12, 'gil', 'hold', 50, 60), span(10, 'gil', 'wait', 0, 100)]]]).s.processes[0]!;
-  t.equal(apart.two_holders, 0, 'holds that touch are one holder after the other');
+  t.equal(apart.overlapping_holds, 0, 'holds that touch are one holder after the other');
   t.equal(apart.derived!.withheld, null);
 });
