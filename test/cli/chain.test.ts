@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { bin } from '../helpers/run.js';
-import { pipeline, statsAndTraceJson } from '../helpers/in-process.js';
+import { ndjsonStatsAndTraceJson } from '../helpers/in-process.js';
 
 const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
 // One capture of each kind: the other recordings of a kind (another Python
@@ -21,12 +21,16 @@ const fixtures = readdirSync(fx).filter((n) => n.endsWith('.perf.txt.gz') && !SA
 const tmp = mkdtempSync(join(tmpdir(), 'chain-test-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const run = (cmd: string, ...args: string[]) => execa('sh', ['-c', cmd, 'sh', ...args], { stripFinalNewline: false, reject: false });
+// The one-process chain of a capture, run once: gil-state's records, and
+// gil-stats and to-trace on them, for every test of that capture.
+const inProcess = new Map<string, ReturnType<typeof ndjsonStatsAndTraceJson>>();
+const chain = (f: string) => inProcess.get(f) ?? inProcess.set(f, ndjsonStatsAndTraceJson(fx + f)).get(f)!;
 
 for (const f of fixtures) {
   t.test(`${f}: the pipe and the one-process chain give the same bytes`, async (t) => {
     const piped = await run(`node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, fx + f);
     t.equal(piped.exitCode, 0);
-    const chained = await pipeline(fx + f);
+    const chained = chain(f);
     t.ok(chained.ndjson.length > 0);
     t.ok(piped.stdout === chained.ndjson, `perf-parse | gil-state: byte-identical (${chained.ndjson.length} bytes)`);
     // gil-state's output, read from stdin as the pipe would: the inputs are named alike.
@@ -36,9 +40,8 @@ for (const f of fixtures) {
       run(`node ${bin('gil-stats')} --format json < "$1"`, states),
       run(`node ${bin('to-trace')} < "$1"`, states),
     ]);
-    const inProcess = statsAndTraceJson(fx + f);
-    t.ok(stats.stdout === inProcess.stats, '| gil-stats: byte-identical');
-    t.ok(trace.stdout === inProcess.trace, '| to-trace: byte-identical');
+    t.ok(stats.stdout === chained.stats, '| gil-stats: byte-identical');
+    t.ok(trace.stdout === chained.trace, '| to-trace: byte-identical');
   });
 }
 
@@ -48,8 +51,8 @@ for (const f of ['gil_hog.perf.txt.gz', 'two_procs.default.perf.txt.gz', 'lost.p
       run(`zcat "$1" | node ${bin('gil-stats')} --format json`, fx + f),
       run(`zcat "$1" | node ${bin('to-trace')}`, fx + f),
     ]);
-    const inProcess = statsAndTraceJson(fx + f);
-    t.ok(stats.stdout === inProcess.stats, 'perf script text | gil-stats = perf-parse | gil-state | gil-stats');
-    t.ok(trace.stdout === inProcess.trace, 'perf script text | to-trace = perf-parse | gil-state | to-trace');
+    const chained = chain(f);
+    t.ok(stats.stdout === chained.stats, 'perf script text | gil-stats = perf-parse | gil-state | gil-stats');
+    t.ok(trace.stdout === chained.trace, 'perf script text | to-trace = perf-parse | gil-state | to-trace');
   });
 }

@@ -17,11 +17,18 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const data = join(tmp, 'two_cpu-short.perf.data');
 writeFileSync(data, gunzipSync(readFileSync(fx + 'two_cpu-short.perf.data.gz')));
 const text = fx + 'two_cpu-short.perf.txt.gz';
+// What the commands make of the capture's text, which several tests read:
+// each run once, by the first test that wants it.
+const memo = new Map<string, Promise<any>>();
+const once = <T>(key: string, run: () => Promise<T>): Promise<T> => memo.get(key) ?? memo.set(key, run()).get(key)!;
+const textParsed = () => once('perf-parse TEXT', () => runBin('perf-parse', [text]));
+const textStates = () => once('gil-state TEXT', () => runBin('gil-state', [text]));
+const textPiped = () => once('perf-parse TEXT | gil-state', () => execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', text], { stripFinalNewline: false }));
 
 t.test('a perf.data given as a file is read as with -i', async (t) => {
   const asFile = await runBin('perf-parse', [data]);
   const withI = await runBin('perf-parse', ['-i', data]);
-  const fromText = await runBin('perf-parse', [text]);
+  const fromText = await textParsed();
   t.equal(asFile.exitCode, 0, String(asFile.stderr));
   t.ok(asFile.stdout === withI.stdout, 'perf-parse FILE = perf-parse -i FILE');
   // perf-parse asks perf script for the header (record.sh's text has none): the one difference.
@@ -33,7 +40,7 @@ t.test('a perf.data given as a file is read as with -i', async (t) => {
   t.equal(header.meta.hostname, hostname, "the header's host is the one perf report --header-only shows");
   t.ok(rest.join('\n') === fromText.stdout, 'and the rest = perf-parse of the perf script text record.sh printed of it');
   const state = await runBin('gil-state', [data]);
-  const piped = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', text], { stripFinalNewline: false });
+  const piped = await textPiped();
   t.equal(state.exitCode, 0);
   const stateLines = String(state.stdout).trimEnd().split('\n');
   const pipedLines = String(piped.stdout).trimEnd().split('\n');
@@ -83,7 +90,7 @@ t.test('a perf.data given as a file is read as with -i', async (t) => {
 
 t.test('perf-parse given records or a trace says what it got and what reads it', async (t) => {
   const records = join(tmp, 'records.ndjson');
-  writeFileSync(records, (await runBin('perf-parse', [text])).stdout as string);
+  writeFileSync(records, (await textParsed()).stdout as string);
   const r = await runBin('perf-parse', [records]);
   t.equal(r.exitCode, 1);
   t.match(r.stderr, /records\.ndjson: this is NDJSON records \(perf-parse's output\?\), not perf script text: give it to gil-state/);
@@ -94,8 +101,8 @@ t.test('perf-parse given records or a trace says what it got and what reads it',
 });
 
 t.test('gil-state reads perf script text itself, and refuses its own output', async (t) => {
-  const direct = await runBin('gil-state', [text]);
-  const piped = await execa('sh', ['-c', `node ${bin('perf-parse')} "$1" | node ${bin('gil-state')}`, 'sh', text], { stripFinalNewline: false });
+  const direct = await textStates();
+  const piped = await textPiped();
   t.ok(direct.stdout === piped.stdout, 'gil-state TEXT = perf-parse TEXT | gil-state');
   const states = join(tmp, 'states.ndjson');
   writeFileSync(states, direct.stdout as string);
@@ -176,7 +183,7 @@ t.test('an input of which no line can be read is the wrong input: named, exit 1,
     const out = join(tmp, `beside-${stage}.out`);
     const beside = await runBin(stage, [text, wrong]);
     const withO = await runBin(stage, [text, wrong, '-o', out]);
-    const good = await runBin(stage, [text]);
+    const good = stage === 'perf-parse' ? await textParsed() : stage === 'gil-state' ? await textStates() : await runBin(stage, [text]);
     t.equal(beside.exitCode, 1, `${stage} beside a capture`);
     t.match(beside.stderr, new RegExp(`^${stage}: \\S*app\\.log: none of its 3 lines could be read`, 'm'), `${stage}: named once, not after "... and 1 more input"`);
     if (stage === 'gil-stats') t.equal(beside.stdout, '', 'gil-stats: no summary that would pass for the two inputs\'');
@@ -203,7 +210,7 @@ t.test('an input of which no line can be read is the wrong input: named, exit 1,
 
 t.test('merge-trace refuses records that are not trace events', async (t) => {
   const records = join(tmp, 'events.ndjson');
-  writeFileSync(records, (await runBin('perf-parse', [text])).stdout as string);
+  writeFileSync(records, (await textParsed()).stdout as string);
   const alone = await runBin('merge-trace', [records, '-o', join(tmp, 'm.json')]);
   t.equal(alone.exitCode, 1);
   t.match(alone.stderr, /events\.ndjson: records of gilpipe's stages \(a "type", no "ph"\), not trace events: to-trace makes a trace of them/);
@@ -380,8 +387,10 @@ t.test("perf script text whose first line is not an event (perf's warning on 2>&
   writeFileSync(plain, capture, 'latin1');
   const threads = (out: string) => JSON.parse(out).threads.map((x: Record<string, number>) => [x.tid, x.hold_ns, x.wait_ns]);
   const want = threads(String((await runBin('gil-stats', ['--format', 'json', plain])).stdout));
+  const said = new Map<string, string>();
   for (const [what, f] of [['a warning', warned], ['a frame', framed]] as const) {
     const r = await runBin('gil-stats', ['--format', 'json', f]);
+    said.set(f, String(r.stderr));
     t.equal(r.exitCode, 0, `gil-stats, first ${what}: exit 0 ${String(r.stderr).slice(0, 200)}`);
     t.same(threads(String(r.stdout)), want, `gil-stats, first ${what}: the figures of the capture without it`);
     const s = await runBin('gil-state', [f]);
@@ -391,7 +400,7 @@ t.test("perf script text whose first line is not an event (perf's warning on 2>&
     t.equal(tr.exitCode, 0, `to-trace, first ${what}`);
   }
   // The frame that belongs to no event is named, not dropped in silence.
-  t.match(String((await runBin('gil-stats', [framed])).stderr), /framed\.txt:1: /);
+  t.match(said.get(framed), /framed\.txt:1: /);
   // The warning is perf's, both its lines, indented or not: no malformed line.
   const parsed = await runBin('perf-parse', [warned]);
   t.equal(parsed.stderr, '', 'perf-parse: nothing said of the warning');

@@ -80,3 +80,23 @@ export function statsAndTraceJson(path: string): { stats: string; trace: string 
   );
   return { stats: FORMATTERS.json(summary!, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' }), trace };
 }
+
+/**
+ * pipeline's NDJSON (gil-state's records, as a file's name does not change
+ * them) and statsAndTraceJson's summary and trace from one run of the chain:
+ * gil-state's records are written out first, then go to gil-stats and to-trace
+ * side by side.
+ */
+export function ndjsonStatsAndTraceJson(path: string): { ndjson: string; stats: string; trace: string } {
+  let ndjson = '';
+  let summary: GilStatsJSON | undefined;
+  let trace = '';
+  chainTo(path, (ctx) =>
+    tee<AnyRecord>([
+      { write: (r) => (ndjson += recordJson(r) + '\n'), end: () => {} },
+      new GilStats((s) => (summary = s), ctx, STATS_DEFAULTS),
+      new ToTrace((s) => (trace += s), ctx, { ...TRACE_DEFAULTS, version: version() }),
+    ]),
+  );
+  return { ndjson, stats: FORMATTERS.json(summary!, { per4m: false, top: STATS_DEFAULTS.top, table: 'threads' }), trace };
+}
