@@ -37,6 +37,8 @@ const TWO32 = 4294967296;
 /** perf script's default --max-stack: frames after this many are not printed. */
 const MAX_STACK = 127;
 const CONTEXT = { HV: 0xffffffe0, KERNEL: 0xffffff80, USER: 0xfffffe00 } as const;
+/** The other context markers perf knows (guest, guest kernel, guest user, deferred user): only a mode, no frame. */
+const OTHER_CONTEXTS = new Set([0xfffff800, 0xfffff780, 0xfffff600, 0xfffffd80]);
 
 interface Sym {
   start: number;
@@ -792,6 +794,13 @@ export class Symbolizer {
       if (hi === 0xffffffff && lo >= 0xfffff001) {
         if (lo === CONTEXT.KERNEL) kernel = true;
         else if (lo === CONTEXT.USER) kernel = false;
+        else if (lo !== CONTEXT.HV && !OTHER_CONTEXTS.has(lo)) {
+          // A marker perf does not know (a frame-pointer walk through
+          // garbage): perf drops the whole callchain ("invalid callchain
+          // context", add_callchain_ip), and prints none.
+          this.stats.frames -= frames.length;
+          return [];
+        }
         continue;
       }
       this.stats.frames++;

@@ -287,3 +287,22 @@ t.test("recordings read one after another share a file's symbol table, never a p
   t.equal(frame(alone, 9, ip).sym, null, 'without the kept tables the file is not there to name it');
   t.match(alone.notes().join('\n'), /libshared\.so is not on this machine/, 'and that is said');
 });
+
+t.test('a callchain with a context marker perf does not know: no frames, as perf script prints none', async (t) => {
+  // perf's add_callchain_ip: a value at or past PERF_CONTEXT_MAX (-4095) that is
+  // not HV, KERNEL, USER or a guest's is "invalid callchain context", and the
+  // callchain is dropped whole (a frame-pointer walk that went through garbage).
+  const s = new Symbolizer();
+  const words = (...xs: bigint[]) => {
+    const b = Buffer.alloc(8 * xs.length);
+    xs.forEach((x, i) => b.writeBigUInt64LE(x, 8 * i));
+    return b;
+  };
+  const M = (n: number) => (1n << 64n) + BigInt(n);
+  const good = words(M(-512), 0x7f0000001000n, 0x7f0000002000n);
+  t.equal(s.resolve(1, good, 0, 3, LITTLE).length, 2, 'PERF_CONTEXT_USER: a mode, then two frames');
+  t.equal(s.resolve(1, words(M(-128), 0xffffffff81000000n, M(-512), 0x7f0000001000n), 0, 4, LITTLE).length, 2, 'kernel then user');
+  t.equal(s.resolve(1, words(M(-2560), 0x7f0000001000n), 0, 2, LITTLE).length, 1, "a guest's user context: a mode perf knows");
+  t.same(s.resolve(1, words(M(-512), 0x7f0000001000n, M(-4000), 0x7f0000002000n), 0, 4, LITTLE), [], 'an unknown marker: nothing, also of the frames before it');
+  t.equal(s.stats.frames, 2 + 2 + 1, 'the dropped frames are not counted');
+});
