@@ -2,7 +2,8 @@
 // Fed one line at a time; emits `header`, `sample`, `comm`, `fork`, `exit`,
 // `lost`, `perf_record` and `perf_message` records (docs/events.md).
 import type { Context, Emit, Filter } from '../lib/filter.js';
-import { MAX_TIME, type PerfParseRecord, type PerfRecord, type Sample } from './records.js';
+import { MAX_TIME } from '../lib/max-time.js';
+import type { PerfParseRecord, PerfRecord, Sample } from './records.js';
 import {
   type Frame,
   type Head,

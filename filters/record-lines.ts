@@ -12,7 +12,8 @@ import type { Context, Emit } from '../lib/filter.js';
 import { own } from '../lib/lines.js';
 import { NdjsonDecoder } from '../lib/ndjson.js';
 import { PairMemo } from '../lib/pair-memo.js';
-import { type AnyRecord, MAX_TIME, narrow } from './records.js';
+import { MAX_TIME } from '../lib/max-time.js';
+import { type AnyRecord, narrow } from './records.js';
 
 /** The types read this way, each with the text its lines begin with. */
 const KINDS = [

@@ -214,7 +214,6 @@ export const RULES: Record<Exclude<AnyRecord['type'], 'foreign'>, Rule> = {
   diagnostic: { required: { code: DIAGNOSTIC_CODES, ts: 'uint', message: 'string' }, optional: { pid: 'int?', tid: 'int' } },
 };
 
-export { MAX_TIME };
 
 function isInt(v: unknown): v is number {
   return Number.isInteger(v) && Math.abs(v as number) <= MAX_TIME;
