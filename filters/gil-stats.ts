@@ -8,7 +8,7 @@
 // most, never on the length of the input. The parts: the summary's shape
 // (gil-stats/summary.ts), what is added up (accumulate.ts), the hogs' stacks
 // (stacks.ts), the derived figures (derive.ts), merging (merge.ts).
-import { CaptureIds } from './captures.js';
+import { CaptureIds, HandoffOrder } from './captures.js';
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { HISTOGRAM_SCHEME } from '../lib/histogram.js';
 import type { AnyRecord, Capture, GilSpan, Handoff, ProcessInfo, SchedSpan, SchedState, Span, ThreadInfo } from './records.js';
@@ -80,6 +80,7 @@ export class GilStats implements Filter<AnyRecord> {
   private readonly topHolds: TopEntry[] = [];
   private readonly sources: string[] = [];
   private readonly captureIds = new CaptureIds();
+  private readonly handoffs = new HandoffOrder();
   private readonly gilSources = new Set<string>();
   private readonly diagnostics: Record<string, number> = {};
   private captures = 0;
@@ -420,14 +421,9 @@ export class GilStats implements Filter<AnyRecord> {
 
   private handoff(rec: Handoff): void {
     const p = this.proc(rec.pid);
-    // gil-state writes a process's handoffs in time order, one holder at a
-    // time: one at or before the latest, from and to the same threads, was
-    // given twice (or out of order), and would count a switch twice.
-    const last = p.lastHandoff;
-    if (last !== undefined && (rec.ts < last.ts || (rec.ts === last.ts && rec.from_tid === last.from_tid && rec.to_tid === last.to_tid))) {
-      return this.ctx.malformed(`a handoff of process ${rec.pid} at ${rec.ts}, not after the one at ${last.ts} (a record given twice, or out of order?): not counted`);
-    }
-    p.lastHandoff = rec;
+    // Given twice, it would count a switch twice.
+    const refused = this.handoffs.refuse(rec);
+    if (refused !== undefined) return this.ctx.malformed(`${refused}: not counted`);
     if (rec.from_tid !== null && rec.from_tid !== rec.to_tid) p.fig.switches++;
   }
 
@@ -481,6 +477,7 @@ export class GilStats implements Filter<AnyRecord> {
   private endCapture(rec?: Capture): void {
     this.captures++;
     this.stacks.clear();
+    this.handoffs.clear();
     this.inCapture = false;
     for (const t of this.threads.values()) {
       if (!t.hadThreadRecord && t.seenLast > t.seenFirst) {

@@ -26,7 +26,7 @@
 //   lines the traces up; the viewers draw them from the first event as zero.
 import type { Context, Emit, Filter } from '../lib/filter.js';
 import { usText } from '../lib/trace-time.js';
-import { CaptureIds } from './captures.js';
+import { CaptureIds, HandoffOrder } from './captures.js';
 import { type AnyRecord, type Capture, type Diagnostic, type GilSource, type Handoff, type ProcessInfo, type Span, type ThreadInfo, quoted } from './records.js';
 import { GilCounters } from './to-trace/counters.js';
 import { ProcessOrder, type Folded } from './to-trace/processes.js';
@@ -171,7 +171,7 @@ export class ToTrace implements Filter<AnyRecord> {
    * would put two states on one track and count a waiter twice.
    */
   private readonly ends: Record<Family, Map<number, number>> = { gil: new Map(), sched: new Map() };
-  private readonly lastHandoff = new Map<number | null, Handoff>();
+  private readonly handoffs = new HandoffOrder();
   private readonly processes = new Map<number, string>();
   private readonly order: ProcessOrder;
   private folded: Folded | undefined;
@@ -395,11 +395,8 @@ export class ToTrace implements Filter<AnyRecord> {
   }
 
   private handoff(rec: Handoff): void {
-    const last = this.lastHandoff.get(rec.pid);
-    if (last !== undefined && (rec.ts < last.ts || (rec.ts === last.ts && rec.from_tid === last.from_tid && rec.to_tid === last.to_tid))) {
-      return this.ctx.malformed(`a handoff of process ${rec.pid} at ${rec.ts}, not after the one at ${last.ts} (a record given twice, or out of order?): not drawn`);
-    }
-    this.lastHandoff.set(rec.pid, rec);
+    const refused = this.handoffs.refuse(rec);
+    if (refused !== undefined) return this.ctx.malformed(`${refused}: not drawn`);
     if (!this.opts.flows) return;
     const { ts, from_tid: fromTid, to_tid: toTid, released_ts: releasedTs } = rec;
     // The first take of a process has nobody to hand over from: no arrow.
@@ -449,7 +446,7 @@ export class ToTrace implements Filter<AnyRecord> {
   private newCapture(): void {
     this.ends.gil.clear();
     this.ends.sched.clear();
-    this.lastHandoff.clear();
+    this.handoffs.clear();
   }
 
   private capture(rec: Capture): void {

@@ -9,7 +9,6 @@ import { Coverage } from '../../lib/coverage.js';
 import { UsageError } from '../../lib/errors.js';
 import { LogHistogram, type HistogramJSON } from '../../lib/histogram.js';
 import { RecentIntervals } from '../../lib/recent-intervals.js';
-import type { Handoff } from '../records.js';
 import { byLongest, type BlameEntry, type HogEntry, type ProcessJSON, type ThreadJSON, type TopEntry, type WindowJSON } from './summary.js';
 
 /** A part of the summary while it is added up: its histograms still LogHistograms. */
@@ -132,8 +131,7 @@ export class ProcessAcc {
   capLast = -Infinity;
   spanFirst = Infinity;
   spanLast = -Infinity;
-  /** Its latest handoff record, and whether its process record came: each is given once. */
-  lastHandoff: Handoff | undefined;
+  /** Its process record came: it is given once. */
   hadProcessRecord = false;
 
   constructor(pid: number | null) {
@@ -193,7 +191,6 @@ export class ProcessAcc {
     this.capLast = -Infinity;
     this.spanFirst = Infinity;
     this.spanLast = -Infinity;
-    this.lastHandoff = undefined;
     this.hadProcessRecord = false;
   }
 
