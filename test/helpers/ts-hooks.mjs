@@ -1,13 +1,14 @@
 // The hooks of test/helpers/ts-loader.mjs. A .ts file is transpiled by esbuild
 // (the transpiler tsx uses) with the project's tsconfig.json, once for each
-// content: the code is kept in a folder under the system's temporary folder,
-// named by a hash of esbuild's version, the options, the file's path and text.
+// content: the code is kept in node_modules/.cache/gilpipe-ts (where build
+// tools keep theirs, and gone with node_modules, so a test run leaves nothing
+// on the system), named by a hash of esbuild's version, the options, the
+// file's path and text.
 // An import of `./x.js` from a .ts file, as TypeScript's NodeNext imports
 // name what tsc makes, is x.ts when there is no x.js.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +16,7 @@ const tsconfigRaw = readFileSync(new URL('../../tsconfig.json', import.meta.url)
 const esbuildVersion = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('esbuild/package.json'), 'utf8')).version;
 const OPTIONS = { loader: 'ts', format: 'esm', target: 'node20', sourcemap: 'inline' };
 const salt = `${esbuildVersion}\0${JSON.stringify(OPTIONS)}\0${tsconfigRaw}`;
-const cache = join(tmpdir(), `gilpipe-ts-${userInfo().uid}`);
+const cache = fileURLToPath(new URL('../../node_modules/.cache/gilpipe-ts/', import.meta.url));
 let esbuild;
 
 const isTs = (url) => url !== undefined && url.startsWith('file:') && new URL(url).pathname.endsWith('.ts');
